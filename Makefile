@@ -1,0 +1,42 @@
+# Arbiter — `make help` lists the targets.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PINS := requirements/constraints.txt
+
+.DEFAULT_GOAL := help
+.PHONY: help install lint format test bench pins clean
+
+help: ## Show the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+install: $(STAMP) ## Create or refresh .venv from the pinned dependencies (fast when nothing changed)
+
+$(STAMP): pyproject.toml $(PINS)
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "Arbiter needs Python >= 3.11 (set PYTHON=...)"; exit 2; }
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c $(PINS) -e '.[dev]'
+	@touch $(STAMP)
+
+lint: install ## Ruff (lint + format check) and mypy --strict on the library
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+format: install ## Apply ruff's fixes and formatting
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+test: lint ## Lint, then the whole test suite
+	$(BIN)/python -m pytest
+
+bench: install ## Print the benchmark figures
+	$(BIN)/python bench/blackboard.py
+
+pins: install ## Rewrite the pins from what .venv holds
+	@{ echo "# Exact versions of every runtime and development dependency. Refresh with: make pins"; \
+	  $(BIN)/python -m pip freeze --exclude-editable --disable-pip-version-check; } > $(PINS)
+
+clean: ## Remove .venv and caches
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

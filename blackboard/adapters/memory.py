@@ -1,0 +1,346 @@
+"""In-memory adapters: one process, no durability. For tests and throwaway runs.
+
+Records are immutable pydantic models and are stored as given, without copying: do not mutate the dicts and lists
+inside a record you passed in or got back.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from blackboard._base import utcnow
+from blackboard.exceptions import AgentNotFoundError, OrchestrationNotFoundError, TaskNotFoundError
+from blackboard.ports.blackboard import Blackboard, TaskChange, Transition, became_done
+from blackboard.ports.code_store import CodeStore
+from blackboard.ports.registry import Registry, StatsDelta
+from blackboard.ports.task_queue import DeadLetter, QueueStats, Received, TaskQueue
+from blackboard.records import AgentManifest, AgentStats, Note, Orchestration, Task
+from blackboard.states import AgentState, OrchestrationStatus, TaskState
+
+__all__ = ["MemoryBlackboard", "MemoryCodeStore", "MemoryRegistry", "MemoryTaskQueue"]
+
+
+@dataclass
+class _Wave:
+    size: int
+    done: int = 0
+    closed: bool = False
+
+
+class MemoryBlackboard(Blackboard):
+    """Blackboard in a dict, guarded by one lock."""
+
+    def __init__(self, *, clock: Callable[[], datetime] = utcnow) -> None:
+        super().__init__(clock=clock)
+        self._lock = threading.Lock()
+        self._orchestrations: dict[str, Orchestration] = {}
+        self._by_event: dict[str, str] = {}
+        self._tasks: dict[tuple[str, str], Task] = {}
+        self._task_order: dict[str, list[str]] = {}
+        self._waves: dict[tuple[str, int], _Wave] = {}
+        self._notes: dict[tuple[str, str], Note] = {}
+
+    def _insert_orchestration(self, orchestration: Orchestration) -> Orchestration | None:
+        with self._lock:
+            existing_id = self._by_event.get(orchestration.event.id)
+            if existing_id is not None:
+                return self._orchestrations[existing_id]
+            if orchestration.id in self._orchestrations:
+                return self._orchestrations[orchestration.id]
+            self._orchestrations[orchestration.id] = orchestration
+            self._by_event[orchestration.event.id] = orchestration.id
+            self._task_order[orchestration.id] = []
+            return None
+
+    def _get_orchestration(self, orchestration_id: str) -> Orchestration:
+        try:
+            return self._orchestrations[orchestration_id]
+        except KeyError:
+            raise OrchestrationNotFoundError(orchestration_id) from None
+
+    def _find_orchestration(self, event_id: str) -> Orchestration | None:
+        with self._lock:
+            orchestration_id = self._by_event.get(event_id)
+            return None if orchestration_id is None else self._orchestrations[orchestration_id]
+
+    def _list_orchestrations(self, status: OrchestrationStatus | None, limit: int) -> list[Orchestration]:
+        with self._lock:
+            found = [o for o in self._orchestrations.values() if status is None or o.status is status]
+        found.sort(key=lambda o: (o.created_at, o.id), reverse=True)
+        return found[:limit]
+
+    def _cas_orchestration(self, orchestration: Orchestration, expected_version: int) -> bool:
+        with self._lock:
+            return self._cas_orchestration_locked(orchestration, expected_version)
+
+    def _cas_orchestration_locked(self, orchestration: Orchestration, expected_version: int) -> bool:
+        stored = self._get_orchestration(orchestration.id)
+        if stored.version != expected_version:
+            return False
+        self._orchestrations[orchestration.id] = orchestration
+        return True
+
+    def _insert_wave(self, orchestration: Orchestration, expected_version: int, tasks: list[Task]) -> bool:
+        with self._lock:
+            if any((t.orchestration_id, t.task_id) in self._tasks for t in tasks):
+                return False
+            if not self._cas_orchestration_locked(orchestration, expected_version):
+                return False
+            for task in tasks:
+                self._tasks[(task.orchestration_id, task.task_id)] = task
+                self._task_order[task.orchestration_id].append(task.task_id)
+            self._waves[(orchestration.id, orchestration.wave)] = _Wave(size=len(tasks))
+            return True
+
+    def _get_task(self, orchestration_id: str, task_id: str) -> Task:
+        try:
+            return self._tasks[(orchestration_id, task_id)]
+        except KeyError:
+            raise TaskNotFoundError(orchestration_id, task_id) from None
+
+    def _list_tasks(self, orchestration_id: str, wave: int | None) -> list[Task]:
+        with self._lock:
+            tasks = [self._tasks[(orchestration_id, t)] for t in self._task_order.get(orchestration_id, [])]
+        return [t for t in tasks if wave is None or t.wave == wave]
+
+    def _find_tasks(
+        self,
+        states: frozenset[TaskState],
+        updated_before: datetime | None,
+        deadline_before: datetime | None,
+        retry_before: datetime | None,
+        limit: int,
+    ) -> list[Task]:
+        with self._lock:
+            tasks = list(self._tasks.values())
+        found = [
+            t
+            for t in tasks
+            if t.state in states
+            and (updated_before is None or t.updated_at < updated_before)
+            and (deadline_before is None or (t.deadline is not None and t.deadline < deadline_before))
+            and (retry_before is None or (t.retry_at is not None and t.retry_at <= retry_before))
+        ]
+        return found[:limit]
+
+    def _apply_task_changes(self, changes: Sequence[tuple[str, str, TaskChange]]) -> list[Transition]:
+        results = []
+        with self._lock:
+            for orchestration_id, task_id, change in changes:
+                current = self._get_task(orchestration_id, task_id)
+                changed = change(current)
+                if changed is None:
+                    results.append(Transition(False, current))
+                    continue
+                self._tasks[(orchestration_id, task_id)] = changed
+                closes = False
+                if became_done(current, changed):
+                    wave = self._waves[(orchestration_id, changed.wave)]
+                    wave.done += 1
+                    if wave.done == wave.size and not wave.closed:
+                        wave.closed = closes = True
+                results.append(Transition(True, changed, closes))
+        return results
+
+    def _get_note(self, orchestration_id: str, key: str) -> Note | None:
+        return self._notes.get((orchestration_id, key))
+
+    def _list_notes(self, orchestration_id: str) -> list[Note]:
+        with self._lock:
+            notes = [n for (o, _), n in self._notes.items() if o == orchestration_id]
+        return sorted(notes, key=lambda n: n.key)
+
+    def _cas_note(self, note: Note, expected_version: int) -> bool:
+        with self._lock:
+            stored = self._notes.get((note.orchestration_id, note.key))
+            if (stored.version if stored else 0) != expected_version:
+                return False
+            self._notes[(note.orchestration_id, note.key)] = note
+            return True
+
+
+class MemoryRegistry(Registry):
+    """Registry in a dict, guarded by one lock."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._agents: dict[tuple[str, int], AgentManifest] = {}
+
+    def _insert(self, manifest: AgentManifest) -> bool:
+        with self._lock:
+            if (manifest.name, manifest.version) in self._agents:
+                return False
+            self._agents[(manifest.name, manifest.version)] = manifest
+            return True
+
+    def _latest_version(self, name: str) -> int:
+        with self._lock:
+            return max((v for n, v in self._agents if n == name), default=0)
+
+    def _get(self, name: str, version: int) -> AgentManifest | None:
+        return self._agents.get((name, version))
+
+    def _versions(self, name: str) -> list[AgentManifest]:
+        with self._lock:
+            return [m for (n, _), m in sorted(self._agents.items()) if n == name]
+
+    def _page(self, state: AgentState | None, after: tuple[str, int] | None, limit: int) -> list[AgentManifest]:
+        with self._lock:
+            keys = sorted(self._agents)
+        page = []
+        for key in keys:
+            manifest = self._agents[key]
+            if (after is None or key > after) and (state is None or manifest.state is state):
+                page.append(manifest)
+                if len(page) == limit:
+                    break
+        return page
+
+    def _update(self, name: str, version: int, **changes: Any) -> AgentManifest:
+        stored = self._agents.get((name, version))
+        if stored is None:
+            raise AgentNotFoundError(name, version)
+        changed = stored.model_copy(update=changes)
+        self._agents[(name, version)] = changed
+        return changed
+
+    def _cas_state(self, name: str, version: int, source: AgentState, target: AgentState) -> bool:
+        with self._lock:
+            stored = self._agents.get((name, version))
+            if stored is None:
+                raise AgentNotFoundError(name, version)
+            if stored.state is not source:
+                return False
+            self._update(name, version, state=target)
+            return True
+
+    def _add_stats(self, name: str, version: int, delta: StatsDelta) -> None:
+        with self._lock:
+            stored = self._agents.get((name, version))
+            if stored is None:
+                raise AgentNotFoundError(name, version)
+            s = stored.stats
+            stats = AgentStats(
+                invocations=s.invocations + delta.invocations,
+                succeeded=s.succeeded + delta.succeeded,
+                failed=s.failed + delta.failed,
+                timed_out=s.timed_out + delta.timed_out,
+                total_ms=s.total_ms + delta.total_ms,
+                tokens=s.tokens + delta.tokens,
+            )
+            self._update(name, version, stats=stats)
+
+    def _set_embedding(self, name: str, version: int, embedding: list[float], model: str) -> None:
+        with self._lock:
+            self._update(name, version, embedding=embedding, embedding_model=model)
+
+
+class MemoryCodeStore(CodeStore):
+    """Blobs in a dict."""
+
+    def __init__(self) -> None:
+        self._blobs: dict[str, bytes] = {}
+
+    def _write(self, key: str, data: bytes, sha256: str) -> None:
+        self._blobs[key] = bytes(data)
+
+    def _read(self, key: str) -> bytes | None:
+        return self._blobs.get(key)
+
+    def _exists(self, key: str) -> bool:
+        return key in self._blobs
+
+
+@dataclass
+class _Entry:
+    message_id: str
+    body: str
+    visible_at: float
+    receive_count: int = 0
+    receipt: str | None = None
+
+
+class MemoryTaskQueue(TaskQueue):
+    """A queue in process memory; lost when the process ends (the engine's outbox sweep re-sends what was lost)."""
+
+    def __init__(
+        self,
+        *,
+        max_receives: int = 5,
+        visibility_timeout: float = 60.0,
+        clock: Callable[[], float] | None = None,
+    ) -> None:
+        if clock is None:
+            super().__init__(max_receives=max_receives, visibility_timeout=visibility_timeout)
+        else:
+            super().__init__(max_receives=max_receives, visibility_timeout=visibility_timeout, clock=clock)
+        self._cond = threading.Condition()
+        self._entries: dict[str, _Entry] = {}
+        self._receipts: dict[str, str] = {}
+        self._dead: list[DeadLetter] = []
+
+    def _send(self, items: list[tuple[str, str]], visible_at: float) -> None:
+        with self._cond:
+            for message_id, body in items:
+                self._entries[message_id] = _Entry(message_id, body, visible_at)
+            self._cond.notify_all()
+
+    def _receive(self, max_messages: int, visibility_timeout: float) -> list[Received]:
+        now = self._clock()
+        received: list[Received] = []
+        with self._cond:
+            for entry in list(self._entries.values()):
+                if entry.visible_at > now:
+                    continue
+                entry.receive_count += 1
+                if entry.receipt is not None:
+                    self._receipts.pop(entry.receipt, None)
+                    entry.receipt = None
+                if self._to_dead_letter(entry.receive_count):
+                    del self._entries[entry.message_id]
+                    self._dead.append(DeadLetter(entry.message_id, entry.body, entry.receive_count - 1))
+                    continue
+                entry.receipt = self._receipt()
+                entry.visible_at = now + visibility_timeout
+                self._receipts[entry.receipt] = entry.message_id
+                received.append(Received(entry.message_id, entry.receipt, entry.body, entry.receive_count))
+                if len(received) == max_messages:
+                    break
+        return received
+
+    def _wait(self, seconds: float) -> None:
+        with self._cond:
+            self._cond.wait(seconds)
+
+    def _ack(self, receipt: str) -> bool:
+        with self._cond:
+            message_id = self._receipts.pop(receipt, None)
+            if message_id is None:
+                return False
+            del self._entries[message_id]
+            return True
+
+    def _nack(self, receipt: str, visible_at: float) -> bool:
+        with self._cond:
+            message_id = self._receipts.pop(receipt, None)
+            if message_id is None:
+                return False
+            entry = self._entries[message_id]
+            entry.receipt = None
+            entry.visible_at = visible_at
+            self._cond.notify_all()
+            return True
+
+    def _dead_letters(self, limit: int) -> list[DeadLetter]:
+        with self._cond:
+            return self._dead[:limit]
+
+    def _stats(self) -> QueueStats:
+        now = self._clock()
+        with self._cond:
+            in_flight = sum(1 for e in self._entries.values() if e.receipt is not None and e.visible_at > now)
+            return QueueStats(len(self._entries) - in_flight, in_flight, len(self._dead))

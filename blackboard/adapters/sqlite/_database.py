@@ -1,0 +1,202 @@
+"""One SQLite file shared by threads and processes: connections, transactions, schema, error translation."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from blackboard.exceptions import ConfigurationError, StoreCorruptError, StoreUnavailableError
+
+__all__ = ["APPLICATION_ID", "SCHEMA_VERSION", "SqliteDatabase"]
+
+logger = logging.getLogger(__name__)
+
+#: Written into the file header so that a foreign SQLite file is never mistaken for a store ("ARB1").
+APPLICATION_ID = 0x41524231
+SCHEMA_VERSION = 1
+_HEADER = b"SQLite format 3\x00"
+
+_SCHEMA = """
+CREATE TABLE orchestrations (
+    id TEXT PRIMARY KEY, event_id TEXT NOT NULL UNIQUE, status TEXT NOT NULL, version INTEGER NOT NULL,
+    created_at REAL NOT NULL, doc TEXT NOT NULL);
+CREATE INDEX orchestrations_by_status ON orchestrations (status, created_at);
+CREATE TABLE tasks (
+    orchestration_id TEXT NOT NULL, task_id TEXT NOT NULL, wave INTEGER NOT NULL, state TEXT NOT NULL,
+    attempt INTEGER NOT NULL, updated_at REAL NOT NULL, deadline REAL, retry_at REAL, doc TEXT NOT NULL,
+    UNIQUE (orchestration_id, task_id));
+CREATE INDEX tasks_by_state ON tasks (state, updated_at);
+CREATE TABLE waves (
+    orchestration_id TEXT NOT NULL, wave INTEGER NOT NULL, size INTEGER NOT NULL, done INTEGER NOT NULL,
+    closed INTEGER NOT NULL, PRIMARY KEY (orchestration_id, wave)) WITHOUT ROWID;
+CREATE TABLE notes (
+    orchestration_id TEXT NOT NULL, key TEXT NOT NULL, version INTEGER NOT NULL, doc TEXT NOT NULL,
+    PRIMARY KEY (orchestration_id, key)) WITHOUT ROWID;
+CREATE TABLE agents (
+    name TEXT NOT NULL, version INTEGER NOT NULL, state TEXT NOT NULL, doc TEXT NOT NULL,
+    invocations INTEGER NOT NULL DEFAULT 0, succeeded INTEGER NOT NULL DEFAULT 0, failed INTEGER NOT NULL DEFAULT 0,
+    timed_out INTEGER NOT NULL DEFAULT 0, total_ms REAL NOT NULL DEFAULT 0, tokens INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (name, version)) WITHOUT ROWID;
+CREATE INDEX agents_by_state ON agents (state, name, version);
+CREATE TABLE queue_messages (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, queue TEXT NOT NULL, message_id TEXT NOT NULL UNIQUE, body TEXT NOT NULL,
+    visible_at REAL NOT NULL, receive_count INTEGER NOT NULL DEFAULT 0, receipt TEXT UNIQUE,
+    dead INTEGER NOT NULL DEFAULT 0);
+CREATE INDEX queue_messages_visible ON queue_messages (queue, dead, visible_at, seq);
+"""
+
+
+class SqliteDatabase:
+    """An Arbiter store in one SQLite file, safe to share between threads and processes.
+
+    Each thread (and each process after a fork) gets its own connection. The file runs in WAL mode; write
+    transactions start with ``BEGIN IMMEDIATE`` so that concurrent writers queue on the lock (up to
+    ``busy_timeout`` seconds) instead of failing half-way.
+
+    Args:
+        path: the database file; its directory is created if missing.
+        busy_timeout: seconds a writer waits for the lock before :class:`StoreUnavailableError`.
+        synchronous: SQLite ``synchronous`` pragma; ``NORMAL`` (the default) is durable against process crashes
+            and keeps the last transactions at risk only on power loss; ``FULL`` also survives power loss.
+
+    Raises:
+        StoreCorruptError: the file is not an SQLite database, is another program's database, or is from a newer
+            version of this library.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *, busy_timeout: float = 30.0, synchronous: str = "NORMAL") -> None:
+        if synchronous.upper() not in ("OFF", "NORMAL", "FULL", "EXTRA"):
+            raise ConfigurationError(f"unknown synchronous mode {synchronous!r}")
+        self.path = Path(path)
+        self._busy_timeout = busy_timeout
+        self._synchronous = synchronous.upper()
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._connections: list[sqlite3.Connection] = []
+        self._inherited: list[sqlite3.Connection] = []
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigurationError(f"cannot create the directory of {self.path}: {exc}") from exc
+        self._check_header()
+        self._prepare()
+
+    # ---------------------------------------------------------------- connections and transactions
+
+    def connection(self) -> sqlite3.Connection:
+        """Return this thread's connection (opened on first use, and again in a forked child)."""
+        pid = os.getpid()
+        cached: tuple[int, sqlite3.Connection] | None = getattr(self._local, "conn", None)
+        if cached is not None and cached[0] == pid:
+            return cached[1]
+        if cached is not None:
+            # Never use (or close) a connection across fork; keep it referenced so it is not closed under the parent.
+            self._inherited.append(cached[1])
+        conn = self._open()
+        self._local.conn = (pid, conn)
+        with self._lock:
+            self._connections.append(conn)
+        return conn
+
+    @contextmanager
+    def write(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction: ``BEGIN IMMEDIATE``, commit on success, roll back on any exception."""
+        conn = self.connection()
+        with self._translate():
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
+    @contextmanager
+    def read(self) -> Iterator[sqlite3.Connection]:
+        """A read transaction: one consistent snapshot for several statements."""
+        conn = self.connection()
+        with self._translate():
+            conn.execute("BEGIN")
+            try:
+                yield conn
+            finally:
+                conn.execute("COMMIT")
+
+    def close(self) -> None:
+        """Close every connection this object opened in this process."""
+        with self._lock:
+            connections, self._connections = self._connections, []
+        pid = os.getpid()
+        for conn in connections:
+            cached = getattr(self._local, "conn", None)
+            if cached is not None and cached[1] is conn and cached[0] != pid:
+                continue
+            conn.close()
+        self._local = threading.local()
+
+    # ---------------------------------------------------------------- set-up
+
+    def _open(self) -> sqlite3.Connection:
+        with self._translate():
+            conn = sqlite3.connect(
+                self.path, timeout=self._busy_timeout, isolation_level=None, check_same_thread=False
+            )
+            conn.execute(f"PRAGMA synchronous={self._synchronous}")
+            conn.execute(f"PRAGMA busy_timeout={int(self._busy_timeout * 1000)}")
+        return conn
+
+    def _check_header(self) -> None:
+        try:
+            with self.path.open("rb") as handle:
+                header = handle.read(len(_HEADER))
+        except FileNotFoundError:
+            return
+        except IsADirectoryError:
+            raise StoreCorruptError(str(self.path), "is a directory, not a database file") from None
+        except OSError as exc:
+            raise StoreCorruptError(str(self.path), f"cannot be read: {exc}") from None
+        if header and header != _HEADER:
+            raise StoreCorruptError(str(self.path), "is not an SQLite database (corrupt, or some other file)")
+
+    def _prepare(self) -> None:
+        conn = self.connection()
+        with self._translate():
+            conn.execute("PRAGMA journal_mode=WAL")
+        with self.write() as conn:
+            application_id = conn.execute("PRAGMA application_id").fetchone()[0]
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            tables = [row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+            if application_id == 0 and not tables:
+                for statement in _SCHEMA.split(";"):
+                    if statement.strip():
+                        conn.execute(statement)
+                conn.execute(f"PRAGMA application_id={APPLICATION_ID}")
+                conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+                logger.debug("path=<%s> | created store schema version %d", self.path, SCHEMA_VERSION)
+                return
+        if application_id != APPLICATION_ID:
+            shown = ", ".join(sorted(tables)[:5])
+            raise StoreCorruptError(str(self.path), f"is an SQLite database of another program (tables: {shown})")
+        if version > SCHEMA_VERSION:
+            raise StoreCorruptError(
+                str(self.path), f"has schema version {version}; this version of Arbiter reads up to {SCHEMA_VERSION}"
+            )
+
+    @contextmanager
+    def _translate(self) -> Iterator[None]:
+        try:
+            yield
+        except sqlite3.IntegrityError:
+            raise
+        except sqlite3.DatabaseError as exc:
+            name = getattr(exc, "sqlite_errorname", "")
+            if name.startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB")):
+                raise StoreCorruptError(str(self.path), str(exc)) from exc
+            if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED", "SQLITE_CANTOPEN", "SQLITE_IOERR", "SQLITE_FULL")):
+                raise StoreUnavailableError(f"{self.path}: {exc}") from exc
+            raise

@@ -1,0 +1,239 @@
+"""The Blackboard port on SQLite: one row per record (JSON document plus the columns the queries need)."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Sequence
+from datetime import datetime
+
+from blackboard._base import utcnow
+from blackboard.adapters.sqlite._database import SqliteDatabase
+from blackboard.exceptions import OrchestrationNotFoundError, TaskNotFoundError
+from blackboard.ports.blackboard import Blackboard, TaskChange, Transition, became_done
+from blackboard.records import Note, Orchestration, Task
+from blackboard.states import OrchestrationStatus, TaskState
+
+__all__ = ["SqliteBlackboard"]
+
+
+def _ts(value: datetime | None) -> float | None:
+    return None if value is None else value.timestamp()
+
+
+def _task_row(task: Task) -> tuple[object, ...]:
+    return (
+        task.state.value,
+        task.attempt,
+        _ts(task.updated_at),
+        _ts(task.deadline),
+        _ts(task.retry_at),
+        task.model_dump_json(by_alias=True),
+        task.orchestration_id,
+        task.task_id,
+    )
+
+
+class SqliteBlackboard(Blackboard):
+    """Blackboard in an :class:`SqliteDatabase`; many threads and processes may share the file.
+
+    Args:
+        database: the store.
+        clock: returns "now" (aware UTC).
+    """
+
+    def __init__(self, database: SqliteDatabase, *, clock: Callable[[], datetime] = utcnow) -> None:
+        super().__init__(clock=clock)
+        self.database = database
+
+    # ---------------------------------------------------------------- orchestrations
+
+    def _insert_orchestration(self, orchestration: Orchestration) -> Orchestration | None:
+        with self.database.write() as conn:
+            row = conn.execute(
+                "SELECT doc FROM orchestrations WHERE event_id = ? OR id = ?",
+                (orchestration.event.id, orchestration.id),
+            ).fetchone()
+            if row is not None:
+                return Orchestration.model_validate_json(row[0])
+            conn.execute(
+                "INSERT INTO orchestrations (id, event_id, status, version, created_at, doc) VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    orchestration.id,
+                    orchestration.event.id,
+                    orchestration.status.value,
+                    orchestration.version,
+                    orchestration.created_at.timestamp(),
+                    orchestration.model_dump_json(by_alias=True),
+                ),
+            )
+        return None
+
+    def _get_orchestration(self, orchestration_id: str) -> Orchestration:
+        row = self._one("SELECT doc FROM orchestrations WHERE id = ?", (orchestration_id,))
+        if row is None:
+            raise OrchestrationNotFoundError(orchestration_id)
+        return Orchestration.model_validate_json(row[0])
+
+    def _find_orchestration(self, event_id: str) -> Orchestration | None:
+        row = self._one("SELECT doc FROM orchestrations WHERE event_id = ?", (event_id,))
+        return None if row is None else Orchestration.model_validate_json(row[0])
+
+    def _list_orchestrations(self, status: OrchestrationStatus | None, limit: int) -> list[Orchestration]:
+        sql = "SELECT doc FROM orchestrations"
+        params: tuple[object, ...] = ()
+        if status is not None:
+            sql += " WHERE status = ?"
+            params = (status.value,)
+        with self.database.read() as conn:
+            rows = conn.execute(f"{sql} ORDER BY created_at DESC, id DESC LIMIT ?", (*params, limit)).fetchall()
+        return [Orchestration.model_validate_json(row[0]) for row in rows]
+
+    def _cas_orchestration(self, orchestration: Orchestration, expected_version: int) -> bool:
+        with self.database.write() as conn:
+            return self._cas_orchestration_in(conn, orchestration, expected_version)
+
+    @staticmethod
+    def _cas_orchestration_in(conn: sqlite3.Connection, orchestration: Orchestration, expected_version: int) -> bool:
+        cursor = conn.execute(
+            "UPDATE orchestrations SET status = ?, version = ?, doc = ? WHERE id = ? AND version = ?",
+            (
+                orchestration.status.value,
+                orchestration.version,
+                orchestration.model_dump_json(by_alias=True),
+                orchestration.id,
+                expected_version,
+            ),
+        )
+        return cursor.rowcount == 1
+
+    def _insert_wave(self, orchestration: Orchestration, expected_version: int, tasks: list[Task]) -> bool:
+        try:
+            with self.database.write() as conn:
+                if not self._cas_orchestration_in(conn, orchestration, expected_version):
+                    return False
+                conn.executemany(
+                    "INSERT INTO tasks (state, attempt, updated_at, deadline, retry_at, doc, orchestration_id, task_id,"
+                    " wave) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    [(*_task_row(task), task.wave) for task in tasks],
+                )
+                conn.execute(
+                    "INSERT INTO waves (orchestration_id, wave, size, done, closed) VALUES (?, ?, ?, 0, 0)",
+                    (orchestration.id, orchestration.wave, len(tasks)),
+                )
+        except sqlite3.IntegrityError:
+            # A task id already used in an earlier wave: the transaction rolled back, nothing was written.
+            return False
+        return True
+
+    # ---------------------------------------------------------------- tasks
+
+    def _get_task(self, orchestration_id: str, task_id: str) -> Task:
+        row = self._one(
+            "SELECT doc FROM tasks WHERE orchestration_id = ? AND task_id = ?", (orchestration_id, task_id)
+        )
+        if row is None:
+            raise TaskNotFoundError(orchestration_id, task_id)
+        return Task.model_validate_json(row[0])
+
+    def _list_tasks(self, orchestration_id: str, wave: int | None) -> list[Task]:
+        sql = "SELECT doc FROM tasks WHERE orchestration_id = ?"
+        params: tuple[object, ...] = (orchestration_id,)
+        if wave is not None:
+            sql += " AND wave = ?"
+            params = (*params, wave)
+        with self.database.read() as conn:
+            rows = conn.execute(f"{sql} ORDER BY rowid", params).fetchall()
+        return [Task.model_validate_json(row[0]) for row in rows]
+
+    def _find_tasks(
+        self,
+        states: frozenset[TaskState],
+        updated_before: datetime | None,
+        deadline_before: datetime | None,
+        retry_before: datetime | None,
+        limit: int,
+    ) -> list[Task]:
+        if not states:
+            return []
+        clauses = [f"state IN ({', '.join('?' for _ in states)})"]
+        params: list[object] = [s.value for s in sorted(states)]
+        for column, op, bound in (
+            ("updated_at", "<", updated_before),
+            ("deadline", "<", deadline_before),
+            ("retry_at", "<=", retry_before),
+        ):
+            if bound is not None:
+                clauses.append(f"{column} {op} ?")
+                params.append(bound.timestamp())
+        with self.database.read() as conn:
+            rows = conn.execute(
+                f"SELECT doc FROM tasks WHERE {' AND '.join(clauses)} ORDER BY updated_at LIMIT ?", (*params, limit)
+            ).fetchall()
+        return [Task.model_validate_json(row[0]) for row in rows]
+
+    def _apply_task_changes(self, changes: Sequence[tuple[str, str, TaskChange]]) -> list[Transition]:
+        results = []
+        with self.database.write() as conn:
+            for orchestration_id, task_id, change in changes:
+                row = conn.execute(
+                    "SELECT doc FROM tasks WHERE orchestration_id = ? AND task_id = ?", (orchestration_id, task_id)
+                ).fetchone()
+                if row is None:
+                    raise TaskNotFoundError(orchestration_id, task_id)
+                current = Task.model_validate_json(row[0])
+                changed = change(current)
+                if changed is None:
+                    results.append(Transition(False, current))
+                    continue
+                conn.execute(
+                    "UPDATE tasks SET state = ?, attempt = ?, updated_at = ?, deadline = ?, retry_at = ?, doc = ?"
+                    " WHERE orchestration_id = ? AND task_id = ?",
+                    _task_row(changed),
+                )
+                results.append(Transition(True, changed, self._count_done(conn, current, changed)))
+        return results
+
+    @staticmethod
+    def _count_done(conn: sqlite3.Connection, before: Task, after: Task) -> bool:
+        """Count a newly done task in its wave; return whether this change closed the wave."""
+        if not became_done(before, after):
+            return False
+        key = (after.orchestration_id, after.wave)
+        conn.execute("UPDATE waves SET done = done + 1 WHERE orchestration_id = ? AND wave = ?", key)
+        closed = conn.execute(
+            "UPDATE waves SET closed = 1 WHERE orchestration_id = ? AND wave = ? AND done = size AND closed = 0", key
+        )
+        return closed.rowcount == 1
+
+    # ---------------------------------------------------------------- notes
+
+    def _get_note(self, orchestration_id: str, key: str) -> Note | None:
+        row = self._one("SELECT doc FROM notes WHERE orchestration_id = ? AND key = ?", (orchestration_id, key))
+        return None if row is None else Note.model_validate_json(row[0])
+
+    def _list_notes(self, orchestration_id: str) -> list[Note]:
+        with self.database.read() as conn:
+            rows = conn.execute(
+                "SELECT doc FROM notes WHERE orchestration_id = ? ORDER BY key", (orchestration_id,)
+            ).fetchall()
+        return [Note.model_validate_json(row[0]) for row in rows]
+
+    def _cas_note(self, note: Note, expected_version: int) -> bool:
+        doc = note.model_dump_json(by_alias=True)
+        with self.database.write() as conn:
+            if expected_version == 0:
+                cursor = conn.execute(
+                    "INSERT OR IGNORE INTO notes (orchestration_id, key, version, doc) VALUES (?, ?, ?, ?)",
+                    (note.orchestration_id, note.key, note.version, doc),
+                )
+            else:
+                cursor = conn.execute(
+                    "UPDATE notes SET version = ?, doc = ? WHERE orchestration_id = ? AND key = ? AND version = ?",
+                    (note.version, doc, note.orchestration_id, note.key, expected_version),
+                )
+            return cursor.rowcount == 1
+
+    def _one(self, sql: str, params: tuple[object, ...]) -> tuple[str] | None:
+        with self.database.read() as conn:
+            row: tuple[str] | None = conn.execute(sql, params).fetchone()
+        return row

@@ -1,0 +1,119 @@
+"""The Registry port on SQLite: the manifest as a JSON document, lifecycle state and stats as columns."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+
+from blackboard.adapters.sqlite._database import SqliteDatabase
+from blackboard.exceptions import AgentNotFoundError
+from blackboard.ports.registry import Registry, StatsDelta
+from blackboard.records import AgentManifest, AgentStats
+from blackboard.states import AgentState
+
+__all__ = ["SqliteRegistry"]
+
+_COLUMNS = "doc, state, invocations, succeeded, failed, timed_out, total_ms, tokens"
+
+
+def _manifest(row: tuple[str, str, int, int, int, int, float, int]) -> AgentManifest:
+    doc, state, invocations, succeeded, failed, timed_out, total_ms, tokens = row
+    stats = AgentStats(
+        invocations=invocations,
+        succeeded=succeeded,
+        failed=failed,
+        timed_out=timed_out,
+        total_ms=total_ms,
+        tokens=tokens,
+    )
+    return AgentManifest.model_validate_json(doc).model_copy(update={"state": AgentState(state), "stats": stats})
+
+
+class SqliteRegistry(Registry):
+    """Registry in an :class:`SqliteDatabase`."""
+
+    def __init__(self, database: SqliteDatabase) -> None:
+        self.database = database
+
+    def _insert(self, manifest: AgentManifest) -> bool:
+        with self.database.write() as conn:
+            cursor = conn.execute(
+                "INSERT OR IGNORE INTO agents (name, version, state, doc) VALUES (?, ?, ?, ?)",
+                (manifest.name, manifest.version, manifest.state.value, manifest.model_dump_json(by_alias=True)),
+            )
+            return cursor.rowcount == 1
+
+    def _latest_version(self, name: str) -> int:
+        with self.database.read() as conn:
+            row = conn.execute("SELECT MAX(version) FROM agents WHERE name = ?", (name,)).fetchone()
+        return int(row[0] or 0)
+
+    def _get(self, name: str, version: int) -> AgentManifest | None:
+        with self.database.read() as conn:
+            row = conn.execute(f"SELECT {_COLUMNS} FROM agents WHERE name = ? AND version = ?", (name, version)).fetchone()
+        return None if row is None else _manifest(row)
+
+    def _versions(self, name: str) -> list[AgentManifest]:
+        with self.database.read() as conn:
+            rows = conn.execute(f"SELECT {_COLUMNS} FROM agents WHERE name = ? ORDER BY version", (name,)).fetchall()
+        return [_manifest(row) for row in rows]
+
+    def _page(self, state: AgentState | None, after: tuple[str, int] | None, limit: int) -> list[AgentManifest]:
+        clauses, params = [], []
+        if state is not None:
+            clauses.append("state = ?")
+            params.append(state.value)
+        if after is not None:
+            clauses.append("(name, version) > (?, ?)")
+            params.extend(after)
+        where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+        with self.database.read() as conn:
+            rows = conn.execute(
+                f"SELECT {_COLUMNS} FROM agents{where} ORDER BY name, version LIMIT ?", (*params, limit)
+            ).fetchall()
+        return [_manifest(row) for row in rows]
+
+    def _cas_state(self, name: str, version: int, source: AgentState, target: AgentState) -> bool:
+        with self.database.write() as conn:
+            cursor = conn.execute(
+                "UPDATE agents SET state = ? WHERE name = ? AND version = ? AND state = ?",
+                (target.value, name, version, source.value),
+            )
+            if cursor.rowcount == 0:
+                self._require(conn, name, version)
+            return cursor.rowcount == 1
+
+    def _add_stats(self, name: str, version: int, delta: StatsDelta) -> None:
+        with self.database.write() as conn:
+            cursor = conn.execute(
+                "UPDATE agents SET invocations = invocations + ?, succeeded = succeeded + ?, failed = failed + ?,"
+                " timed_out = timed_out + ?, total_ms = total_ms + ?, tokens = tokens + ? WHERE name = ? AND version = ?",
+                (
+                    delta.invocations,
+                    delta.succeeded,
+                    delta.failed,
+                    delta.timed_out,
+                    delta.total_ms,
+                    delta.tokens,
+                    name,
+                    version,
+                ),
+            )
+            if cursor.rowcount == 0:
+                raise AgentNotFoundError(name, version)
+
+    def _set_embedding(self, name: str, version: int, embedding: list[float], model: str) -> None:
+        with self.database.write() as conn:
+            row = conn.execute("SELECT doc FROM agents WHERE name = ? AND version = ?", (name, version)).fetchone()
+            if row is None:
+                raise AgentNotFoundError(name, version)
+            doc = json.loads(row[0])
+            doc.update(embedding=embedding, embedding_model=model)
+            conn.execute(
+                "UPDATE agents SET doc = ? WHERE name = ? AND version = ?", (json.dumps(doc), name, version)
+            )
+
+    @staticmethod
+    def _require(conn: sqlite3.Connection, name: str, version: int) -> None:
+        if conn.execute("SELECT 1 FROM agents WHERE name = ? AND version = ?", (name, version)).fetchone() is None:
+            raise AgentNotFoundError(name, version)

@@ -1,0 +1,55 @@
+"""Ready-made sets of adapters: in memory, and the embedded default in ``ARBITER_HOME``."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+from blackboard.adapters.inprocess_bus import InProcessEventBus
+from blackboard.adapters.local_code_store import LocalCodeStore
+from blackboard.adapters.memory import MemoryBlackboard, MemoryCodeStore, MemoryRegistry, MemoryTaskQueue
+from blackboard.adapters.sqlite import SqliteBlackboard, SqliteDatabase, SqliteRegistry, SqliteTaskQueue
+from blackboard.constants import CODE_DIR, DATABASE_FILE, resolve_home
+from blackboard.ports import Blackboard, CodeStore, EventBus, Registry, TaskQueue
+
+__all__ = ["Backends", "local_backends", "memory_backends"]
+
+
+@dataclass(frozen=True)
+class Backends:
+    """One adapter for each port."""
+
+    blackboard: Blackboard
+    registry: Registry
+    code_store: CodeStore
+    queue: TaskQueue
+    bus: EventBus
+    database: SqliteDatabase | None = field(default=None, repr=False)
+
+    def close(self) -> None:
+        """Release connections (a no-op for memory adapters)."""
+        if self.database is not None:
+            self.database.close()
+
+
+def memory_backends() -> Backends:
+    """Adapters that keep everything in this process's memory (tests, throwaway runs)."""
+    return Backends(MemoryBlackboard(), MemoryRegistry(), MemoryCodeStore(), MemoryTaskQueue(), InProcessEventBus())
+
+
+def local_backends(home: str | os.PathLike[str] | None = None) -> Backends:
+    """The embedded default: ``<home>/arbiter.db`` (SQLite, WAL) and ``<home>/code/<sha256>``.
+
+    Args:
+        home: the state directory; defaults to ``$ARBITER_HOME``, else ``./.arbiter``.
+    """
+    root = resolve_home(home)
+    database = SqliteDatabase(root / DATABASE_FILE)
+    return Backends(
+        SqliteBlackboard(database),
+        SqliteRegistry(database),
+        LocalCodeStore(root / CODE_DIR),
+        SqliteTaskQueue(database),
+        InProcessEventBus(),
+        database,
+    )

@@ -1,0 +1,21 @@
+"""Environment variable names and defaults, all in one place (documented in the README)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+__all__ = ["CODE_DIR", "DATABASE_FILE", "DEFAULT_HOME", "ENV_HOME", "resolve_home"]
+
+#: Directory of the embedded runtime's state (database, code store).
+ENV_HOME = "ARBITER_HOME"
+DEFAULT_HOME = ".arbiter"
+DATABASE_FILE = "arbiter.db"
+CODE_DIR = "code"
+
+
+def resolve_home(home: str | os.PathLike[str] | None = None) -> Path:
+    """Return the home directory: the explicit argument, else ``$ARBITER_HOME``, else ``./.arbiter``."""
+    if home is not None:
+        return Path(home)
+    return Path(os.environ.get(ENV_HOME) or DEFAULT_HOME)

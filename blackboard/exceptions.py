@@ -1,0 +1,145 @@
+"""Errors raised by the blackboard package.
+
+Every error derives from :class:`BlackboardError`. Configuration mistakes (:class:`ConfigurationError` and its
+subclasses) are kept apart from run-time failures so that callers can tell "fix your setup" from "try again".
+Retry logic keys on the ``retryable`` attribute, never on message text.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AgentNotFoundError",
+    "BlackboardError",
+    "ConfigurationError",
+    "IntegrityError",
+    "InvalidTransitionError",
+    "NotFoundError",
+    "OrchestrationNotFoundError",
+    "PatternError",
+    "RecordValidationError",
+    "ReservedNameError",
+    "StoreCorruptError",
+    "StoreUnavailableError",
+    "TaskNotFoundError",
+    "VersionConflictError",
+]
+
+
+class BlackboardError(Exception):
+    """Root of every error raised by the blackboard package.
+
+    Attributes:
+        retryable: whether repeating the same call may succeed.
+    """
+
+    retryable: bool = False
+
+
+class ConfigurationError(BlackboardError):
+    """The blackboard was set up wrongly (bad path, bad option); fix the configuration, do not retry."""
+
+
+class StoreCorruptError(ConfigurationError):
+    """A store file is corrupt, foreign (not an Arbiter store) or from a newer, unsupported schema."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        self.path = path
+        self.reason = reason
+        super().__init__(f"{path}: {reason}")
+
+
+class StoreUnavailableError(BlackboardError):
+    """A store could not be reached or stayed locked past its timeout. Retrying later may succeed."""
+
+    retryable = True
+
+
+class PatternError(ConfigurationError):
+    """An event pattern is not valid (unknown operator, wrong operand type, empty list)."""
+
+
+class RecordValidationError(BlackboardError, ValueError):
+    """A record or message failed validation; ``field`` names the first offending field.
+
+    Attributes:
+        record: the name of the record or message type.
+        field: dotted path of the first invalid field (``"detail-type"``, ``"agent.version"``), or ``""``.
+    """
+
+    def __init__(self, record: str, field: str, message: str) -> None:
+        self.record = record
+        self.field = field
+        where = f"{record}.{field}" if field else record
+        super().__init__(f"invalid {where}: {message}")
+
+
+class InvalidTransitionError(BlackboardError):
+    """A caller asked for a state change that the state machine never allows (a programming error).
+
+    A transition that is allowed but whose precondition no longer holds (a duplicate, a stale attempt) is not an
+    error: it returns "not applied".
+    """
+
+    def __init__(self, kind: str, source: str, target: str) -> None:
+        self.kind = kind
+        self.source = source
+        self.target = target
+        super().__init__(f"{kind} cannot go from {source!r} to {target!r}")
+
+
+class NotFoundError(BlackboardError, LookupError):
+    """A record does not exist."""
+
+
+class OrchestrationNotFoundError(NotFoundError):
+    """No orchestration has this id."""
+
+    def __init__(self, orchestration_id: str) -> None:
+        self.orchestration_id = orchestration_id
+        super().__init__(f"orchestration {orchestration_id!r} not found")
+
+
+class TaskNotFoundError(NotFoundError):
+    """No task has this id in this orchestration."""
+
+    def __init__(self, orchestration_id: str, task_id: str) -> None:
+        self.orchestration_id = orchestration_id
+        self.task_id = task_id
+        super().__init__(f"task {task_id!r} of orchestration {orchestration_id!r} not found")
+
+
+class AgentNotFoundError(NotFoundError):
+    """No agent manifest has this name (and version)."""
+
+    def __init__(self, name: str, version: int | None = None) -> None:
+        self.name = name
+        self.version = version
+        ref = name if version is None else f"{name}@{version}"
+        super().__init__(f"agent {ref!r} not found")
+
+
+class ReservedNameError(BlackboardError, ValueError):
+    """An agent name is reserved by the system (``fabricate``, the package names) and cannot be registered."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        super().__init__(f"agent name {name!r} is reserved")
+
+
+class VersionConflictError(BlackboardError):
+    """A registry put skipped a version (versions are appended one at a time: 1, 2, 3...)."""
+
+    def __init__(self, name: str, version: int, expected: int) -> None:
+        self.name = name
+        self.version = version
+        self.expected = expected
+        super().__init__(f"agent {name!r}: version {version} cannot be written, the next version is {expected}")
+
+
+class IntegrityError(BlackboardError):
+    """Stored content does not match its SHA-256: it was tampered with or corrupted. Never retried."""
+
+    def __init__(self, sha256: str, actual: str) -> None:
+        self.sha256 = sha256
+        self.actual = actual
+        super().__init__(f"content {sha256} failed its integrity check (its bytes hash to {actual})")

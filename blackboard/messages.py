@@ -1,0 +1,218 @@
+"""Wire messages: the ingress event envelope, task messages, completion and result events.
+
+Field names are fixed by ARCHITECTURE "Messages". Messages carry a versioned ``schema`` and, for the seed
+generation of this pattern, aliases on the wire (``tool_use_id``, ``node``, ``tool_input``, ``data``): they are
+written on every dump and accepted on input when the canonical field is missing.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any, ClassVar, Literal
+
+from pydantic import Field, SerializerFunctionWrapHandler, model_serializer, model_validator
+
+from blackboard._base import Message, utcnow
+from blackboard.states import OrchestrationStatus, TaskState
+
+__all__ = [
+    "COMPLETION_DETAIL_TYPE",
+    "COMPLETION_SOURCE",
+    "ORCHESTRATION_SOURCE",
+    "AgentRef",
+    "CompletionEvent",
+    "Event",
+    "FabricationRequest",
+    "OrchestrationFinished",
+    "TaskError",
+    "TaskMessage",
+    "Usage",
+]
+
+COMPLETION_SOURCE = "arbiter.wrapper"
+COMPLETION_DETAIL_TYPE = "task.completed"
+ORCHESTRATION_SOURCE = "arbiter"
+
+
+class Event(Message):
+    """An EventBridge event envelope (ingress events and the events the system emits).
+
+    Only ``source``, ``detail-type`` and ``detail`` are required; ``id`` and ``time`` are filled in when missing, as
+    EventBridge does on ``PutEvents``. Fields EventBridge may add later are kept.
+    """
+
+    model_config = Message.model_config | {"extra": "allow"}
+
+    version: str = "0"
+    id: str = Field(default_factory=lambda: str(uuid.uuid4()), min_length=1, max_length=256)
+    detail_type: str = Field(alias="detail-type", min_length=1, max_length=256)
+    source: str = Field(min_length=1, max_length=256)
+    account: str = ""
+    time: datetime = Field(default_factory=utcnow)
+    region: str = ""
+    resources: list[str] = Field(default_factory=list)
+    detail: dict[str, Any]
+
+
+class AgentRef(Message):
+    """An agent pinned by name and version; ``version`` is ``None`` only for built-in capabilities."""
+
+    name: str = Field(min_length=1, max_length=64)
+    version: int | None = Field(None, ge=1)
+
+    def __str__(self) -> str:
+        return self.name if self.version is None else f"{self.name}@{self.version}"
+
+
+class Usage(Message):
+    """Model token usage."""
+
+    input_tokens: int = Field(0, ge=0)
+    output_tokens: int = Field(0, ge=0)
+    total_tokens: int = Field(0, ge=0)
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(
+            input_tokens=self.input_tokens + other.input_tokens,
+            output_tokens=self.output_tokens + other.output_tokens,
+            total_tokens=self.total_tokens + other.total_tokens,
+        )
+
+
+class TaskError(Message):
+    """Why an attempt failed. ``retryable=False`` tells the engine not to try again."""
+
+    type: str = Field(min_length=1, max_length=256)
+    message: str = Field("", max_length=65_536)
+    retryable: bool = True
+
+
+class _Aliased(Message):
+    """A message that also writes and reads the seed generation's field names.
+
+    ``_ALIASES`` maps an alias to a function of the canonical fields (for writing) and to the canonical field it
+    fills (for reading; ``None`` when it cannot be read back on its own).
+    """
+
+    _ALIASES: ClassVar[dict[str, str | None]] = {}
+
+    def _alias_values(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    @model_validator(mode="before")
+    @classmethod
+    def _read_aliases(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        for alias, canonical in cls._ALIASES.items():
+            if canonical is not None and alias in data and canonical not in data:
+                data[canonical] = data[alias]
+        return data
+
+    @model_validator(mode="after")
+    def _aliases_agree(self) -> _Aliased:
+        extra = self.__pydantic_extra__ if self.__pydantic_extra__ is not None else {}
+        for alias, value in self._alias_values().items():
+            if alias in extra and extra.pop(alias) != value:
+                raise ValueError(f"{alias} disagrees with its canonical field ({value!r})")
+        return self
+
+    @model_serializer(mode="wrap")
+    def _write_aliases(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        data.update(self._alias_values())
+        return data
+
+
+class TaskMessage(_Aliased):
+    """What the queue carries to the wrapper: run ``agent`` on ``input`` for this attempt of this task."""
+
+    model_config = Message.model_config | {"extra": "allow"}
+    _ALIASES: ClassVar[dict[str, str | None]] = {"tool_use_id": "task_id", "tool_input": "input", "node": None}
+
+    schema_: Literal["arbiter.task/1"] = Field("arbiter.task/1", alias="schema")
+    orchestration_id: str = Field(min_length=1, max_length=128)
+    task_id: str = Field(min_length=1, max_length=128)
+    attempt: int = Field(ge=1)
+    agent: AgentRef
+    input: dict[str, Any] = Field(default_factory=dict)
+    deadline: datetime | None = None
+    traceparent: str | None = None
+
+    def _alias_values(self) -> dict[str, Any]:
+        return {"tool_use_id": self.task_id, "node": self.agent.name, "tool_input": self.input}
+
+
+class CompletionEvent(_Aliased):
+    """Detail of the ``task.completed`` event the wrapper emits after it wrote the result, for every attempt."""
+
+    model_config = Message.model_config | {"extra": "allow"}
+    _ALIASES: ClassVar[dict[str, str | None]] = {"tool_use_id": "task_id", "node": None, "data": None}
+
+    schema_: Literal["arbiter.completion/1"] = Field("arbiter.completion/1", alias="schema")
+    orchestration_id: str = Field(min_length=1, max_length=128)
+    task_id: str = Field(min_length=1, max_length=128)
+    attempt: int = Field(ge=1)
+    agent: AgentRef
+    status: Literal[TaskState.SUCCEEDED, TaskState.FAILED, TaskState.TIMED_OUT, TaskState.CANCELLED]
+    output: Any = None
+    error: TaskError | None = None
+    duration_ms: float = Field(0.0, ge=0)
+    usage: Usage = Field(default_factory=Usage)
+    traceparent: str | None = None
+
+    def _alias_values(self) -> dict[str, Any]:
+        data = self.output if self.error is None else f"{self.error.type}: {self.error.message}"
+        return {"tool_use_id": self.task_id, "node": self.agent.name, "data": data}
+
+    def to_event(self) -> Event:
+        """Wrap this detail in the ``arbiter.wrapper`` / ``task.completed`` envelope."""
+        return Event.model_validate(
+            {"source": COMPLETION_SOURCE, "detail-type": COMPLETION_DETAIL_TYPE, "detail": self.to_dict()}
+        )
+
+
+class OrchestrationFinished(Message):
+    """Detail of ``orchestration.completed`` / ``orchestration.failed`` / ``orchestration.cancelled``."""
+
+    schema_: Literal["arbiter.orchestration-finished/1"] = Field("arbiter.orchestration-finished/1", alias="schema")
+    orchestration_id: str
+    event_id: str
+    status: OrchestrationStatus
+    output: Any = None
+    error: str | None = None
+    waves: int = 0
+    tasks: int = 0
+    tokens: int = 0
+    traceparent: str | None = None
+
+    def to_event(self) -> Event:
+        """Wrap this detail in the ``arbiter`` / ``orchestration.<status>`` envelope."""
+        return Event.model_validate(
+            {
+                "source": ORCHESTRATION_SOURCE,
+                "detail-type": f"orchestration.{self.status.value}",
+                "detail": self.to_dict(),
+            }
+        )
+
+
+class FabricationRequest(Message):
+    """What the Fabricator is asked to build: a capability described in words, and the inputs it takes.
+
+    ``replaces`` names an agent whose new version is wanted (a quarantined one); ``evidence`` carries the failures
+    that led to the request.
+    """
+
+    schema_: Literal["arbiter.fabrication/1"] = Field("arbiter.fabrication/1", alias="schema")
+    orchestration_id: str = Field(min_length=1, max_length=128)
+    task_id: str = Field(min_length=1, max_length=128)
+    attempt: int = Field(1, ge=1)
+    capability: str = Field(min_length=1, max_length=8000)
+    inputs: dict[str, str] = Field(default_factory=dict)
+    replaces: str | None = None
+    evidence: list[dict[str, Any]] = Field(default_factory=list)
+    deadline: datetime | None = None
+    traceparent: str | None = None

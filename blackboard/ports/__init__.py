@@ -1,0 +1,23 @@
+"""The ports: abstract stores whose base classes hold the shared logic; adapters implement a few primitives."""
+
+from blackboard.ports.blackboard import Applied, Blackboard, TaskChange, Transition
+from blackboard.ports.code_store import CodeStore
+from blackboard.ports.event_bus import EventBus, Subscription
+from blackboard.ports.registry import Registry
+from blackboard.ports.task_queue import DeadLetter, QueueMessage, QueueStats, Received, TaskQueue
+
+__all__ = [
+    "Applied",
+    "Blackboard",
+    "CodeStore",
+    "DeadLetter",
+    "EventBus",
+    "QueueMessage",
+    "QueueStats",
+    "Received",
+    "Registry",
+    "Subscription",
+    "TaskChange",
+    "TaskQueue",
+    "Transition",
+]

@@ -1,0 +1,413 @@
+"""The ``Blackboard`` port: orchestrations, tasks, waves and notes.
+
+Every state change is conditional. The base class turns each request into a *change function* that looks at the
+stored task and returns the new one, or ``None`` when the request no longer applies (a duplicate completion, a stale
+attempt, a task already claimed). Adapters run change functions atomically, one task at a time, with the stored
+record as input, and keep the per-wave counter in the same atomic step.
+
+Closing a wave: each wave has a counter row ``(size, done, closed)``. A task change that makes a task *done*
+(succeeded, cancelled, or failed/timed out with no retry coming) adds one to ``done`` in the same transaction, and
+then sets ``closed`` under the condition ``done = size AND NOT closed``. Exactly one change meets that condition,
+and only its caller gets ``closes_wave=True``: it is the one that continues the orchestration.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Generic, TypeVar
+
+from blackboard._base import revalidate, utcnow
+from blackboard.exceptions import InvalidTransitionError, RecordValidationError
+from blackboard.records import Note, Orchestration, Task, TaskResult
+from blackboard.states import (
+    ACTIVE_TASK_STATES,
+    OrchestrationStatus,
+    TaskState,
+    check_orchestration_transition,
+    check_task_transition,
+)
+
+__all__ = ["Applied", "Blackboard", "TaskChange", "Transition", "became_done"]
+
+_R = TypeVar("_R")
+
+#: Looks at the stored task and returns its next form, or ``None`` when the change does not apply.
+TaskChange = Callable[[Task], Task | None]
+
+
+@dataclass(frozen=True, slots=True)
+class Applied(Generic[_R]):
+    """Outcome of a conditional write: whether it applied, and the record as stored after the call."""
+
+    applied: bool
+    record: _R
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    """Outcome of a conditional task change.
+
+    Attributes:
+        applied: whether the change was made (``False`` for duplicates and stale requests).
+        task: the task as stored after the call.
+        closes_wave: ``True`` for exactly one change per wave: the one after which every task of the wave is done.
+    """
+
+    applied: bool
+    task: Task
+    closes_wave: bool = False
+
+
+def became_done(before: Task, after: Task) -> bool:
+    """Whether a change turns a task that was still to finish into a done one (it then counts for its wave)."""
+    return after.done and not before.done
+
+
+class Blackboard(abc.ABC):
+    """Shared state of orchestrations. Subclasses implement the ``_``-prefixed primitives.
+
+    Args:
+        clock: returns "now" as an aware UTC datetime; injected so tests can move time.
+    """
+
+    def __init__(self, *, clock: Callable[[], datetime] = utcnow) -> None:
+        self._clock = clock
+
+    # ---------------------------------------------------------------- orchestrations
+
+    def create_orchestration(self, orchestration: Orchestration) -> Applied[Orchestration]:
+        """Store a new orchestration; idempotent on the triggering event's id.
+
+        Returns:
+            ``applied=True`` with the stored record (version 1), or ``applied=False`` with the orchestration that
+            the same event id already created.
+        """
+        if orchestration.version != 0:
+            raise RecordValidationError("Orchestration", "version", "a new orchestration has version 0")
+        if orchestration.status is not OrchestrationStatus.RUNNING or orchestration.wave != 0:
+            raise RecordValidationError("Orchestration", "status", "a new orchestration is running with no wave")
+        stored = orchestration.model_copy(update={"version": 1})
+        existing = self._insert_orchestration(stored)
+        return Applied(False, existing) if existing is not None else Applied(True, stored)
+
+    def get_orchestration(self, orchestration_id: str) -> Orchestration:
+        """Return the orchestration with this id.
+
+        Raises:
+            OrchestrationNotFoundError: when there is none.
+        """
+        return self._get_orchestration(orchestration_id)
+
+    def find_orchestration(self, event_id: str) -> Orchestration | None:
+        """Return the orchestration created by the event with this id, if any."""
+        return self._find_orchestration(event_id)
+
+    def list_orchestrations(
+        self, status: OrchestrationStatus | None = None, *, limit: int = 100
+    ) -> list[Orchestration]:
+        """Return up to ``limit`` orchestrations, newest first, optionally only those with ``status``."""
+        return self._list_orchestrations(status, limit)
+
+    def update_orchestration(self, current: Orchestration, **changes: Any) -> Applied[Orchestration]:
+        """Apply ``changes`` to ``current`` if the stored version is still ``current.version``.
+
+        Raises:
+            InvalidTransitionError: when the status change is not allowed (a finished orchestration never changes).
+        """
+        changed = self._next_orchestration(current, changes)
+        if self._cas_orchestration(changed, current.version):
+            return Applied(True, changed)
+        return Applied(False, self._get_orchestration(current.id))
+
+    def add_wave(self, current: Orchestration, tasks: Sequence[Task], **changes: Any) -> Applied[Orchestration]:
+        """Start the next wave: store ``tasks`` as ``pending`` together with the orchestration, atomically.
+
+        The orchestration's ``wave`` and its usage of waves and tasks go up; ``changes`` (the model's turn appended
+        to the conversation, token usage...) are applied in the same write. Nothing is written if the stored
+        version is no longer ``current.version``.
+        """
+        if current.status is not OrchestrationStatus.RUNNING:
+            raise InvalidTransitionError("orchestration", current.status, "next wave")
+        wave = current.wave + 1
+        if not tasks:
+            raise RecordValidationError("Task", "", "a wave has at least one task")
+        seen: set[str] = set()
+        for task in tasks:
+            if task.orchestration_id != current.id or task.wave != wave:
+                raise RecordValidationError("Task", "wave", f"task {task.task_id} is not in wave {wave} of {current.id}")
+            if task.state is not TaskState.PENDING or task.attempt != 1:
+                raise RecordValidationError("Task", "state", f"task {task.task_id} must start pending at attempt 1")
+            if task.task_id in seen:
+                raise RecordValidationError("Task", "task_id", f"task id {task.task_id} appears twice in the wave")
+            seen.add(task.task_id)
+        usage = current.usage.model_copy(
+            update={"waves": current.usage.waves + 1, "tasks": current.usage.tasks + len(tasks)}
+        )
+        changed = self._next_orchestration(current, {"usage": usage, **changes, "wave": wave})
+        if self._insert_wave(changed, current.version, list(tasks)):
+            return Applied(True, changed)
+        return Applied(False, self._get_orchestration(current.id))
+
+    # ---------------------------------------------------------------- tasks
+
+    def get_task(self, orchestration_id: str, task_id: str) -> Task:
+        """Return one task.
+
+        Raises:
+            TaskNotFoundError: when there is none.
+        """
+        return self._get_task(orchestration_id, task_id)
+
+    def list_tasks(self, orchestration_id: str, wave: int | None = None) -> list[Task]:
+        """Return the tasks of an orchestration (of one wave if given), in the order they were added."""
+        return self._list_tasks(orchestration_id, wave)
+
+    def find_tasks(
+        self,
+        states: Iterable[TaskState],
+        *,
+        updated_before: datetime | None = None,
+        deadline_before: datetime | None = None,
+        retry_before: datetime | None = None,
+        limit: int = 100,
+    ) -> list[Task]:
+        """Return tasks in ``states`` matching every given time bound; the sweeper's query.
+
+        Args:
+            states: the task states to look at.
+            updated_before: only tasks last changed before this time (stranded ``pending``/``dispatched``).
+            deadline_before: only tasks whose deadline is before this time (overdue).
+            retry_before: only tasks whose retry is due before this time.
+            limit: at most this many tasks.
+        """
+        return self._find_tasks(frozenset(states), updated_before, deadline_before, retry_before, limit)
+
+    def mark_dispatched(self, tasks: Sequence[Task]) -> list[Transition]:
+        """Mark ``pending`` tasks (at the given attempts) ``dispatched``, in one atomic batch."""
+        return self._change_tasks([(t.orchestration_id, t.task_id, self._dispatch(t.attempt)) for t in tasks])
+
+    def claim(self, orchestration_id: str, task_id: str, attempt: int) -> Transition:
+        """Claim a task for execution: ``pending|dispatched → running`` if the attempt still matches."""
+        now = self._clock()
+
+        def change(task: Task) -> Task | None:
+            if task.attempt != attempt or task.state not in (TaskState.PENDING, TaskState.DISPATCHED):
+                return None
+            return task.model_copy(update={"state": TaskState.RUNNING, "updated_at": now})
+
+        return self._change_task(orchestration_id, task_id, change)
+
+    def complete(
+        self,
+        orchestration_id: str,
+        task_id: str,
+        attempt: int,
+        result: TaskResult,
+        *,
+        retry_at: datetime | None = None,
+    ) -> Transition:
+        """Record the result of an attempt; a duplicate or a stale attempt changes nothing.
+
+        Args:
+            orchestration_id: the orchestration.
+            task_id: the task.
+            attempt: the attempt the result belongs to.
+            result: the outcome; its status becomes the task's state.
+            retry_at: for a failed or timed-out attempt, when to try again. Ignored (the task is done) when the
+                attempts are used up or the error is not retryable.
+        """
+        if retry_at is not None and result.status not in (TaskState.FAILED, TaskState.TIMED_OUT):
+            raise RecordValidationError("TaskResult", "status", "only a failed or timed-out attempt is retried")
+        result = result.model_copy(update={"attempt": attempt})
+        now = self._clock()
+
+        def change(task: Task) -> Task | None:
+            if task.attempt != attempt or task.state not in ACTIVE_TASK_STATES:
+                return None
+            retryable = result.error is None or result.error.retryable
+            retry = retry_at if retryable and task.attempt < task.max_attempts else None
+            return task.model_copy(
+                update={"state": TaskState(result.status), "result": result, "retry_at": retry, "updated_at": now}
+            )
+
+        return self._change_task(orchestration_id, task_id, change)
+
+    def retry(self, orchestration_id: str, task_id: str, attempt: int) -> Transition:
+        """Start the next attempt of a failed or timed-out task that has a retry scheduled: back to ``pending``."""
+        now = self._clock()
+
+        def change(task: Task) -> Task | None:
+            waiting = task.state in (TaskState.FAILED, TaskState.TIMED_OUT) and task.retry_at is not None
+            if task.attempt != attempt or not waiting or task.result is None:
+                return None
+            return task.model_copy(
+                update={
+                    "state": TaskState.PENDING,
+                    "attempt": attempt + 1,
+                    "attempts": [*task.attempts, task.result],
+                    "result": None,
+                    "retry_at": None,
+                    "updated_at": now,
+                }
+            )
+
+        return self._change_task(orchestration_id, task_id, change)
+
+    def cancel(self, orchestration_id: str, task_id: str, reason: str = "cancelled") -> Transition:
+        """Cancel a task that is not done yet (whatever its attempt)."""
+        now = self._clock()
+
+        def change(task: Task) -> Task | None:
+            if task.done:
+                return None
+            result = TaskResult(status=TaskState.CANCELLED, attempt=task.attempt, finished_at=now)
+            previous = [task.result] if task.result is not None else []
+            return task.model_copy(
+                update={
+                    "state": TaskState.CANCELLED,
+                    "result": result.model_copy(update={"output": reason}),
+                    "attempts": [*task.attempts, *previous],
+                    "retry_at": None,
+                    "updated_at": now,
+                }
+            )
+
+        return self._change_task(orchestration_id, task_id, change)
+
+    def _dispatch(self, attempt: int) -> TaskChange:
+        now = self._clock()
+
+        def change(task: Task) -> Task | None:
+            if task.attempt != attempt or task.state is not TaskState.PENDING:
+                return None
+            return task.model_copy(update={"state": TaskState.DISPATCHED, "updated_at": now})
+
+        return change
+
+    def _change_task(self, orchestration_id: str, task_id: str, change: TaskChange) -> Transition:
+        return self._change_tasks([(orchestration_id, task_id, change)])[0]
+
+    def _change_tasks(self, changes: Sequence[tuple[str, str, TaskChange]]) -> list[Transition]:
+        def checked(change: TaskChange) -> TaskChange:
+            def run(task: Task) -> Task | None:
+                changed = change(task)
+                if changed is not None:
+                    check_task_transition(task.state, changed.state)
+                return changed
+
+            return run
+
+        return self._apply_task_changes([(o, t, checked(c)) for o, t, c in changes])
+
+    # ---------------------------------------------------------------- notes
+
+    def get_note(self, orchestration_id: str, key: str) -> Note | None:
+        """Return one note, or ``None``."""
+        return self._get_note(orchestration_id, key)
+
+    def notes(self, orchestration_id: str) -> list[Note]:
+        """Return every note of an orchestration, ordered by key."""
+        return self._list_notes(orchestration_id)
+
+    def put_note(
+        self, orchestration_id: str, key: str, value: Any, *, author: str = "", expected_version: int = 0
+    ) -> Applied[Note]:
+        """Write a note if its stored version is ``expected_version`` (0: the note must not exist yet).
+
+        Returns:
+            ``applied=False`` with the stored note when another writer got there first.
+        """
+        note = Note(
+            orchestration_id=orchestration_id,
+            key=key,
+            value=value,
+            author=author,
+            version=expected_version + 1,
+            updated_at=self._clock(),
+        )
+        if self._cas_note(note, expected_version):
+            return Applied(True, note)
+        current = self._get_note(orchestration_id, key)
+        if current is None:
+            # Expected a version of a note that does not exist: nothing to compare with, nothing applied.
+            current = note.model_copy(update={"version": 0, "value": None})
+        return Applied(False, current)
+
+    # ---------------------------------------------------------------- helpers
+
+    def _next_orchestration(self, current: Orchestration, changes: dict[str, Any]) -> Orchestration:
+        for forbidden in ("id", "version", "event", "created_at"):
+            if forbidden in changes:
+                raise RecordValidationError("Orchestration", forbidden, "cannot be changed")
+        changed = revalidate(current, **changes, version=current.version + 1, updated_at=self._clock())
+        check_orchestration_transition(current.status, changed.status)
+        return changed
+
+    # ---------------------------------------------------------------- primitives
+
+    @abc.abstractmethod
+    def _insert_orchestration(self, orchestration: Orchestration) -> Orchestration | None:
+        """Insert unless an orchestration with the same id or event id exists; return that one, else ``None``."""
+
+    @abc.abstractmethod
+    def _get_orchestration(self, orchestration_id: str) -> Orchestration:
+        """Return the orchestration or raise ``OrchestrationNotFoundError``."""
+
+    @abc.abstractmethod
+    def _find_orchestration(self, event_id: str) -> Orchestration | None:
+        """Return the orchestration of this event id, if any."""
+
+    @abc.abstractmethod
+    def _list_orchestrations(self, status: OrchestrationStatus | None, limit: int) -> list[Orchestration]:
+        """Return orchestrations newest first."""
+
+    @abc.abstractmethod
+    def _cas_orchestration(self, orchestration: Orchestration, expected_version: int) -> bool:
+        """Replace the stored orchestration if its version is ``expected_version``."""
+
+    @abc.abstractmethod
+    def _insert_wave(self, orchestration: Orchestration, expected_version: int, tasks: list[Task]) -> bool:
+        """Atomically: CAS the orchestration, insert the tasks, create the wave counter ``(len(tasks), 0, open)``."""
+
+    @abc.abstractmethod
+    def _get_task(self, orchestration_id: str, task_id: str) -> Task:
+        """Return the task or raise ``TaskNotFoundError``."""
+
+    @abc.abstractmethod
+    def _list_tasks(self, orchestration_id: str, wave: int | None) -> list[Task]:
+        """Return tasks in insertion order."""
+
+    @abc.abstractmethod
+    def _find_tasks(
+        self,
+        states: frozenset[TaskState],
+        updated_before: datetime | None,
+        deadline_before: datetime | None,
+        retry_before: datetime | None,
+        limit: int,
+    ) -> list[Task]:
+        """Return tasks in ``states`` within every given bound."""
+
+    @abc.abstractmethod
+    def _apply_task_changes(self, changes: Sequence[tuple[str, str, TaskChange]]) -> list[Transition]:
+        """Run each change function on its stored task atomically, keeping wave counters in the same step.
+
+        For each change: read the task (``TaskNotFoundError`` if missing), call the function; if it returns a task,
+        store it and, when the task became done, add one to its wave's ``done`` and close the wave if
+        ``done = size AND NOT closed`` (``closes_wave=True``). All changes of one call may share one transaction.
+        """
+
+    @abc.abstractmethod
+    def _get_note(self, orchestration_id: str, key: str) -> Note | None:
+        """Return the note or ``None``."""
+
+    @abc.abstractmethod
+    def _list_notes(self, orchestration_id: str) -> list[Note]:
+        """Return the notes of an orchestration ordered by key."""
+
+    @abc.abstractmethod
+    def _cas_note(self, note: Note, expected_version: int) -> bool:
+        """Write the note if the stored version is ``expected_version`` (0: absent)."""

@@ -1,0 +1,167 @@
+"""The ``Registry`` port: agent manifests, versions, lifecycle state and stats.
+
+A ``name@version`` is written once and never overwritten. Versions of a name are appended one at a time (1, 2, 3...).
+Reserved names cannot be taken. Lifecycle changes are compare-and-set on the state; stats are atomic increments.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+from blackboard.exceptions import AgentNotFoundError, RecordValidationError, ReservedNameError, VersionConflictError
+from blackboard.ports.blackboard import Applied
+from blackboard.records import RESERVED_AGENT_NAMES, AgentManifest, AgentStats
+from blackboard.states import AgentState, TaskState, check_agent_transition
+
+__all__ = ["Registry", "StatsDelta"]
+
+
+@dataclass(frozen=True, slots=True)
+class StatsDelta:
+    """Increments to add to an agent version's stats in one atomic step."""
+
+    invocations: int = 0
+    succeeded: int = 0
+    failed: int = 0
+    timed_out: int = 0
+    total_ms: float = 0.0
+    tokens: int = 0
+
+
+class Registry(abc.ABC):
+    """Agent manifests. Subclasses implement the ``_``-prefixed primitives."""
+
+    def put(self, manifest: AgentManifest) -> Applied[AgentManifest]:
+        """Write a new agent version.
+
+        Returns:
+            ``applied=True`` with the stored manifest, or ``applied=False`` with the version already stored under
+            that ``name@version`` (never overwritten).
+
+        Raises:
+            ReservedNameError: the name belongs to the system.
+            VersionConflictError: the version is not the next one for this name.
+        """
+        if manifest.name in RESERVED_AGENT_NAMES:
+            raise ReservedNameError(manifest.name)
+        if manifest.stats != AgentStats():
+            raise RecordValidationError("AgentManifest", "stats", "a new version starts with empty stats")
+        expected = self.next_version(manifest.name)
+        if manifest.version < expected:
+            return Applied(False, self.get(manifest.name, manifest.version))
+        if manifest.version > expected:
+            raise VersionConflictError(manifest.name, manifest.version, expected)
+        if self._insert(manifest):
+            return Applied(True, manifest)
+        return Applied(False, self.get(manifest.name, manifest.version))
+
+    def next_version(self, name: str) -> int:
+        """Return the version number the next ``put`` of ``name`` must carry (1 for a new name)."""
+        return self._latest_version(name) + 1
+
+    def get(self, name: str, version: int) -> AgentManifest:
+        """Return one agent version with its current state and stats.
+
+        Raises:
+            AgentNotFoundError: when there is no such version.
+        """
+        manifest = self._get(name, version)
+        if manifest is None:
+            raise AgentNotFoundError(name, version)
+        return manifest
+
+    def active(self, name: str) -> AgentManifest:
+        """Return the newest ``active`` version of ``name``.
+
+        Raises:
+            AgentNotFoundError: when no version of ``name`` is active.
+        """
+        for manifest in reversed(self.versions(name)):
+            if manifest.state is AgentState.ACTIVE:
+                return manifest
+        raise AgentNotFoundError(name)
+
+    def versions(self, name: str) -> list[AgentManifest]:
+        """Return every version of ``name``, oldest first (empty if the name is unknown)."""
+        return self._versions(name)
+
+    def list(self, state: AgentState | None = None, *, page_size: int = 100) -> Iterator[AgentManifest]:
+        """Yield every agent version (in ``state`` if given), ordered by name then version, page by page."""
+        cursor: tuple[str, int] | None = None
+        while True:
+            page = self._page(state, cursor, page_size)
+            yield from page
+            if len(page) < page_size:
+                return
+            cursor = (page[-1].name, page[-1].version)
+
+    def set_state(
+        self, name: str, version: int, source: AgentState, target: AgentState
+    ) -> Applied[AgentManifest]:
+        """Move an agent version from ``source`` to ``target`` if it is still in ``source``.
+
+        Raises:
+            InvalidTransitionError: the lifecycle never allows ``source → target``.
+            AgentNotFoundError: there is no such version.
+        """
+        check_agent_transition(source, target)
+        applied = self._cas_state(name, version, source, target)
+        return Applied(applied, self.get(name, version))
+
+    def record_completion(self, name: str, version: int, status: TaskState, duration_ms: float, tokens: int) -> None:
+        """Count one finished invocation in the version's stats, atomically."""
+        self._add_stats(
+            name,
+            version,
+            StatsDelta(
+                invocations=1,
+                succeeded=int(status is TaskState.SUCCEEDED),
+                failed=int(status is TaskState.FAILED),
+                timed_out=int(status is TaskState.TIMED_OUT),
+                total_ms=duration_ms,
+                tokens=tokens,
+            ),
+        )
+
+    def set_embedding(self, name: str, version: int, embedding: Sequence[float], model: str) -> AgentManifest:
+        """Store the description embedding of an agent version (the only content that may change after put)."""
+        if not embedding:
+            raise RecordValidationError("AgentManifest", "embedding", "an embedding has at least one dimension")
+        self._set_embedding(name, version, [float(x) for x in embedding], model)
+        return self.get(name, version)
+
+    # ---------------------------------------------------------------- primitives
+
+    @abc.abstractmethod
+    def _insert(self, manifest: AgentManifest) -> bool:
+        """Insert unless ``name@version`` exists; return whether it was inserted."""
+
+    @abc.abstractmethod
+    def _latest_version(self, name: str) -> int:
+        """Return the highest stored version of ``name``, 0 if none."""
+
+    @abc.abstractmethod
+    def _get(self, name: str, version: int) -> AgentManifest | None:
+        """Return the version with current state and stats, or ``None``."""
+
+    @abc.abstractmethod
+    def _versions(self, name: str) -> list[AgentManifest]:
+        """Return every version of ``name``, oldest first."""
+
+    @abc.abstractmethod
+    def _page(self, state: AgentState | None, after: tuple[str, int] | None, limit: int) -> list[AgentManifest]:
+        """Return up to ``limit`` versions ordered by (name, version), strictly after ``after``."""
+
+    @abc.abstractmethod
+    def _cas_state(self, name: str, version: int, source: AgentState, target: AgentState) -> bool:
+        """Set the state if it is ``source``; raise ``AgentNotFoundError`` if the version does not exist."""
+
+    @abc.abstractmethod
+    def _add_stats(self, name: str, version: int, delta: StatsDelta) -> None:
+        """Add ``delta`` to the stats atomically; raise ``AgentNotFoundError`` if the version does not exist."""
+
+    @abc.abstractmethod
+    def _set_embedding(self, name: str, version: int, embedding: list[float], model: str) -> None:
+        """Store the embedding; raise ``AgentNotFoundError`` if the version does not exist."""

@@ -1,0 +1,234 @@
+"""Stored records: orchestrations, tasks, notes and agent manifests (see ARCHITECTURE "Records")."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta
+from typing import Annotated, Any, Literal
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import SchemaError
+from pydantic import Field, field_validator, model_validator
+
+from blackboard._base import Record, new_id, utcnow
+from blackboard.messages import AgentRef, Event, TaskError, Usage
+from blackboard.states import AgentOrigin, AgentState, OrchestrationStatus, TaskState
+
+__all__ = [
+    "AGENT_NAME_PATTERN",
+    "RESERVED_AGENT_NAMES",
+    "TASK_ID_PATTERN",
+    "AgentManifest",
+    "AgentStats",
+    "Budget",
+    "BudgetUsage",
+    "CodeRef",
+    "Note",
+    "Orchestration",
+    "Task",
+    "TaskResult",
+]
+
+#: Agent names double as model tool names, so they follow the strictest provider's tool-name rule.
+AGENT_NAME_PATTERN = r"^[a-z][a-z0-9_-]{0,63}$"
+#: Tool-use ids from model providers, used as task ids and storage keys.
+TASK_ID_PATTERN = r"^[A-Za-z0-9_.:-]{1,128}$"
+#: Names no agent may take: the built-in capability and the package names.
+RESERVED_AGENT_NAMES = frozenset({"fabricate", "arbiter", "fabricator", "wrapper", "blackboard", "system"})
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+
+AgentName = Annotated[str, Field(pattern=AGENT_NAME_PATTERN)]
+TaskId = Annotated[str, Field(pattern=TASK_ID_PATTERN)]
+Sha256 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+
+
+class Budget(Record):
+    """Limits of one orchestration. Exhausting any of them ends it ``failed`` with the budget named."""
+
+    schema_: Literal["arbiter.budget/1"] = Field("arbiter.budget/1", alias="schema")
+    max_waves: int = Field(10, ge=1)
+    max_tasks: int = Field(50, ge=1)
+    max_fabrications: int = Field(3, ge=0)
+    max_tokens: int = Field(200_000, ge=1)
+    timeout_seconds: float = Field(900.0, gt=0)
+
+    def exceeded_by(self, usage: BudgetUsage) -> str | None:
+        """Return the name of the first limit that ``usage`` goes past, or ``None``."""
+        for name, used, limit in (
+            ("max_waves", usage.waves, self.max_waves),
+            ("max_tasks", usage.tasks, self.max_tasks),
+            ("max_fabrications", usage.fabrications, self.max_fabrications),
+            ("max_tokens", usage.tokens, self.max_tokens),
+        ):
+            if used > limit:
+                return name
+        return None
+
+
+class BudgetUsage(Record):
+    """What an orchestration has used so far."""
+
+    waves: int = Field(0, ge=0)
+    tasks: int = Field(0, ge=0)
+    fabrications: int = Field(0, ge=0)
+    tokens: int = Field(0, ge=0)
+
+
+class Orchestration(Record):
+    """One run of the Arbiter for one ingress event.
+
+    ``version`` counts stored writes (0 before the first); every update is a compare-and-set on it.
+    ``wave`` is the number of the latest wave of tasks (0 before the first).
+    """
+
+    schema_: Literal["arbiter.orchestration/1"] = Field("arbiter.orchestration/1", alias="schema")
+    id: str = Field(default_factory=new_id, min_length=1, max_length=128)
+    event: Event
+    status: OrchestrationStatus = OrchestrationStatus.RUNNING
+    conversation: list[dict[str, Any]] = Field(default_factory=list)
+    wave: int = Field(0, ge=0)
+    budget: Budget = Field(default_factory=Budget)
+    usage: BudgetUsage = Field(default_factory=BudgetUsage)
+    deadline: datetime | None = None
+    output: Any = None
+    error: str | None = None
+    version: int = Field(0, ge=0)
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+    traceparent: str | None = None
+
+    @model_validator(mode="after")
+    def _default_deadline(self) -> Orchestration:
+        if self.deadline is None:
+            # Frozen model: set through object.__setattr__ once, during validation.
+            object.__setattr__(self, "deadline", self.created_at + timedelta(seconds=self.budget.timeout_seconds))
+        return self
+
+    @property
+    def finished(self) -> bool:
+        """Whether the orchestration reached a terminal status."""
+        return self.status is not OrchestrationStatus.RUNNING
+
+
+class TaskResult(Record):
+    """Outcome of one attempt of a task."""
+
+    status: Literal[TaskState.SUCCEEDED, TaskState.FAILED, TaskState.TIMED_OUT, TaskState.CANCELLED]
+    output: Any = None
+    output_ref: str | None = None
+    error: TaskError | None = None
+    duration_ms: float = Field(0.0, ge=0)
+    usage: Usage = Field(default_factory=Usage)
+    attempt: int = Field(1, ge=1)
+    finished_at: datetime = Field(default_factory=utcnow)
+
+    @model_validator(mode="after")
+    def _error_matches_status(self) -> TaskResult:
+        if self.status is TaskState.SUCCEEDED and self.error is not None:
+            raise ValueError("a succeeded result carries no error")
+        if self.status in (TaskState.FAILED, TaskState.TIMED_OUT) and self.error is None:
+            raise ValueError(f"a {self.status.value} result needs an error")
+        return self
+
+
+class Task(Record):
+    """One call of one agent in one wave; ``task_id`` is the model's toolUseId.
+
+    ``attempt`` starts at 1 and grows by one per retry; ``attempts`` keeps the results of earlier attempts.
+    A failed or timed-out task with ``retry_at`` set is waiting for its next attempt and does not count as done.
+    """
+
+    schema_: Literal["arbiter.taskrecord/1"] = Field("arbiter.taskrecord/1", alias="schema")
+    orchestration_id: str = Field(min_length=1, max_length=128)
+    task_id: TaskId
+    wave: int = Field(ge=1)
+    agent: AgentRef
+    input: dict[str, Any] = Field(default_factory=dict)
+    state: TaskState = TaskState.PENDING
+    attempt: int = Field(1, ge=1)
+    max_attempts: int = Field(3, ge=1)
+    result: TaskResult | None = None
+    attempts: list[TaskResult] = Field(default_factory=list)
+    retry_at: datetime | None = None
+    deadline: datetime | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+    @property
+    def done(self) -> bool:
+        """Whether this task will not run again: succeeded, cancelled, or failed with no retry coming."""
+        if self.state in (TaskState.SUCCEEDED, TaskState.CANCELLED):
+            return True
+        return self.state in (TaskState.FAILED, TaskState.TIMED_OUT) and self.retry_at is None
+
+
+class Note(Record):
+    """A blackboard entry of an orchestration, written with compare-and-set on ``version``."""
+
+    schema_: Literal["arbiter.note/1"] = Field("arbiter.note/1", alias="schema")
+    orchestration_id: str = Field(min_length=1, max_length=128)
+    key: str = Field(min_length=1, max_length=256)
+    value: Any = None
+    author: str = Field("", max_length=128)
+    version: int = Field(0, ge=0)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class CodeRef(Record):
+    """Where an agent's code lives: its SHA-256 and the store key."""
+
+    sha256: Sha256
+    key: str = Field(min_length=1, max_length=1024)
+
+
+class AgentStats(Record):
+    """Counters of one agent version, updated atomically on every completion."""
+
+    invocations: int = 0
+    succeeded: int = 0
+    failed: int = 0
+    timed_out: int = 0
+    total_ms: float = 0.0
+    tokens: int = 0
+
+
+class AgentManifest(Record):
+    """One version of one worker agent in the registry.
+
+    ``isolation`` is the explicit per-agent choice of how the wrapper runs it: ``sandbox`` (a child process; always
+    for fabricated code) or ``in_process`` (only for trusted Python callables a user registers).
+    """
+
+    schema_: Literal["arbiter.agent/1"] = Field("arbiter.agent/1", alias="schema")
+    name: AgentName
+    version: int = Field(ge=1)
+    description: str = Field(min_length=1, max_length=8000)
+    input_schema: dict[str, Any] = Field(default_factory=lambda: {"type": "object", "properties": {}})
+    code: CodeRef
+    entrypoint: str = Field("handler", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    state: AgentState = AgentState.ACTIVE
+    origin: AgentOrigin = AgentOrigin.USER
+    isolation: Literal["sandbox", "in_process"] = "sandbox"
+    max_attempts: int | None = Field(None, ge=1)
+    timeout_seconds: float = Field(60.0, gt=0)
+    validation_report: Sha256 | None = None
+    stats: AgentStats = Field(default_factory=AgentStats)
+    embedding: list[float] | None = None
+    embedding_model: str | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+
+    @field_validator("input_schema")
+    @classmethod
+    def _is_object_schema(cls, value: dict[str, Any]) -> dict[str, Any]:
+        try:
+            Draft202012Validator.check_schema(value)
+        except SchemaError as exc:
+            raise ValueError(f"not a valid JSON Schema: {exc.message}") from None
+        if value.get("type") != "object":
+            raise ValueError('must describe an object (its "type" must be "object")')
+        return value
+
+    @property
+    def ref(self) -> AgentRef:
+        """This version as a pinned agent reference."""
+        return AgentRef(name=self.name, version=self.version)
