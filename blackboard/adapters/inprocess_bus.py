@@ -50,9 +50,7 @@ class InProcessEventBus(EventBus):
                 try:
                     subscription.handler(event)
                 except Exception as exc:
-                    logger.exception(
-                        "subscription=<%s>, event_id=<%s> | handler failed", subscription.name, event.id
-                    )
+                    logger.exception("subscription=<%s>, event_id=<%s> | handler failed", subscription.name, event.id)
                     self.failed_deliveries.append(FailedDelivery(subscription.name, event, exc))
 
     def _subscribe(self, subscription: Subscription) -> None:

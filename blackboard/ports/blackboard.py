@@ -137,7 +137,9 @@ class Blackboard(abc.ABC):
         seen: set[str] = set()
         for task in tasks:
             if task.orchestration_id != current.id or task.wave != wave:
-                raise RecordValidationError("Task", "wave", f"task {task.task_id} is not in wave {wave} of {current.id}")
+                raise RecordValidationError(
+                    "Task", "wave", f"task {task.task_id} is not in wave {wave} of {current.id}"
+                )
             if task.state is not TaskState.PENDING or task.attempt != 1:
                 raise RecordValidationError("Task", "state", f"task {task.task_id} must start pending at attempt 1")
             if task.task_id in seen:
@@ -147,7 +149,8 @@ class Blackboard(abc.ABC):
             update={"waves": current.usage.waves + 1, "tasks": current.usage.tasks + len(tasks)}
         )
         changed = self._next_orchestration(current, {"usage": usage, **changes, "wave": wave})
-        if self._insert_wave(changed, current.version, list(tasks)):
+        stamped = [t.model_copy(update={"created_at": changed.updated_at, "updated_at": changed.updated_at}) for t in tasks]
+        if self._insert_wave(changed, current.version, stamped):
             return Applied(True, changed)
         return Applied(False, self._get_orchestration(current.id))
 

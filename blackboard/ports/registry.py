@@ -87,7 +87,7 @@ class Registry(abc.ABC):
         """Return every version of ``name``, oldest first (empty if the name is unknown)."""
         return self._versions(name)
 
-    def list(self, state: AgentState | None = None, *, page_size: int = 100) -> Iterator[AgentManifest]:
+    def list_agents(self, state: AgentState | None = None, *, page_size: int = 100) -> Iterator[AgentManifest]:
         """Yield every agent version (in ``state`` if given), ordered by name then version, page by page."""
         cursor: tuple[str, int] | None = None
         while True:
@@ -97,9 +97,7 @@ class Registry(abc.ABC):
                 return
             cursor = (page[-1].name, page[-1].version)
 
-    def set_state(
-        self, name: str, version: int, source: AgentState, target: AgentState
-    ) -> Applied[AgentManifest]:
+    def set_state(self, name: str, version: int, source: AgentState, target: AgentState) -> Applied[AgentManifest]:
         """Move an agent version from ``source`` to ``target`` if it is still in ``source``.
 
         Raises:

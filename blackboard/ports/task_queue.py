@@ -159,8 +159,11 @@ class TaskQueue(abc.ABC):
 
     @abc.abstractmethod
     def _receive(self, max_messages: int, visibility_timeout: float) -> list[Received]:
-        """Atomically take visible messages: bump receive counts, move those past ``max_receives`` to the DLQ,
-        hide the rest for ``visibility_timeout`` under a fresh receipt, and return them."""
+        """Atomically take visible messages and return them.
+
+        Bump each receive count, move messages past ``max_receives`` to the dead-letter queue, and hide the rest for
+        ``visibility_timeout`` under a fresh receipt.
+        """
 
     @abc.abstractmethod
     def _wait(self, seconds: float) -> None:
@@ -181,5 +184,3 @@ class TaskQueue(abc.ABC):
     @abc.abstractmethod
     def _stats(self) -> QueueStats:
         """Return the counts."""
-
-

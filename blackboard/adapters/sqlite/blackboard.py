@@ -128,9 +128,7 @@ class SqliteBlackboard(Blackboard):
     # ---------------------------------------------------------------- tasks
 
     def _get_task(self, orchestration_id: str, task_id: str) -> Task:
-        row = self._one(
-            "SELECT doc FROM tasks WHERE orchestration_id = ? AND task_id = ?", (orchestration_id, task_id)
-        )
+        row = self._one("SELECT doc FROM tasks WHERE orchestration_id = ? AND task_id = ?", (orchestration_id, task_id))
         if row is None:
             raise TaskNotFoundError(orchestration_id, task_id)
         return Task.model_validate_json(row[0])

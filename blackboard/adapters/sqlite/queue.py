@@ -67,9 +67,7 @@ class SqliteTaskQueue(TaskQueue):
                 for seq, message_id, body, count in rows:
                     count += 1
                     if self._to_dead_letter(count):
-                        conn.execute(
-                            "UPDATE queue_messages SET dead = 1, receipt = NULL WHERE seq = ?", (seq,)
-                        )
+                        conn.execute("UPDATE queue_messages SET dead = 1, receipt = NULL WHERE seq = ?", (seq,))
                         continue
                     receipt = self._receipt()
                     conn.execute(

@@ -50,7 +50,9 @@ class SqliteRegistry(Registry):
 
     def _get(self, name: str, version: int) -> AgentManifest | None:
         with self.database.read() as conn:
-            row = conn.execute(f"SELECT {_COLUMNS} FROM agents WHERE name = ? AND version = ?", (name, version)).fetchone()
+            row = conn.execute(
+                f"SELECT {_COLUMNS} FROM agents WHERE name = ? AND version = ?", (name, version)
+            ).fetchone()
         return None if row is None else _manifest(row)
 
     def _versions(self, name: str) -> list[AgentManifest]:
@@ -59,7 +61,8 @@ class SqliteRegistry(Registry):
         return [_manifest(row) for row in rows]
 
     def _page(self, state: AgentState | None, after: tuple[str, int] | None, limit: int) -> list[AgentManifest]:
-        clauses, params = [], []
+        clauses: list[str] = []
+        params: list[object] = []
         if state is not None:
             clauses.append("state = ?")
             params.append(state.value)
@@ -87,7 +90,8 @@ class SqliteRegistry(Registry):
         with self.database.write() as conn:
             cursor = conn.execute(
                 "UPDATE agents SET invocations = invocations + ?, succeeded = succeeded + ?, failed = failed + ?,"
-                " timed_out = timed_out + ?, total_ms = total_ms + ?, tokens = tokens + ? WHERE name = ? AND version = ?",
+                " timed_out = timed_out + ?, total_ms = total_ms + ?, tokens = tokens + ?"
+                " WHERE name = ? AND version = ?",
                 (
                     delta.invocations,
                     delta.succeeded,
@@ -109,9 +113,7 @@ class SqliteRegistry(Registry):
                 raise AgentNotFoundError(name, version)
             doc = json.loads(row[0])
             doc.update(embedding=embedding, embedding_model=model)
-            conn.execute(
-                "UPDATE agents SET doc = ? WHERE name = ? AND version = ?", (json.dumps(doc), name, version)
-            )
+            conn.execute("UPDATE agents SET doc = ? WHERE name = ? AND version = ?", (json.dumps(doc), name, version))
 
     @staticmethod
     def _require(conn: sqlite3.Connection, name: str, version: int) -> None:
