@@ -149,7 +149,9 @@ class Blackboard(abc.ABC):
             update={"waves": current.usage.waves + 1, "tasks": current.usage.tasks + len(tasks)}
         )
         changed = self._next_orchestration(current, {"usage": usage, **changes, "wave": wave})
-        stamped = [t.model_copy(update={"created_at": changed.updated_at, "updated_at": changed.updated_at}) for t in tasks]
+        stamped = [
+            t.model_copy(update={"created_at": changed.updated_at, "updated_at": changed.updated_at}) for t in tasks
+        ]
         if self._insert_wave(changed, current.version, stamped):
             return Applied(True, changed)
         return Applied(False, self._get_orchestration(current.id))

@@ -59,14 +59,18 @@ def ok(output: Any = "done") -> TaskResult:
 
 
 def failed(message: str = "boom", *, retryable: bool = True) -> TaskResult:
-    return TaskResult(status=TaskState.FAILED, error=TaskError(type="RuntimeError", message=message, retryable=retryable))
+    return TaskResult(
+        status=TaskState.FAILED, error=TaskError(type="RuntimeError", message=message, retryable=retryable)
+    )
 
 
 def timed_out() -> TaskResult:
     return TaskResult(status=TaskState.TIMED_OUT, error=TaskError(type="Timeout", message="deadline passed"))
 
 
-def manifest(name: str = "burger_cook", version: int = 1, code: bytes = b"def handler(**kw):\n    return kw\n") -> AgentManifest:
+def manifest(
+    name: str = "burger_cook", version: int = 1, code: bytes = b"def handler(**kw):\n    return kw\n"
+) -> AgentManifest:
     return AgentManifest(
         name=name,
         version=version,

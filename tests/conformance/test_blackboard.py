@@ -16,8 +16,8 @@ from blackboard import (
     TaskNotFoundError,
     TaskState,
 )
-from tests.conftest import ManualClock
 from tests.conformance.builders import event, failed, ok, started, tasks_for, timed_out, with_wave
+from tests.conftest import ManualClock
 
 # ---------------------------------------------------------------- orchestrations
 
@@ -268,7 +268,9 @@ def test_batch_dispatch_only_moves_pending_at_the_attempt(backends: Backends) ->
 def test_find_tasks_for_the_sweeper(backends: Backends, clock: ManualClock) -> None:
     board = backends.blackboard
     orchestration = started(board)
-    tasks = [t.model_copy(update={"deadline": clock.now() + timedelta(seconds=10)}) for t in tasks_for(orchestration, 3)]
+    tasks = [
+        t.model_copy(update={"deadline": clock.now() + timedelta(seconds=10)}) for t in tasks_for(orchestration, 3)
+    ]
     board.add_wave(orchestration, tasks)
     board.mark_dispatched(tasks[1:2])
     clock.advance(5)

@@ -55,7 +55,9 @@ def apply_to_model(task: ModelTask, op: Op, max_attempts: int) -> bool:
         task.state = TaskState.RUNNING
         return True
     if op.kind in ("succeed", "fail", "time_out") and task.state in ACTIVE:
-        task.state = {"succeed": TaskState.SUCCEEDED, "fail": TaskState.FAILED, "time_out": TaskState.TIMED_OUT}[op.kind]
+        task.state = {"succeed": TaskState.SUCCEEDED, "fail": TaskState.FAILED, "time_out": TaskState.TIMED_OUT}[
+            op.kind
+        ]
         task.retry_pending = op.kind != "succeed" and op.retry and op.retryable and task.attempt < max_attempts
         return True
     if op.kind == "retry" and task.state in (TaskState.FAILED, TaskState.TIMED_OUT) and task.retry_pending:
@@ -98,7 +100,9 @@ def test_random_changes_follow_the_state_machine(
         elif op.kind == "cancel":
             outcome = board.cancel(orchestration.id, task_id)
         else:
-            status = {"succeed": TaskState.SUCCEEDED, "fail": TaskState.FAILED, "time_out": TaskState.TIMED_OUT}[op.kind]
+            status = {"succeed": TaskState.SUCCEEDED, "fail": TaskState.FAILED, "time_out": TaskState.TIMED_OUT}[
+                op.kind
+            ]
             error = None if status is TaskState.SUCCEEDED else TaskError(type="E", retryable=op.retryable)
             retry_at = orchestration.created_at + timedelta(seconds=1) if op.retry and error else None
             result = TaskResult(status=status, error=error)

@@ -1,0 +1,127 @@
+"""The SQLite store file: creation, reopening, and clear errors for corrupt, foreign or newer files."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from blackboard import ConfigurationError, StoreCorruptError, local_backends
+from blackboard.adapters.sqlite import SqliteDatabase
+from blackboard.adapters.sqlite._database import SCHEMA_VERSION
+from blackboard.constants import ENV_HOME
+from tests.conformance.builders import started
+
+
+def test_state_survives_reopening(tmp_path: Path) -> None:
+    first = local_backends(tmp_path)
+    created = started(first.blackboard)
+    ref = first.code_store.put(b"code")
+    first.close()
+    again = local_backends(tmp_path)
+    assert again.blackboard.get_orchestration(created.id) == created
+    assert again.code_store.get(ref.sha256) == b"code"
+    assert (tmp_path / "arbiter.db").is_file() and (tmp_path / "code" / ref.sha256).is_file()
+    again.close()
+
+
+def test_home_comes_from_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(ENV_HOME, str(tmp_path / "from-env"))
+    backends = local_backends()
+    backends.close()
+    assert (tmp_path / "from-env" / "arbiter.db").is_file()
+
+
+def test_wal_mode(tmp_path: Path) -> None:
+    database = SqliteDatabase(tmp_path / "a.db")
+    assert database.connection().execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    database.close()
+
+
+def test_file_that_is_not_a_database(tmp_path: Path) -> None:
+    path = tmp_path / "arbiter.db"
+    path.write_text("these are my notes, not a database\n" * 20)
+    with pytest.raises(StoreCorruptError, match="not an SQLite database") as raised:
+        SqliteDatabase(path)
+    assert raised.value.path == str(path)
+    assert path.read_text().startswith("these are my notes")  # left untouched
+
+
+def test_truncated_database(tmp_path: Path) -> None:
+    path = tmp_path / "arbiter.db"
+    backends = local_backends(tmp_path)
+    started(backends.blackboard)
+    backends.close()
+    data = path.read_bytes()
+    path.write_bytes(data[:100] + b"\x00garbage" * 200)
+    with pytest.raises(StoreCorruptError):
+        backends = local_backends(tmp_path)
+        started(backends.blackboard)
+
+
+def test_foreign_sqlite_database(tmp_path: Path) -> None:
+    path = tmp_path / "arbiter.db"
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE invoices (id INTEGER PRIMARY KEY, total REAL)")
+    conn.commit()
+    conn.close()
+    with pytest.raises(StoreCorruptError, match=r"another program.*invoices"):
+        SqliteDatabase(path)
+
+
+def test_newer_schema(tmp_path: Path) -> None:
+    path = tmp_path / "arbiter.db"
+    SqliteDatabase(path).close()
+    conn = sqlite3.connect(path)
+    conn.execute(f"PRAGMA user_version={SCHEMA_VERSION + 1}")
+    conn.commit()
+    conn.close()
+    with pytest.raises(StoreCorruptError, match="schema version"):
+        SqliteDatabase(path)
+
+
+def test_path_that_is_a_directory(tmp_path: Path) -> None:
+    (tmp_path / "arbiter.db").mkdir()
+    with pytest.raises(StoreCorruptError, match="directory"):
+        SqliteDatabase(tmp_path / "arbiter.db")
+
+
+def test_home_under_a_file(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(ConfigurationError):
+        local_backends(tmp_path / "file" / "home")
+
+
+def test_unknown_synchronous_mode(tmp_path: Path) -> None:
+    with pytest.raises(ConfigurationError):
+        SqliteDatabase(tmp_path / "a.db", synchronous="SOMETIMES")
+
+
+def test_usable_after_fork(tmp_path: Path) -> None:
+    backends = local_backends(tmp_path)
+    created = started(backends.blackboard)
+    pid = os.fork()
+    if pid == 0:  # child: the inherited connection must not be reused
+        code = 0
+        try:
+            backends.blackboard.update_orchestration(created, output="from child")
+        except BaseException:
+            code = 1
+        os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert backends.blackboard.get_orchestration(created.id).output == "from child"
+    backends.close()
+
+
+def test_concurrent_first_open_creates_the_schema_once(tmp_path: Path) -> None:
+    script = (
+        "import sys; from blackboard import local_backends; "
+        "b = local_backends(sys.argv[1]); b.registry.next_version('x'); b.close()"
+    )
+    procs = [subprocess.Popen([sys.executable, "-c", script, str(tmp_path)]) for _ in range(4)]
+    assert [p.wait(timeout=60) for p in procs] == [0, 0, 0, 0]
