@@ -11,7 +11,7 @@ import blackboard.exceptions
 
 BLACKBOARD = {
     "AgentManifest", "AgentNotFoundError", "AgentOrigin", "AgentRef", "AgentState", "AgentStats", "Applied",
-    "Backends", "Blackboard", "BlackboardError", "Budget", "BudgetUsage", "CodeRef", "CodeStore", "CompletionEvent",
+    "Backends", "Blackboard", "BlackboardError", "Budget", "BudgetUsage", "CodeRef", "CodeStore", "Completion", "CompletionEvent",
     "ConfigurationError", "DeadLetter", "Event", "EventBus", "FabricationRequest", "IntegrityError",
     "InvalidTransitionError", "Note", "NotFoundError", "Orchestration", "OrchestrationFinished",
     "OrchestrationNotFoundError", "OrchestrationStatus", "PatternError", "QueueMessage", "QueueStats", "Received",

@@ -130,20 +130,29 @@ class MemoryBlackboard(Blackboard):
     def _apply_task_changes(self, changes: Sequence[tuple[str, str, TaskChange]]) -> list[Transition]:
         results = []
         with self._lock:
+            # Stage every change first so that an error half-way leaves nothing applied, as a transaction would.
+            staged: dict[tuple[str, str], Task] = {}
+            done: dict[tuple[str, int], int] = {}
             for orchestration_id, task_id, change in changes:
-                current = self._get_task(orchestration_id, task_id)
+                key = (orchestration_id, task_id)
+                current = staged.get(key) or self._get_task(orchestration_id, task_id)
                 changed = change(current)
                 if changed is None:
                     results.append(Transition(False, current))
                     continue
-                self._tasks[(orchestration_id, task_id)] = changed
+                staged[key] = changed
                 closes = False
                 if became_done(current, changed):
-                    wave = self._waves[(orchestration_id, changed.wave)]
-                    wave.done += 1
-                    if wave.done == wave.size and not wave.closed:
-                        wave.closed = closes = True
+                    wave_key = (orchestration_id, changed.wave)
+                    wave = self._waves[wave_key]
+                    done[wave_key] = done.get(wave_key, wave.done) + 1
+                    closes = done[wave_key] == wave.size and not wave.closed
                 results.append(Transition(True, changed, closes))
+            self._tasks.update(staged)
+            for wave_key, count in done.items():
+                wave = self._waves[wave_key]
+                wave.done = count
+                wave.closed = wave.closed or count == wave.size
         return results
 
     def _get_note(self, orchestration_id: str, key: str) -> Note | None:

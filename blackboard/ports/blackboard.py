@@ -30,7 +30,7 @@ from blackboard.states import (
     check_task_transition,
 )
 
-__all__ = ["Applied", "Blackboard", "TaskChange", "Transition", "became_done"]
+__all__ = ["Applied", "Blackboard", "Completion", "TaskChange", "Transition", "became_done"]
 
 _R = TypeVar("_R")
 
@@ -44,6 +44,17 @@ class Applied(Generic[_R]):
 
     applied: bool
     record: _R
+
+
+@dataclass(frozen=True, slots=True)
+class Completion:
+    """One result to record with :meth:`Blackboard.complete_many`."""
+
+    orchestration_id: str
+    task_id: str
+    attempt: int
+    result: TaskResult
+    retry_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,14 +207,11 @@ class Blackboard(abc.ABC):
 
     def claim(self, orchestration_id: str, task_id: str, attempt: int) -> Transition:
         """Claim a task for execution: ``pending|dispatched → running`` if the attempt still matches."""
-        now = self._clock()
+        return self._change_task(orchestration_id, task_id, self._claim(attempt))
 
-        def change(task: Task) -> Task | None:
-            if task.attempt != attempt or task.state not in (TaskState.PENDING, TaskState.DISPATCHED):
-                return None
-            return task.model_copy(update={"state": TaskState.RUNNING, "updated_at": now})
-
-        return self._change_task(orchestration_id, task_id, change)
+    def claim_many(self, tasks: Sequence[Task]) -> list[Transition]:
+        """Claim several tasks (at the given attempts) in one atomic batch; see :meth:`claim`."""
+        return self._change_tasks([(t.orchestration_id, t.task_id, self._claim(t.attempt)) for t in tasks])
 
     def complete(
         self,
@@ -224,21 +232,11 @@ class Blackboard(abc.ABC):
             retry_at: for a failed or timed-out attempt, when to try again. Ignored (the task is done) when the
                 attempts are used up or the error is not retryable.
         """
-        if retry_at is not None and result.status not in (TaskState.FAILED, TaskState.TIMED_OUT):
-            raise RecordValidationError("TaskResult", "status", "only a failed or timed-out attempt is retried")
-        result = result.model_copy(update={"attempt": attempt})
-        now = self._clock()
+        return self.complete_many([Completion(orchestration_id, task_id, attempt, result, retry_at)])[0]
 
-        def change(task: Task) -> Task | None:
-            if task.attempt != attempt or task.state not in ACTIVE_TASK_STATES:
-                return None
-            retryable = result.error is None or result.error.retryable
-            retry = retry_at if retryable and task.attempt < task.max_attempts else None
-            return task.model_copy(
-                update={"state": TaskState(result.status), "result": result, "retry_at": retry, "updated_at": now}
-            )
-
-        return self._change_task(orchestration_id, task_id, change)
+    def complete_many(self, completions: Sequence[Completion]) -> list[Transition]:
+        """Record several results in one atomic batch (a group commit); see :meth:`complete`."""
+        return self._change_tasks([(c.orchestration_id, c.task_id, self._complete(c)) for c in completions])
 
     def retry(self, orchestration_id: str, task_id: str, attempt: int) -> Transition:
         """Start the next attempt of a failed or timed-out task that has a retry scheduled: back to ``pending``."""
@@ -289,6 +287,34 @@ class Blackboard(abc.ABC):
             if task.attempt != attempt or task.state is not TaskState.PENDING:
                 return None
             return task.model_copy(update={"state": TaskState.DISPATCHED, "updated_at": now})
+
+        return change
+
+    def _claim(self, attempt: int) -> TaskChange:
+        now = self._clock()
+
+        def change(task: Task) -> Task | None:
+            if task.attempt != attempt or task.state not in (TaskState.PENDING, TaskState.DISPATCHED):
+                return None
+            return task.model_copy(update={"state": TaskState.RUNNING, "updated_at": now})
+
+        return change
+
+    def _complete(self, completion: Completion) -> TaskChange:
+        result, retry_at, attempt = completion.result, completion.retry_at, completion.attempt
+        if retry_at is not None and result.status not in (TaskState.FAILED, TaskState.TIMED_OUT):
+            raise RecordValidationError("TaskResult", "status", "only a failed or timed-out attempt is retried")
+        result = result.model_copy(update={"attempt": attempt})
+        now = self._clock()
+
+        def change(task: Task) -> Task | None:
+            if task.attempt != attempt or task.state not in ACTIVE_TASK_STATES:
+                return None
+            retryable = result.error is None or result.error.retryable
+            retry = retry_at if retryable and task.attempt < task.max_attempts else None
+            return task.model_copy(
+                update={"state": TaskState(result.status), "result": result, "retry_at": retry, "updated_at": now}
+            )
 
         return change
 

@@ -8,6 +8,7 @@ import pytest
 
 from blackboard import (
     Backends,
+    Completion,
     InvalidTransitionError,
     Orchestration,
     OrchestrationNotFoundError,
@@ -303,3 +304,37 @@ def test_notes_are_compare_and_set(backends: Backends) -> None:
     board.put_note(orchestration.id, "a-first", True)
     assert [n.key for n in board.notes(orchestration.id)] == ["a-first", "inventory"]
     assert board.notes("another orchestration") == []
+
+
+# ---------------------------------------------------------------- batches
+
+
+def test_batches_apply_each_change_and_close_once(backends: Backends) -> None:
+    board = backends.blackboard
+    orchestration, tasks = with_wave(board, 3)
+    claims = board.claim_many([tasks[0], tasks[1], tasks[0]])
+    assert [c.applied for c in claims] == [True, True, False]
+    results = board.complete_many(
+        [
+            Completion(orchestration.id, tasks[0].task_id, 1, ok()),
+            Completion(orchestration.id, tasks[0].task_id, 1, ok("duplicate")),
+            Completion(orchestration.id, tasks[1].task_id, 1, ok()),
+            Completion(orchestration.id, tasks[2].task_id, 1, failed(retryable=False)),
+        ]
+    )
+    assert [(r.applied, r.closes_wave) for r in results] == [(True, False), (False, False), (True, False), (True, True)]
+
+
+def test_failed_batch_leaves_no_trace(backends: Backends) -> None:
+    board = backends.blackboard
+    orchestration, tasks = with_wave(board, 2)
+    with pytest.raises(TaskNotFoundError):
+        board.complete_many(
+            [
+                Completion(orchestration.id, tasks[0].task_id, 1, ok()),
+                Completion(orchestration.id, "missing", 1, ok()),
+            ]
+        )
+    assert [t.state for t in board.list_tasks(orchestration.id)] == [TaskState.PENDING, TaskState.PENDING]
+    results = board.complete_many([Completion(orchestration.id, t.task_id, 1, ok()) for t in tasks])
+    assert [r.closes_wave for r in results] == [False, True]  # the failed batch did not count toward the wave

@@ -109,7 +109,7 @@ class SqliteDatabase:
     def write(self) -> Iterator[sqlite3.Connection]:
         """A write transaction: ``BEGIN IMMEDIATE``, commit on success, roll back on any exception."""
         conn = self.connection()
-        with self._translate():
+        try:
             conn.execute("BEGIN IMMEDIATE")
             try:
                 yield conn
@@ -117,17 +117,27 @@ class SqliteDatabase:
                 conn.execute("ROLLBACK")
                 raise
             conn.execute("COMMIT")
+        except sqlite3.DatabaseError as exc:
+            translated = self._translate(exc)
+            if translated is None:
+                raise
+            raise translated from exc
 
     @contextmanager
     def read(self) -> Iterator[sqlite3.Connection]:
         """A read transaction: one consistent snapshot for several statements."""
         conn = self.connection()
-        with self._translate():
+        try:
             conn.execute("BEGIN")
             try:
                 yield conn
             finally:
                 conn.execute("COMMIT")
+        except sqlite3.DatabaseError as exc:
+            translated = self._translate(exc)
+            if translated is None:
+                raise
+            raise translated from exc
 
     def close(self) -> None:
         """Close every connection this object opened in this process."""
@@ -144,10 +154,12 @@ class SqliteDatabase:
     # ---------------------------------------------------------------- set-up
 
     def _open(self) -> sqlite3.Connection:
-        with self._translate():
+        try:
             conn = sqlite3.connect(self.path, timeout=self._busy_timeout, isolation_level=None, check_same_thread=False)
             conn.execute(f"PRAGMA synchronous={self._synchronous}")
             conn.execute(f"PRAGMA busy_timeout={int(self._busy_timeout * 1000)}")
+        except sqlite3.DatabaseError as exc:
+            raise self._translate(exc) or StoreUnavailableError(f"{self.path}: {exc}") from exc
         return conn
 
     def _check_header(self) -> None:
@@ -165,8 +177,10 @@ class SqliteDatabase:
 
     def _prepare(self) -> None:
         conn = self.connection()
-        with self._translate():
+        try:
             conn.execute("PRAGMA journal_mode=WAL")
+        except sqlite3.DatabaseError as exc:
+            raise self._translate(exc) or StoreCorruptError(str(self.path), str(exc)) from exc
         with self.write() as conn:
             application_id = conn.execute("PRAGMA application_id").fetchone()[0]
             version = conn.execute("PRAGMA user_version").fetchone()[0]
@@ -187,16 +201,13 @@ class SqliteDatabase:
                 str(self.path), f"has schema version {version}; this version of Arbiter reads up to {SCHEMA_VERSION}"
             )
 
-    @contextmanager
-    def _translate(self) -> Iterator[None]:
-        try:
-            yield
-        except sqlite3.IntegrityError:
-            raise
-        except sqlite3.DatabaseError as exc:
-            name = getattr(exc, "sqlite_errorname", "")
-            if name.startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB")):
-                raise StoreCorruptError(str(self.path), str(exc)) from exc
-            if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED", "SQLITE_CANTOPEN", "SQLITE_IOERR", "SQLITE_FULL")):
-                raise StoreUnavailableError(f"{self.path}: {exc}") from exc
-            raise
+    def _translate(self, exc: sqlite3.DatabaseError) -> Exception | None:
+        """Map an SQLite error to this package's errors (``None``: let it through unchanged)."""
+        if isinstance(exc, sqlite3.IntegrityError):
+            return None
+        name = getattr(exc, "sqlite_errorname", "")
+        if name.startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB")):
+            return StoreCorruptError(str(self.path), str(exc))
+        if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED", "SQLITE_CANTOPEN", "SQLITE_IOERR", "SQLITE_FULL")):
+            return StoreUnavailableError(f"{self.path}: {exc}")
+        return None
