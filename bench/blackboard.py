@@ -19,8 +19,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from blackboard import AgentRef, Blackboard, Completion, Event, Orchestration, Task, TaskResult, TaskState  # noqa: E402
-from blackboard.adapters import MemoryBlackboard, SqliteBlackboard, SqliteDatabase  # noqa: E402
+from blackboard import AgentRef, Blackboard, Completion, Event, Orchestration, Task, TaskResult, TaskState
+from blackboard.adapters import MemoryBlackboard, SqliteBlackboard, SqliteDatabase
 
 WAVE = 50
 

@@ -11,8 +11,8 @@ import blackboard.exceptions
 
 BLACKBOARD = {
     "AgentManifest", "AgentNotFoundError", "AgentOrigin", "AgentRef", "AgentState", "AgentStats", "Applied",
-    "Backends", "Blackboard", "BlackboardError", "Budget", "BudgetUsage", "CodeRef", "CodeStore", "Completion", "CompletionEvent",
-    "ConfigurationError", "DeadLetter", "Event", "EventBus", "FabricationRequest", "IntegrityError",
+    "Backends", "Blackboard", "BlackboardError", "Budget", "BudgetUsage", "CodeRef", "CodeStore", "Completion",
+    "CompletionEvent", "ConfigurationError", "DeadLetter", "Event", "EventBus", "FabricationRequest", "IntegrityError",
     "InvalidTransitionError", "Note", "NotFoundError", "Orchestration", "OrchestrationFinished",
     "OrchestrationNotFoundError", "OrchestrationStatus", "PatternError", "QueueMessage", "QueueStats", "Received",
     "RecordValidationError", "Registry", "ReservedNameError", "StoreCorruptError", "StoreUnavailableError",
