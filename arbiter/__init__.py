@@ -1,13 +1,36 @@
 """Arbiter: event-driven multi-agent systems on the Arbiter pattern.
 
+- :class:`LocalRuntime` runs the whole system in this process, with its state in ``ARBITER_HOME``.
+- :class:`Coordinator` and :class:`Sweeper` are the engine (the same on every backend); :class:`Planner` is one model
+  turn per wave.
+- :mod:`arbiter.testing` has :class:`~arbiter.testing.ScriptedModel`, a deterministic model for tests.
+
 Layering: ``arbiter`` builds on ``fabricator``, ``wrapper`` and ``blackboard``; nothing below imports it.
 """
 
 from importlib.metadata import PackageNotFoundError, version
+
+from arbiter.coordinator import Coordinator, EngineSettings
+from arbiter.exceptions import ArbiterError, PlannerError, UsageError
+from arbiter.planner import Planner
+from arbiter.runtime import LocalRuntime, OrchestrationView, RunResult
+from arbiter.sweeper import Sweeper
 
 try:
     __version__ = version("arbiter-agents")
 except PackageNotFoundError:  # running from a source tree that was not installed
     __version__ = "0.0.0"
 
-__all__ = ["__version__"]
+__all__ = [
+    "ArbiterError",
+    "Coordinator",
+    "EngineSettings",
+    "LocalRuntime",
+    "OrchestrationView",
+    "Planner",
+    "PlannerError",
+    "RunResult",
+    "Sweeper",
+    "UsageError",
+    "__version__",
+]

@@ -58,6 +58,7 @@ from blackboard.records import (
     Task,
     TaskResult,
 )
+from blackboard.retry import RetryPolicy
 from blackboard.states import AgentOrigin, AgentState, OrchestrationStatus, TaskState
 
 __all__ = [
@@ -97,6 +98,7 @@ __all__ = [
     "RecordValidationError",
     "Registry",
     "ReservedNameError",
+    "RetryPolicy",
     "StoreCorruptError",
     "StoreUnavailableError",
     "Subscription",

@@ -146,7 +146,12 @@ class TaskMessage(_Aliased):
 
 
 class CompletionEvent(_Aliased):
-    """Detail of the ``task.completed`` event the wrapper emits after it wrote the result, for every attempt."""
+    """Detail of the ``task.completed`` event the wrapper emits after it wrote the result, for every attempt.
+
+    ``closes_wave`` is ``True`` on exactly one completion per wave: the one whose write made every task of the wave
+    done. Its receiver continues the orchestration. A large output travels by reference (``output_ref``, a SHA-256 in
+    the code store) instead of inline.
+    """
 
     model_config = Message.model_config | {"extra": "allow"}
     _ALIASES: ClassVar[dict[str, str | None]] = {"tool_use_id": "task_id", "node": None, "data": None}
@@ -158,9 +163,11 @@ class CompletionEvent(_Aliased):
     agent: AgentRef
     status: Literal[TaskState.SUCCEEDED, TaskState.FAILED, TaskState.TIMED_OUT, TaskState.CANCELLED]
     output: Any = None
+    output_ref: str | None = None
     error: TaskError | None = None
     duration_ms: float = Field(0.0, ge=0)
     usage: Usage = Field(default_factory=Usage)
+    closes_wave: bool = False
     traceparent: str | None = None
 
     def _alias_values(self) -> dict[str, Any]:

@@ -15,7 +15,8 @@ BLACKBOARD = {
     "CompletionEvent", "ConfigurationError", "DeadLetter", "Event", "EventBus", "FabricationRequest", "IntegrityError",
     "InvalidTransitionError", "Note", "NotFoundError", "Orchestration", "OrchestrationFinished",
     "OrchestrationNotFoundError", "OrchestrationStatus", "PatternError", "QueueMessage", "QueueStats", "Received",
-    "RecordValidationError", "Registry", "ReservedNameError", "StoreCorruptError", "StoreUnavailableError",
+    "RecordValidationError", "Registry", "ReservedNameError", "RetryPolicy", "StoreCorruptError",
+    "StoreUnavailableError",
     "Subscription", "Task", "TaskError", "TaskMessage", "TaskNotFoundError", "TaskQueue", "TaskResult", "TaskState",
     "Transition", "Usage", "VersionConflictError", "local_backends", "memory_backends",
 }  # fmt: skip

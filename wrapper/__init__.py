@@ -1,6 +1,34 @@
 """The generic wrapper: runs worker agents from the registry (verified hot-loading, sandboxed execution).
 
+- :class:`Executor` runs one task message: claim, load the pinned agent (cached, SHA-256 verified), run it in the
+  sandbox or, for trusted agents, in process, write the result, then emit the completion event.
+- :class:`SandboxPool` is the warm pool of fork servers that runs untrusted code in isolated child processes.
+- :func:`run_worker` pulls task messages from any ``TaskQueue``.
+- :mod:`wrapper.sdk` is what worker code imports; :func:`resolve_model` turns a model spec into a Strands model.
+
 Layering: ``wrapper`` builds on ``blackboard`` only.
 """
 
-__all__: list[str] = []
+from wrapper import sdk
+from wrapper.cache import CodeCache, ManifestCache
+from wrapper.exceptions import ModelConfigurationError, NonRetryableError, SandboxError, WrapperError
+from wrapper.executor import Executor
+from wrapper.models import resolve_model
+from wrapper.sandbox import SandboxLimits, SandboxPool
+from wrapper.worker import WorkerStats, run_worker
+
+__all__ = [
+    "CodeCache",
+    "Executor",
+    "ManifestCache",
+    "ModelConfigurationError",
+    "NonRetryableError",
+    "SandboxError",
+    "SandboxLimits",
+    "SandboxPool",
+    "WorkerStats",
+    "WrapperError",
+    "resolve_model",
+    "run_worker",
+    "sdk",
+]

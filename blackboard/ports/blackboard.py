@@ -238,8 +238,17 @@ class Blackboard(abc.ABC):
         """Record several results in one atomic batch (a group commit); see :meth:`complete`."""
         return self._change_tasks([(c.orchestration_id, c.task_id, self._complete(c)) for c in completions])
 
-    def retry(self, orchestration_id: str, task_id: str, attempt: int) -> Transition:
-        """Start the next attempt of a failed or timed-out task that has a retry scheduled: back to ``pending``."""
+    def retry(
+        self, orchestration_id: str, task_id: str, attempt: int, *, deadline: datetime | None = None
+    ) -> Transition:
+        """Start the next attempt of a failed or timed-out task that has a retry scheduled: back to ``pending``.
+
+        Args:
+            orchestration_id: the orchestration.
+            task_id: the task.
+            attempt: the attempt that failed.
+            deadline: the new attempt's deadline (the task keeps its old one if ``None``).
+        """
         now = self._clock()
 
         def change(task: Task) -> Task | None:
@@ -253,6 +262,7 @@ class Blackboard(abc.ABC):
                     "attempts": [*task.attempts, task.result],
                     "result": None,
                     "retry_at": None,
+                    "deadline": deadline or task.deadline,
                     "updated_at": now,
                 }
             )

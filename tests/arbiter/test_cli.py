@@ -1,37 +1,158 @@
-"""The ``arbiter`` console script."""
+"""The ``arbiter`` console script: version, run (both examples), inspection commands, exit codes."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 import arbiter
 from arbiter.cli import app
 
+ROOT = Path(__file__).resolve().parents[2]
 runner = CliRunner()
 
 
+def invoke(*args: str) -> tuple[int, str, str]:
+    result = runner.invoke(app, list(args))
+    return result.exit_code, result.stdout, result.stderr
+
+
 def test_version() -> None:
-    result = runner.invoke(app, ["--version"])
-    assert result.exit_code == 0
-    assert result.output.strip() == f"arbiter {arbiter.__version__}"
-    assert arbiter.__version__ != "0.0.0"
+    code, out, _ = invoke("--version")
+    assert code == 0 and out.strip() == f"arbiter {arbiter.__version__}" and arbiter.__version__ != "0.0.0"
 
 
 def test_help_lists_commands() -> None:
-    result = runner.invoke(app, ["--help"])
-    assert result.exit_code == 0
-    assert "version" in result.output
+    code, out, _ = invoke("--help")
+    assert code == 0
+    for command in ("run", "demo", "worker", "orchestrations", "agents"):
+        assert command in out
 
 
 def test_unknown_command_is_a_usage_error() -> None:
-    assert runner.invoke(app, ["frobnicate"]).exit_code == 2
+    assert invoke("frobnicate")[0] == 2
 
 
 def test_console_script_is_installed() -> None:
     script = Path(sys.executable).parent / "arbiter"
     out = subprocess.run([str(script), "--version"], capture_output=True, text=True, check=True)
     assert out.stdout.startswith("arbiter ")
+
+
+def test_run_restaurant_example(tmp_path: Path) -> None:
+    example = ROOT / "examples" / "restaurant"
+    code, out, err = invoke(
+        "run",
+        str(example / "event.json"),
+        "--model",
+        f"scripted:{example / 'scripted.json'}",
+        "--home",
+        str(tmp_path),
+        "--json",
+    )
+    assert code == 0, err
+    result = json.loads(out)
+    assert result["status"] == "completed" and (result["waves"], result["tasks"]) == (2, 4)
+    assert result["output"] == "Table 7 is served: two burgers and two portions of fries."
+
+    code, out, _ = invoke("orchestrations", "show", result["orchestration_id"], "--home", str(tmp_path), "--json")
+    shown = json.loads(out)
+    assert code == 0 and [t["agent"]["name"] for t in shown["tasks"]] == [
+        "burger_cook",
+        "fry_cook",
+        "fry_cook",
+        "front_counter",
+    ]
+    assert shown["tasks"][3]["result"]["output"]["announcement"] == "Order for table 7 is ready!"
+    assert [n["key"] for n in shown["notes"]] == ["grill"]
+
+    code, out, _ = invoke("orchestrations", "list", "--home", str(tmp_path), "--json")
+    assert code == 0 and [o["id"] for o in json.loads(out)] == [result["orchestration_id"]]
+
+    code, out, _ = invoke("agents", "list", "--home", str(tmp_path), "--json")
+    stats = {a["name"]: a["stats"]["invocations"] for a in json.loads(out)}
+    assert stats == {"burger_cook": 1, "fry_cook": 2, "front_counter": 1}
+
+
+def test_run_incident_example_without_a_fabricator(tmp_path: Path) -> None:
+    example = ROOT / "examples" / "incident"
+    code, out, err = invoke(
+        "run",
+        str(example / "event.json"),
+        "--model",
+        f"scripted:{example / 'scripted.json'}",
+        "--home",
+        str(tmp_path),
+        "--json",
+    )
+    assert code == 0, err
+    result = json.loads(out)
+    code, out, _ = invoke("orchestrations", "show", result["orchestration_id"], "--home", str(tmp_path), "--json")
+    errors = {t["agent"]["name"]: (t["result"]["error"] or {}).get("type") for t in json.loads(out)["tasks"]}
+    assert errors == {
+        "fabricate": "FabricatorUnavailable",
+        "recent_deploys": None,
+        "alarm_reason_parser": "UnknownTool",
+        "pager": None,
+    }
+
+
+def test_failed_orchestration_exits_1(tmp_path: Path) -> None:
+    example = ROOT / "examples" / "restaurant"
+    code, out, _ = invoke(
+        "run",
+        str(example / "event.json"),
+        "--model",
+        f"scripted:{example / 'scripted.json'}",
+        "--home",
+        str(tmp_path),
+        "--max-waves",
+        "1",
+        "--json",
+    )
+    assert code == 1 and json.loads(out)["error"] == "budget exhausted: max_waves"
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        ("{not json", "not valid JSON"),
+        ('{"source": "s", "detail": {}}', "detail-type"),
+        ('{"source": "s", "detail-type": "d", "detail": "text"}', "detail"),
+    ],
+)
+def test_bad_event_file_exits_2_and_writes_nothing(tmp_path: Path, content: str, expected: str) -> None:
+    event = tmp_path / "event.json"
+    event.write_text(content)
+    code, _, err = invoke("run", str(event), "--model", "scripted:/nonexistent.json", "--home", str(tmp_path / "home"))
+    assert code == 2 and expected in err
+    assert not (tmp_path / "home").exists()
+
+
+def test_missing_event_file_and_bad_model(tmp_path: Path) -> None:
+    code, _, err = invoke("run", str(tmp_path / "missing.json"), "--home", str(tmp_path / "home"))
+    assert code == 2 and "cannot read" in err
+    event = tmp_path / "event.json"
+    event.write_text('{"source": "s", "detail-type": "d", "detail": {}}')
+    code, _, err = invoke("run", str(event), "--model", "nosuch:thing", "--home", str(tmp_path / "home"))
+    assert code == 2 and "nosuch" in err
+
+
+def test_agents_add_show_retire(tmp_path: Path) -> None:
+    module = tmp_path / "greeter.py"
+    module.write_text("def handler(name):\n    return f'hello {name}'\n")
+    home = str(tmp_path / "home")
+    code, out, _ = invoke("agents", "add", "greeter", "--file", str(module), "--description", "Greets.", "--home", home)
+    assert code == 0 and "registered greeter@1 (sandbox)" in out
+    code, out, _ = invoke("agents", "show", "greeter", "--home", home, "--json")
+    assert code == 0 and json.loads(out)[0]["state"] == "active"
+    code, out, _ = invoke("agents", "retire", "greeter", "--home", home)
+    assert code == 0 and "retired greeter@1" in out
+    assert invoke("agents", "retire", "greeter", "--home", home)[0] == 2
+    assert invoke("agents", "show", "nobody", "--home", home)[0] == 2
+    assert invoke("orchestrations", "show", "nope", "--home", home)[0] == 2

@@ -1,0 +1,472 @@
+"""The coordinator: event → plan → persist → dispatch → (completions) → next wave → answer.
+
+Every step is a conditional write on the blackboard, so that any number of coordinators (threads, processes,
+Lambda invocations) can handle the same orchestration without losing or doubling work:
+
+- the orchestration is created once per event id;
+- a wave is stored (tasks ``pending`` + the model's turn) with a compare-and-set on the orchestration's version,
+  then sent to the queue and marked ``dispatched`` (a crash in between leaves ``pending`` tasks that the sweeper
+  sends again);
+- a completion marks its task done; exactly one completion per wave is told ``closes_wave``; its handler appends the
+  tool results with a compare-and-set (so a second continuer is a no-op) and calls the planner again;
+- the orchestration ends ``completed`` when the model answers without tool calls, or ``failed`` with the name of the
+  budget that ran out.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from jsonschema import Draft202012Validator
+
+from arbiter.exceptions import PlannerError
+from arbiter.planner import Planner, PlannerTurn, ToolCall
+from arbiter.prompts import FABRICATE_TOOL, agent_tool_spec, event_message, tool_results_message
+from blackboard import (
+    AgentManifest,
+    AgentRef,
+    AgentState,
+    Backends,
+    Budget,
+    BudgetUsage,
+    CompletionEvent,
+    Event,
+    FabricationRequest,
+    Orchestration,
+    OrchestrationFinished,
+    OrchestrationStatus,
+    RetryPolicy,
+    Task,
+    TaskError,
+    TaskMessage,
+    TaskResult,
+    TaskState,
+)
+from blackboard._base import utcnow
+from blackboard.records import TASK_ID_PATTERN
+
+__all__ = ["Coordinator", "EngineSettings"]
+
+logger = logging.getLogger(__name__)
+
+_TASK_ID = re.compile(TASK_ID_PATTERN)
+FABRICATE = FABRICATE_TOOL["name"]
+
+
+@dataclass(frozen=True)
+class EngineSettings:
+    """Engine defaults; every orchestration may override the budget.
+
+    Attributes:
+        budget: the default budget of an orchestration.
+        max_attempts: attempts per task unless the agent sets its own.
+        retry: backoff between attempts.
+        queue_grace_seconds: time a task may wait in the queue on top of the agent's timeout before it times out.
+    """
+
+    budget: Budget = field(default_factory=Budget)
+    max_attempts: int = 3
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    queue_grace_seconds: float = 60.0
+
+
+FabricationHandler = Callable[[FabricationRequest], None]
+
+
+class Coordinator:
+    """Drives orchestrations over a set of backends with one planning model.
+
+    Args:
+        backends: the blackboard, registry, queue and bus.
+        planner: the planning model.
+        settings: engine defaults.
+        fabricate: where ``fabricate`` tasks go (the Fabricator's queue); without one they fail with a clear error.
+        clock: returns "now" (aware UTC).
+    """
+
+    def __init__(
+        self,
+        backends: Backends,
+        planner: Planner,
+        settings: EngineSettings | None = None,
+        *,
+        fabricate: FabricationHandler | None = None,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.backends = backends
+        self.planner = planner
+        self.settings = settings or EngineSettings()
+        self._fabricate = fabricate
+        self._clock = clock
+
+    # ---------------------------------------------------------------- ingress
+
+    def start(self, event: Event, budget: Budget | None = None) -> Orchestration:
+        """Create the orchestration for ``event`` (once per event id) and plan its first wave."""
+        orchestration = Orchestration(
+            event=event,
+            budget=budget or self.settings.budget,
+            conversation=[event_message(event)],
+            created_at=self._clock(),
+            updated_at=self._clock(),
+        )
+        created = self.backends.blackboard.create_orchestration(orchestration)
+        if not created.applied:
+            logger.debug("event_id=<%s> | orchestration exists, not starting again", event.id)
+            return created.record
+        logger.debug("orchestration_id=<%s>, event_id=<%s> | started", created.record.id, event.id)
+        self.plan(created.record)
+        return self.backends.blackboard.get_orchestration(created.record.id)
+
+    # ---------------------------------------------------------------- completions
+
+    def on_event(self, event: Event) -> None:
+        """Bus handler for ``task.completed`` events."""
+        self.on_completion(CompletionEvent.parse(event.detail))
+
+    def on_completion(self, completion: CompletionEvent) -> None:
+        """Record a completion (a no-op if the wrapper did) and continue the orchestration if it closed the wave."""
+        closes = completion.closes_wave
+        if not closes:
+            result = TaskResult(
+                status=completion.status,
+                output=completion.output,
+                output_ref=completion.output_ref,
+                error=completion.error,
+                duration_ms=completion.duration_ms,
+                usage=completion.usage,
+                attempt=completion.attempt,
+            )
+            closes = self.record_result(completion.orchestration_id, completion.task_id, completion.attempt, result)
+        if closes:
+            self.continue_orchestration(completion.orchestration_id)
+
+    def record_result(self, orchestration_id: str, task_id: str, attempt: int, result: TaskResult) -> bool:
+        """Write a result with the retry policy applied; return whether it closed the wave."""
+        retry_at = None
+        if result.error is not None and result.error.retryable and result.status is not TaskState.SUCCEEDED:
+            retry_at = self.settings.retry.retry_at(attempt, self._clock())
+        transition = self.backends.blackboard.complete(orchestration_id, task_id, attempt, result, retry_at=retry_at)
+        return transition.closes_wave
+
+    def continue_orchestration(self, orchestration_id: str) -> None:
+        """Answer the finished wave with its tool results and plan the next one (a no-op if already done)."""
+        board = self.backends.blackboard
+        orchestration = board.get_orchestration(orchestration_id)
+        if orchestration.finished or not _waiting_for_results(orchestration):
+            return
+        tasks = board.list_tasks(orchestration_id, wave=orchestration.wave)
+        if not all(task.done for task in tasks):
+            return
+        tokens = sum(r.usage.total_tokens for t in tasks for r in [*t.attempts, *([t.result] if t.result else [])])
+        usage = orchestration.usage.model_copy(update={"tokens": orchestration.usage.tokens + tokens})
+        message = tool_results_message(tasks, board.notes(orchestration_id))
+        updated = board.update_orchestration(
+            orchestration, conversation=[*orchestration.conversation, message], usage=usage
+        )
+        if not updated.applied:
+            return  # another coordinator continued this wave
+        self._record_stats(tasks)
+        self.plan(updated.record)
+
+    # ---------------------------------------------------------------- planning
+
+    def plan(self, orchestration: Orchestration) -> None:
+        """Call the model once; store and dispatch the wave it asks for, or finish."""
+        now = self._clock()
+        if orchestration.deadline is not None and orchestration.deadline <= now:
+            self.finish(orchestration, OrchestrationStatus.FAILED, error="budget exhausted: deadline passed")
+            return
+        agents = self._active_agents()
+        specs = [agent_tool_spec(m) for m in agents.values()] + [FABRICATE_TOOL]
+        try:
+            turn = self.planner.plan(orchestration.conversation, specs)
+        except PlannerError as exc:
+            logger.warning("orchestration_id=<%s> | planner failed: %s", orchestration.id, exc)
+            self.finish(orchestration, OrchestrationStatus.FAILED, error=str(exc))
+            return
+        usage = orchestration.usage.model_copy(update={"tokens": orchestration.usage.tokens + turn.usage.total_tokens})
+        if not turn.tool_calls:
+            conversation = [*orchestration.conversation, turn.message]
+            if usage.tokens > orchestration.budget.max_tokens:
+                self.finish(
+                    orchestration,
+                    OrchestrationStatus.FAILED,
+                    error="budget exhausted: max_tokens",
+                    conversation=conversation,
+                    usage=usage,
+                )
+                return
+            self.finish(
+                orchestration, OrchestrationStatus.COMPLETED, output=turn.text, conversation=conversation, usage=usage
+            )
+            return
+        self._start_wave(orchestration, turn, agents, usage)
+
+    def _start_wave(
+        self, orchestration: Orchestration, turn: PlannerTurn, agents: dict[str, AgentManifest], usage: BudgetUsage
+    ) -> None:
+        board = self.backends.blackboard
+        calls = _unique_ids(orchestration, turn.tool_calls, board.list_tasks(orchestration.id))
+        fabrications = sum(1 for c in calls if c.name == FABRICATE)
+        usage = usage.model_copy(update={"fabrications": usage.fabrications + fabrications})
+        message = {"role": "assistant", "content": _with_ids(turn.message["content"], turn.tool_calls, calls)}
+        conversation = [*orchestration.conversation, message]
+        projected = usage.model_copy(update={"waves": usage.waves + 1, "tasks": usage.tasks + len(calls)})
+        exceeded = orchestration.budget.exceeded_by(projected)
+        if exceeded is not None:
+            self.finish(
+                orchestration,
+                OrchestrationStatus.FAILED,
+                error=f"budget exhausted: {exceeded}",
+                conversation=conversation,
+                usage=usage,
+            )
+            return
+        now = self._clock()
+        tasks: list[Task] = []
+        refused: list[tuple[Task, TaskError]] = []
+        for call in calls:
+            task, problem = self._task_for(orchestration, call, agents, now)
+            tasks.append(task)
+            if problem is not None:
+                refused.append((task, problem))
+        stored = board.add_wave(orchestration, tasks, conversation=conversation, usage=usage)
+        if not stored.applied:
+            logger.debug("orchestration_id=<%s> | wave not stored: the orchestration moved on", orchestration.id)
+            return
+        refused_ids = {t.task_id for t, _ in refused}
+        self.dispatch([t for t in tasks if t.task_id not in refused_ids])
+        closes = False
+        for task, error in refused:
+            result = TaskResult(status=TaskState.FAILED, error=error, attempt=1, finished_at=now)
+            closes = board.complete(task.orchestration_id, task.task_id, 1, result).closes_wave or closes
+        if closes:
+            self.continue_orchestration(orchestration.id)
+
+    def _task_for(
+        self, orchestration: Orchestration, call: ToolCall, agents: dict[str, AgentManifest], now: datetime
+    ) -> tuple[Task, TaskError | None]:
+        wave = orchestration.wave + 1
+        manifest = agents.get(call.name)
+        problem: TaskError | None = None
+        if call.input_error is not None:
+            problem = TaskError(type="InvalidToolInput", message=call.input_error, retryable=False)
+        if call.name == FABRICATE:
+            ref = AgentRef(name=FABRICATE)
+            schema = FABRICATE_TOOL["inputSchema"]["json"]
+            if problem is None and self._fabricate is None:
+                problem = TaskError(
+                    type="FabricatorUnavailable", message="no fabricator is configured", retryable=False
+                )
+            timeout, attempts = 600.0, 1
+        elif manifest is None:
+            ref = AgentRef(name=call.name[:64] or "unknown")
+            schema = None
+            known = ", ".join(sorted([*agents, FABRICATE]))
+            problem = problem or TaskError(
+                type="UnknownTool",
+                message=f"there is no tool named {call.name!r}; the tools are: {known}",
+                retryable=False,
+            )
+            timeout, attempts = 0.0, 1
+        else:
+            ref = manifest.ref
+            schema = manifest.input_schema
+            timeout = manifest.timeout_seconds
+            attempts = manifest.max_attempts or self.settings.max_attempts
+        if problem is None and schema is not None:
+            problem = _schema_problem(schema, call.input)
+        deadline = now + timedelta(seconds=timeout + self.settings.queue_grace_seconds)
+        if orchestration.deadline is not None:
+            deadline = min(deadline, orchestration.deadline)
+        task = Task(
+            orchestration_id=orchestration.id,
+            task_id=call.tool_use_id,
+            wave=wave,
+            agent=ref,
+            input=call.input,
+            max_attempts=attempts,
+            deadline=deadline,
+        )
+        return task, problem
+
+    # ---------------------------------------------------------------- dispatch, retries, finish
+
+    def dispatch(self, tasks: Sequence[Task]) -> None:
+        """Send pending tasks to their queue, then mark them dispatched (the sweeper re-sends what a crash strands)."""
+        if not tasks:
+            return
+        agents = [t for t in tasks if t.agent.name != FABRICATE]
+        for task in tasks:
+            if task.agent.name == FABRICATE and self._fabricate is not None:
+                self._fabricate(
+                    FabricationRequest(
+                        orchestration_id=task.orchestration_id,
+                        task_id=task.task_id,
+                        attempt=task.attempt,
+                        capability=str(task.input.get("capability", "")) or "(no description given)",
+                        inputs={str(k): str(v) for k, v in dict(task.input.get("inputs") or {}).items()},
+                        deadline=task.deadline,
+                    )
+                )
+        self.backends.queue.send([_message(t) for t in agents])
+        self.backends.blackboard.mark_dispatched(tasks)
+
+    def retry_due(self, task: Task) -> None:
+        """Start the next attempt of a task whose retry time has come, and dispatch it."""
+        board = self.backends.blackboard
+        orchestration = board.get_orchestration(task.orchestration_id)
+        if orchestration.finished:
+            board.cancel(task.orchestration_id, task.task_id, "orchestration finished")
+            return
+        deadline = self._clock() + timedelta(seconds=self._timeout(task.agent) + self.settings.queue_grace_seconds)
+        if orchestration.deadline is not None:
+            deadline = min(deadline, orchestration.deadline)
+        retried = board.retry(task.orchestration_id, task.task_id, task.attempt, deadline=deadline)
+        if retried.applied:
+            logger.debug("task_id=<%s>, attempt=<%d> | retrying", task.task_id, retried.task.attempt)
+            self.dispatch([retried.task])
+
+    def _timeout(self, agent: AgentRef) -> float:
+        if agent.version is None:
+            return 600.0
+        try:
+            return self.backends.registry.get(agent.name, agent.version).timeout_seconds
+        except Exception:
+            return 60.0
+
+    def finish(
+        self,
+        orchestration: Orchestration,
+        status: OrchestrationStatus,
+        *,
+        output: Any = None,
+        error: str | None = None,
+        **changes: Any,
+    ) -> None:
+        """End an orchestration (compare-and-set), cancel its unfinished tasks and publish the result event.
+
+        A plain status change is retried against the newest version; one that carries other changes (the model's
+        last turn) is dropped if the orchestration changed meanwhile, since that turn answered an older state.
+        """
+        board = self.backends.blackboard
+        current = orchestration
+        while True:
+            if current.finished:
+                return
+            updated = board.update_orchestration(current, status=status, output=output, error=error, **changes)
+            if updated.applied:
+                break
+            if changes:
+                logger.debug("orchestration_id=<%s> | not finishing: it changed meanwhile", orchestration.id)
+                return
+            current = updated.record
+        done = updated.record
+        for task in board.list_tasks(done.id):
+            if not task.done:
+                board.cancel(done.id, task.task_id, f"orchestration {status.value}")
+        logger.debug("orchestration_id=<%s>, status=<%s> | finished", done.id, status)
+        finished = OrchestrationFinished(
+            orchestration_id=done.id,
+            event_id=done.event.id,
+            status=status,
+            output=output,
+            error=error,
+            waves=done.usage.waves,
+            tasks=done.usage.tasks,
+            tokens=done.usage.tokens,
+            traceparent=done.traceparent,
+        )
+        try:
+            self.backends.bus.publish([finished.to_event()])
+        except Exception:
+            logger.exception("orchestration_id=<%s> | could not publish the result event", done.id)
+
+    # ---------------------------------------------------------------- helpers
+
+    def _active_agents(self) -> dict[str, AgentManifest]:
+        latest: dict[str, AgentManifest] = {}
+        for manifest in self.backends.registry.list_agents(AgentState.ACTIVE):
+            latest[manifest.name] = manifest  # ordered by (name, version): the last one is the newest
+        return latest
+
+    def _record_stats(self, tasks: Sequence[Task]) -> None:
+        registry = self.backends.registry
+        for task in tasks:
+            if task.agent.version is None:
+                continue
+            for result in [*task.attempts, *([task.result] if task.result else [])]:
+                if result.status is TaskState.CANCELLED:
+                    continue
+                try:
+                    registry.record_completion(
+                        task.agent.name,
+                        task.agent.version,
+                        result.status,
+                        result.duration_ms,
+                        result.usage.total_tokens,
+                    )
+                except Exception:
+                    logger.exception("agent=<%s> | could not record stats", task.agent)
+
+
+def _message(task: Task) -> TaskMessage:
+    return TaskMessage(
+        orchestration_id=task.orchestration_id,
+        task_id=task.task_id,
+        attempt=task.attempt,
+        agent=task.agent,
+        input=task.input,
+        deadline=task.deadline,
+    )
+
+
+def _waiting_for_results(orchestration: Orchestration) -> bool:
+    """Whether the conversation ends with the model's tool calls (its results are not appended yet)."""
+    if orchestration.wave == 0 or not orchestration.conversation:
+        return False
+    last = orchestration.conversation[-1]
+    return last.get("role") == "assistant" and any("toolUse" in block for block in last.get("content", []))
+
+
+def _unique_ids(orchestration: Orchestration, calls: Sequence[ToolCall], existing: Sequence[Task]) -> list[ToolCall]:
+    """Tool-use ids become task ids: replace any that is not a safe key or is used already in this orchestration."""
+    taken = {t.task_id for t in existing}
+    unique: list[ToolCall] = []
+    for index, call in enumerate(calls):
+        task_id = call.tool_use_id
+        if not _TASK_ID.match(task_id) or task_id in taken:
+            task_id = f"w{orchestration.wave + 1}_call{index}"
+            suffix = 0
+            while task_id in taken:
+                suffix += 1
+                task_id = f"w{orchestration.wave + 1}_call{index}_{suffix}"
+        taken.add(task_id)
+        unique.append(ToolCall(task_id, call.name, call.input, call.input_error))
+    return unique
+
+
+def _with_ids(content: list[dict[str, Any]], original: Sequence[ToolCall], renamed: Sequence[ToolCall]) -> list[Any]:
+    """The assistant content with each tool use carrying its task id (the tool results must answer those ids)."""
+    ids = iter([c.tool_use_id for c in renamed])
+    out: list[Any] = []
+    for block in content:
+        if "toolUse" in block:
+            out.append({"toolUse": {**block["toolUse"], "toolUseId": next(ids)}})
+        else:
+            out.append(block)
+    return out
+
+
+def _schema_problem(schema: dict[str, Any], data: dict[str, Any]) -> TaskError | None:
+    errors = sorted(Draft202012Validator(schema).iter_errors(data), key=lambda e: list(e.absolute_path))
+    if not errors:
+        return None
+    where = "/".join(str(p) for p in errors[0].absolute_path) or "(input)"
+    return TaskError(type="InvalidToolInput", message=f"{where}: {errors[0].message}", retryable=False)

@@ -1,0 +1,90 @@
+"""What the planning model is told: the system prompt, the first message, tool specs and tool results.
+
+Kept short and explicit so that small local models follow it, and schema-first so that large ones do not guess.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from blackboard import AgentManifest, Event, Note, Task, TaskState
+
+__all__ = [
+    "FABRICATE_TOOL",
+    "SYSTEM_PROMPT",
+    "agent_tool_spec",
+    "event_message",
+    "tool_results_message",
+]
+
+SYSTEM_PROMPT = """You are the Arbiter: you coordinate a team of worker agents to handle an incoming event.
+- Call workers as tools. All calls you make in one turn run at the same time; results come back together.
+- Give every call exactly the inputs its schema asks for. Do not invent results.
+- If a needed step has no worker, call `fabricate` with a clear description of the missing capability and the inputs
+  it needs; the new worker is available in your next turn.
+- When the work is done, answer with a short final summary and call no tools."""
+
+FABRICATE_TOOL: dict[str, Any] = {
+    "name": "fabricate",
+    "description": (
+        "Create a new worker agent when no available worker can do a needed step. Describe the capability in one or "
+        "two sentences and list the inputs it needs. The new worker can be called in the next turn."
+    ),
+    "inputSchema": {
+        "json": {
+            "type": "object",
+            "properties": {
+                "capability": {"type": "string", "description": "What the new worker must do."},
+                "inputs": {
+                    "type": "object",
+                    "description": "The inputs it takes: input name -> description.",
+                    "additionalProperties": {"type": "string"},
+                },
+            },
+            "required": ["capability"],
+        }
+    },
+}
+
+#: The largest tool result put into the conversation; bigger outputs are cut (the full one stays on the blackboard).
+MAX_RESULT_CHARS = 16_000
+
+
+def agent_tool_spec(manifest: AgentManifest) -> dict[str, Any]:
+    """The Strands/Converse tool spec of an agent."""
+    return {"name": manifest.name, "description": manifest.description, "inputSchema": {"json": manifest.input_schema}}
+
+
+def event_message(event: Event) -> dict[str, Any]:
+    """The first user message: the event, as JSON."""
+    body = json.dumps(event.to_dict(), indent=2, default=str)
+    return {"role": "user", "content": [{"text": f"An event arrived. Handle it.\n\n```json\n{body}\n```"}]}
+
+
+def tool_results_message(tasks: Sequence[Task], notes: Iterable[Note] = ()) -> dict[str, Any]:
+    """The user message that answers a wave: one tool result per task (and the blackboard's notes)."""
+    content: list[dict[str, Any]] = []
+    for task in tasks:
+        result = task.result
+        if result is not None and task.state is TaskState.SUCCEEDED:
+            output = result.output
+            if result.output_ref is not None:
+                output = {"stored": result.output_ref, "note": "the output was too large to show"}
+            text = json.dumps(output, default=str)
+            status = "success"
+        else:
+            error = result.error if result is not None else None
+            kind = error.type if error is not None else task.state.value
+            message = error.message if error is not None else ""
+            attempts = len(task.attempts) + 1
+            text = f"{task.state.value} after {attempts} attempt(s): {kind}: {message}".rstrip(": ")
+            status = "error"
+        if len(text) > MAX_RESULT_CHARS:
+            text = text[:MAX_RESULT_CHARS] + " …(cut)"
+        content.append({"toolResult": {"toolUseId": task.task_id, "status": status, "content": [{"text": text}]}})
+    shown = {note.key: note.value for note in notes}
+    if shown:
+        content.append({"text": "Blackboard notes: " + json.dumps(shown, default=str)[:MAX_RESULT_CHARS]})
+    return {"role": "user", "content": content}

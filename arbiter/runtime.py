@@ -1,0 +1,374 @@
+"""The embedded runtime: the whole system in one process, with its state in ``ARBITER_HOME``.
+
+SQLite blackboard, registry and task queue, a local code store, an in-process event bus, a warm sandbox pool with
+worker threads, the coordinator and the watchdog. The same engine runs on AWS with other adapters.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import logging
+import os
+import threading
+import time
+import typing
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from arbiter.coordinator import Coordinator, EngineSettings
+from arbiter.exceptions import UsageError
+from arbiter.planner import Planner
+from arbiter.prompts import SYSTEM_PROMPT
+from arbiter.sweeper import Sweeper
+from blackboard import (
+    AgentManifest,
+    AgentOrigin,
+    AgentState,
+    Budget,
+    Event,
+    Note,
+    Orchestration,
+    Task,
+    local_backends,
+)
+from blackboard.messages import COMPLETION_DETAIL_TYPE, COMPLETION_SOURCE, ORCHESTRATION_SOURCE
+from wrapper import Executor, SandboxPool, run_worker
+from wrapper.models import resolve_model
+
+if TYPE_CHECKING:
+    from strands.models import Model
+
+__all__ = ["LocalRuntime", "OrchestrationView", "RunResult", "load_event_file", "schema_from_signature"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """How an orchestration ended."""
+
+    orchestration_id: str
+    status: str
+    output: Any
+    error: str | None
+    waves: int
+    tasks: int
+    tokens: int
+
+    @property
+    def ok(self) -> bool:
+        """Whether it completed."""
+        return self.status == "completed"
+
+
+@dataclass(frozen=True)
+class OrchestrationView:
+    """An orchestration with its tasks and notes."""
+
+    orchestration: Orchestration
+    tasks: list[Task] = field(default_factory=list)
+    notes: list[Note] = field(default_factory=list)
+
+
+class LocalRuntime:
+    """Arbiter in this process.
+
+    Args:
+        home: the state directory (default ``$ARBITER_HOME``, else ``./.arbiter``).
+        model: the planning model: a Strands model or a model spec (``bedrock:...``, ``scripted:file.json``...);
+            default ``$ARBITER_MODEL``, else the installed local model.
+        worker_model: the model spec sandboxed workers get from ``wrapper.sdk.model()`` (default: ``model`` when it
+            is a spec, else ``$ARBITER_MODEL``).
+        workers: how many tasks run at once.
+        settings: engine defaults (budget, retries).
+        sweep_interval: seconds between watchdog sweeps.
+        sandbox: a sandbox pool to share (the runtime then does not close it); by default it starts its own.
+        start: start the worker and watchdog threads now (``False`` for inspection only: list, show).
+    """
+
+    def __init__(
+        self,
+        home: str | os.PathLike[str] | None = None,
+        *,
+        model: Model | str | None = None,
+        worker_model: str | None = None,
+        workers: int = 2,
+        settings: EngineSettings | None = None,
+        sweep_interval: float = 1.0,
+        sandbox: SandboxPool | None = None,
+        start: bool = True,
+    ) -> None:
+        # The model is resolved before the store is opened: a bad spec fails without touching ARBITER_HOME.
+        self._planner_model: Model | None = None
+        if start:
+            self._planner_model = self._resolve(model)
+        self.backends = local_backends(home)
+        self._model = model
+        self._worker_model = worker_model or (model if isinstance(model, str) else None)
+        self._workers = workers
+        self._settings = settings or EngineSettings()
+        self._sweep_interval = sweep_interval
+        self._trusted: dict[str, Callable[..., Any]] = {}
+        self._stop = threading.Event()
+        self._finished = threading.Condition()
+        self._threads: list[threading.Thread] = []
+        self._pool: SandboxPool | None = sandbox
+        self._own_pool = sandbox is None
+        self._executor: Executor | None = None
+        self._coordinator: Coordinator | None = None
+        self.backends.bus.subscribe({"source": [ORCHESTRATION_SOURCE]}, self._on_finished, name="runtime-wait")
+        if start:
+            self.start()
+
+    # ---------------------------------------------------------------- life cycle
+
+    def start(self) -> None:
+        """Start the sandbox pool, the workers and the watchdog, and resume what a crash left unfinished."""
+        if self._threads:
+            return
+        coordinator = self.coordinator
+        self.backends.bus.subscribe(
+            {"source": [COMPLETION_SOURCE], "detail-type": [COMPLETION_DETAIL_TYPE]},
+            coordinator.on_event,
+            name="coordinator",
+        )
+        if self._pool is None:
+            self._pool = SandboxPool(size=self._workers)
+        self._executor = Executor(
+            self.backends, sandbox=self._pool, trusted=self._trusted, model_spec=self._worker_model
+        )
+        sweeper = Sweeper(coordinator)
+        sweeper.sweep(resume=True)
+        self._threads = [
+            threading.Thread(target=self._work, name="arbiter-workers", daemon=True),
+            threading.Thread(target=self._watch, args=(sweeper,), name="arbiter-watchdog", daemon=True),
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    def close(self) -> None:
+        """Stop the threads (running tasks finish first) and release the store."""
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=120)
+        self._threads = []
+        if self._executor is not None:
+            self._executor.close()
+        if self._pool is not None and self._own_pool:
+            self._pool.close()
+        self.backends.close()
+
+    def __enter__(self) -> LocalRuntime:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def coordinator(self) -> Coordinator:
+        """The coordinator (created with the planning model on first use)."""
+        if self._coordinator is None:
+            if self._planner_model is None:
+                self._planner_model = self._resolve(self._model)
+            self._coordinator = Coordinator(self.backends, Planner(self._planner_model, SYSTEM_PROMPT), self._settings)
+        return self._coordinator
+
+    @staticmethod
+    def _resolve(model: Model | str | None) -> Model:
+        if model is None or isinstance(model, str):
+            return resolve_model(model)
+        return model
+
+    def _work(self) -> None:
+        assert self._executor is not None
+        run_worker(self.backends.queue, self._executor, concurrency=self._workers, stop=self._stop, wait_seconds=0.5)
+
+    def _watch(self, sweeper: Sweeper) -> None:
+        while not self._stop.wait(self._sweep_interval):
+            try:
+                sweeper.sweep()
+            except Exception:
+                logger.exception("watchdog sweep failed")
+
+    # ---------------------------------------------------------------- agents
+
+    def register_agent(
+        self,
+        name: str,
+        description: str,
+        handler: Callable[..., Any] | str | os.PathLike[str],
+        *,
+        input_schema: Mapping[str, Any] | None = None,
+        trusted: bool | None = None,
+        timeout_seconds: float = 60.0,
+        max_attempts: int | None = None,
+    ) -> AgentManifest:
+        """Register a worker agent (idempotent: the same definition again returns the existing version).
+
+        Args:
+            name: the agent's name (also its tool name).
+            description: what it does, written for the planner.
+            handler: a Python callable (trusted: runs in this process) or the path of a worker module (runs in the
+                sandbox unless ``trusted=True``).
+            input_schema: the JSON Schema of its input; derived from the callable's signature when omitted.
+            trusted: run in process; defaults to ``True`` for callables and ``False`` for module files.
+            timeout_seconds: how long one attempt may run.
+            max_attempts: attempts per task (default: the engine's).
+
+        Returns:
+            The active manifest.
+        """
+        if callable(handler):
+            code = _source_of(handler)
+            schema = dict(input_schema) if input_schema is not None else schema_from_signature(handler)
+            in_process = True if trusted is None else trusted
+            if not in_process:
+                raise UsageError("a Python callable can only run in process; pass a module path to sandbox it")
+            self._trusted[name] = handler
+        else:
+            path = Path(handler)
+            try:
+                code = path.read_bytes()
+            except OSError as exc:
+                raise UsageError(f"cannot read the worker module {path}: {exc}") from exc
+            schema = dict(input_schema) if input_schema is not None else {"type": "object"}
+            in_process = bool(trusted)
+        registry = self.backends.registry
+        ref = self.backends.code_store.put(code)
+        for existing in reversed(registry.versions(name)):
+            same = (existing.code.sha256, existing.description, existing.input_schema) == (
+                ref.sha256,
+                description,
+                schema,
+            )
+            if (
+                same
+                and existing.state is AgentState.ACTIVE
+                and existing.isolation == ("in_process" if in_process else "sandbox")
+            ):
+                return existing
+        manifest = AgentManifest(
+            name=name,
+            version=registry.next_version(name),
+            description=description,
+            input_schema=schema,
+            code=ref,
+            origin=AgentOrigin.USER,
+            isolation="in_process" if in_process else "sandbox",
+            timeout_seconds=timeout_seconds,
+            max_attempts=max_attempts,
+        )
+        stored = registry.put(manifest).record
+        for older in registry.versions(name)[:-1]:
+            if older.state is AgentState.ACTIVE:
+                registry.set_state(name, older.version, AgentState.ACTIVE, AgentState.RETIRED)
+        return stored
+
+    # ---------------------------------------------------------------- orchestrations
+
+    def submit(self, event: Event | Mapping[str, Any], *, budget: Budget | None = None) -> str:
+        """Start an orchestration for ``event`` and return its id at once (the same id again for the same event)."""
+        parsed = event if isinstance(event, Event) else Event.parse(event)
+        return self.coordinator.start(parsed, budget).id
+
+    def wait(self, orchestration_id: str, timeout: float | None = None) -> RunResult:
+        """Block until the orchestration is finished (or ``timeout`` seconds pass: ``TimeoutError``)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._finished:
+            while True:
+                orchestration = self.backends.blackboard.get_orchestration(orchestration_id)
+                if orchestration.finished:
+                    return _result(orchestration)
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    raise TimeoutError(f"orchestration {orchestration_id} still running after {timeout}s")
+                # Woken by the finished event; the bounded wait also covers one finished by another process.
+                self._finished.wait(0.5 if remaining is None else min(remaining, 0.5))
+
+    def run(
+        self, event: Event | Mapping[str, Any], *, budget: Budget | None = None, timeout: float | None = None
+    ) -> RunResult:
+        """Run an orchestration for ``event`` to the end and return how it ended."""
+        return self.wait(self.submit(event, budget=budget), timeout)
+
+    def orchestration(self, orchestration_id: str) -> OrchestrationView:
+        """The orchestration record with its tasks and notes.
+
+        Raises:
+            OrchestrationNotFoundError: when there is none.
+        """
+        board = self.backends.blackboard
+        record = board.get_orchestration(orchestration_id)
+        return OrchestrationView(record, board.list_tasks(orchestration_id), board.notes(orchestration_id))
+
+    def _on_finished(self, event: Event) -> None:
+        with self._finished:
+            self._finished.notify_all()
+
+
+def _result(orchestration: Orchestration) -> RunResult:
+    return RunResult(
+        orchestration_id=orchestration.id,
+        status=orchestration.status.value,
+        output=orchestration.output,
+        error=orchestration.error,
+        waves=orchestration.usage.waves,
+        tasks=orchestration.usage.tasks,
+        tokens=orchestration.usage.tokens,
+    )
+
+
+def _source_of(handler: Callable[..., Any]) -> bytes:
+    """The callable's source, kept in the code store for the record (the callable itself runs)."""
+    try:
+        return inspect.getsource(handler).encode()
+    except (OSError, TypeError):
+        return f"# {getattr(handler, '__module__', '?')}.{getattr(handler, '__qualname__', repr(handler))}\n".encode()
+
+
+_JSON_TYPES = {str: "string", int: "integer", float: "number", bool: "boolean", list: "array", dict: "object"}
+
+
+def schema_from_signature(handler: Callable[..., Any]) -> dict[str, Any]:
+    """A JSON Schema of a callable's keyword arguments, from its annotations (unknown types accept anything)."""
+    properties: dict[str, Any] = {}
+    required: list[str] = []
+    try:
+        hints = typing.get_type_hints(handler)
+    except Exception:
+        hints = {}
+    for parameter in inspect.signature(handler).parameters.values():
+        if parameter.kind in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD):
+            continue
+        origin = typing.get_origin(hints.get(parameter.name)) or hints.get(parameter.name)
+        kind = _JSON_TYPES.get(origin) if isinstance(origin, type) else None
+        properties[parameter.name] = {"type": kind} if kind else {}
+        if parameter.default is parameter.empty:
+            required.append(parameter.name)
+    schema: dict[str, Any] = {"type": "object", "properties": properties}
+    if required:
+        schema["required"] = required
+    return schema
+
+
+def load_event_file(path: str | os.PathLike[str]) -> Event:
+    """Read an event from a JSON file.
+
+    Raises:
+        UsageError: the file cannot be read, is not JSON, or is not a valid event (the message names the field).
+    """
+    try:
+        raw = Path(path).read_text()
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    try:
+        data = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"{path} is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})") from exc
+    try:
+        return Event.parse(data)
+    except ValueError as exc:
+        raise UsageError(f"{path}: {exc}") from exc

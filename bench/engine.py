@@ -1,0 +1,73 @@
+"""Engine overhead: orchestration throughput and per-task cost with no-op trusted workers and a scripted planner.
+
+Run: ``.venv/bin/python bench/engine.py [--tasks 1000] [--wave 50]`` (or ``make bench``).
+
+The planner is a :class:`~arbiter.testing.ScriptedModel` that asks for ``--tasks`` calls in waves of ``--wave``
+parallel calls to a no-op worker registered as a trusted callable (in process), then answers. Everything else is the
+real embedded runtime: SQLite blackboard, registry and queue in a temporary ``ARBITER_HOME``, the worker threads, the
+coordinator and the watchdog. Per-task overhead = wall time / tasks; it includes every blackboard write (persist,
+dispatch, claim, complete, close), the queue round trip, the completion event and the planner turns.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from arbiter import EngineSettings, LocalRuntime  # noqa: E402
+from arbiter.testing import ScriptedModel  # noqa: E402
+from blackboard import Budget  # noqa: E402
+
+
+def noop(i: int) -> int:
+    return i
+
+
+def script(tasks: int, wave: int) -> list[dict[str, object]]:
+    turns: list[dict[str, object]] = []
+    for start in range(0, tasks, wave):
+        calls = [{"name": "noop", "input": {"i": i}} for i in range(start, min(start + wave, tasks))]
+        turns.append({"tool_calls": calls})
+    turns.append({"text": "done"})
+    return turns
+
+
+def run_once(tasks: int, wave: int, workers: int) -> tuple[float, int]:
+    waves = -(-tasks // wave)
+    budget = Budget(max_waves=waves, max_tasks=tasks, timeout_seconds=3600)
+    with tempfile.TemporaryDirectory() as home:
+        with LocalRuntime(
+            home, model=ScriptedModel(script(tasks, wave)), workers=workers, settings=EngineSettings(budget=budget)
+        ) as runtime:
+            runtime.register_agent("noop", "Does nothing.", noop)
+            started = time.perf_counter()
+            result = runtime.run({"source": "bench", "detail-type": "go", "detail": {}}, timeout=3600)
+            elapsed = time.perf_counter() - started
+    assert result.ok and result.tasks == tasks, result
+    return elapsed, waves
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tasks", type=int, default=1000)
+    parser.add_argument("--wave", type=int, default=50)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    print(f"{'tasks':>6} {'wave':>5} {'workers':>7} {'seconds':>8} {'tasks/s':>8} {'µs/task':>8} {'ms/wave':>8}")
+    for _ in range(args.repeat):
+        elapsed, waves = run_once(args.tasks, args.wave, args.workers)
+        print(
+            f"{args.tasks:>6} {args.wave:>5} {args.workers:>7} {elapsed:>8.2f} {args.tasks / elapsed:>8.0f} "
+            f"{elapsed / args.tasks * 1e6:>8.0f} {elapsed / waves * 1000:>8.1f}",
+            flush=True,
+        )
+
+
+if __name__ == "__main__":
+    main()

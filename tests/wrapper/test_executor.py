@@ -1,0 +1,225 @@
+"""The executor: claim → load → run → write → emit, for trusted (in-process) and sandboxed agents."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from blackboard import Backends, StoreUnavailableError, TaskState
+from blackboard._base import utcnow
+from blackboard.adapters import LocalCodeStore
+from tests.wrapper.conftest import Harness
+from wrapper import sdk
+from wrapper.executor import MAX_INLINE_OUTPUT_BYTES, Executor
+from wrapper.sandbox import SandboxPool
+
+ECHO = "def handler(**kwargs):\n    return {'echo': kwargs}\n"
+SCHEMA = {"type": "object", "properties": {"item": {"type": "string"}}, "required": ["item"]}
+
+
+@pytest.fixture(scope="module")
+def pool() -> Iterator[SandboxPool]:
+    with SandboxPool(size=2) as sandbox:
+        yield sandbox
+
+
+@pytest.fixture
+def executor(harness: Harness, pool: SandboxPool) -> Iterator[Executor]:
+    runner = Executor(harness.backends, sandbox=pool)
+    yield runner
+    runner.close()
+
+
+def test_sandboxed_success_writes_then_emits(harness: Harness, executor: Executor) -> None:
+    agent = harness.register("echo", ECHO, schema=SCHEMA)
+    (message,) = harness.wave((agent, {"item": "burger"}))
+    completion = executor.execute(message)
+    assert completion is not None and completion.status is TaskState.SUCCEEDED
+    assert completion.output == {"echo": {"item": "burger"}} and completion.closes_wave
+    task = harness.backends.blackboard.get_task(message.orchestration_id, message.task_id)
+    assert task.state is TaskState.SUCCEEDED and task.result is not None and task.result.output == completion.output
+    assert harness.completions == [completion]
+
+
+def test_one_completion_per_attempt(harness: Harness, executor: Executor) -> None:
+    agent = harness.register("echo", ECHO)
+    (message,) = harness.wave((agent, {}))
+    assert executor.execute(message) is not None
+    assert executor.execute(message) is None  # a duplicate delivery: the claim does not apply
+    assert len(harness.completions) == 1
+
+
+def test_parallel_duplicates_run_once(harness: Harness, executor: Executor) -> None:
+    agent = harness.register("echo", ECHO)
+    messages = harness.wave(*[(agent, {"n": i}) for i in range(4)])
+    threads = [threading.Thread(target=executor.execute, args=(m,)) for m in messages * 3]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(c.task_id for c in harness.completions) == sorted(m.task_id for m in messages)
+    assert sum(c.closes_wave for c in harness.completions) == 1
+
+
+def test_invalid_input_fails_without_running(harness: Harness, executor: Executor) -> None:
+    agent = harness.register("echo", ECHO, schema=SCHEMA)
+    (message,) = harness.wave((agent, {"item": 42}))
+    completion = executor.execute(message)
+    assert completion is not None and completion.status is TaskState.FAILED
+    assert completion.error is not None and completion.error.type == "InvalidInput" and not completion.error.retryable
+    assert "item" in completion.error.message
+    assert completion.closes_wave  # not retryable: the task is done at once
+
+
+def test_handler_error_schedules_a_retry(harness: Harness, executor: Executor) -> None:
+    agent = harness.register("boom", "def handler(**kw):\n    raise RuntimeError('kitchen on fire')\n")
+    (message,) = harness.wave((agent, {}))
+    completion = executor.execute(message)
+    assert completion is not None and completion.status is TaskState.FAILED and not completion.closes_wave
+    assert completion.error is not None and completion.error.type == "RuntimeError"
+    assert "kitchen on fire" in completion.error.message and completion.error.retryable
+    task = harness.backends.blackboard.get_task(message.orchestration_id, message.task_id)
+    assert task.retry_at is not None and not task.done
+
+
+def test_non_retryable_error_from_the_sdk(harness: Harness, executor: Executor) -> None:
+    code = "from wrapper import sdk\ndef handler(**kw):\n    raise sdk.NonRetryableError('no such table')\n"
+    (message,) = harness.wave((harness.register("refuser", code), {}))
+    completion = executor.execute(message)
+    assert completion is not None and completion.error is not None and not completion.error.retryable
+    assert completion.closes_wave
+
+
+def test_tampered_code_is_refused(harness: Harness, executor: Executor) -> None:
+    agent = harness.register("echo", ECHO)
+    store = harness.backends.code_store
+    assert isinstance(store, LocalCodeStore)
+    path = store.path(agent.code.sha256)
+    path.chmod(0o644)
+    path.write_text("def handler(**kw):\n    return 'pwned'\n")
+    (message,) = harness.wave((agent, {}))
+    completion = executor.execute(message)
+    assert completion is not None and completion.status is TaskState.FAILED
+    assert completion.error is not None and completion.error.type == "IntegrityError"
+    assert agent.code.sha256 in completion.error.message and not completion.error.retryable
+
+
+def test_unknown_agent_version_fails(harness: Harness, executor: Executor) -> None:
+    agent = harness.register("echo", ECHO)
+    (message,) = harness.wave((agent, {}))
+    ghost = message.model_copy(update={"agent": message.agent.model_copy(update={"version": 7})})
+    completion = executor.execute(ghost)
+    assert completion is not None and completion.error is not None and completion.error.type == "AgentNotFound"
+
+
+def test_deadline_passed_before_start(harness: Harness, executor: Executor) -> None:
+    (message,) = harness.wave((harness.register("echo", ECHO), {}))
+    late = message.model_copy(update={"deadline": utcnow() - timedelta(seconds=1)})
+    completion = executor.execute(late)
+    assert completion is not None and completion.status is TaskState.TIMED_OUT
+
+
+def test_large_output_travels_by_reference(harness: Harness, executor: Executor) -> None:
+    code = f"def handler(**kw):\n    return 'x' * {MAX_INLINE_OUTPUT_BYTES + 10}\n"
+    (message,) = harness.wave((harness.register("big", code), {}))
+    completion = executor.execute(message)
+    assert completion is not None and completion.status is TaskState.SUCCEEDED
+    assert completion.output is None and completion.output_ref is not None
+    assert len(json.loads(harness.backends.code_store.get(completion.output_ref))) == MAX_INLINE_OUTPUT_BYTES + 10
+    assert len(completion.to_event().to_json()) < 4096
+
+
+def test_notes_are_written_conditionally(harness: Harness, executor: Executor) -> None:
+    code = (
+        "from wrapper import sdk\n"
+        "def handler(**kw):\n"
+        "    seen = sdk.notes()\n"
+        "    sdk.note('grill', {'temp': 230})\n"
+        "    sdk.note('seen', sorted(seen))\n"
+        "    return sdk.context().task_id\n"
+    )
+    agent = harness.register("noter", code)
+    first, second = harness.wave((agent, {}), (agent, {}))
+    board = harness.backends.blackboard
+    board.put_note(first.orchestration_id, "menu", ["burger"])
+    assert executor.execute(first) is not None
+    grill = board.get_note(first.orchestration_id, "grill")
+    assert grill is not None and grill.value == {"temp": 230} and grill.author == "noter@1"
+    assert board.get_note(first.orchestration_id, "seen").value == ["menu"]  # type: ignore[union-attr]
+    # The second task saw the notes as they were when it started (after the first): its write applies on top.
+    assert executor.execute(second) is not None
+    assert board.get_note(first.orchestration_id, "grill").version == 2  # type: ignore[union-attr]
+
+
+def test_write_failure_still_emits(harness: Harness, pool: SandboxPool) -> None:
+    class FailingWrites(type(harness.backends.blackboard)):  # type: ignore[misc]
+        def complete(self, *args: Any, **kwargs: Any) -> Any:
+            raise StoreUnavailableError("disk unplugged")
+
+    board = harness.backends.blackboard
+    broken = FailingWrites(board.database)  # type: ignore[attr-defined]
+    backends = Backends(
+        broken, harness.backends.registry, harness.backends.code_store, harness.backends.queue, harness.backends.bus
+    )
+    (message,) = harness.wave((harness.register("echo", ECHO), {}))
+    completion = Executor(backends, sandbox=pool).execute(message)
+    assert completion is not None and completion.status is TaskState.SUCCEEDED and not completion.closes_wave
+    assert harness.completions == [completion]
+
+
+# ---------------------------------------------------------------- trusted, in-process agents
+
+
+def test_trusted_callable_runs_in_process(harness: Harness) -> None:
+    calls: list[dict[str, Any]] = []
+
+    def cook(item: str) -> dict[str, Any]:
+        calls.append({"item": item, "task": sdk.context().task_id})
+        sdk.note("cooked", item)
+        return {"cooked": item}
+
+    agent = harness.register(
+        "cook", "def handler(**kw):\n    raise AssertionError('not this')\n", isolation="in_process"
+    )
+    executor = Executor(harness.backends, trusted={"cook": cook})
+    (message,) = harness.wave((agent, {"item": "fries"}))
+    completion = executor.execute(message)
+    executor.close()
+    assert completion is not None and completion.output == {"cooked": "fries"}
+    assert calls == [{"item": "fries", "task": message.task_id}]
+    assert harness.backends.blackboard.get_note(message.orchestration_id, "cooked").value == "fries"  # type: ignore[union-attr]
+
+
+def test_in_process_module_code_and_failures(harness: Harness) -> None:
+    executor = Executor(harness.backends)
+    ok = harness.register("inproc", ECHO, isolation="in_process")
+    bad = harness.register("inproc_bad", "def handler(**kw):\n    return object()\n", isolation="in_process")
+    slow = harness.register(
+        "inproc_slow", "import time\ndef handler(**kw):\n    time.sleep(5)\n", isolation="in_process", timeout=0.2
+    )
+    m_ok, m_bad, m_slow = harness.wave((ok, {"a": 1}), (bad, {}), (slow, {}))
+    assert executor.execute(m_ok).output == {"echo": {"a": 1}}  # type: ignore[union-attr]
+    failed = executor.execute(m_bad)
+    assert failed is not None and failed.error is not None and failed.error.type == "OutputNotSerializable"
+    timed_out = executor.execute(m_slow)
+    assert timed_out is not None and timed_out.status is TaskState.TIMED_OUT
+    executor.close()
+
+
+def test_sandboxed_agent_without_a_pool_fails_clearly(harness: Harness) -> None:
+    (message,) = harness.wave((harness.register("echo", ECHO), {}))
+    completion = Executor(harness.backends).execute(message)
+    assert completion is not None and completion.error is not None and completion.error.type == "SandboxUnavailable"
+
+
+def test_manifest_and_code_caches(harness: Harness, executor: Executor) -> None:
+    agent = harness.register("echo", ECHO)
+    for message in harness.wave(*[(agent, {"n": i}) for i in range(3)]):
+        executor.execute(message)
+    assert (executor.manifests.misses, executor.manifests.hits) == (1, 2)
+    assert (executor.code.misses, executor.code.hits) == (1, 2)

@@ -1,0 +1,20 @@
+"""Environment variables read by the wrapper package, and their defaults.
+
+Every variable the wrapper reads is named here, so a search for the name finds its one use and its documentation.
+
+- ``ARBITER_MODEL``: the model spec used when none is passed explicitly (``bedrock:<model id>``,
+  ``ollama:<model>``, ``openai:<model>``, ``local:<path.gguf or alias>`` or ``scripted:<file.json>``).
+- ``ARBITER_MODELS_DIR``: where local model weights are kept.
+- ``OLLAMA_HOST``: the Ollama server for ``ollama:`` specs (default ``http://127.0.0.1:11434``).
+- ``OPENAI_BASE_URL`` / ``OPENAI_API_KEY``: the OpenAI-compatible endpoint and key for ``openai:`` specs.
+"""
+
+from __future__ import annotations
+
+ENV_MODEL = "ARBITER_MODEL"
+ENV_MODELS_DIR = "ARBITER_MODELS_DIR"
+ENV_OLLAMA_HOST = "OLLAMA_HOST"
+ENV_OPENAI_BASE_URL = "OPENAI_BASE_URL"
+ENV_OPENAI_API_KEY = "OPENAI_API_KEY"
+
+DEFAULT_OLLAMA_HOST = "http://127.0.0.1:11434"

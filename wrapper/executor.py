@@ -1,0 +1,350 @@
+"""Executes one task message: claim, load the pinned agent, run it, write the result, then emit the completion.
+
+The order is the contract of the flow (ARCHITECTURE step 4):
+
+1. **claim** the task (``dispatched → running``, conditional on the attempt). A message whose claim does not apply
+   (a duplicate delivery, a stale attempt, a task cancelled meanwhile) is dropped without a completion, so that each
+   attempt has exactly one completion: the one of the executor that claimed it.
+2. **load** the pinned manifest ``name@version`` (cached) and its code by SHA-256 (cached, verified on every load),
+   and validate the input against the agent's JSON Schema.
+3. **run** ``handler(**input)``: in the sandbox (a child process) or, only for agents registered as trusted
+   (``isolation="in_process"``), in this process.
+4. **write** the result (and the notes the worker contributed), **then emit** the completion event — always, whatever
+   happened before: a load error, an exception, a timeout, a crash and a bad return value all become a failed or
+   timed-out result with the error's type and message.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import types
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any
+
+from jsonschema import Draft202012Validator
+
+from blackboard import (
+    AgentManifest,
+    Backends,
+    BlackboardError,
+    CompletionEvent,
+    IntegrityError,
+    NotFoundError,
+    RetryPolicy,
+    TaskError,
+    TaskMessage,
+    TaskResult,
+    TaskState,
+    Usage,
+)
+from blackboard._base import utcnow
+from wrapper import sdk
+from wrapper.cache import CodeCache, ManifestCache
+from wrapper.sandbox import SandboxLimits, SandboxOutcome, SandboxPool, SandboxRequest
+
+__all__ = ["Executor", "TrustedHandler"]
+
+logger = logging.getLogger(__name__)
+
+TrustedHandler = Callable[..., Any]
+
+#: Outputs larger than this (as JSON) go to the code store and travel by reference.
+MAX_INLINE_OUTPUT_BYTES = 128 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class _Run:
+    status: TaskState
+    output: Any = None
+    error: TaskError | None = None
+    duration_ms: float = 0.0
+    usage: Usage = field(default_factory=Usage)
+    notes: tuple[tuple[str, Any], ...] = ()
+
+
+def _failed(error_type: str, message: str, *, retryable: bool) -> _Run:
+    return _Run(TaskState.FAILED, error=TaskError(type=error_type, message=message, retryable=retryable))
+
+
+class Executor:
+    """Runs task messages against a set of backends.
+
+    Args:
+        backends: where tasks, agents, code, notes and completions live.
+        sandbox: the warm pool that runs sandboxed agents (required if any agent is sandboxed).
+        trusted: Python callables for agents registered as trusted (``isolation="in_process"``), by agent name;
+            an in-process agent without one is loaded from its code in this process.
+        model_spec: the model spec workers get from ``wrapper.sdk.model()``.
+        limits: sandbox limits; the timeout is replaced per task by the agent's ``timeout_seconds`` (capped by the
+            task's deadline).
+        env: extra environment for sandboxed workers (scoped credentials).
+        retry: backoff for failed attempts (whether one happens is the task's ``max_attempts`` and the error's call).
+        code_cache_dir: a local directory for copies of remote code.
+        clock: returns "now" (aware UTC).
+    """
+
+    def __init__(
+        self,
+        backends: Backends,
+        *,
+        sandbox: SandboxPool | None = None,
+        trusted: Mapping[str, TrustedHandler] | None = None,
+        model_spec: str | None = None,
+        limits: SandboxLimits | None = None,
+        env: Mapping[str, str] | None = None,
+        retry: RetryPolicy | None = None,
+        code_cache_dir: str | None = None,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self._backends = backends
+        self._sandbox = sandbox
+        self._trusted = dict(trusted or {})
+        self._model_spec = model_spec
+        self._limits = limits or SandboxLimits()
+        self._env = dict(env or {})
+        self._retry = retry or RetryPolicy()
+        self._clock = clock
+        self.manifests = ManifestCache(backends.registry)
+        self.code = CodeCache(backends.code_store, code_cache_dir)
+        self._modules: dict[str, types.ModuleType] = {}
+        self._validators: dict[tuple[str, int], Draft202012Validator] = {}
+        self._threads = ThreadPoolExecutor(thread_name_prefix="arbiter-in-process")
+
+    def close(self) -> None:
+        """Stop the in-process thread pool (the sandbox pool belongs to the caller)."""
+        self._threads.shutdown(wait=False, cancel_futures=True)
+
+    def execute(self, message: TaskMessage) -> CompletionEvent | None:
+        """Run one task message; return the completion it emitted, or ``None`` if the claim did not apply."""
+        board = self._backends.blackboard
+        claim = board.claim(message.orchestration_id, message.task_id, message.attempt)
+        if not claim.applied:
+            logger.debug(
+                "task_id=<%s>, attempt=<%d>, state=<%s> | claim not applied, dropping message",
+                message.task_id,
+                message.attempt,
+                claim.task.state,
+            )
+            return None
+        started = time.perf_counter()
+        try:
+            run = self._run(message)
+        except Exception as exc:  # the executor's own failure still ends in a completion
+            logger.exception("task_id=<%s> | executor failed", message.task_id)
+            run = _failed(type(exc).__name__, str(exc), retryable=getattr(exc, "retryable", True))
+        if run.duration_ms == 0.0:
+            run = replace(run, duration_ms=(time.perf_counter() - started) * 1000)
+        return self._finish(message, run)
+
+    # ---------------------------------------------------------------- running
+
+    def _run(self, message: TaskMessage) -> _Run:
+        now = self._clock()
+        if message.deadline is not None and message.deadline <= now:
+            return _Run(
+                TaskState.TIMED_OUT, error=TaskError(type="Timeout", message="the task's deadline passed before it ran")
+            )
+        if message.agent.version is None:
+            return _failed("AgentNotFound", f"agent {message.agent} is not pinned to a version", retryable=False)
+        try:
+            manifest = self.manifests.get(message.agent.name, message.agent.version)
+            code = self.code.get(manifest.code.sha256)
+        except IntegrityError as exc:
+            logger.error("agent=<%s>, sha256=<%s> | code failed its integrity check", message.agent, exc.sha256)
+            return _failed("IntegrityError", f"code of {message.agent} refused: {exc}", retryable=False)
+        except NotFoundError as exc:
+            return _failed("AgentNotFound", str(exc), retryable=False)
+        problem = self._invalid_input(manifest, message.input)
+        if problem is not None:
+            return _failed("InvalidInput", problem, retryable=False)
+        timeout = manifest.timeout_seconds
+        if message.deadline is not None:
+            timeout = min(timeout, (message.deadline - now).total_seconds())
+        context = sdk.TaskContext(
+            orchestration_id=message.orchestration_id,
+            task_id=message.task_id,
+            attempt=message.attempt,
+            agent=str(message.agent),
+            deadline=message.deadline,
+            model_spec=self._model_spec,
+            notes={
+                n.key: sdk.NoteView(value=n.value, version=n.version, author=n.author)
+                for n in self._backends.blackboard.notes(message.orchestration_id)
+            },
+            traceparent=message.traceparent,
+        )
+        if manifest.isolation == "in_process":
+            return self._run_in_process(manifest, code, message.input, context, timeout)
+        return self._run_sandboxed(manifest, code, message.input, context, timeout)
+
+    def _invalid_input(self, manifest: AgentManifest, data: Mapping[str, Any]) -> str | None:
+        key = (manifest.name, manifest.version)
+        validator = self._validators.get(key)
+        if validator is None:
+            validator = self._validators[key] = Draft202012Validator(manifest.input_schema)
+        errors = sorted(validator.iter_errors(dict(data)), key=lambda e: list(e.absolute_path))
+        if not errors:
+            return None
+        where = "/".join(str(p) for p in errors[0].absolute_path) or "(input)"
+        return f"input does not match the input schema of {manifest.ref}: {where}: {errors[0].message}"
+
+    def _run_sandboxed(
+        self, manifest: AgentManifest, code: bytes, data: Mapping[str, Any], context: sdk.TaskContext, timeout: float
+    ) -> _Run:
+        if self._sandbox is None:
+            return _failed(
+                "SandboxUnavailable", f"{manifest.ref} needs the sandbox; none is configured", retryable=False
+            )
+        limits = replace(self._limits, timeout_seconds=max(timeout, 0.001))
+        request = SandboxRequest(
+            code=code,
+            module_name=f"agent_{manifest.name.replace('-', '_')}_v{manifest.version}",
+            input=dict(data),
+            context=context.model_dump(mode="json"),
+            entrypoint=manifest.entrypoint,
+            env=self._env,
+            limits=limits,
+        )
+        return _from_outcome(self._sandbox.run(request))
+
+    def _run_in_process(
+        self, manifest: AgentManifest, code: bytes, data: Mapping[str, Any], context: sdk.TaskContext, timeout: float
+    ) -> _Run:
+        handler = self._trusted.get(manifest.name)
+        if handler is None:
+            module = self._modules.get(manifest.code.sha256)
+            if module is None:
+                module = types.ModuleType(f"agent_{manifest.name.replace('-', '_')}_v{manifest.version}")
+                exec(compile(code, f"<agent {manifest.ref}>", "exec"), module.__dict__)  # trusted code only
+                self._modules[manifest.code.sha256] = module
+            handler = getattr(module, manifest.entrypoint)
+
+        def call() -> _Run:
+            started = time.perf_counter()
+            with sdk.session(context) as session:
+                run = _call(handler, data)
+                notes, usage = tuple(session.notes), Usage(**session.usage)
+            if run.status is not TaskState.SUCCEEDED:
+                notes = ()
+            return replace(run, duration_ms=(time.perf_counter() - started) * 1000, usage=usage, notes=notes)
+
+        future = self._threads.submit(call)
+        try:
+            return future.result(timeout=max(timeout, 0.001))
+        except FutureTimeout:
+            # A thread cannot be killed: the call goes on in the background and its result is discarded.
+            return _Run(
+                TaskState.TIMED_OUT, error=TaskError(type="Timeout", message=f"no result within {timeout:.1f}s")
+            )
+
+    # ---------------------------------------------------------------- finishing
+
+    def _finish(self, message: TaskMessage, run: _Run) -> CompletionEvent:
+        backends = self._backends
+        output, output_ref = run.output, None
+        if run.status is TaskState.SUCCEEDED:
+            encoded = json.dumps(output)
+            if len(encoded) > MAX_INLINE_OUTPUT_BYTES:
+                output, output_ref = None, backends.code_store.put(encoded.encode()).sha256
+        result = TaskResult(
+            status=run.status,
+            output=output,
+            output_ref=output_ref,
+            error=run.error,
+            duration_ms=run.duration_ms,
+            usage=run.usage,
+            attempt=message.attempt,
+            finished_at=self._clock(),
+        )
+        retry_at = None
+        if run.error is not None and run.error.retryable and run.status is not TaskState.SUCCEEDED:
+            retry_at = self._retry.retry_at(message.attempt, self._clock())
+        closes_wave = False
+        try:
+            self._write_notes(message, run.notes)
+            transition = backends.blackboard.complete(
+                message.orchestration_id, message.task_id, message.attempt, result, retry_at=retry_at
+            )
+            closes_wave = transition.closes_wave
+        except BlackboardError:
+            # The completion event still goes out: its receiver records the result when this write could not.
+            logger.exception("task_id=<%s> | could not write the result", message.task_id)
+        completion = CompletionEvent(
+            orchestration_id=message.orchestration_id,
+            task_id=message.task_id,
+            attempt=message.attempt,
+            agent=message.agent,
+            status=run.status,
+            output=output,
+            output_ref=output_ref,
+            error=run.error,
+            duration_ms=run.duration_ms,
+            usage=run.usage,
+            closes_wave=closes_wave,
+            traceparent=message.traceparent,
+        )
+        try:
+            backends.bus.publish([completion.to_event()])
+        except Exception:
+            logger.exception("task_id=<%s> | could not emit the completion", message.task_id)
+        logger.debug(
+            "task_id=<%s>, attempt=<%d>, status=<%s>, closes_wave=<%s> | task finished",
+            message.task_id,
+            message.attempt,
+            run.status,
+            closes_wave,
+        )
+        return completion
+
+    def _write_notes(self, message: TaskMessage, notes: tuple[tuple[str, Any], ...]) -> None:
+        if not notes:
+            return
+        board = self._backends.blackboard
+        seen = {n.key: n.version for n in board.notes(message.orchestration_id)}
+        for key, value in notes:
+            applied = board.put_note(
+                message.orchestration_id, key, value, author=str(message.agent), expected_version=seen.get(key, 0)
+            )
+            if applied.applied:
+                seen[key] = applied.record.version
+            else:
+                logger.warning(
+                    "task_id=<%s>, key=<%s> | note not written: another writer changed it first", message.task_id, key
+                )
+
+
+def _call(handler: TrustedHandler, data: Mapping[str, Any]) -> _Run:
+    """Call a trusted handler and sort its failures the way the sandbox does."""
+    try:
+        output = handler(**data)
+    except sdk.NonRetryableError as exc:
+        return _failed(type(exc).__name__, str(exc), retryable=False)
+    except MemoryError as exc:
+        return _failed("MemoryLimitExceeded", str(exc), retryable=False)
+    except Exception as exc:
+        return _failed(type(exc).__name__, str(exc), retryable=True)
+    try:
+        json.dumps(output)
+    except (TypeError, ValueError) as exc:
+        return _failed(
+            "OutputNotSerializable", f"the handler returned a value that is not JSON: {exc}", retryable=False
+        )
+    return _Run(TaskState.SUCCEEDED, output)
+
+
+def _from_outcome(outcome: SandboxOutcome) -> _Run:
+    usage = Usage(**{k: int(v) for k, v in outcome.usage.items() if k in Usage.model_fields})
+    if outcome.status == "succeeded":
+        return _Run(TaskState.SUCCEEDED, outcome.output, None, outcome.duration_ms, usage, tuple(outcome.notes))
+    message = outcome.error_message or ""
+    if outcome.stdout_tail:
+        message = f"{message}\n--- last output ---\n{outcome.stdout_tail}"
+    error = TaskError(type=outcome.error_type or "Error", message=message[-65_536:], retryable=outcome.retryable)
+    status = TaskState.TIMED_OUT if outcome.status == "timed_out" else TaskState.FAILED
+    return _Run(status, None, error, outcome.duration_ms, usage)

@@ -1,0 +1,111 @@
+"""The long-running worker loop: pull task messages from any ``TaskQueue`` and execute them, N at a time."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+
+from blackboard import RecordValidationError, TaskMessage, TaskQueue
+from wrapper.executor import Executor
+
+__all__ = ["WorkerStats", "run_worker"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class WorkerStats:
+    """What a worker loop did.
+
+    Attributes:
+        executed: messages whose task this worker claimed and completed.
+        dropped: messages whose claim did not apply (duplicates, stale attempts): acknowledged, nothing run.
+        rejected: messages that could not be read (poison) or were not task messages: returned to the queue, which
+            dead-letters them after its ``max_receives``.
+        errors: messages whose execution raised unexpectedly: returned to the queue with a delay.
+    """
+
+    executed: int = 0
+    dropped: int = 0
+    rejected: int = 0
+    errors: int = 0
+
+    def total(self) -> int:
+        """All messages handled."""
+        return self.executed + self.dropped + self.rejected + self.errors
+
+
+def run_worker(
+    queue: TaskQueue,
+    executor: Executor,
+    *,
+    concurrency: int = 2,
+    stop: threading.Event | None = None,
+    wait_seconds: float = 1.0,
+    max_messages: int | None = None,
+    retry_delay_seconds: float = 5.0,
+) -> WorkerStats:
+    """Execute task messages from ``queue`` until ``stop`` is set (or ``max_messages`` were handled).
+
+    Each of ``concurrency`` threads receives one message at a time, so a slow task never holds others invisible.
+    A message is acknowledged after its completion was emitted; if the process dies first, the queue delivers it
+    again after its visibility timeout and the conditional claim keeps the attempt from running twice.
+
+    Args:
+        queue: where task messages come from.
+        executor: what runs them.
+        concurrency: how many tasks run at once (size the sandbox pool to match).
+        stop: set it to end the loop; the threads finish their current task first.
+        wait_seconds: how long one receive waits for a message.
+        max_messages: stop after handling this many messages (for tests and one-shot runs).
+        retry_delay_seconds: how long a message whose execution raised stays invisible before it is tried again.
+
+    Returns:
+        The counts of what the loop did.
+    """
+    if concurrency < 1:
+        raise ValueError("concurrency must be at least 1")
+    stop = stop or threading.Event()
+    stats = WorkerStats()
+    lock = threading.Lock()
+
+    def count(field: str) -> bool:
+        """Count one handled message; return whether the loop should stop."""
+        with lock:
+            setattr(stats, field, getattr(stats, field) + 1)
+            if max_messages is not None and stats.total() >= max_messages:
+                stop.set()
+        return stop.is_set()
+
+    def loop() -> None:
+        while not stop.is_set():
+            for received in queue.receive(1, wait_seconds=wait_seconds):
+                try:
+                    message = received.message
+                except RecordValidationError as exc:
+                    logger.warning("message_id=<%s> | unreadable task message: %s", received.message_id, exc)
+                    queue.nack(received.receipt)
+                    count("rejected")
+                    continue
+                if not isinstance(message, TaskMessage):
+                    logger.warning("message_id=<%s> | not a task message: %s", received.message_id, message.schema_)
+                    queue.nack(received.receipt)
+                    count("rejected")
+                    continue
+                try:
+                    completion = executor.execute(message)
+                except Exception:
+                    logger.exception("task_id=<%s> | execution raised; returning the message", message.task_id)
+                    queue.nack(received.receipt, delay_seconds=retry_delay_seconds)
+                    count("errors")
+                    continue
+                queue.ack(received.receipt)
+                count("executed" if completion is not None else "dropped")
+
+    threads = [threading.Thread(target=loop, name=f"arbiter-worker-{i}", daemon=True) for i in range(concurrency)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return stats
