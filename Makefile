@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 PINS := requirements/constraints.txt
 
 .DEFAULT_GOAL := help
-.PHONY: help install lint format test bench pins clean
+.PHONY: help install demo lint format test bench pins clean
 
 help: ## Show the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -18,6 +18,9 @@ $(STAMP): pyproject.toml $(PINS)
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c $(PINS) -e '.[dev]'
 	@touch $(STAMP)
+
+demo: install ## Run the restaurant example end to end on the embedded runtime (state in ./.arbiter)
+	$(BIN)/arbiter demo
 
 lint: install ## Ruff (lint + format check) and mypy --strict on the library
 	$(BIN)/ruff check .
@@ -33,6 +36,8 @@ test: lint ## Lint, then the whole test suite
 
 bench: install ## Print the benchmark figures
 	$(BIN)/python bench/blackboard.py
+	$(BIN)/python bench/wrapper.py
+	$(BIN)/python bench/engine.py
 
 pins: install ## Rewrite the pins from what .venv holds
 	@{ echo "# Exact versions of every runtime and development dependency. Refresh with: make pins"; \

@@ -19,9 +19,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from arbiter import EngineSettings, LocalRuntime  # noqa: E402
-from arbiter.testing import ScriptedModel  # noqa: E402
-from blackboard import Budget  # noqa: E402
+from arbiter import EngineSettings, LocalRuntime
+from arbiter.testing import ScriptedModel
+from blackboard import Budget
 
 
 def noop(i: int) -> int:

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from blackboard.adapters.inprocess_bus import InProcessEventBus
 from blackboard.adapters.local_code_store import LocalCodeStore
 from blackboard.adapters.memory import MemoryBlackboard, MemoryCodeStore, MemoryRegistry, MemoryTaskQueue
 from blackboard.adapters.sqlite import SqliteBlackboard, SqliteDatabase, SqliteRegistry, SqliteTaskQueue
 from blackboard.constants import CODE_DIR, DATABASE_FILE, resolve_home
+from blackboard.exceptions import ConfigurationError
 from blackboard.ports import Blackboard, CodeStore, EventBus, Registry, TaskQueue
 
 __all__ = ["Backends", "local_backends", "memory_backends"]
@@ -32,6 +34,16 @@ class Backends:
             self.database.close()
 
 
+def _private_directory(root: Path) -> None:
+    """Create the home readable by its owner only: sandboxed workers run as other users and must not read it."""
+    try:
+        root.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigurationError(f"cannot create the state directory {root}: {exc}") from exc
+    if not root.is_dir():
+        raise ConfigurationError(f"the state directory {root} is not a directory")
+
+
 def memory_backends() -> Backends:
     """Adapters that keep everything in this process's memory (tests, throwaway runs)."""
     return Backends(MemoryBlackboard(), MemoryRegistry(), MemoryCodeStore(), MemoryTaskQueue(), InProcessEventBus())
@@ -44,6 +56,7 @@ def local_backends(home: str | os.PathLike[str] | None = None) -> Backends:
         home: the state directory; defaults to ``$ARBITER_HOME``, else ``./.arbiter``.
     """
     root = resolve_home(home)
+    _private_directory(root)
     database = SqliteDatabase(root / DATABASE_FILE)
     return Backends(
         SqliteBlackboard(database),

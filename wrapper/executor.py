@@ -46,6 +46,8 @@ from blackboard import (
 from blackboard._base import utcnow
 from wrapper import sdk
 from wrapper.cache import CodeCache, ManifestCache
+from wrapper.exceptions import ModelConfigurationError
+from wrapper.models import parse_model_spec
 from wrapper.sandbox import SandboxLimits, SandboxOutcome, SandboxPool, SandboxRequest
 
 __all__ = ["Executor", "TrustedHandler"]
@@ -79,7 +81,8 @@ class Executor:
         backends: where tasks, agents, code, notes and completions live.
         sandbox: the warm pool that runs sandboxed agents (required if any agent is sandboxed).
         trusted: Python callables for agents registered as trusted (``isolation="in_process"``), by agent name;
-            an in-process agent without one is loaded from its code in this process.
+            an in-process agent without one is loaded from its code in this process. The mapping is read at each
+            execution, so callables registered later are found.
         model_spec: the model spec workers get from ``wrapper.sdk.model()``.
         limits: sandbox limits; the timeout is replaced per task by the agent's ``timeout_seconds`` (capped by the
             task's deadline).
@@ -104,9 +107,10 @@ class Executor:
     ) -> None:
         self._backends = backends
         self._sandbox = sandbox
-        self._trusted = dict(trusted or {})
+        self._trusted = trusted if trusted is not None else {}  # shared: the caller may register more later
         self._model_spec = model_spec
-        self._limits = limits or SandboxLimits()
+        # Workers that call a hosted model need the network; with a local or scripted model they get none.
+        self._limits = limits or SandboxLimits(network=_needs_network(model_spec))
         self._env = dict(env or {})
         self._retry = retry or RetryPolicy()
         self._clock = clock
@@ -319,6 +323,15 @@ class Executor:
                 )
 
 
+def _needs_network(model_spec: str | None) -> bool:
+    if model_spec is None:
+        return False
+    try:
+        return parse_model_spec(model_spec).provider in ("bedrock", "ollama", "openai")
+    except ModelConfigurationError:
+        return False
+
+
 def _call(handler: TrustedHandler, data: Mapping[str, Any]) -> _Run:
     """Call a trusted handler and sort its failures the way the sandbox does."""
     try:
@@ -330,7 +343,7 @@ def _call(handler: TrustedHandler, data: Mapping[str, Any]) -> _Run:
     except Exception as exc:
         return _failed(type(exc).__name__, str(exc), retryable=True)
     try:
-        json.dumps(output)
+        json.dumps(output, allow_nan=False)
     except (TypeError, ValueError) as exc:
         return _failed(
             "OutputNotSerializable", f"the handler returned a value that is not JSON: {exc}", retryable=False

@@ -156,10 +156,9 @@ class Blackboard(abc.ABC):
             if task.task_id in seen:
                 raise RecordValidationError("Task", "task_id", f"task id {task.task_id} appears twice in the wave")
             seen.add(task.task_id)
-        usage = current.usage.model_copy(
-            update={"waves": current.usage.waves + 1, "tasks": current.usage.tasks + len(tasks)}
-        )
-        changed = self._next_orchestration(current, {"usage": usage, **changes, "wave": wave})
+        base = changes.pop("usage", current.usage)  # the caller's usage (tokens...) plus this wave's counts
+        usage = base.model_copy(update={"waves": base.waves + 1, "tasks": base.tasks + len(tasks)})
+        changed = self._next_orchestration(current, {**changes, "usage": usage, "wave": wave})
         stamped = [
             t.model_copy(update={"created_at": changed.updated_at, "updated_at": changed.updated_at}) for t in tasks
         ]

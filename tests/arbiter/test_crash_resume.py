@@ -30,8 +30,8 @@ def test_sigkill_mid_orchestration_then_resume(tmp_path: Path) -> None:
         [sys.executable, str(APP), str(home), str(log), "first"],
         env=env,
         start_new_session=True,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     try:
         _wait_for(lambda: log.exists() and "start 2" in log.read_text(), timeout=120)

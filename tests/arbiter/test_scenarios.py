@@ -184,7 +184,12 @@ def test_invalid_model_output_fails_the_task_and_goes_on(runtime: RuntimeFactory
             {"text": "handled what I could"},
         ]
     )
-    rt.register_agent("typed", "Needs an integer.", lambda n: n + 1)
+
+    def typed(n: int) -> int:
+        return n + 1
+
+    rt.register_agent("typed", "Needs an integer.", typed)
+    assert rt.backends.registry.active("typed").input_schema["properties"] == {"n": {"type": "integer"}}
     result = rt.run(event(), timeout=60)
     answers = tool_results(rt, result.orchestration_id, 1)
     assert result.ok and [a["status"] for a in answers] == ["error", "error", "success"]

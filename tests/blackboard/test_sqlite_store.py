@@ -125,3 +125,8 @@ def test_concurrent_first_open_creates_the_schema_once(tmp_path: Path) -> None:
     )
     procs = [subprocess.Popen([sys.executable, "-c", script, str(tmp_path)]) for _ in range(4)]
     assert [p.wait(timeout=60) for p in procs] == [0, 0, 0, 0]
+
+
+def test_new_home_is_private(tmp_path: Path) -> None:
+    local_backends(tmp_path / "home").close()
+    assert (tmp_path / "home").stat().st_mode & 0o777 == 0o700

@@ -338,3 +338,11 @@ def test_failed_batch_leaves_no_trace(backends: Backends) -> None:
     assert [t.state for t in board.list_tasks(orchestration.id)] == [TaskState.PENDING, TaskState.PENDING]
     results = board.complete_many([Completion(orchestration.id, t.task_id, 1, ok()) for t in tasks])
     assert [r.closes_wave for r in results] == [False, True]  # the failed batch did not count toward the wave
+
+
+def test_add_wave_counts_on_top_of_the_callers_usage(backends: Backends) -> None:
+    board = backends.blackboard
+    current = started(board)
+    usage = current.usage.model_copy(update={"tokens": 500, "fabrications": 1})
+    stored = board.add_wave(current, tasks_for(current, 2), usage=usage).record
+    assert (stored.usage.waves, stored.usage.tasks, stored.usage.tokens, stored.usage.fabrications) == (1, 2, 500, 1)

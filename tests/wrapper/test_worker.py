@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -11,7 +12,7 @@ from blackboard import TaskState
 from tests.wrapper.conftest import Harness
 from wrapper.executor import Executor
 from wrapper.sandbox import SandboxPool
-from wrapper.worker import run_worker
+from wrapper.worker import WorkerStats, run_worker
 
 SLOW_ECHO = "import time\ndef handler(n):\n    time.sleep(0.05)\n    return n * 2\n"
 
@@ -41,21 +42,23 @@ def test_worker_runs_a_wave_with_a_pool(harness: Harness, pool: SandboxPool) -> 
 
 def test_poison_messages_end_in_the_dead_letter_queue(harness: Harness, pool: SandboxPool) -> None:
     queue = harness.backends.queue
-    queue.send_raw(
-        [
-            "{this is not a task",
-            '{"schema": "arbiter.fabrication/1", "orchestration_id": "o", "task_id": "t", "capability": "x"}',
-        ]
-    )
+    fabrication = '{"schema": "arbiter.fabrication/1", "orchestration_id": "o", "task_id": "t", "capability": "x"}'
+    queue.send_raw(["{this is not a task", fabrication])
     executor = Executor(harness.backends, sandbox=pool)
     stop = threading.Event()
-    rejected = 0
-    while len(queue.dead_letters()) < 2:
-        stats = run_worker(queue, executor, concurrency=1, max_messages=1, wait_seconds=0.1, stop=stop)
-        rejected += stats.rejected
-        stop.clear()
+    stats: list[WorkerStats] = []
+    worker = threading.Thread(
+        target=lambda: stats.append(run_worker(queue, executor, concurrency=1, stop=stop, wait_seconds=0.05))
+    )
+    worker.start()
+    deadline = time.monotonic() + 60
+    while len(queue.dead_letters()) < 2 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    stop.set()
+    worker.join(timeout=30)
     executor.close()
-    assert rejected == 2 * queue.max_receives
+    assert {d.body for d in queue.dead_letters()} == {"{this is not a task", fabrication}
+    assert stats[0].rejected == 2 * queue.max_receives and stats[0].executed == 0
     assert harness.completions == []
 
 

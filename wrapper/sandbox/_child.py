@@ -1,9 +1,10 @@
 """What runs in the forked child: isolate, load the worker module, call its entrypoint, write one result document.
 
-Everything here runs in the child of a zygote, after ``fork``: it never returns into the zygote's loop, it ends in
+Everything here runs in a child of a zygote, forked ahead of its request (a "spare", so that the fork is not on a
+task's critical path) and waiting for it on a pipe: it never returns into the zygote's loop, it ends in
 ``os._exit``. Isolation comes first and fails closed: if the zygote planned a namespace or a user id and the child
-cannot get it, the worker code does not run (``IsolationFailed``, retryable) rather than run with less protection than
-the pool reports.
+cannot get it, the worker code does not run (``IsolationFailed``, retryable) rather than run with less protection
+than the pool reports.
 
 The child has no handle on the blackboard, registry or bus: it is a separate process whose environment is scrubbed
 to an allow-list plus ``request.env``, whose descriptors are closed except its result pipe, and, under the dedicated
@@ -28,8 +29,8 @@ from typing import Any, NoReturn
 
 from wrapper import sdk
 from wrapper.exceptions import NonRetryableError
-from wrapper.sandbox import _isolation
-from wrapper.sandbox._protocol import Payload, Result, write_all
+from wrapper.sandbox import _isolation, _limits
+from wrapper.sandbox._protocol import Control, Payload, Result, read_frame, write_all
 from wrapper.sandbox._types import SandboxLimits
 
 #: How much of what the worker prints is kept (the end of it).
@@ -56,46 +57,52 @@ class _TailRaw(io.RawIOBase):
         return len(memoryview(data))
 
 
-def run(request: Request) -> NoReturn:
-    """The child's whole life. Never returns."""
+@dataclass(frozen=True, slots=True)
+class Spare:
+    """What a pre-forked child is given by its zygote.
+
+    Attributes:
+        go_fd: read end of the pipe its request arrives on (a ``Control`` frame, then a ``Payload`` frame).
+        result_fd: write end of its result pipe.
+        plan: the zygote's isolation plan.
+        parent: the zygote's pid.
+        workdir: the working directory the zygote made, where there is no mount namespace.
+        inherited: descriptors of the zygote to close at once (its protocol pipes).
+    """
+
+    go_fd: int
+    result_fd: int
+    plan: _isolation.Plan
+    parent: int
+    workdir: str | None
+    inherited: tuple[int, ...]
+
+
+def run(spare: Spare) -> NoReturn:
+    """The child's whole life: wait for a request, run it, exit. Never returns."""
     status = EXIT_BROKEN
     try:
-        status = _run(request)
+        _isolation.tie_to_parent(spare.parent)
+        os.setsid()
+        for fd in spare.inherited:
+            os.close(fd)
+        control, payload = read_frame(spare.go_fd), read_frame(spare.go_fd)
+        os.close(spare.go_fd)
+        if control is None or payload is None:
+            status = 0  # the zygote is shutting down
+        else:
+            status = _run(spare, Control.model_validate_json(control).limits, payload)
     finally:
         os._exit(status)
 
 
-@dataclass(frozen=True, slots=True)
-class Request:
-    """What the zygote hands its child.
-
-    Attributes:
-        payload: the payload frame, unparsed (the child zeroes it once parsed).
-        result_fd: the write end of the result pipe.
-        limits: the request's limits.
-        plan: the zygote's isolation plan.
-        parent: the zygote's pid.
-        workdir: the working directory the zygote made, where there is no mount namespace.
-    """
-
-    payload: bytearray
-    result_fd: int
-    limits: SandboxLimits
-    plan: _isolation.Plan
-    parent: int
-    workdir: str | None
-
-
-def _run(request: Request) -> int:
-    limits, plan, parent, result_fd = request.limits, request.plan, request.parent, request.result_fd
-    payload_buffer = request.payload
-    os.setsid()
-    _isolation.tie_to_parent(parent)
+def _run(spare: Spare, limits: SandboxLimits, payload_buffer: bytearray) -> int:
+    plan, result_fd = spare.plan, spare.result_fd
     payload = Payload.model_validate_json(payload_buffer)
     payload_buffer[:] = bytes(len(payload_buffer))
     try:
-        workdir = _isolate(limits, plan, parent, request.workdir)
-        result_fd = _isolation.close_fds_except(result_fd)
+        workdir = _isolate(limits, plan, spare.parent, spare.workdir)
+        result_fd = _limits.close_fds_except(result_fd)
     except OSError as exc:
         _write(result_fd, _failed("IsolationFailed", f"the sandbox could not isolate the child: {exc}", True, {}))
         return 0
@@ -106,13 +113,15 @@ def _run(request: Request) -> int:
     )
     # An oversized write must fail with EFBIG where the worker can see it, not kill the child.
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-    _isolation.set_limits(limits, separate_user=plan.uid is not None)
+    _limits.set_limits(limits, separate_user=plan.uid is not None)
     try:
         document = _execute(payload, limits, tail)
     except MemoryError:
-        _isolation.claim_memory_headroom()
+        _limits.claim_memory_headroom()
         document = _failed("MemoryLimitExceeded", "out of memory while reporting the result", False, {})
     _write(result_fd, document)
+    # End of file tells the zygote the result is complete now, before the kernel tears the address space down.
+    os.close(result_fd)
     return 0
 
 
@@ -122,6 +131,7 @@ def _isolate(limits: SandboxLimits, plan: _isolation.Plan, parent: int, workdir:
         mount_namespace=plan.mount_namespace,
         network_namespace=plan.network_namespace and not limits.network,
         tmpfs_bytes=limits.file_size_bytes,
+        expose=plan.expose,
     )
     if plan.mount_namespace:
         workdir = _isolation.NAMESPACE_WORKDIR
@@ -156,7 +166,7 @@ def _failed(error_type: str, message: str, retryable: bool, usage: dict[str, int
     result = Result(
         status="failed",
         error_type=error_type,
-        error_message=message[-MAX_ERROR_CHARS:],
+        error_message=_clip(message),
         retryable=retryable,
         usage=usage,
         stdout_tail=tail,
@@ -164,13 +174,24 @@ def _failed(error_type: str, message: str, retryable: bool, usage: dict[str, int
     return result.model_dump_json().encode()
 
 
+def _clip(message: str) -> str:
+    """Keep the start (the message) and the end (where the traceback points) of an overlong text."""
+    if len(message) <= MAX_ERROR_CHARS:
+        return message
+    half = MAX_ERROR_CHARS // 2
+    return f"{message[:half]}\n[... {len(message) - 2 * half} characters left out ...]\n{message[-half:]}"
+
+
 def _describe(exc: BaseException) -> str:
     try:
         message = str(exc)
     except Exception:
         message = "<the exception could not be shown>"
+    frames = exc.__traceback__
+    while frames is not None and frames.tb_frame.f_code.co_filename == __file__:
+        frames = frames.tb_next  # the sandbox's own frames say nothing about the worker
     try:
-        lines = traceback.format_exception(exc)
+        lines = traceback.format_exception(type(exc), exc, frames)
     except Exception:
         lines = []
     trace = "".join(lines[-12:])
@@ -186,7 +207,7 @@ def _load(payload: Payload) -> Callable[..., Any]:
     module = types.ModuleType(payload.module_name)
     sys.modules[payload.module_name] = module  # dataclasses, pickle and friends look the module up there
     exec(code, module.__dict__)
-    handler = getattr(module, payload.entrypoint, None)
+    handler: Callable[..., Any] | None = getattr(module, payload.entrypoint, None)
     if handler is None:
         raise AttributeError(f"module {payload.module_name!r} has no attribute {payload.entrypoint!r}")
     if not callable(handler):
@@ -195,7 +216,12 @@ def _load(payload: Payload) -> Callable[..., Any]:
         signature = inspect.signature(handler)
     except (TypeError, ValueError):
         return handler  # not introspectable: the call itself will tell
-    signature.bind(**payload.input)
+    try:
+        signature.bind(**payload.input)
+    except TypeError as exc:
+        arguments = ", ".join(sorted(payload.input)) or "none"
+        message = f"{payload.entrypoint}{signature} cannot be called with the input's keys ({arguments}): {exc}"
+        raise TypeError(message) from None
     return handler
 
 
@@ -241,11 +267,9 @@ def _execute(payload: Payload, limits: SandboxLimits, tail: _TailRaw) -> bytes:
         return b'{"output":' + encoded.encode() + b"," + rest.model_dump_json(exclude={"output"}).encode()[1:]
 
 
-def _exception_document(
-    exc: BaseException, kind: tuple[str, bool], session: sdk.TaskSession, tail: _TailRaw
-) -> bytes:
+def _exception_document(exc: BaseException, kind: tuple[str, bool], session: sdk.TaskSession, tail: _TailRaw) -> bytes:
     if kind[0] == "MemoryLimitExceeded":
-        _isolation.claim_memory_headroom()  # room to format the report while the worker's objects are still alive
+        _limits.claim_memory_headroom()  # room to format the report while the worker's objects are still alive
     return _failed(kind[0], _describe(exc), kind[1], session.usage, _tail_text(tail))
 
 

@@ -1,4 +1,4 @@
-"""Linux isolation primitives for sandbox children: namespaces, a dedicated user id, rlimits and process cleanup.
+"""Linux isolation primitives for sandbox children: namespaces and a dedicated user id.
 
 Why each layer is there:
 
@@ -12,6 +12,10 @@ Why each layer is there:
 - **A private network namespace** (unless the request allows the network): it has no interface up, not even loopback,
   so nothing can be reached. Where namespaces are unavailable the child is *not* cut off the network; it then only
   lacks credentials, because its environment is scrubbed down to ``request.env``.
+- **Python stays importable under the dedicated uid.** Where the interpreter lives in a directory other users cannot
+  enter (``/root/.pyenv``, say), the child's private mount namespace gets a tmpfs over the closed ancestor and a
+  read-only bind mount of just the interpreter's directories: the worker can import the standard library lazily
+  and sees nothing else of that home directory. Without a mount namespace such a layout breaks lazy imports.
 - ``PR_SET_NO_NEW_PRIVS`` so that no set-uid binary can give root back; ``PR_SET_PDEATHSIG`` so that a child never
   outlives its zygote.
 
@@ -24,20 +28,19 @@ from __future__ import annotations
 import ctypes
 import errno
 import json
-import math
 import os
-import resource
-import select
 import signal
 import sys
 import time
 from dataclasses import dataclass
-from typing import Any
 
 CLONE_NEWNS = 0x00020000
 CLONE_NEWNET = 0x40000000
+MS_RDONLY = 0x1
 MS_NOSUID = 0x2
 MS_NODEV = 0x4
+MS_REMOUNT = 0x20
+MS_BIND = 0x1000
 MS_REC = 0x4000
 MS_PRIVATE = 1 << 18
 PR_SET_PDEATHSIG = 1
@@ -49,8 +52,6 @@ PR_SET_NO_NEW_PRIVS = 38
 SCRATCH_DIRS = ("/tmp", "/var/tmp", "/dev/shm")
 #: The child's working directory inside its private ``/tmp``.
 NAMESPACE_WORKDIR = "/tmp/task"
-#: Room above ``RLIMIT_AS`` that the child may claim back to report a ``MemoryError`` (the hard limit).
-MEMORY_HEADROOM = 64 * 1024**2
 DEFAULT_UID_BASE = 61000
 
 _libc: ctypes.CDLL | None = None
@@ -68,11 +69,13 @@ class Plan:
         uid: the dedicated user (and group) id, or ``None`` to stay under the zygote's own.
         mount_namespace: give each child a private mount namespace with fresh scratch tmpfs.
         network_namespace: give each child a private network namespace (unless the request allows the network).
+        expose: directories of the interpreter that other users cannot reach, to bind into the mount namespace.
     """
 
     uid: int | None
     mount_namespace: bool
     network_namespace: bool
+    expose: tuple[str, ...] = ()
 
 
 def _c() -> ctypes.CDLL:
@@ -117,7 +120,48 @@ def tie_to_parent(parent_pid: int) -> None:
         os._exit(1)
 
 
-def enter_namespaces(*, mount_namespace: bool, network_namespace: bool, tmpfs_bytes: int) -> None:
+def _closed_ancestor(path: str) -> str | None:
+    """The first strict ancestor of ``path`` that other users cannot enter, if any."""
+    parts = path.strip("/").split("/")
+    for depth in range(1, len(parts)):
+        ancestor = "/" + "/".join(parts[:depth])
+        if not os.stat(ancestor).st_mode & 0o001:
+            return ancestor
+    return None
+
+
+def unreachable(paths: list[str]) -> tuple[str, ...]:
+    """The directories among ``paths`` that other users cannot reach only because of a closed ancestor."""
+    found: list[str] = []
+    for path in sorted({os.path.realpath(p) for p in paths if p}, key=len):  # parents first: they cover children
+        if os.path.isdir(path) and os.stat(path).st_mode & 0o005 == 0o005 and _closed_ancestor(path):
+            if not any(path == f or path.startswith(f + "/") for f in found):
+                found.append(path)
+    return tuple(found)
+
+
+def _expose(paths: tuple[str, ...]) -> None:
+    """Hide each closed ancestor under a tmpfs and bind just ``paths`` back, read-only, at the same place."""
+    handles = {path: os.open(path, os.O_PATH | os.O_DIRECTORY) for path in paths}  # before they are hidden
+    try:
+        covered: list[str] = []
+        for path in paths:
+            ancestor = _closed_ancestor(path)
+            if ancestor is not None and ancestor not in covered:
+                mount("tmpfs", ancestor, "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,mode=755")
+                covered.append(ancestor)
+        for path, handle in handles.items():
+            os.makedirs(path, mode=0o755, exist_ok=True)
+            mount(f"/proc/self/fd/{handle}", path, None, MS_BIND | MS_REC, None)
+            mount(None, path, None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, None)
+    finally:
+        for handle in handles.values():
+            os.close(handle)
+
+
+def enter_namespaces(
+    *, mount_namespace: bool, network_namespace: bool, tmpfs_bytes: int, expose: tuple[str, ...] = ()
+) -> None:
     """Move the calling process into new mount and/or network namespaces and give it private scratch tmpfs."""
     flags = (CLONE_NEWNS if mount_namespace else 0) | (CLONE_NEWNET if network_namespace else 0)
     if not flags:
@@ -131,6 +175,7 @@ def enter_namespaces(*, mount_namespace: bool, network_namespace: bool, tmpfs_by
     for path in SCRATCH_DIRS:
         if os.path.isdir(path):
             mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV, f"size={size},mode=1777")
+    _expose(expose)
 
 
 def drop_privileges(uid: int) -> None:
@@ -145,51 +190,6 @@ def drop_privileges(uid: int) -> None:
     except PermissionError:
         return
     raise IsolationError(errno.EPERM, "root could be regained after dropping privileges")
-
-
-def _set_limit(which: int, soft: int, hard: int) -> None:
-    # An unprivileged process may only lower a hard limit: clamp instead of failing where it is already lower.
-    _, current_hard = resource.getrlimit(which)
-    if current_hard != resource.RLIM_INFINITY:
-        hard = min(hard, current_hard)
-    resource.setrlimit(which, (min(soft, hard), hard))
-
-
-def cpu_limit(timeout_seconds: float, cpu_seconds: int | None) -> int:
-    """The ``RLIMIT_CPU`` soft limit of a request."""
-    return cpu_seconds if cpu_seconds is not None else math.ceil(timeout_seconds) + 1
-
-
-def set_limits(limits: Any, *, separate_user: bool) -> None:
-    """Apply a ``SandboxLimits`` as rlimits to the calling process."""
-    cpu = cpu_limit(limits.timeout_seconds, limits.cpu_seconds)
-    _set_limit(resource.RLIMIT_CPU, cpu, cpu + 1)
-    _set_limit(resource.RLIMIT_AS, limits.memory_bytes, limits.memory_bytes + MEMORY_HEADROOM)
-    _set_limit(resource.RLIMIT_NOFILE, limits.open_files, limits.open_files)
-    _set_limit(resource.RLIMIT_FSIZE, limits.file_size_bytes, limits.file_size_bytes)
-    _set_limit(resource.RLIMIT_CORE, 0, 0)
-    # RLIMIT_NPROC counts every process of the real uid: under a shared uid it must leave room for the others.
-    processes = limits.processes if separate_user else len(uid_processes(os.getuid())) + limits.processes
-    _set_limit(resource.RLIMIT_NPROC, processes, processes)
-
-
-def claim_memory_headroom() -> None:
-    """Raise the address-space soft limit to the hard limit, to report a ``MemoryError``."""
-    _, hard = resource.getrlimit(resource.RLIMIT_AS)
-    resource.setrlimit(resource.RLIMIT_AS, (hard, hard))
-
-
-def close_fds_except(keep: int) -> int:
-    """Point 0/1/2 at /dev/null, move ``keep`` to fd 3 and close everything else. Returns the new fd."""
-    devnull = os.open(os.devnull, os.O_RDWR)
-    for fd in (0, 1, 2):
-        os.dup2(devnull, fd)
-    if devnull > 2 and devnull != keep:
-        os.close(devnull)
-    if keep != 3:
-        os.dup2(keep, 3)  # dup2 clears close-on-exec on the copy, which is what a plain fd should look like
-    os.closerange(4, max(resource.getrlimit(resource.RLIMIT_NOFILE)[0], 4096))
-    return 3
 
 
 def uid_processes(uid: int) -> list[int]:
@@ -210,25 +210,6 @@ def uid_processes(uid: int) -> list[int]:
     return found
 
 
-def children() -> list[int]:
-    """Ids of the calling (single-threaded) process's children, zombies included."""
-    pid = os.getpid()
-    try:
-        with open(f"/proc/{pid}/task/{pid}/children", "rb") as listing:
-            return [int(p) for p in listing.read().split()]
-    except FileNotFoundError:  # kernel without CONFIG_PROC_CHILDREN
-        kids = []
-        for name in os.listdir("/proc"):
-            try:
-                with open(f"/proc/{name}/stat", "rb") as stat:
-                    # The command name may contain spaces and parentheses: fields start after the last ")".
-                    if int(stat.read().rsplit(b")", 1)[1].split()[1]) == pid:
-                        kids.append(int(name))
-            except (OSError, ValueError, IndexError):
-                continue
-        return kids
-
-
 def kill_uid(uid: int) -> None:
     """SIGKILL every process of ``uid`` at once, from a short-lived helper that becomes ``uid``.
 
@@ -246,45 +227,17 @@ def kill_uid(uid: int) -> None:
     os.waitpid(helper, 0)
 
 
-def wait_exit(pid: int, deadline: float) -> int | None:
-    """Wait for our child ``pid`` to exit (until ``deadline``) and reap it; its wait status, or ``None``."""
-    try:
-        pidfd = os.pidfd_open(pid)
-    except ProcessLookupError:
-        return None
-    try:
-        poller = select.poll()
-        poller.register(pidfd, select.POLLIN)
-        while not poller.poll(max(0, math.ceil((deadline - time.monotonic()) * 1000))):
-            if time.monotonic() >= deadline:
-                return None
-        return os.waitpid(pid, 0)[1]
-    finally:
-        os.close(pidfd)
+def clear_uid(uid: int, timeout: float = 3.0) -> bool:
+    """Kill every process of ``uid`` and wait until none is left (orphans may be init's to reap); ``False`` on timeout.
 
-
-def reap_descendants(uid: int | None, deadline: float) -> bool:
-    """Kill and reap every remaining descendant (the caller is a child subreaper); ``False`` past ``deadline``.
-
-    Orphans of a subreaper are re-parented to it, so "no children left" means "no descendants left", whatever
-    ``setsid`` or double-forks they tried.
+    Only call this from a single-threaded process (it forks).
     """
-    kids = children()
-    while kids:
+    deadline = time.monotonic() + timeout
+    while uid_processes(uid):
         if time.monotonic() >= deadline:
             return False
-        if uid is not None:
-            kill_uid(uid)
-        for kid in kids:
-            # Safe by pid: an unreaped child's pid cannot be reused. Its group may hold more of the tree.
-            for kill in (os.killpg, os.kill):
-                try:
-                    kill(kid, signal.SIGKILL)
-                except (ProcessLookupError, PermissionError):
-                    pass
-        for kid in kids:
-            wait_exit(kid, deadline)
-        kids = children()
+        kill_uid(uid)
+        time.sleep(0.01)  # init reaps them in its own time
     return True
 
 
@@ -324,5 +277,16 @@ def probe(uid: int = DEFAULT_UID_BASE) -> dict[str, bool]:
     return {"separate_user": bool(found & 1), "network_namespace": bool(found & 2), "mount_namespace": bool(found & 4)}
 
 
+def _main(argv: list[str]) -> int:
+    """``probe [uid]`` prints what the machine grants as JSON; ``kill-uid UID`` kills every process of a uid."""
+    if argv[:1] == ["kill-uid"] and len(argv) == 2:
+        return 0 if clear_uid(int(argv[1])) else 1
+    if argv[:1] == ["probe"] and len(argv) <= 2:
+        print(json.dumps(probe(int(argv[1]) if len(argv) == 2 else DEFAULT_UID_BASE)))
+        return 0
+    print("usage: _isolation.py probe [UID] | kill-uid UID", file=sys.stderr)
+    return 2
+
+
 if __name__ == "__main__":
-    print(json.dumps(probe(int(sys.argv[1]) if len(sys.argv) > 1 else DEFAULT_UID_BASE)))
+    sys.exit(_main(sys.argv[1:]))

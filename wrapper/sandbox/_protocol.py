@@ -25,7 +25,7 @@ from wrapper.sandbox._types import SandboxLimits
 _HEADER = struct.Struct(">I")
 #: Largest frame accepted in either direction.
 MAX_FRAME = 1024**3
-#: Room in a result document above ``limits.output_bytes``: notes (64 × 64 KiB), stdout tail, error text, keys.
+#: Room in a result document above ``limits.output_bytes``: notes (64 of 64 KiB), stdout tail, error text, keys.
 RESULT_OVERHEAD = 8 * 1024**2
 
 
@@ -87,8 +87,13 @@ class Result(BaseModel):
     stdout_tail: str = ""
 
 
+def header(size: int) -> bytes:
+    """The length prefix of a frame of ``size`` bytes."""
+    return _HEADER.pack(size)
+
+
 def frame(body: bytes | bytearray) -> bytes:
-    """Length-prefix ``body``."""
+    """Length-prefix ``body`` (a copy: use :func:`header` to send a buffer that must not be copied)."""
     return _HEADER.pack(len(body)) + bytes(body)
 
 

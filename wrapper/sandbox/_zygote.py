@@ -1,13 +1,18 @@
-"""The fork server: imports the heavy modules once, then forks one isolated child per request and supervises it.
+"""The fork server: imports the heavy modules once, then runs each request in a fresh isolated child it supervises.
 
 Run as ``python -m wrapper.sandbox._zygote`` by the pool, with a scrubbed environment (so no child can inherit a
 secret from the application), over its stdin/stdout pipes (see ``_protocol``).
 
 The zygote is trusted code and keeps every decision that matters out of the child's reach: it enforces the wall-clock
 timeout (``killpg`` with SIGKILL), caps what it reads from the result pipe, and after every request kills whatever the
-child left behind. It is a *child subreaper*, so every orphan of the child's tree is re-parented to it and can be
-found and reaped however it tried to escape (``setsid``, double fork); under a dedicated uid, ``kill(-1)`` as that uid
-ends a fork bomb at once. If it cannot clean up it says so and exits, and the pool starts a fresh one.
+child left behind before it starts another. It is a *child subreaper*, so every orphan of the child's tree is
+re-parented to it and can be found and reaped however it tried to escape (``setsid``, double fork); under a dedicated
+uid, ``kill(-1)`` as that uid ends a fork bomb at once. If it cannot clean up it exits, and the pool starts a fresh one.
+
+Speed: the next child is forked ahead of its request (the "spare"), and a complete result is answered as soon as the
+child closes its result pipe, before the kernel has torn the child down; the teardown, the clean-up and the next fork
+then overlap with the pool's own work. Leftovers of a task are therefore killed a few milliseconds *after* its outcome
+is returned, but always before the next task of this zygote starts.
 
 It is single-threaded on purpose: it forks.
 """
@@ -25,10 +30,10 @@ import signal
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from wrapper.sandbox import _child, _isolation
-from wrapper.sandbox._protocol import RESULT_OVERHEAD, Control, Ready, Report, frame, read_frame, write_all
+from wrapper.sandbox import _child, _isolation, _reaper
+from wrapper.sandbox._protocol import RESULT_OVERHEAD, Control, Ready, Report, frame, header, read_frame, write_all
 
 #: Time allowed to kill and reap what a child left behind before the zygote gives up and exits.
 CLEANUP_SECONDS = 3.0
@@ -36,79 +41,67 @@ _CHUNK = 1024**2
 
 
 @dataclass
-class _Supervision:
-    result: bytearray
+class _Spare:
+    pid: int
+    go: int
+    result: int
+    workdir: str | None
+
+
+@dataclass
+class _Watch:
+    result: bytearray = field(default_factory=bytearray)
     exited: bool = False
+    eof: bool = False
     timed_out: bool = False
     overflow: bool = False
 
 
-def _preload(names: list[str]) -> list[str]:
-    loaded = []
-    for name in names:
-        try:
-            importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name != name.split(".")[0] and exc.name != name:
-                raise
-            continue  # not installed here: the workers that need it will fail to import it, clearly
-        loaded.append(name)
-    return loaded
+def _read_some(fd: int, watch: _Watch, cap: int) -> None:
+    try:
+        chunk = os.read(fd, _CHUNK)
+    except BlockingIOError:
+        return
+    if not chunk:
+        watch.eof = True
+        return
+    watch.result += chunk
+    watch.overflow = len(watch.result) > cap
 
 
-def _supervise(pid: int, read_end: int, deadline: float, cap: int) -> _Supervision:
-    """Collect the result while waiting for the child to exit or the deadline to pass."""
-    state = _Supervision(bytearray())
+def _watch(pid: int, result_fd: int, deadline: float, cap: int) -> _Watch:
+    """Collect the result until the child closes the pipe or exits, or the deadline passes."""
+    watch = _Watch()
     pidfd = os.pidfd_open(pid)
     poller = select.poll()
-    poller.register(read_end, select.POLLIN)
+    poller.register(result_fd, select.POLLIN)
     poller.register(pidfd, select.POLLIN)
     try:
-        while not state.exited:
+        # An empty pipe closed early is no result: keep waiting for the exit (or the deadline) then.
+        while not (watch.exited or (watch.eof and watch.result) or watch.overflow):
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                state.timed_out = True
+                watch.timed_out = True
                 break
             for fd, _ in poller.poll(math.ceil(remaining * 1000)):
                 if fd == pidfd:
-                    state.exited = True
-                elif not _read_some(read_end, state, cap):
-                    poller.unregister(read_end)
-            if state.overflow:
-                break
+                    watch.exited = True
+                else:
+                    _read_some(result_fd, watch, cap)
+                    if watch.eof:
+                        poller.unregister(result_fd)
     finally:
         os.close(pidfd)
-    return state
+    return watch
 
 
-def _read_some(read_end: int, state: _Supervision, cap: int) -> bool:
-    """Read what is there; ``False`` at end of file or past the cap."""
-    try:
-        chunk = os.read(read_end, _CHUNK)
-    except BlockingIOError:
-        return True
-    if not chunk:
-        return False
-    state.result += chunk
-    if len(state.result) > cap:
-        state.overflow = True
-        return False
-    return True
-
-
-def _drain(read_end: int, state: _Supervision, cap: int) -> None:
+def _drain(result_fd: int, watch: _Watch, cap: int) -> None:
     """Read what the child wrote before it exited (a grandchild may hold the pipe open: never block)."""
-    os.set_blocking(read_end, False)
-    while True:
-        try:
-            chunk = os.read(read_end, _CHUNK)
-        except BlockingIOError:
-            return
-        if not chunk:
-            return
-        state.result += chunk
-        if len(state.result) > cap:
-            state.overflow = True
+    os.set_blocking(result_fd, False)
+    while not (watch.eof or watch.overflow):
+        before = len(watch.result)
+        _read_some(result_fd, watch, cap)
+        if len(watch.result) == before and not watch.eof:
             return
 
 
@@ -120,56 +113,107 @@ def _kill_tree(pid: int) -> None:
             pass
 
 
-def serve(control: Control, payload: bytearray, plan: _isolation.Plan) -> tuple[Report, bytearray]:
-    """Run one request in a fresh child and report how it ended."""
-    limits = control.limits
-    workdir = None
-    if not plan.mount_namespace:
-        workdir = tempfile.mkdtemp(prefix="arbiter-sandbox-")
-        if plan.uid is not None:
-            os.chown(workdir, plan.uid, plan.uid)
-    read_end, write_end = os.pipe2(os.O_CLOEXEC)
-    started = time.monotonic()
-    parent = os.getpid()
-    pid = os.fork()
-    if pid == 0:
-        os.close(read_end)
-        _child.run(_child.Request(payload, write_end, limits, plan, parent, workdir))
-    os.close(write_end)
-    payload[:] = bytes(len(payload))  # the next child must not find this request (its env, its input) in memory
-    try:
-        state = _supervise(pid, read_end, started + limits.timeout_seconds, limits.output_bytes + RESULT_OVERHEAD)
-        _kill_tree(pid)
-        _, status, usage = os.wait4(pid, 0)
-        duration_ms = (time.monotonic() - started) * 1000
-        if not (state.timed_out or state.overflow):
-            _drain(read_end, state, limits.output_bytes + RESULT_OVERHEAD)
-    finally:
-        os.close(read_end)
-    clean = _isolation.reap_descendants(plan.uid, time.monotonic() + CLEANUP_SECONDS)
-    if workdir is not None:
-        shutil.rmtree(workdir, ignore_errors=True)  # fd-based: a planted symlink cannot redirect it
-    report = Report(
-        exit_code=os.WEXITSTATUS(status) if os.WIFEXITED(status) else None,
-        signal=os.WTERMSIG(status) if os.WIFSIGNALED(status) else None,
-        timed_out=state.timed_out,
-        overflow=state.overflow,
-        duration_ms=duration_ms,
-        cpu_seconds=usage.ru_utime + usage.ru_stime,
-        clean=clean,
-    )
-    return report, state.result
+class Server:
+    """Serves requests one at a time, each in a fresh child."""
+
+    def __init__(self, plan: _isolation.Plan, requests: int, replies: int) -> None:
+        self.plan = plan
+        self.requests = requests
+        self.replies = replies
+        self.pid = os.getpid()
+        self.spare: _Spare | None = None
+
+    def prefork(self) -> None:
+        """Fork the child of the next request (it waits for it on a pipe)."""
+        if self.spare is not None:
+            return
+        workdir = None
+        if not self.plan.mount_namespace:
+            workdir = tempfile.mkdtemp(prefix="arbiter-sandbox-")
+            if self.plan.uid is not None:
+                os.chown(workdir, self.plan.uid, self.plan.uid)
+        go_read, go_write = os.pipe2(os.O_CLOEXEC)
+        result_read, result_write = os.pipe2(os.O_CLOEXEC)
+        pid = os.fork()
+        if pid == 0:
+            os.close(go_write)
+            os.close(result_read)
+            inherited = (self.requests, self.replies)
+            _child.run(_child.Spare(go_read, result_write, self.plan, self.pid, workdir, inherited))
+        os.close(go_read)
+        os.close(result_write)
+        self.spare = _Spare(pid, go_write, result_read, workdir)
+
+    def discard_spare(self) -> None:
+        """Let the waiting child go (it sees end of file and exits) and reap it."""
+        spare, self.spare = self.spare, None
+        if spare is not None:
+            os.close(spare.go)
+            os.close(spare.result)
+            _reaper.wait_exit(spare.pid, time.monotonic() + CLEANUP_SECONDS)
+            if spare.workdir is not None:
+                shutil.rmtree(spare.workdir, ignore_errors=True)
+
+    def _reply(self, report: Report, result: bytearray) -> None:
+        write_all(self.replies, frame(report.model_dump_json().encode()) + frame(result))
+        result[:] = bytes(len(result))  # best effort: the next child should not find this task's output in memory
+
+    def serve(self, control: bytearray, payload: bytearray) -> bool:
+        """Run one request, reply, clean up. ``False`` if what the child left behind could not be killed."""
+        limits = Control.model_validate_json(control).limits
+        self.prefork()
+        spare, self.spare = self.spare, None
+        assert spare is not None
+        cap = limits.output_bytes + RESULT_OVERHEAD
+        started = time.monotonic()
+        try:
+            write_all(spare.go, frame(control))
+            write_all(spare.go, header(len(payload)))
+            write_all(spare.go, payload)  # straight from the buffer: no copy of the request's env lingers here
+        except BrokenPipeError:
+            pass  # the spare died: it is reported below like any child that ended without a result
+        finally:
+            os.close(spare.go)
+            payload[:] = bytes(len(payload))
+        try:
+            watch = _watch(spare.pid, spare.result, started + limits.timeout_seconds, cap)
+            _kill_tree(spare.pid)  # done, out of time or over the cap: in every case nothing of it may go on
+            # A complete result: answer now; how the process ended no longer matters.
+            early = watch.eof and bool(watch.result) and not watch.overflow
+            if early:
+                self._reply(Report(duration_ms=(time.monotonic() - started) * 1000), watch.result)
+            _, status, usage = os.wait4(spare.pid, 0)
+            report = Report(
+                exit_code=os.WEXITSTATUS(status) if os.WIFEXITED(status) else None,
+                signal=os.WTERMSIG(status) if os.WIFSIGNALED(status) else None,
+                timed_out=watch.timed_out,
+                overflow=watch.overflow,
+                duration_ms=(time.monotonic() - started) * 1000,
+                cpu_seconds=usage.ru_utime + usage.ru_stime,
+            )
+            if not (early or watch.timed_out or watch.overflow):
+                _drain(spare.result, watch, cap)
+        finally:
+            os.close(spare.result)
+        report.clean = _reaper.reap_descendants(self.plan.uid, time.monotonic() + CLEANUP_SECONDS)
+        if spare.workdir is not None:
+            shutil.rmtree(spare.workdir, ignore_errors=True)  # fd-based: a planted symlink cannot redirect it
+        if not early:
+            self._reply(report, watch.result)
+        return report.clean
 
 
-def _clear_uid(uid: int) -> bool:
-    """Kill what a previous holder of the uid left (its zygote died, its orphans went to init)."""
-    deadline = time.monotonic() + CLEANUP_SECONDS
-    while _isolation.uid_processes(uid):
-        if time.monotonic() >= deadline:
-            return False
-        _isolation.kill_uid(uid)
-        time.sleep(0.01)  # they are init's to reap now: give it a moment
-    return True
+def _preload(names: list[str]) -> list[str]:
+    loaded = []
+    for name in names:
+        try:
+            importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name not in (name, name.split(".")[0]):
+                raise
+            continue  # not installed here: the workers that need it will fail to import it, clearly
+        loaded.append(name)
+    return loaded
 
 
 def _private_pipes() -> tuple[int, int]:
@@ -188,43 +232,52 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--uid", type=int, default=-1)
     parser.add_argument("--preload", default="")
     parser.add_argument("--one-shot", action="store_true")
+    # Behave as without root (no namespaces, no uid): how the fallback is exercised on a machine that has root.
+    parser.add_argument("--unprivileged", action="store_true")
     args = parser.parse_args(argv)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the pool stops us; a terminal's Ctrl-C is for the application
     _isolation.prctl(_isolation.PR_SET_CHILD_SUBREAPER, 1)
     _isolation.prctl(_isolation.PR_SET_DUMPABLE, 0)  # same-uid processes cannot ptrace us or read our memory
     os.chdir("/")
     requests, replies = _private_pipes()
-    found = _isolation.probe(args.uid if args.uid >= 0 else _isolation.DEFAULT_UID_BASE)
+    if args.unprivileged:
+        found = {"separate_user": False, "network_namespace": False, "mount_namespace": False}
+    else:
+        found = _isolation.probe(args.uid if args.uid >= 0 else _isolation.DEFAULT_UID_BASE)
     separate_user = found["separate_user"] and args.uid >= 0
     plan = _isolation.Plan(
         uid=args.uid if separate_user else None,
         mount_namespace=found["mount_namespace"],
         network_namespace=found["network_namespace"],
+        expose=_isolation.unreachable([sys.base_prefix, sys.prefix, *sys.path]) if separate_user else (),
     )
-    if plan.uid is not None and not _clear_uid(plan.uid):
+    # What a previous holder of the uid left (its zygote died, its orphans went to init) must not meet our tasks.
+    if plan.uid is not None and not _isolation.clear_uid(plan.uid, CLEANUP_SECONDS):
         return 1
     preloaded = _preload([name for name in args.preload.split(",") if name])
     gc.freeze()  # keep the preloaded objects out of the collector's sight: children then share their pages
+    server = Server(plan, requests, replies)
+    if not args.one_shot:
+        server.prefork()
     ready = Ready(
-        pid=os.getpid(),
+        pid=server.pid,
         separate_user=separate_user,
         network_namespace=plan.network_namespace,
         mount_namespace=plan.mount_namespace,
         preloaded=preloaded,
     )
     write_all(replies, frame(ready.model_dump_json().encode()))
-    while True:
-        control_frame = read_frame(requests)
-        if control_frame is None:
-            return 0
-        payload = read_frame(requests)
-        if payload is None:
-            return 0
-        report, result = serve(Control.model_validate_json(control_frame), payload, plan)
-        write_all(replies, frame(report.model_dump_json().encode()) + frame(result))
-        result[:] = bytes(len(result))
-        if args.one_shot or not report.clean:
-            return 0
+    try:
+        while True:
+            control = read_frame(requests)
+            payload = read_frame(requests) if control is not None else None
+            if control is None or payload is None:
+                return 0
+            if not server.serve(control, payload) or args.one_shot:
+                return 0
+            server.prefork()
+    finally:
+        server.discard_spare()
 
 
 if __name__ == "__main__":
