@@ -39,7 +39,7 @@ agents_app = typer.Typer(help="Manage worker agents.", no_args_is_help=True)
 app.add_typer(orchestrations_app, name="orchestrations")
 app.add_typer(agents_app, name="agents")
 
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)
 HOME = typer.Option(None, "--home", help="State directory (default: $ARBITER_HOME or ./.arbiter).")
 JSON = typer.Option(False, "--json", help="Print machine-readable JSON.")
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
@@ -74,9 +74,12 @@ def _root(
 
 
 @app.command("version")
-def version_command() -> None:
+def version_command(as_json: bool = JSON) -> None:
     """Print the version."""
-    typer.echo(f"arbiter {__version__}")
+    if as_json:
+        _print_json({"version": __version__})
+    else:
+        typer.echo(f"arbiter {__version__}")
 
 
 # ---------------------------------------------------------------- run
@@ -379,6 +382,7 @@ def worker_command(
     concurrency: int = typer.Option(2, "--concurrency", "-c", min=1, help="Tasks run at once."),
     model: str | None = typer.Option(None, "--model", help="Model spec workers get from wrapper.sdk.model()."),
     max_messages: int | None = typer.Option(None, "--max-messages", min=1, help="Stop after this many messages."),
+    as_json: bool = JSON,
 ) -> None:
     """Run task messages from the embedded queue until interrupted (Ctrl-C finishes the running tasks first)."""
     from blackboard import local_backends
@@ -406,7 +410,10 @@ def worker_command(
         finally:
             executor.close()
             backends.close()
-    typer.echo(f"executed={stats.executed} dropped={stats.dropped} rejected={stats.rejected} errors={stats.errors}")
+    if as_json:
+        _print_json(vars(stats))
+    else:
+        typer.echo(f"executed={stats.executed} dropped={stats.dropped} rejected={stats.rejected} errors={stats.errors}")
 
 
 def main() -> None:

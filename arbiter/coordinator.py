@@ -15,11 +15,13 @@ Lambda invocations) can handle the same orchestration without losing or doubling
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 from jsonschema import Draft202012Validator
@@ -48,6 +50,7 @@ from blackboard import (
     TaskState,
 )
 from blackboard._base import utcnow
+from blackboard.ports.registry import StatsDelta
 from blackboard.records import TASK_ID_PATTERN
 
 __all__ = ["Coordinator", "EngineSettings"]
@@ -132,7 +135,7 @@ class Coordinator:
     def on_completion(self, completion: CompletionEvent) -> None:
         """Record a completion (a no-op if the wrapper did) and continue the orchestration if it closed the wave."""
         closes = completion.closes_wave
-        if not closes:
+        if not closes and not completion.recorded:
             result = TaskResult(
                 status=completion.status,
                 output=completion.output,
@@ -397,23 +400,22 @@ class Coordinator:
         return latest
 
     def _record_stats(self, tasks: Sequence[Task]) -> None:
-        registry = self.backends.registry
+        """Count every attempt of a closed wave in its agent version's stats: one atomic update per version."""
+        deltas: dict[tuple[str, int], StatsDelta] = {}
         for task in tasks:
             if task.agent.version is None:
                 continue
+            key = (task.agent.name, task.agent.version)
             for result in [*task.attempts, *([task.result] if task.result else [])]:
-                if result.status is TaskState.CANCELLED:
-                    continue
-                try:
-                    registry.record_completion(
-                        task.agent.name,
-                        task.agent.version,
-                        result.status,
-                        result.duration_ms,
-                        result.usage.total_tokens,
+                if result.status is not TaskState.CANCELLED:
+                    deltas[key] = deltas.get(key, StatsDelta()) + StatsDelta.of(
+                        result.status, result.duration_ms, result.usage.total_tokens
                     )
-                except Exception:
-                    logger.exception("agent=<%s> | could not record stats", task.agent)
+        for (name, version), delta in deltas.items():
+            try:
+                self.backends.registry.add_stats(name, version, delta)
+            except Exception:
+                logger.exception("agent=<%s@%s> | could not record stats", name, version)
 
 
 def _message(task: Task) -> TaskMessage:
@@ -464,8 +466,14 @@ def _with_ids(content: list[dict[str, Any]], original: Sequence[ToolCall], renam
     return out
 
 
+@lru_cache(maxsize=1024)
+def _validator(schema_json: str) -> Draft202012Validator:
+    return Draft202012Validator(json.loads(schema_json))
+
+
 def _schema_problem(schema: dict[str, Any], data: dict[str, Any]) -> TaskError | None:
-    errors = sorted(Draft202012Validator(schema).iter_errors(data), key=lambda e: list(e.absolute_path))
+    validator = _validator(json.dumps(schema, sort_keys=True))
+    errors = sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path))
     if not errors:
         return None
     where = "/".join(str(p) for p in errors[0].absolute_path) or "(input)"

@@ -149,8 +149,9 @@ class CompletionEvent(_Aliased):
     """Detail of the ``task.completed`` event the wrapper emits after it wrote the result, for every attempt.
 
     ``closes_wave`` is ``True`` on exactly one completion per wave: the one whose write made every task of the wave
-    done. Its receiver continues the orchestration. A large output travels by reference (``output_ref``, a SHA-256 in
-    the code store) instead of inline.
+    done. Its receiver continues the orchestration. ``recorded`` says the wrapper's own write of the result applied;
+    when it did not, the receiver records the result itself (idempotently). A large output travels by reference
+    (``output_ref``, a SHA-256 in the code store) instead of inline.
     """
 
     model_config = Message.model_config | {"extra": "allow"}
@@ -168,6 +169,7 @@ class CompletionEvent(_Aliased):
     duration_ms: float = Field(0.0, ge=0)
     usage: Usage = Field(default_factory=Usage)
     closes_wave: bool = False
+    recorded: bool = False
     traceparent: str | None = None
 
     def _alias_values(self) -> dict[str, Any]:

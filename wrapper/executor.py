@@ -269,13 +269,13 @@ class Executor:
         retry_at = None
         if run.error is not None and run.error.retryable and run.status is not TaskState.SUCCEEDED:
             retry_at = self._retry.retry_at(message.attempt, self._clock())
-        closes_wave = False
+        closes_wave = recorded = False
         try:
             self._write_notes(message, run.notes)
             transition = backends.blackboard.complete(
                 message.orchestration_id, message.task_id, message.attempt, result, retry_at=retry_at
             )
-            closes_wave = transition.closes_wave
+            closes_wave, recorded = transition.closes_wave, transition.applied
         except BlackboardError:
             # The completion event still goes out: its receiver records the result when this write could not.
             logger.exception("task_id=<%s> | could not write the result", message.task_id)
@@ -291,6 +291,7 @@ class Executor:
             duration_ms=run.duration_ms,
             usage=run.usage,
             closes_wave=closes_wave,
+            recorded=recorded,
             traceparent=message.traceparent,
         )
         try:

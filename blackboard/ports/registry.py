@@ -29,6 +29,28 @@ class StatsDelta:
     total_ms: float = 0.0
     tokens: int = 0
 
+    @classmethod
+    def of(cls, status: TaskState, duration_ms: float, tokens: int) -> StatsDelta:
+        """The delta of one finished invocation."""
+        return cls(
+            invocations=1,
+            succeeded=int(status is TaskState.SUCCEEDED),
+            failed=int(status is TaskState.FAILED),
+            timed_out=int(status is TaskState.TIMED_OUT),
+            total_ms=duration_ms,
+            tokens=tokens,
+        )
+
+    def __add__(self, other: StatsDelta) -> StatsDelta:
+        return StatsDelta(
+            self.invocations + other.invocations,
+            self.succeeded + other.succeeded,
+            self.failed + other.failed,
+            self.timed_out + other.timed_out,
+            self.total_ms + other.total_ms,
+            self.tokens + other.tokens,
+        )
+
 
 class Registry(abc.ABC):
     """Agent manifests. Subclasses implement the ``_``-prefixed primitives."""
@@ -110,18 +132,11 @@ class Registry(abc.ABC):
 
     def record_completion(self, name: str, version: int, status: TaskState, duration_ms: float, tokens: int) -> None:
         """Count one finished invocation in the version's stats, atomically."""
-        self._add_stats(
-            name,
-            version,
-            StatsDelta(
-                invocations=1,
-                succeeded=int(status is TaskState.SUCCEEDED),
-                failed=int(status is TaskState.FAILED),
-                timed_out=int(status is TaskState.TIMED_OUT),
-                total_ms=duration_ms,
-                tokens=tokens,
-            ),
-        )
+        self._add_stats(name, version, StatsDelta.of(status, duration_ms, tokens))
+
+    def add_stats(self, name: str, version: int, delta: StatsDelta) -> None:
+        """Add several invocations' counts to the version's stats in one atomic update."""
+        self._add_stats(name, version, delta)
 
     def set_embedding(self, name: str, version: int, embedding: Sequence[float], model: str) -> AgentManifest:
         """Store the description embedding of an agent version (the only content that may change after put)."""

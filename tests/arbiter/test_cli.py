@@ -156,3 +156,26 @@ def test_agents_add_show_retire(tmp_path: Path) -> None:
     assert invoke("agents", "retire", "greeter", "--home", home)[0] == 2
     assert invoke("agents", "show", "nobody", "--home", home)[0] == 2
     assert invoke("orchestrations", "show", "nope", "--home", home)[0] == 2
+
+
+def test_worker_runs_queued_tasks(tmp_path: Path) -> None:
+    from blackboard import AgentManifest, AgentRef, Event, Orchestration, Task, TaskMessage, local_backends
+
+    backends = local_backends(tmp_path)
+    code = backends.code_store.put(b"def handler(n):\n    return n + 1\n")
+    backends.registry.put(AgentManifest(name="inc", version=1, description="Adds one.", code=code))
+    orchestration = backends.blackboard.create_orchestration(
+        Orchestration(event=Event.parse({"source": "s", "detail-type": "d", "detail": {}}))
+    ).record
+    task = Task(
+        orchestration_id=orchestration.id, task_id="t1", wave=1, agent=AgentRef(name="inc", version=1), input={"n": 1}
+    )
+    backends.blackboard.add_wave(orchestration, [task])
+    backends.queue.send(
+        [TaskMessage(orchestration_id=orchestration.id, task_id="t1", attempt=1, agent=task.agent, input={"n": 1})]
+    )
+    code_, out, _ = invoke("worker", "--home", str(tmp_path), "--max-messages", "1", "--concurrency", "1", "--json")
+    assert code_ == 0 and json.loads(out)["executed"] == 1
+    stored = backends.blackboard.get_task(orchestration.id, "t1")
+    backends.close()
+    assert stored.state.value == "succeeded" and stored.result is not None and stored.result.output == 2

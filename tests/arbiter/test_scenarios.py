@@ -224,3 +224,18 @@ def test_scripted_model_receives_agent_tool_specs(runtime: RuntimeFactory) -> No
     rt.register_agent("echo", "Echoes its input.", lambda v: v)
     assert rt.run(event(), timeout=30).ok
     assert model.requests[0].tool_names == ["echo", "fabricate"]
+
+
+def test_garbage_tool_input_fails_that_task(runtime: RuntimeFactory) -> None:
+    from tests.arbiter.test_planner import RawModel, tool
+
+    rt = runtime([])
+    rt.coordinator.planner.model = RawModel([*tool("echo", "t1", "{oops"), {"messageStop": {"stopReason": "tool_use"}}])
+    rt.register_agent("echo", "Echoes.", lambda v: v)
+    orchestration_id = rt.submit(event())
+    # The model keeps sending garbage: every wave fails its task, and the wave budget ends the orchestration.
+    result = rt.wait(orchestration_id, timeout=60)
+    assert result.status == "failed" and result.error == "budget exhausted: max_waves"
+    first = rt.orchestration(orchestration_id).tasks[0]
+    assert first.result is not None and first.result.error is not None
+    assert first.result.error.type == "InvalidToolInput" and "not valid JSON" in first.result.error.message

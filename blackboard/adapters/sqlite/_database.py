@@ -79,6 +79,7 @@ class SqliteDatabase:
         self._synchronous = synchronous.upper()
         self._local = threading.local()
         self._lock = threading.Lock()
+        self._write_lock = threading.RLock()
         self._connections: list[sqlite3.Connection] = []
         self._inherited: list[sqlite3.Connection] = []
         try:
@@ -107,21 +108,26 @@ class SqliteDatabase:
 
     @contextmanager
     def write(self) -> Iterator[sqlite3.Connection]:
-        """A write transaction: ``BEGIN IMMEDIATE``, commit on success, roll back on any exception."""
+        """A write transaction: ``BEGIN IMMEDIATE``, commit on success, roll back on any exception.
+
+        Writers of this process queue on a lock first: SQLite's own busy handler sleeps whole milliseconds between
+        tries, which would dominate short transactions; it still arbitrates between processes.
+        """
         conn = self.connection()
-        try:
-            conn.execute("BEGIN IMMEDIATE")
+        with self._write_lock:
             try:
-                yield conn
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
-        except sqlite3.DatabaseError as exc:
-            translated = self._translate(exc)
-            if translated is None:
-                raise
-            raise translated from exc
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    yield conn
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
+                conn.execute("COMMIT")
+            except sqlite3.DatabaseError as exc:
+                translated = self._translate(exc)
+                if translated is None:
+                    raise
+                raise translated from exc
 
     @contextmanager
     def read(self) -> Iterator[sqlite3.Connection]:
