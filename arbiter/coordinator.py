@@ -136,24 +136,14 @@ class Coordinator:
         """Record a completion (a no-op if the wrapper did) and continue the orchestration if it closed the wave."""
         closes = completion.closes_wave
         if not closes and not completion.recorded:
-            result = TaskResult(
-                status=completion.status,
-                output=completion.output,
-                output_ref=completion.output_ref,
-                error=completion.error,
-                duration_ms=completion.duration_ms,
-                usage=completion.usage,
-                attempt=completion.attempt,
-            )
+            result = TaskResult.from_completion(completion)
             closes = self.record_result(completion.orchestration_id, completion.task_id, completion.attempt, result)
         if closes:
             self.continue_orchestration(completion.orchestration_id)
 
     def record_result(self, orchestration_id: str, task_id: str, attempt: int, result: TaskResult) -> bool:
         """Write a result with the retry policy applied; return whether it closed the wave."""
-        retry_at = None
-        if result.error is not None and result.error.retryable and result.status is not TaskState.SUCCEEDED:
-            retry_at = self.settings.retry.retry_at(attempt, self._clock())
+        retry_at = self.settings.retry.next_attempt_at(result, self._clock())
         transition = self.backends.blackboard.complete(orchestration_id, task_id, attempt, result, retry_at=retry_at)
         return transition.closes_wave
 

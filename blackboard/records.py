@@ -11,7 +11,7 @@ from jsonschema.exceptions import SchemaError
 from pydantic import Field, field_validator, model_validator
 
 from blackboard._base import Record, new_id, utcnow
-from blackboard.messages import AgentRef, Event, TaskError, Usage
+from blackboard.messages import AgentRef, CompletionEvent, Event, TaskError, Usage
 from blackboard.states import AgentOrigin, AgentState, OrchestrationStatus, TaskState
 
 __all__ = [
@@ -121,6 +121,19 @@ class TaskResult(Record):
     usage: Usage = Field(default_factory=Usage)
     attempt: int = Field(1, ge=1)
     finished_at: datetime = Field(default_factory=utcnow)
+
+    @classmethod
+    def from_completion(cls, completion: CompletionEvent) -> TaskResult:
+        """The result a completion event reports."""
+        return cls(
+            status=completion.status,
+            output=completion.output,
+            output_ref=completion.output_ref,
+            error=completion.error,
+            duration_ms=completion.duration_ms,
+            usage=completion.usage,
+            attempt=completion.attempt,
+        )
 
     @model_validator(mode="after")
     def _error_matches_status(self) -> TaskResult:

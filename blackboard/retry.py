@@ -6,6 +6,9 @@ import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from blackboard.records import TaskResult
+from blackboard.states import TaskState
+
 __all__ = ["RetryPolicy"]
 
 
@@ -39,3 +42,14 @@ class RetryPolicy:
     def retry_at(self, attempt: int, now: datetime, rng: random.Random | None = None) -> datetime:
         """The time at which the attempt after ``attempt`` may start."""
         return now + timedelta(seconds=self.delay(attempt, rng))
+
+    def next_attempt_at(self, result: TaskResult, now: datetime) -> datetime | None:
+        """When to try again after ``result``: ``None`` for a success or an error that says it is not retryable.
+
+        Whether attempts remain is the task's ``max_attempts``, checked by :meth:`blackboard.Blackboard.complete`.
+        """
+        if result.status not in (TaskState.FAILED, TaskState.TIMED_OUT):
+            return None
+        if result.error is not None and not result.error.retryable:
+            return None
+        return self.retry_at(result.attempt, now)

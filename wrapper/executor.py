@@ -56,6 +56,9 @@ logger = logging.getLogger(__name__)
 
 TrustedHandler = Callable[..., Any]
 
+#: The result fields a completion event repeats.
+_REPORTED = {"status", "output", "output_ref", "error", "duration_ms", "usage", "attempt"}
+
 #: Outputs larger than this (as JSON) go to the code store and travel by reference.
 MAX_INLINE_OUTPUT_BYTES = 128 * 1024
 
@@ -266,9 +269,7 @@ class Executor:
             attempt=message.attempt,
             finished_at=self._clock(),
         )
-        retry_at = None
-        if run.error is not None and run.error.retryable and run.status is not TaskState.SUCCEEDED:
-            retry_at = self._retry.retry_at(message.attempt, self._clock())
+        retry_at = self._retry.next_attempt_at(result, self._clock())
         closes_wave = recorded = False
         try:
             self._write_notes(message, run.notes)
@@ -282,17 +283,11 @@ class Executor:
         completion = CompletionEvent(
             orchestration_id=message.orchestration_id,
             task_id=message.task_id,
-            attempt=message.attempt,
             agent=message.agent,
-            status=run.status,
-            output=output,
-            output_ref=output_ref,
-            error=run.error,
-            duration_ms=run.duration_ms,
-            usage=run.usage,
             closes_wave=closes_wave,
             recorded=recorded,
             traceparent=message.traceparent,
+            **dict(result.model_dump(include=_REPORTED)),
         )
         try:
             backends.bus.publish([completion.to_event()])

@@ -9,6 +9,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import NoReturn
 
 from blackboard.exceptions import ConfigurationError, StoreCorruptError, StoreUnavailableError
 
@@ -124,10 +125,7 @@ class SqliteDatabase:
                     raise
                 conn.execute("COMMIT")
             except sqlite3.DatabaseError as exc:
-                translated = self._translate(exc)
-                if translated is None:
-                    raise
-                raise translated from exc
+                self._reraise(exc)
 
     @contextmanager
     def read(self) -> Iterator[sqlite3.Connection]:
@@ -140,10 +138,7 @@ class SqliteDatabase:
             finally:
                 conn.execute("COMMIT")
         except sqlite3.DatabaseError as exc:
-            translated = self._translate(exc)
-            if translated is None:
-                raise
-            raise translated from exc
+            self._reraise(exc)
 
     def close(self) -> None:
         """Close every connection this object opened in this process."""
@@ -206,6 +201,12 @@ class SqliteDatabase:
             raise StoreCorruptError(
                 str(self.path), f"has schema version {version}; this version of Arbiter reads up to {SCHEMA_VERSION}"
             )
+
+    def _reraise(self, exc: sqlite3.DatabaseError) -> NoReturn:
+        translated = self._translate(exc)
+        if translated is None:
+            raise exc
+        raise translated from exc
 
     def _translate(self, exc: sqlite3.DatabaseError) -> Exception | None:
         """Map an SQLite error to this package's errors (``None``: let it through unchanged)."""
