@@ -205,7 +205,7 @@ class Coordinator:
         self, orchestration: Orchestration, turn: PlannerTurn, agents: dict[str, AgentManifest], usage: BudgetUsage
     ) -> None:
         board = self.backends.blackboard
-        calls = _unique_ids(orchestration, turn.tool_calls, board.list_tasks(orchestration.id))
+        calls = _unique_ids(orchestration, turn.tool_calls)
         fabrications = sum(1 for c in calls if c.name == FABRICATE)
         usage = usage.model_copy(update={"fabrications": usage.fabrications + fabrications})
         message = {"role": "assistant", "content": _with_ids(turn.message["content"], turn.tool_calls, calls)}
@@ -427,9 +427,18 @@ def _waiting_for_results(orchestration: Orchestration) -> bool:
     return last.get("role") == "assistant" and any("toolUse" in block for block in last.get("content", []))
 
 
-def _unique_ids(orchestration: Orchestration, calls: Sequence[ToolCall], existing: Sequence[Task]) -> list[ToolCall]:
-    """Tool-use ids become task ids: replace any that is not a safe key or is used already in this orchestration."""
-    taken = {t.task_id for t in existing}
+def _unique_ids(orchestration: Orchestration, calls: Sequence[ToolCall]) -> list[ToolCall]:
+    """Tool-use ids become task ids: replace any that is not a safe key or is used already in this orchestration.
+
+    The ids in use are those of the tool uses in the conversation (every task was one), so no task is read.
+    """
+    taken = {
+        block["toolUse"]["toolUseId"]
+        for message in orchestration.conversation
+        if message.get("role") == "assistant"
+        for block in message.get("content", [])
+        if "toolUse" in block
+    }
     unique: list[ToolCall] = []
     for index, call in enumerate(calls):
         task_id = call.tool_use_id

@@ -14,7 +14,7 @@ import threading
 import time
 import typing
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -34,6 +34,7 @@ from blackboard import (
     Task,
     local_backends,
 )
+from blackboard.adapters import MemoryTaskQueue
 from blackboard.messages import COMPLETION_DETAIL_TYPE, COMPLETION_SOURCE, ORCHESTRATION_SOURCE
 from wrapper import Executor, SandboxPool, run_worker
 from wrapper.models import resolve_model
@@ -86,6 +87,10 @@ class LocalRuntime:
         settings: engine defaults (budget, retries).
         sweep_interval: seconds between watchdog sweeps.
         sandbox: a sandbox pool to share (the runtime then does not close it); by default it starts its own.
+        queue: ``memory`` (the default: fastest; what a crash loses is re-sent from the blackboard at the next start)
+            or ``sqlite`` (durable and shared, so that ``arbiter worker`` processes on the same home can take tasks).
+        queue_visibility_seconds: how long a received task message stays invisible before it is delivered again
+            (longer than any task runs; a duplicate delivery is dropped by the conditional claim anyway).
         start: start the worker and watchdog threads now (``False`` for inspection only: list, show).
     """
 
@@ -99,13 +104,22 @@ class LocalRuntime:
         settings: EngineSettings | None = None,
         sweep_interval: float = 1.0,
         sandbox: SandboxPool | None = None,
+        queue: str = "memory",
+        queue_visibility_seconds: float = 900.0,
         start: bool = True,
     ) -> None:
         # The model is resolved before the store is opened: a bad spec fails without touching ARBITER_HOME.
         self._planner_model: Model | None = None
         if start:
             self._planner_model = self._resolve(model)
-        self.backends = local_backends(home)
+        backends = local_backends(home)
+        if queue == "memory":
+            backends = replace(backends, queue=MemoryTaskQueue(visibility_timeout=queue_visibility_seconds))
+        elif queue != "sqlite":
+            backends.close()
+            raise UsageError(f"queue must be 'memory' or 'sqlite', not {queue!r}")
+        self.backends = backends
+        self._volatile_queue = queue == "memory"
         self._model = model
         self._worker_model = worker_model or (model if isinstance(model, str) else None)
         self._workers = workers
@@ -140,7 +154,7 @@ class LocalRuntime:
         self._executor = Executor(
             self.backends, sandbox=self._pool, trusted=self._trusted, model_spec=self._worker_model
         )
-        sweeper = Sweeper(coordinator)
+        sweeper = Sweeper(coordinator, volatile_queue=self._volatile_queue)
         sweeper.sweep(resume=True)
         self._threads = [
             threading.Thread(target=self._work, name="arbiter-workers", daemon=True),

@@ -49,13 +49,21 @@ class Sweeper:
     Args:
         coordinator: the coordinator whose orchestrations are watched.
         stalled_after: seconds after which a ``pending`` task or an idle orchestration counts as stranded.
+        volatile_queue: the task queue lives in process memory, so a restart loses the messages of ``dispatched``
+            tasks (the embedded default); a resume then sends them again.
         clock: returns "now" (aware UTC).
     """
 
     def __init__(
-        self, coordinator: Coordinator, *, stalled_after: float = 60.0, clock: Callable[[], datetime] = utcnow
+        self,
+        coordinator: Coordinator,
+        *,
+        stalled_after: float = 60.0,
+        volatile_queue: bool = False,
+        clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.coordinator = coordinator
+        self.volatile_queue = volatile_queue
         self.stalled_after = stalled_after
         self._clock = clock
 
@@ -88,7 +96,10 @@ class Sweeper:
             report.tasks_retried += 1
         stranded = board.find_tasks([TaskState.PENDING], updated_before=stalled, limit=1000)
         if resume:
-            stranded = board.find_tasks([TaskState.PENDING], limit=1000)
+            # After a restart an in-process queue is empty: what was dispatched before the crash is sent again
+            # (a message that still exists elsewhere only delivers a duplicate, which the conditional claim drops).
+            lost = [TaskState.PENDING, TaskState.DISPATCHED] if self.volatile_queue else [TaskState.PENDING]
+            stranded = board.find_tasks(lost, limit=1000)
         if stranded:
             self.coordinator.dispatch(stranded)
             report.tasks_redispatched += len(stranded)

@@ -239,3 +239,19 @@ def test_garbage_tool_input_fails_that_task(runtime: RuntimeFactory) -> None:
     first = rt.orchestration(orchestration_id).tasks[0]
     assert first.result is not None and first.result.error is not None
     assert first.result.error.type == "InvalidToolInput" and "not valid JSON" in first.result.error.message
+
+
+def test_durable_shared_queue(runtime: RuntimeFactory) -> None:
+    rt = runtime([{"tool_calls": [call("double", n=4)]}, {"text": "8"}], queue="sqlite")
+    rt.register_agent("double", "Doubles a number.", lambda n: n * 2)
+    assert rt.run(event(), timeout=60).ok
+    assert rt.backends.queue.stats().visible == 0
+
+
+def test_unknown_queue_kind(tmp_path: Any) -> None:
+    import pytest
+
+    from arbiter import LocalRuntime, UsageError
+
+    with pytest.raises(UsageError, match="queue"):
+        LocalRuntime(tmp_path, model=ScriptedModel([]), queue="carrier-pigeon", start=False)
