@@ -46,8 +46,7 @@ from blackboard import (
 from blackboard._base import utcnow
 from wrapper import sdk
 from wrapper.cache import CodeCache, ManifestCache
-from wrapper.exceptions import ModelConfigurationError
-from wrapper.models import parse_model_spec
+from wrapper.models import needs_network
 from wrapper.sandbox import SandboxLimits, SandboxOutcome, SandboxPool, SandboxRequest
 
 __all__ = ["Executor", "TrustedHandler"]
@@ -113,7 +112,7 @@ class Executor:
         self._trusted = trusted if trusted is not None else {}  # shared: the caller may register more later
         self._model_spec = model_spec
         # Workers that call a hosted model need the network; with a local or scripted model they get none.
-        self._limits = limits or SandboxLimits(network=_needs_network(model_spec))
+        self._limits = limits or SandboxLimits(network=needs_network(model_spec))
         self._env = dict(env or {})
         self._retry = retry or RetryPolicy()
         self._clock = clock
@@ -317,15 +316,6 @@ class Executor:
                 logger.warning(
                     "task_id=<%s>, key=<%s> | note not written: another writer changed it first", message.task_id, key
                 )
-
-
-def _needs_network(model_spec: str | None) -> bool:
-    if model_spec is None:
-        return False
-    try:
-        return parse_model_spec(model_spec).provider in ("bedrock", "ollama", "openai")
-    except ModelConfigurationError:
-        return False
 
 
 def _call(handler: TrustedHandler, data: Mapping[str, Any]) -> _Run:

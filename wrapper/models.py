@@ -30,7 +30,15 @@ from strands.types.tools import ToolSpec
 from wrapper.constants import DEFAULT_OLLAMA_HOST, ENV_MODEL, ENV_OLLAMA_HOST, ENV_OPENAI_API_KEY, ENV_OPENAI_BASE_URL
 from wrapper.exceptions import ModelConfigurationError
 
-__all__ = ["PROVIDERS", "ModelSpec", "UsageTrackingModel", "parse_model_spec", "resolve_model", "track_usage"]
+__all__ = [
+    "PROVIDERS",
+    "ModelSpec",
+    "UsageTrackingModel",
+    "needs_network",
+    "parse_model_spec",
+    "resolve_model",
+    "track_usage",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -75,6 +83,20 @@ def parse_model_spec(spec: str) -> ModelSpec:
     if not name:
         raise ModelConfigurationError(f"model spec {spec!r} names no model after {provider + ':'!r}")
     return ModelSpec(provider, name)
+
+
+#: Providers that reach a model over the network (sandboxed workers using them need network access).
+HOSTED_PROVIDERS = ("bedrock", "ollama", "openai")
+
+
+def needs_network(spec: str | None) -> bool:
+    """Whether workers using this model spec must reach the network (``False`` for no spec or a bad one)."""
+    if spec is None:
+        return False
+    try:
+        return parse_model_spec(spec).provider in HOSTED_PROVIDERS
+    except ModelConfigurationError:
+        return False
 
 
 def resolve_model(spec: str | None = None, **config: Any) -> Model:
