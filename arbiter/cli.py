@@ -24,6 +24,8 @@ from arbiter import __version__
 from arbiter.exceptions import UsageError
 from arbiter.runtime import LocalRuntime, RunResult, load_event_file
 from blackboard import AgentState, BlackboardError, Budget, OrchestrationStatus
+from fabricator import FabricatorError
+from fabricator.publisher import approve, rollback
 from wrapper import ModelConfigurationError
 
 __all__ = ["app", "main"]
@@ -146,10 +148,18 @@ class _Null:
         return None
 
 
-def _run(event_file: Path, model: str | None, home: Path | None, as_json: bool, budget: Budget | None) -> RunResult:
+def _run(
+    event_file: Path,
+    model: str | None,
+    home: Path | None,
+    as_json: bool,
+    budget: Budget | None,
+    fabricator_model: str | None = None,
+    approval: bool = False,
+) -> RunResult:
     event = load_event_file(event_file)
     agents_file = event_file.parent / "agents.json"
-    with LocalRuntime(home, model=model) as runtime:
+    with LocalRuntime(home, model=model, fabricator_model=fabricator_model, approval=approval) as runtime:
         if agents_file.is_file():
             names = register_agents_file(runtime, agents_file)
             if not as_json:
@@ -170,12 +180,16 @@ def run_command(
     max_waves: int | None = typer.Option(None, "--max-waves", min=1, help="Budget: waves of tasks."),
     max_tasks: int | None = typer.Option(None, "--max-tasks", min=1, help="Budget: tasks."),
     timeout: float | None = typer.Option(None, "--timeout", min=1, help="Budget: seconds until the deadline."),
+    fabricator_model: str | None = typer.Option(
+        None, "--fabricator-model", help="Model spec the Fabricator writes new workers with (default: --model)."
+    ),
+    approval: bool = typer.Option(False, "--approval", help="New fabricated agents wait for `agents approve`."),
 ) -> None:
     """Run one event to a terminal state (agents.json next to the event file is registered first)."""
     limits = {"max_waves": max_waves, "max_tasks": max_tasks, "timeout_seconds": timeout}
     budget = Budget(**{k: v for k, v in limits.items() if v is not None}) if any(limits.values()) else None
     try:
-        result = _run(event_file, model, home, as_json, budget)
+        result = _run(event_file, model, home, as_json, budget, fabricator_model, approval)
     except (UsageError, ModelConfigurationError, BlackboardError) as exc:
         _fail(str(exc))
     _report(result, as_json)
@@ -317,16 +331,30 @@ def agents_show(name: str, home: Path | None = HOME, as_json: bool = JSON) -> No
     """Show every version of an agent."""
     with LocalRuntime(home, start=False) as runtime:
         versions = runtime.backends.registry.versions(name)
+        reports = {
+            m.version: runtime.backends.code_store.get_json(m.validation_report)
+            for m in versions
+            if m.validation_report is not None
+        }
     if not versions:
         _fail(f"no agent named {name!r}")
     if as_json:
-        _print_json([m.model_dump(mode="json", by_alias=True, exclude={"embedding"}) for m in versions])
+        _print_json(
+            [
+                {**m.model_dump(mode="json", by_alias=True, exclude={"embedding"}), "report": reports.get(m.version)}
+                for m in versions
+            ]
+        )
         return
     for m in versions:
         typer.echo(f"{m.name}@{m.version}  {m.state.value}  origin={m.origin.value}  isolation={m.isolation}")
         typer.echo(f"  {m.description}")
         typer.echo(f"  code sha256 {m.code.sha256}  timeout {m.timeout_seconds}s  input {json.dumps(m.input_schema)}")
         typer.echo(f"  stats {m.stats.model_dump()}")
+        report = reports.get(m.version)
+        if report is not None:
+            checks = ", ".join(f"{c['name']} {'ok' if c['passed'] else 'FAILED'}" for c in report["checks"])
+            typer.echo(f"  validation: {'passed' if report['passed'] else 'failed'} ({checks})")
 
 
 @agents_app.command("add")
@@ -371,6 +399,39 @@ def agents_retire(name: str, home: Path | None = HOME, as_json: bool = JSON) -> 
         _print_json({"name": name, "retired": retired})
     else:
         typer.echo(f"retired {', '.join(f'{name}@{v}' for v in retired)}")
+
+
+@agents_app.command("approve")
+def agents_approve(
+    ref: str = typer.Argument(..., help="NAME@VERSION"), home: Path | None = HOME, as_json: bool = JSON
+) -> None:
+    """Activate a fabricated agent version that waits for approval."""
+    name, _, version = ref.partition("@")
+    if not version.isdigit():
+        _fail(f"give the agent as NAME@VERSION, not {ref!r}")
+    try:
+        with LocalRuntime(home, start=False) as runtime:
+            manifest = approve(runtime.backends.registry, name, int(version))
+    except (FabricatorError, BlackboardError) as exc:
+        _fail(str(exc))
+    if as_json:
+        _print_json({"agent": name, "version": manifest.version, "state": manifest.state.value})
+    else:
+        typer.echo(f"approved {manifest.ref}")
+
+
+@agents_app.command("rollback")
+def agents_rollback(name: str, home: Path | None = HOME, as_json: bool = JSON) -> None:
+    """Retire the newest active version of an agent and re-activate the one before it."""
+    try:
+        with LocalRuntime(home, start=False) as runtime:
+            manifest = rollback(runtime.backends.registry, name)
+    except (FabricatorError, BlackboardError) as exc:
+        _fail(str(exc))
+    if as_json:
+        _print_json({"agent": name, "version": manifest.version, "state": manifest.state.value})
+    else:
+        typer.echo(f"rolled back: {manifest.ref} is active")
 
 
 # ---------------------------------------------------------------- worker

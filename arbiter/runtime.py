@@ -29,13 +29,17 @@ from blackboard import (
     AgentState,
     Budget,
     Event,
+    FabricationRequest,
     Note,
     Orchestration,
     Task,
+    TaskQueue,
     local_backends,
 )
-from blackboard.adapters import MemoryTaskQueue
+from blackboard.adapters import MemoryTaskQueue, SqliteTaskQueue
 from blackboard.messages import COMPLETION_DETAIL_TYPE, COMPLETION_SOURCE, ORCHESTRATION_SOURCE
+from fabricator.fabricator import Fabricator
+from fabricator.worker import FabricationWorker
 from wrapper import Executor, SandboxPool, run_worker
 from wrapper.models import resolve_model
 
@@ -91,6 +95,8 @@ class LocalRuntime:
             or ``sqlite`` (durable and shared, so that ``arbiter worker`` processes on the same home can take tasks).
         queue_visibility_seconds: how long a received task message stays invisible before it is delivered again
             (longer than any task runs; a duplicate delivery is dropped by the conditional claim anyway).
+        fabricator_model: the model the Fabricator writes new workers with (default: the planning model).
+        approval: new agents the Fabricator writes wait in ``pending_approval`` until a person approves them.
         start: start the worker and watchdog threads now (``False`` for inspection only: list, show).
     """
 
@@ -106,19 +112,30 @@ class LocalRuntime:
         sandbox: SandboxPool | None = None,
         queue: str = "memory",
         queue_visibility_seconds: float = 900.0,
+        fabricator_model: Model | str | None = None,
+        approval: bool = False,
         start: bool = True,
     ) -> None:
-        # The model is resolved before the store is opened: a bad spec fails without touching ARBITER_HOME.
+        # Models are resolved before the store is opened: a bad spec fails without touching ARBITER_HOME.
         self._planner_model: Model | None = None
+        self._fabricator_model: Model | None = None
         if start:
             self._planner_model = self._resolve(model)
+            self._fabricator_model = (
+                self._planner_model if fabricator_model is None else self._resolve(fabricator_model)
+            )
         backends = local_backends(home)
         if queue == "memory":
             backends = replace(backends, queue=MemoryTaskQueue(visibility_timeout=queue_visibility_seconds))
-        elif queue != "sqlite":
+            self._fabrication_queue: TaskQueue = MemoryTaskQueue(visibility_timeout=queue_visibility_seconds)
+        elif queue == "sqlite":
+            assert backends.database is not None
+            self._fabrication_queue = SqliteTaskQueue(backends.database, "fabrication", visibility_timeout=900)
+        else:
             backends.close()
             raise UsageError(f"queue must be 'memory' or 'sqlite', not {queue!r}")
         self.backends = backends
+        self._approval = approval
         self._volatile_queue = queue == "memory"
         self._model = model
         self._worker_model = worker_model or (model if isinstance(model, str) else None)
@@ -154,10 +171,28 @@ class LocalRuntime:
         self._executor = Executor(
             self.backends, sandbox=self._pool, trusted=self._trusted, model_spec=self._worker_model
         )
+        if self._fabricator_model is None:
+            self._fabricator_model = self.coordinator.planner.model
+        fabrication = FabricationWorker(
+            Fabricator(
+                self.backends,
+                self._fabricator_model,
+                self._pool,
+                model_spec=self._worker_model,
+                approval=self._approval,
+            ),
+            self._executor,
+        )
         sweeper = Sweeper(coordinator, volatile_queue=self._volatile_queue)
         sweeper.sweep(resume=True)
         self._threads = [
             threading.Thread(target=self._work, name="arbiter-workers", daemon=True),
+            threading.Thread(
+                target=fabrication.run,
+                args=(self._fabrication_queue, self._stop),
+                name="arbiter-fabricator",
+                daemon=True,
+            ),
             threading.Thread(target=self._watch, args=(sweeper,), name="arbiter-watchdog", daemon=True),
         ]
         for thread in self._threads:
@@ -187,8 +222,16 @@ class LocalRuntime:
         if self._coordinator is None:
             if self._planner_model is None:
                 self._planner_model = self._resolve(self._model)
-            self._coordinator = Coordinator(self.backends, Planner(self._planner_model, SYSTEM_PROMPT), self._settings)
+            self._coordinator = Coordinator(
+                self.backends,
+                Planner(self._planner_model, SYSTEM_PROMPT),
+                self._settings,
+                fabricate=self._send_fabrication,
+            )
         return self._coordinator
+
+    def _send_fabrication(self, request: FabricationRequest) -> None:
+        self._fabrication_queue.send([request])
 
     @staticmethod
     def _resolve(model: Model | str | None) -> Model:

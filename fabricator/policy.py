@@ -57,7 +57,8 @@ class Policy:
 
     Attributes:
         allowed_imports: importable modules; an entry allows its submodules unless it is dotted.
-        refused_imports: modules refused whatever the allow-list says (the framework's own state).
+        refused_imports: modules refused whatever the allow-list says, with their submodules (the framework's own
+            state, and the Strands tools that run commands, touch files or reach the network).
         banned_names: builtins that may not even be referenced.
         banned_attributes: attribute names that lead to modules, frames or code objects.
         allowed_dunders: dunder names that may appear in code and strings.
@@ -74,7 +75,16 @@ class Policy:
             "typing", "unicodedata", "urllib.parse", "uuid", "wrapper.sdk", "zoneinfo",
         }
     )  # fmt: skip
-    refused_imports: frozenset[str] = frozenset({"arbiter", "blackboard", "fabricator"})
+    refused_imports: frozenset[str] = frozenset(
+        {
+            "arbiter", "blackboard", "fabricator",
+            # Strands parts that run commands, touch files or reach the network: a worker has none of that.
+            "strands.sandbox", "strands.tools.mcp", "strands.vended_tools._bash", "strands.vended_tools.a2a_client",
+            "strands.vended_tools.file_editor", "strands.vended_tools.http_request",
+            "strands.vended_tools.mcp_router", "strands.vended_tools.python_repl", "strands.vended_tools.shell",
+            "strands.vended_tools.subagent", "strands.vended_tools.swarm", "strands.vended_tools.web_fetch",
+        }
+    )  # fmt: skip
     banned_names: frozenset[str] = frozenset(
         {
             "__import__", "breakpoint", "compile", "eval", "exec", "exit", "globals", "help", "input",
@@ -156,6 +166,11 @@ def _matches(module: str, entries: frozenset[str]) -> bool:
     return any(module == entry or (module.startswith(entry + ".") and "." not in entry) for entry in entries)
 
 
+def _refused(module: str, entries: frozenset[str]) -> bool:
+    """A refused entry covers its submodules too, dotted or not."""
+    return any(module == entry or module.startswith(entry + ".") for entry in entries)
+
+
 def _is_str(node: ast.expr | None) -> bool:
     return isinstance(node, ast.Constant) and isinstance(node.value, str)
 
@@ -181,7 +196,7 @@ class _Checker:
     # ------------------------------------------------------------ imports
 
     def allowed(self, module: str) -> bool:
-        return not _matches(module, self.policy.refused_imports) and _matches(module, self.policy.allowed_imports)
+        return not _refused(module, self.policy.refused_imports) and _matches(module, self.policy.allowed_imports)
 
     def check_import(self, node: ast.Import | ast.ImportFrom) -> None:
         if isinstance(node, ast.Import):
@@ -196,7 +211,9 @@ class _Checker:
         for alias in node.names:
             if alias.name == "*":
                 self.add("import", node, f"'from {node.module} import *' hides what it binds; import names")
-            elif not (self.allowed(node.module) or self.allowed(f"{node.module}.{alias.name}")):
+            elif _refused(f"{node.module}.{alias.name}", self.policy.refused_imports) or not (
+                self.allowed(node.module) or self.allowed(f"{node.module}.{alias.name}")
+            ):
                 self.add("import", node, f"import of {node.module + '.' + alias.name!r} is not allowed")
             elif alias.name.startswith("_") or alias.name in self.policy.banned_attributes:
                 self.add("private-attribute", node, f"importing {alias.name!r} from {node.module!r} is not allowed")

@@ -49,7 +49,7 @@ from wrapper.cache import CodeCache, ManifestCache
 from wrapper.models import needs_network
 from wrapper.sandbox import SandboxLimits, SandboxOutcome, SandboxPool, SandboxRequest
 
-__all__ = ["Executor", "TrustedHandler"]
+__all__ = ["Executor", "Outcome", "TrustedHandler"]
 
 logger = logging.getLogger(__name__)
 
@@ -63,7 +63,9 @@ MAX_INLINE_OUTPUT_BYTES = 128 * 1024
 
 
 @dataclass(frozen=True, slots=True)
-class _Run:
+class Outcome:
+    """How one attempt ended, before it is written and reported (see :meth:`Executor.report`)."""
+
     status: TaskState
     output: Any = None
     error: TaskError | None = None
@@ -72,8 +74,8 @@ class _Run:
     notes: tuple[tuple[str, Any], ...] = ()
 
 
-def _failed(error_type: str, message: str, *, retryable: bool) -> _Run:
-    return _Run(TaskState.FAILED, error=TaskError(type=error_type, message=message, retryable=retryable))
+def _failed(error_type: str, message: str, *, retryable: bool) -> Outcome:
+    return Outcome(TaskState.FAILED, error=TaskError(type=error_type, message=message, retryable=retryable))
 
 
 class Executor:
@@ -146,14 +148,14 @@ class Executor:
             run = _failed(type(exc).__name__, str(exc), retryable=getattr(exc, "retryable", True))
         if run.duration_ms == 0.0:
             run = replace(run, duration_ms=(time.perf_counter() - started) * 1000)
-        return self._finish(message, run)
+        return self.report(message, run)
 
     # ---------------------------------------------------------------- running
 
-    def _run(self, message: TaskMessage) -> _Run:
+    def _run(self, message: TaskMessage) -> Outcome:
         now = self._clock()
         if message.deadline is not None and message.deadline <= now:
-            return _Run(
+            return Outcome(
                 TaskState.TIMED_OUT, error=TaskError(type="Timeout", message="the task's deadline passed before it ran")
             )
         if message.agent.version is None:
@@ -202,7 +204,7 @@ class Executor:
 
     def _run_sandboxed(
         self, manifest: AgentManifest, code: bytes, data: Mapping[str, Any], context: sdk.TaskContext, timeout: float
-    ) -> _Run:
+    ) -> Outcome:
         if self._sandbox is None:
             return _failed(
                 "SandboxUnavailable", f"{manifest.ref} needs the sandbox; none is configured", retryable=False
@@ -221,7 +223,7 @@ class Executor:
 
     def _run_in_process(
         self, manifest: AgentManifest, code: bytes, data: Mapping[str, Any], context: sdk.TaskContext, timeout: float
-    ) -> _Run:
+    ) -> Outcome:
         handler = self._trusted.get(manifest.name)
         if handler is None:
             module = self._modules.get(manifest.code.sha256)
@@ -231,7 +233,7 @@ class Executor:
                 self._modules[manifest.code.sha256] = module
             handler = getattr(module, manifest.entrypoint)
 
-        def call() -> _Run:
+        def call() -> Outcome:
             started = time.perf_counter()
             with sdk.session(context) as session:
                 run = _call(handler, data)
@@ -245,13 +247,18 @@ class Executor:
             return future.result(timeout=max(timeout, 0.001))
         except FutureTimeout:
             # A thread cannot be killed: the call goes on in the background and its result is discarded.
-            return _Run(
+            return Outcome(
                 TaskState.TIMED_OUT, error=TaskError(type="Timeout", message=f"no result within {timeout:.1f}s")
             )
 
     # ---------------------------------------------------------------- finishing
 
-    def _finish(self, message: TaskMessage, run: _Run) -> CompletionEvent:
+    def report(self, message: TaskMessage, run: Outcome) -> CompletionEvent:
+        """Write an attempt's outcome (and its notes) to the blackboard, then emit its completion event, always.
+
+        Large outputs go to the code store and travel by reference. Used for every task this executor runs, and by
+        other components that execute a claimed task themselves (the Fabricator).
+        """
         backends = self._backends
         output, output_ref = run.output, None
         if run.status is TaskState.SUCCEEDED:
@@ -318,7 +325,7 @@ class Executor:
                 )
 
 
-def _call(handler: TrustedHandler, data: Mapping[str, Any]) -> _Run:
+def _call(handler: TrustedHandler, data: Mapping[str, Any]) -> Outcome:
     """Call a trusted handler and sort its failures the way the sandbox does."""
     try:
         output = handler(**data)
@@ -334,16 +341,16 @@ def _call(handler: TrustedHandler, data: Mapping[str, Any]) -> _Run:
         return _failed(
             "OutputNotSerializable", f"the handler returned a value that is not JSON: {exc}", retryable=False
         )
-    return _Run(TaskState.SUCCEEDED, output)
+    return Outcome(TaskState.SUCCEEDED, output)
 
 
-def _from_outcome(outcome: SandboxOutcome) -> _Run:
+def _from_outcome(outcome: SandboxOutcome) -> Outcome:
     usage = Usage(**{k: int(v) for k, v in outcome.usage.items() if k in Usage.model_fields})
     if outcome.status == "succeeded":
-        return _Run(TaskState.SUCCEEDED, outcome.output, None, outcome.duration_ms, usage, tuple(outcome.notes))
+        return Outcome(TaskState.SUCCEEDED, outcome.output, None, outcome.duration_ms, usage, tuple(outcome.notes))
     message = outcome.error_message or ""
     if outcome.stdout_tail:
         message = f"{message}\n--- last output ---\n{outcome.stdout_tail}"
     error = TaskError(type=outcome.error_type or "Error", message=message[-65_536:], retryable=outcome.retryable)
     status = TaskState.TIMED_OUT if outcome.status == "timed_out" else TaskState.FAILED
-    return _Run(status, None, error, outcome.duration_ms, usage)
+    return Outcome(status, None, error, outcome.duration_ms, usage)

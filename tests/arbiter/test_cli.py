@@ -79,27 +79,39 @@ def test_run_restaurant_example(tmp_path: Path) -> None:
     assert stats == {"burger_cook": 1, "fry_cook": 2, "front_counter": 1}
 
 
-def test_run_incident_example_without_a_fabricator(tmp_path: Path) -> None:
+def test_run_incident_example_fabricates_the_missing_worker(tmp_path: Path) -> None:
     example = ROOT / "examples" / "incident"
     code, out, err = invoke(
         "run",
         str(example / "event.json"),
         "--model",
         f"scripted:{example / 'scripted.json'}",
+        "--fabricator-model",
+        f"scripted:{example / 'fabricator.json'}",
         "--home",
         str(tmp_path),
         "--json",
     )
     assert code == 0, err
     result = json.loads(out)
+    assert result["status"] == "completed" and (result["waves"], result["tasks"]) == (3, 4)
     code, out, _ = invoke("orchestrations", "show", result["orchestration_id"], "--home", str(tmp_path), "--json")
-    errors = {t["agent"]["name"]: (t["result"]["error"] or {}).get("type") for t in json.loads(out)["tasks"]}
-    assert errors == {
-        "fabricate": "FabricatorUnavailable",
-        "recent_deploys": None,
-        "alarm_reason_parser": "UnknownTool",
-        "pager": None,
+    tasks = {t["agent"]["name"]: t for t in json.loads(out)["tasks"]}
+    assert {name: t["state"] for name, t in tasks.items()} == {
+        "fabricate": "succeeded",
+        "recent_deploys": "succeeded",
+        "alarm_reason_parser": "succeeded",
+        "pager": "succeeded",
     }
+    assert tasks["fabricate"]["result"]["output"]["agent"] == "alarm_reason_parser"
+    parsed = tasks["alarm_reason_parser"]["result"]["output"]
+    assert parsed["datapoints"] == [41.0, 57.0, 66.0] and parsed["above_threshold_by"] == 41.0
+    code, out, _ = invoke("agents", "show", "alarm_reason_parser", "--home", str(tmp_path), "--json")
+    (agent,) = json.loads(out)
+    assert agent["origin"] == "fabricator" and agent["state"] == "active" and agent["report"]["passed"]
+    assert [c["name"] for c in agent["report"]["checks"]] == [
+        "policy", "compile", "schema", "signature", "sample[0]", "sample[1]",
+    ]  # fmt: skip
 
 
 def test_failed_orchestration_exits_1(tmp_path: Path) -> None:

@@ -166,3 +166,23 @@ def test_policy_is_configurable() -> None:
     assert check_policy("import io" + HANDLER, relaxed) == []
     # The framework's own packages stay refused whatever the allow-list says.
     assert [v.rule for v in check_policy("import blackboard" + HANDLER, relaxed)] == ["import"]
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "from strands.vended_tools import shell\ndef handler(**kw):\n    return 1\n",
+        "from strands.vended_tools.python_repl import python_repl\ndef handler(**kw):\n    return 1\n",
+        "import strands.vended_tools.http_request\ndef handler(**kw):\n    return 1\n",
+        "from strands.sandbox import base\ndef handler(**kw):\n    return 1\n",
+    ],
+)
+def test_strands_tools_with_commands_files_or_network_are_refused(source: str) -> None:
+    assert [v.rule for v in check_policy(source)] == ["import"]
+
+
+def test_harmless_strands_parts_are_allowed() -> None:
+    source = (
+        "from strands import Agent, tool\nfrom strands.vended_tools import notebook\ndef handler(**kw):\n    return 1\n"
+    )
+    assert check_policy(source) == []

@@ -1,0 +1,117 @@
+"""Publishing: code into the code store by SHA-256, the manifest into the registry with a conditional put.
+
+A new capability gets a new name at version 1; a name that exists is never overwritten (the draft gets a free
+variant of its name). A replacement for a quarantined agent is the next version of that agent. With approval
+required, a new version waits in ``pending_approval`` until :func:`approve`.
+"""
+
+from __future__ import annotations
+
+import re
+
+from blackboard import (
+    AgentManifest,
+    AgentNotFoundError,
+    AgentOrigin,
+    AgentState,
+    Backends,
+    Registry,
+)
+from blackboard.records import AGENT_NAME_PATTERN, RESERVED_AGENT_NAMES
+from fabricator.exceptions import FabricatorError
+from fabricator.generator import Draft
+from fabricator.harness import ValidationReport
+
+__all__ = ["approve", "free_name", "publish", "rollback", "safe_name"]
+
+_NAME = re.compile(AGENT_NAME_PATTERN)
+
+
+def safe_name(raw: str) -> str:
+    """A valid agent name made from whatever the model proposed."""
+    name = re.sub(r"[^a-z0-9_]+", "_", raw.strip().lower()).strip("_")[:56]
+    if not name or not name[0].isalpha():
+        name = f"agent_{name}"[:56]
+    return name
+
+
+def free_name(registry: Registry, proposed: str) -> str:
+    """``proposed`` made valid, or its first variant (``_2``, ``_3``...) that no agent and no reserved name has."""
+    base = safe_name(proposed)
+    for index in range(1, 1000):
+        name = base if index == 1 else f"{base}_{index}"
+        if _NAME.match(name) and name not in RESERVED_AGENT_NAMES and not registry.versions(name):
+            return name
+    raise FabricatorError(f"no free name left for {proposed!r}")
+
+
+def publish(
+    backends: Backends,
+    draft: Draft,
+    report: ValidationReport,
+    *,
+    replaces: str | None = None,
+    approval: bool = False,
+    timeout_seconds: float = 60.0,
+) -> AgentManifest:
+    """Store a validated draft as a new agent (or a new version of ``replaces``) and return its manifest."""
+    code = backends.code_store.put(draft.code.encode())
+    report_ref = backends.code_store.put_json(report.model_dump(mode="json")).sha256
+    registry = backends.registry
+    state = AgentState.PENDING_APPROVAL if approval else AgentState.ACTIVE
+    for _ in range(10):  # a concurrent publisher may take the name or the version first: pick again
+        if replaces is not None:
+            if not registry.versions(replaces):
+                raise AgentNotFoundError(replaces)
+            name, version = replaces, registry.next_version(replaces)
+        else:
+            name, version = free_name(registry, draft.name), 1
+        manifest = AgentManifest(
+            name=name,
+            version=version,
+            description=draft.description,
+            input_schema=draft.input_schema,
+            code=code,
+            state=state,
+            origin=AgentOrigin.FABRICATOR,
+            isolation="sandbox",
+            timeout_seconds=timeout_seconds,
+            validation_report=report_ref,
+        )
+        stored = registry.put(manifest)
+        if stored.applied:
+            return stored.record
+    raise FabricatorError(f"could not publish {draft.name!r}: the registry kept changing")
+
+
+def approve(registry: Registry, name: str, version: int) -> AgentManifest:
+    """Activate a version that waits for approval.
+
+    Raises:
+        FabricatorError: the version is not waiting for approval.
+    """
+    moved = registry.set_state(name, version, AgentState.PENDING_APPROVAL, AgentState.ACTIVE)
+    if not moved.applied:
+        raise FabricatorError(f"{name}@{version} is {moved.record.state.value}, not pending approval")
+    return moved.record
+
+
+def rollback(registry: Registry, name: str) -> AgentManifest:
+    """Retire the newest active version of ``name`` and re-activate the version before it.
+
+    Raises:
+        FabricatorError: there is no active version, or no earlier version to go back to.
+    """
+    versions = registry.versions(name)
+    active = [m for m in versions if m.state is AgentState.ACTIVE]
+    if not active:
+        raise FabricatorError(f"{name!r} has no active version to roll back")
+    current = active[-1]
+    earlier = [
+        m for m in versions if m.version < current.version and m.state in (AgentState.RETIRED, AgentState.QUARANTINED)
+    ]
+    if not earlier:
+        raise FabricatorError(f"{name}@{current.version} has no earlier version to go back to")
+    previous = earlier[-1]
+    registry.set_state(name, current.version, AgentState.ACTIVE, AgentState.RETIRED)
+    return registry.set_state(name, previous.version, previous.state, AgentState.ACTIVE).record
