@@ -107,11 +107,12 @@ def rollback(registry: Registry, name: str) -> AgentManifest:
     if not active:
         raise FabricatorError(f"{name!r} has no active version to roll back")
     current = active[-1]
-    earlier = [
-        m for m in versions if m.version < current.version and m.state in (AgentState.RETIRED, AgentState.QUARANTINED)
-    ]
+    usable = (AgentState.ACTIVE, AgentState.RETIRED, AgentState.QUARANTINED)
+    earlier = [m for m in versions if m.version < current.version and m.state in usable]
     if not earlier:
         raise FabricatorError(f"{name}@{current.version} has no earlier version to go back to")
     previous = earlier[-1]
     registry.set_state(name, current.version, AgentState.ACTIVE, AgentState.RETIRED)
+    if previous.state is AgentState.ACTIVE:
+        return previous
     return registry.set_state(name, previous.version, previous.state, AgentState.ACTIVE).record

@@ -191,3 +191,28 @@ def test_worker_runs_queued_tasks(tmp_path: Path) -> None:
     stored = backends.blackboard.get_task(orchestration.id, "t1")
     backends.close()
     assert stored.state.value == "succeeded" and stored.result is not None and stored.result.output == 2
+
+
+def test_agents_approve_and_rollback(tmp_path: Path) -> None:
+    from blackboard import AgentManifest, AgentState, local_backends
+
+    home = tmp_path / "home"
+    backends = local_backends(home)
+    code = backends.code_store.put(b"def handler(**kw):\n    return 1\n")
+    for state in (AgentState.ACTIVE, AgentState.PENDING_APPROVAL):
+        version = backends.registry.next_version("parser")
+        backends.registry.put(
+            AgentManifest(name="parser", version=version, description="Parses.", code=code, state=state)
+        )
+    backends.close()
+    assert invoke("agents", "approve", "parser", "--home", str(home))[0] == 2  # no version given
+    code_, out, _ = invoke("agents", "approve", "parser@2", "--home", str(home))
+    assert code_ == 0 and "approved parser@2" in out
+    code_, _, err = invoke("agents", "approve", "parser@2", "--home", str(home))
+    assert code_ == 2 and "not pending approval" in err
+    code_, out, _ = invoke("agents", "rollback", "parser", "--home", str(home), "--json")
+    assert code_ == 0 and json.loads(out) == {"agent": "parser", "version": 1, "state": "active"}
+    code_, out, _ = invoke("agents", "show", "parser", "--home", str(home), "--json")
+    assert [v["state"] for v in json.loads(out)] == ["active", "retired"]
+    code_, _, err = invoke("agents", "rollback", "parser", "--home", str(home))
+    assert code_ == 2 and "no earlier version" in err
