@@ -38,6 +38,7 @@ bench: install ## Print the benchmark figures
 	$(BIN)/python bench/blackboard.py
 	$(BIN)/python bench/wrapper.py
 	$(BIN)/python bench/engine.py
+	$(BIN)/python bench/fabricator.py
 
 pins: install ## Rewrite the pins from what .venv holds
 	@{ echo "# Exact versions of every runtime and development dependency. Refresh with: make pins"; \
