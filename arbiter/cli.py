@@ -9,23 +9,22 @@ from __future__ import annotations
 import json
 import logging
 import signal
-import sys
 import threading
 import time
 from collections import Counter
 from pathlib import Path
 from types import FrameType
-from typing import Any, NoReturn
+from typing import NoReturn
 
 import typer
-from rich.console import Console
 
 from arbiter import __version__
+from arbiter._cli_common import EXAMPLES, HOME, JSON, err, fail, print_json
+from arbiter._cli_inspect import agents_app, orchestrations_app
 from arbiter.exceptions import UsageError
-from arbiter.runtime import LocalRuntime, RunResult, load_event_file
-from blackboard import AgentState, BlackboardError, Budget, OrchestrationStatus
-from fabricator import FabricatorError
-from fabricator.publisher import approve, rollback
+from arbiter.inputs import load_event_file
+from arbiter.runtime import LocalRuntime, RunResult
+from blackboard import BlackboardError, Budget
 from wrapper import ModelConfigurationError
 
 __all__ = ["app", "main"]
@@ -36,24 +35,8 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
-orchestrations_app = typer.Typer(help="Inspect orchestrations.", no_args_is_help=True)
-agents_app = typer.Typer(help="Manage worker agents.", no_args_is_help=True)
 app.add_typer(orchestrations_app, name="orchestrations")
 app.add_typer(agents_app, name="agents")
-
-err = Console(stderr=True, soft_wrap=True)
-HOME = typer.Option(None, "--home", help="State directory (default: $ARBITER_HOME or ./.arbiter).")
-JSON = typer.Option(False, "--json", help="Print machine-readable JSON.")
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
-
-
-def _fail(message: str, code: int = 2) -> NoReturn:
-    err.print(f"[red]error:[/red] {message}", highlight=False)
-    raise typer.Exit(code)
-
-
-def _print_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
 
 
 def _print_version(value: bool) -> None:
@@ -79,7 +62,7 @@ def _root(
 def version_command(as_json: bool = JSON) -> None:
     """Print the version."""
     if as_json:
-        _print_json({"version": __version__})
+        print_json({"version": __version__})
     else:
         typer.echo(f"arbiter {__version__}")
 
@@ -191,13 +174,13 @@ def run_command(
     try:
         result = _run(event_file, model, home, as_json, budget, fabricator_model, approval)
     except (UsageError, ModelConfigurationError, BlackboardError) as exc:
-        _fail(str(exc))
+        fail(str(exc))
     _report(result, as_json)
 
 
 def _report(result: RunResult, as_json: bool) -> NoReturn:
     if as_json:
-        _print_json(
+        print_json(
             {
                 "orchestration_id": result.orchestration_id,
                 "status": result.status,
@@ -224,214 +207,14 @@ def demo_command(home: Path | None = HOME, as_json: bool = JSON) -> None:
     """Run the restaurant example end to end (its planner turns are scripted in examples/restaurant)."""
     scenario = EXAMPLES / "restaurant"
     if not scenario.is_dir():
-        _fail(f"the examples are not installed next to the package ({scenario} is missing); run from a source checkout")
+        fail(f"the examples are not installed next to the package ({scenario} is missing); run from a source checkout")
     if not as_json:
         err.print(f"demo: {scenario / 'event.json'} with the scripted planner {scenario / 'scripted.json'}")
     try:
         result = _run(scenario / "event.json", f"scripted:{scenario / 'scripted.json'}", home, as_json, None)
     except (UsageError, ModelConfigurationError, BlackboardError) as exc:
-        _fail(str(exc))
+        fail(str(exc))
     _report(result, as_json)
-
-
-# ---------------------------------------------------------------- orchestrations
-
-
-@orchestrations_app.command("list")
-def orchestrations_list(
-    home: Path | None = HOME,
-    status: OrchestrationStatus | None = typer.Option(None, "--status", help="Only this status."),
-    limit: int = typer.Option(20, "--limit", min=1),
-    as_json: bool = JSON,
-) -> None:
-    """List orchestrations, newest first."""
-    with LocalRuntime(home, start=False) as runtime:
-        found = runtime.backends.blackboard.list_orchestrations(status, limit=limit)
-    if as_json:
-        _print_json([_summary(o) for o in found])
-        return
-    for o in found:
-        typer.echo(
-            f"{o.id}  {o.status.value:<9}  waves={o.usage.waves} tasks={o.usage.tasks}  "
-            f"{o.event.source}/{o.event.detail_type}  {o.created_at:%Y-%m-%d %H:%M:%S}"
-        )
-
-
-def _summary(o: Any) -> dict[str, Any]:
-    return {
-        "id": o.id,
-        "status": o.status.value,
-        "event_id": o.event.id,
-        "source": o.event.source,
-        "detail_type": o.event.detail_type,
-        "waves": o.usage.waves,
-        "tasks": o.usage.tasks,
-        "tokens": o.usage.tokens,
-        "created_at": o.created_at.isoformat(),
-        "output": o.output,
-        "error": o.error,
-    }
-
-
-@orchestrations_app.command("show")
-def orchestrations_show(orchestration_id: str, home: Path | None = HOME, as_json: bool = JSON) -> None:
-    """Show one orchestration with its tasks and notes."""
-    with LocalRuntime(home, start=False) as runtime:
-        try:
-            view = runtime.orchestration(orchestration_id)
-        except BlackboardError as exc:
-            _fail(str(exc))
-    if as_json:
-        _print_json(
-            {
-                "orchestration": view.orchestration.to_dict(),
-                "tasks": [t.to_dict() for t in view.tasks],
-                "notes": [n.to_dict() for n in view.notes],
-            }
-        )
-        return
-    o = view.orchestration
-    typer.echo(f"{o.id}  {o.status.value}  event {o.event.source}/{o.event.detail_type} ({o.event.id})")
-    for task in view.tasks:
-        error = (
-            f"  {task.result.error.type}: {task.result.error.message[:80]}" if task.result and task.result.error else ""
-        )
-        where = f"  wave {task.wave}  {task.task_id:<24} {task.agent!s:<22}"
-        typer.echo(f"{where} {task.state.value:<10} attempt {task.attempt}{error}")
-    for note in view.notes:
-        typer.echo(f"  note {note.key} = {json.dumps(note.value)[:100]} (by {note.author or '?'}, v{note.version})")
-    typer.echo(f"output: {o.output}" if o.status is OrchestrationStatus.COMPLETED else f"error: {o.error}")
-
-
-# ---------------------------------------------------------------- agents
-
-
-@agents_app.command("list")
-def agents_list(
-    home: Path | None = HOME,
-    state: AgentState | None = typer.Option(None, "--state", help="Only versions in this state."),
-    as_json: bool = JSON,
-) -> None:
-    """List agent versions with their state and stats."""
-    with LocalRuntime(home, start=False) as runtime:
-        found = list(runtime.backends.registry.list_agents(state))
-    if as_json:
-        _print_json([m.model_dump(mode="json", by_alias=True, exclude={"embedding"}) for m in found])
-        return
-    for m in found:
-        s = m.stats
-        typer.echo(
-            f"{m.name}@{m.version:<3} {m.state.value:<16} {m.isolation:<10} runs={s.invocations} ok={s.succeeded} "
-            f"failed={s.failed} timed_out={s.timed_out}  {m.description[:60]}"
-        )
-
-
-@agents_app.command("show")
-def agents_show(name: str, home: Path | None = HOME, as_json: bool = JSON) -> None:
-    """Show every version of an agent."""
-    with LocalRuntime(home, start=False) as runtime:
-        versions = runtime.backends.registry.versions(name)
-        reports = {
-            m.version: runtime.backends.code_store.get_json(m.validation_report)
-            for m in versions
-            if m.validation_report is not None
-        }
-    if not versions:
-        _fail(f"no agent named {name!r}")
-    if as_json:
-        _print_json(
-            [
-                {**m.model_dump(mode="json", by_alias=True, exclude={"embedding"}), "report": reports.get(m.version)}
-                for m in versions
-            ]
-        )
-        return
-    for m in versions:
-        typer.echo(f"{m.name}@{m.version}  {m.state.value}  origin={m.origin.value}  isolation={m.isolation}")
-        typer.echo(f"  {m.description}")
-        typer.echo(f"  code sha256 {m.code.sha256}  timeout {m.timeout_seconds}s  input {json.dumps(m.input_schema)}")
-        typer.echo(f"  stats {m.stats.model_dump()}")
-        report = reports.get(m.version)
-        if report is not None:
-            checks = ", ".join(f"{c['name']} {'ok' if c['passed'] else 'FAILED'}" for c in report["checks"])
-            typer.echo(f"  validation: {'passed' if report['passed'] else 'failed'} ({checks})")
-
-
-@agents_app.command("add")
-def agents_add(
-    name: str,
-    module: Path = typer.Option(..., "--file", help="The worker module (defines handler(**kwargs))."),
-    description: str = typer.Option(..., "--description", help="What it does, written for the planner."),
-    schema: Path | None = typer.Option(None, "--schema", help="A JSON file with the input JSON Schema."),
-    trusted: bool = typer.Option(False, "--trusted", help="Run in the worker process instead of the sandbox."),
-    timeout: float = typer.Option(60.0, "--timeout", help="Seconds one attempt may run."),
-    home: Path | None = HOME,
-    as_json: bool = JSON,
-) -> None:
-    """Register a worker agent from a Python module (a new version if the name exists)."""
-    try:
-        input_schema = json.loads(schema.read_text()) if schema else None
-        with LocalRuntime(home, start=False) as runtime:
-            manifest = runtime.register_agent(
-                name, description, module, input_schema=input_schema, trusted=trusted, timeout_seconds=timeout
-            )
-    except (UsageError, BlackboardError, ValueError, OSError) as exc:
-        _fail(str(exc))
-    if as_json:
-        _print_json(manifest.model_dump(mode="json", by_alias=True, exclude={"embedding"}))
-    else:
-        typer.echo(f"registered {manifest.ref} ({manifest.isolation})")
-
-
-@agents_app.command("retire")
-def agents_retire(name: str, home: Path | None = HOME, as_json: bool = JSON) -> None:
-    """Retire every active version of an agent: the planner no longer offers it."""
-    with LocalRuntime(home, start=False) as runtime:
-        registry = runtime.backends.registry
-        retired = [
-            m.version
-            for m in registry.versions(name)
-            if m.state is AgentState.ACTIVE and registry.set_state(name, m.version, m.state, AgentState.RETIRED).applied
-        ]
-    if not retired:
-        _fail(f"no active version of {name!r}")
-    if as_json:
-        _print_json({"name": name, "retired": retired})
-    else:
-        typer.echo(f"retired {', '.join(f'{name}@{v}' for v in retired)}")
-
-
-@agents_app.command("approve")
-def agents_approve(
-    ref: str = typer.Argument(..., help="NAME@VERSION"), home: Path | None = HOME, as_json: bool = JSON
-) -> None:
-    """Activate a fabricated agent version that waits for approval."""
-    name, _, version = ref.partition("@")
-    if not version.isdigit():
-        _fail(f"give the agent as NAME@VERSION, not {ref!r}")
-    try:
-        with LocalRuntime(home, start=False) as runtime:
-            manifest = approve(runtime.backends.registry, name, int(version))
-    except (FabricatorError, BlackboardError) as exc:
-        _fail(str(exc))
-    if as_json:
-        _print_json({"agent": name, "version": manifest.version, "state": manifest.state.value})
-    else:
-        typer.echo(f"approved {manifest.ref}")
-
-
-@agents_app.command("rollback")
-def agents_rollback(name: str, home: Path | None = HOME, as_json: bool = JSON) -> None:
-    """Retire the newest active version of an agent and re-activate the one before it."""
-    try:
-        with LocalRuntime(home, start=False) as runtime:
-            manifest = rollback(runtime.backends.registry, name)
-    except (FabricatorError, BlackboardError) as exc:
-        _fail(str(exc))
-    if as_json:
-        _print_json({"agent": name, "version": manifest.version, "state": manifest.state.value})
-    else:
-        typer.echo(f"rolled back: {manifest.ref} is active")
 
 
 # ---------------------------------------------------------------- worker
@@ -472,7 +255,7 @@ def worker_command(
             executor.close()
             backends.close()
     if as_json:
-        _print_json(vars(stats))
+        print_json(vars(stats))
     else:
         typer.echo(f"executed={stats.executed} dropped={stats.dropped} rejected={stats.rejected} errors={stats.errors}")
 

@@ -15,17 +15,13 @@ Lambda invocations) can handle the same orchestration without losing or doubling
 
 from __future__ import annotations
 
-import json
 import logging
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from functools import lru_cache
 from typing import Any
 
-from jsonschema import Draft202012Validator
-
+from arbiter._tool_calls import schema_problem, task_message, unique_ids, waiting_for_results, with_ids
 from arbiter.exceptions import PlannerError
 from arbiter.planner import Planner, PlannerTurn, ToolCall
 from arbiter.prompts import FABRICATE_TOOL, agent_tool_spec, event_message, tool_results_message
@@ -45,19 +41,16 @@ from blackboard import (
     RetryPolicy,
     Task,
     TaskError,
-    TaskMessage,
     TaskResult,
     TaskState,
 )
 from blackboard._base import utcnow
 from blackboard.ports.registry import StatsDelta
-from blackboard.records import TASK_ID_PATTERN
 
 __all__ = ["Coordinator", "EngineSettings"]
 
 logger = logging.getLogger(__name__)
 
-_TASK_ID = re.compile(TASK_ID_PATTERN)
 FABRICATE = FABRICATE_TOOL["name"]
 
 
@@ -151,7 +144,7 @@ class Coordinator:
         """Answer the finished wave with its tool results and plan the next one (a no-op if already done)."""
         board = self.backends.blackboard
         orchestration = board.get_orchestration(orchestration_id)
-        if orchestration.finished or not _waiting_for_results(orchestration):
+        if orchestration.finished or not waiting_for_results(orchestration):
             return
         tasks = board.list_tasks(orchestration_id, wave=orchestration.wave)
         if not all(task.done for task in tasks):
@@ -205,10 +198,10 @@ class Coordinator:
         self, orchestration: Orchestration, turn: PlannerTurn, agents: dict[str, AgentManifest], usage: BudgetUsage
     ) -> None:
         board = self.backends.blackboard
-        calls = _unique_ids(orchestration, turn.tool_calls)
+        calls = unique_ids(orchestration, turn.tool_calls)
         fabrications = sum(1 for c in calls if c.name == FABRICATE)
         usage = usage.model_copy(update={"fabrications": usage.fabrications + fabrications})
-        message = {"role": "assistant", "content": _with_ids(turn.message["content"], turn.tool_calls, calls)}
+        message = {"role": "assistant", "content": with_ids(turn.message["content"], calls)}
         conversation = [*orchestration.conversation, message]
         projected = usage.model_copy(update={"waves": usage.waves + 1, "tasks": usage.tasks + len(calls)})
         exceeded = orchestration.budget.exceeded_by(projected)
@@ -274,7 +267,7 @@ class Coordinator:
             timeout = manifest.timeout_seconds
             attempts = manifest.max_attempts or self.settings.max_attempts
         if problem is None and schema is not None:
-            problem = _schema_problem(schema, call.input)
+            problem = schema_problem(schema, call.input)
         deadline = now + timedelta(seconds=timeout + self.settings.queue_grace_seconds)
         if orchestration.deadline is not None:
             deadline = min(deadline, orchestration.deadline)
@@ -308,7 +301,7 @@ class Coordinator:
                         deadline=task.deadline,
                     )
                 )
-        self.backends.queue.send([_message(t) for t in agents])
+        self.backends.queue.send([task_message(t) for t in agents])
         self.backends.blackboard.mark_dispatched(tasks)
 
     def retry_due(self, task: Task) -> None:
@@ -406,74 +399,3 @@ class Coordinator:
                 self.backends.registry.add_stats(name, version, delta)
             except Exception:
                 logger.exception("agent=<%s@%s> | could not record stats", name, version)
-
-
-def _message(task: Task) -> TaskMessage:
-    return TaskMessage(
-        orchestration_id=task.orchestration_id,
-        task_id=task.task_id,
-        attempt=task.attempt,
-        agent=task.agent,
-        input=task.input,
-        deadline=task.deadline,
-    )
-
-
-def _waiting_for_results(orchestration: Orchestration) -> bool:
-    """Whether the conversation ends with the model's tool calls (its results are not appended yet)."""
-    if orchestration.wave == 0 or not orchestration.conversation:
-        return False
-    last = orchestration.conversation[-1]
-    return last.get("role") == "assistant" and any("toolUse" in block for block in last.get("content", []))
-
-
-def _unique_ids(orchestration: Orchestration, calls: Sequence[ToolCall]) -> list[ToolCall]:
-    """Tool-use ids become task ids: replace any that is not a safe key or is used already in this orchestration.
-
-    The ids in use are those of the tool uses in the conversation (every task was one), so no task is read.
-    """
-    taken = {
-        block["toolUse"]["toolUseId"]
-        for message in orchestration.conversation
-        if message.get("role") == "assistant"
-        for block in message.get("content", [])
-        if "toolUse" in block
-    }
-    unique: list[ToolCall] = []
-    for index, call in enumerate(calls):
-        task_id = call.tool_use_id
-        if not _TASK_ID.match(task_id) or task_id in taken:
-            task_id = f"w{orchestration.wave + 1}_call{index}"
-            suffix = 0
-            while task_id in taken:
-                suffix += 1
-                task_id = f"w{orchestration.wave + 1}_call{index}_{suffix}"
-        taken.add(task_id)
-        unique.append(ToolCall(task_id, call.name, call.input, call.input_error))
-    return unique
-
-
-def _with_ids(content: list[dict[str, Any]], original: Sequence[ToolCall], renamed: Sequence[ToolCall]) -> list[Any]:
-    """The assistant content with each tool use carrying its task id (the tool results must answer those ids)."""
-    ids = iter([c.tool_use_id for c in renamed])
-    out: list[Any] = []
-    for block in content:
-        if "toolUse" in block:
-            out.append({"toolUse": {**block["toolUse"], "toolUseId": next(ids)}})
-        else:
-            out.append(block)
-    return out
-
-
-@lru_cache(maxsize=1024)
-def _validator(schema_json: str) -> Draft202012Validator:
-    return Draft202012Validator(json.loads(schema_json))
-
-
-def _schema_problem(schema: dict[str, Any], data: dict[str, Any]) -> TaskError | None:
-    validator = _validator(json.dumps(schema, sort_keys=True))
-    errors = sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path))
-    if not errors:
-        return None
-    where = "/".join(str(p) for p in errors[0].absolute_path) or "(input)"
-    return TaskError(type="InvalidToolInput", message=f"{where}: {errors[0].message}", retryable=False)

@@ -6,13 +6,10 @@ worker threads, the coordinator and the watchdog. The same engine runs on AWS wi
 
 from __future__ import annotations
 
-import inspect
-import json
 import logging
 import os
 import threading
 import time
-import typing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -20,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from arbiter.coordinator import Coordinator, EngineSettings
 from arbiter.exceptions import UsageError
+from arbiter.inputs import schema_from_signature, source_of
 from arbiter.planner import Planner
 from arbiter.prompts import SYSTEM_PROMPT
 from arbiter.sweeper import Sweeper
@@ -46,7 +44,7 @@ from wrapper.models import resolve_model
 if TYPE_CHECKING:
     from strands.models import Model
 
-__all__ = ["LocalRuntime", "OrchestrationView", "RunResult", "load_event_file", "schema_from_signature"]
+__all__ = ["LocalRuntime", "OrchestrationView", "RunResult"]
 
 logger = logging.getLogger(__name__)
 
@@ -279,7 +277,7 @@ class LocalRuntime:
             The active manifest.
         """
         if callable(handler):
-            code = _source_of(handler)
+            code = source_of(handler)
             schema = dict(input_schema) if input_schema is not None else schema_from_signature(handler)
             in_process = True if trusted is None else trusted
             if not in_process:
@@ -376,56 +374,3 @@ def _result(orchestration: Orchestration) -> RunResult:
         tasks=orchestration.usage.tasks,
         tokens=orchestration.usage.tokens,
     )
-
-
-def _source_of(handler: Callable[..., Any]) -> bytes:
-    """The callable's source, kept in the code store for the record (the callable itself runs)."""
-    try:
-        return inspect.getsource(handler).encode()
-    except (OSError, TypeError):
-        return f"# {getattr(handler, '__module__', '?')}.{getattr(handler, '__qualname__', repr(handler))}\n".encode()
-
-
-_JSON_TYPES = {str: "string", int: "integer", float: "number", bool: "boolean", list: "array", dict: "object"}
-
-
-def schema_from_signature(handler: Callable[..., Any]) -> dict[str, Any]:
-    """A JSON Schema of a callable's keyword arguments, from its annotations (unknown types accept anything)."""
-    properties: dict[str, Any] = {}
-    required: list[str] = []
-    try:
-        hints = typing.get_type_hints(handler)
-    except Exception:
-        hints = {}
-    for parameter in inspect.signature(handler).parameters.values():
-        if parameter.kind in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD):
-            continue
-        origin = typing.get_origin(hints.get(parameter.name)) or hints.get(parameter.name)
-        kind = _JSON_TYPES.get(origin) if isinstance(origin, type) else None
-        properties[parameter.name] = {"type": kind} if kind else {}
-        if parameter.default is parameter.empty:
-            required.append(parameter.name)
-    schema: dict[str, Any] = {"type": "object", "properties": properties}
-    if required:
-        schema["required"] = required
-    return schema
-
-
-def load_event_file(path: str | os.PathLike[str]) -> Event:
-    """Read an event from a JSON file.
-
-    Raises:
-        UsageError: the file cannot be read, is not JSON, or is not a valid event (the message names the field).
-    """
-    try:
-        raw = Path(path).read_text()
-    except OSError as exc:
-        raise UsageError(f"cannot read {path}: {exc.strerror or exc}") from exc
-    try:
-        data = json.loads(raw)
-    except json.JSONDecodeError as exc:
-        raise UsageError(f"{path} is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})") from exc
-    try:
-        return Event.parse(data)
-    except ValueError as exc:
-        raise UsageError(f"{path}: {exc}") from exc

@@ -24,7 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from jsonschema import Draft202012Validator
-from jsonschema.exceptions import SchemaError, best_match
+from jsonschema.exceptions import SchemaError
 from pydantic import BaseModel, ConfigDict, Field
 
 from blackboard.records import AGENT_NAME_PATTERN
@@ -33,6 +33,7 @@ from fabricator.policy import DEFAULT_POLICY, Policy, PolicyViolation, check_pol
 from wrapper.exceptions import SandboxError
 from wrapper.models import needs_network
 from wrapper.sandbox import SandboxLimits, SandboxPool, SandboxRequest
+from wrapper.schemas import input_problem
 from wrapper.sdk import TaskContext
 
 __all__ = ["Candidate", "Check", "ValidationReport", "validate"]
@@ -245,10 +246,9 @@ def _sample(
     model_spec: str | None,
     limits: SandboxLimits,
 ) -> tuple[bool, str]:
-    error = best_match(Draft202012Validator(candidate.input_schema).iter_errors(sample))
-    if error is not None:
-        where = "/".join(str(p) for p in error.absolute_path) or "(input)"
-        return False, f"sample input does not match the input schema at {where}: {error.message}"
+    problem = input_problem(candidate.input_schema, sample)
+    if problem is not None:
+        return False, f"sample input does not match the input schema at {problem}"
     context = TaskContext(
         orchestration_id="validation",
         task_id=f"sample{index}",

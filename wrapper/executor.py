@@ -27,8 +27,6 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from jsonschema import Draft202012Validator
-
 from blackboard import (
     AgentManifest,
     Backends,
@@ -48,6 +46,7 @@ from wrapper import sdk
 from wrapper.cache import CodeCache, ManifestCache
 from wrapper.models import needs_network
 from wrapper.sandbox import SandboxLimits, SandboxOutcome, SandboxPool, SandboxRequest
+from wrapper.schemas import input_problem
 
 __all__ = ["Executor", "Outcome", "TrustedHandler"]
 
@@ -121,7 +120,6 @@ class Executor:
         self.manifests = ManifestCache(backends.registry)
         self.code = CodeCache(backends.code_store, code_cache_dir)
         self._modules: dict[str, types.ModuleType] = {}
-        self._validators: dict[tuple[str, int], Draft202012Validator] = {}
         self._threads = ThreadPoolExecutor(thread_name_prefix="arbiter-in-process")
 
     def close(self) -> None:
@@ -191,16 +189,10 @@ class Executor:
             return self._run_in_process(manifest, code, message.input, context, timeout)
         return self._run_sandboxed(manifest, code, message.input, context, timeout)
 
-    def _invalid_input(self, manifest: AgentManifest, data: Mapping[str, Any]) -> str | None:
-        key = (manifest.name, manifest.version)
-        validator = self._validators.get(key)
-        if validator is None:
-            validator = self._validators[key] = Draft202012Validator(manifest.input_schema)
-        errors = sorted(validator.iter_errors(dict(data)), key=lambda e: list(e.absolute_path))
-        if not errors:
-            return None
-        where = "/".join(str(p) for p in errors[0].absolute_path) or "(input)"
-        return f"input does not match the input schema of {manifest.ref}: {where}: {errors[0].message}"
+    @staticmethod
+    def _invalid_input(manifest: AgentManifest, data: Mapping[str, Any]) -> str | None:
+        problem = input_problem(manifest.input_schema, data)
+        return None if problem is None else f"input does not match the input schema of {manifest.ref}: {problem}"
 
     def _run_sandboxed(
         self, manifest: AgentManifest, code: bytes, data: Mapping[str, Any], context: sdk.TaskContext, timeout: float

@@ -1,0 +1,78 @@
+"""Turning a model's tool calls into tasks: safe unique ids, schema checks, and the messages sent for them."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from arbiter.planner import ToolCall
+from blackboard import Orchestration, Task, TaskError, TaskMessage
+from blackboard.records import TASK_ID_PATTERN
+from wrapper.schemas import input_problem
+
+__all__ = ["schema_problem", "task_message", "unique_ids", "waiting_for_results", "with_ids"]
+
+_TASK_ID = re.compile(TASK_ID_PATTERN)
+
+
+def task_message(task: Task) -> TaskMessage:
+    return TaskMessage(
+        orchestration_id=task.orchestration_id,
+        task_id=task.task_id,
+        attempt=task.attempt,
+        agent=task.agent,
+        input=task.input,
+        deadline=task.deadline,
+    )
+
+
+def waiting_for_results(orchestration: Orchestration) -> bool:
+    """Whether the conversation ends with the model's tool calls (its results are not appended yet)."""
+    if orchestration.wave == 0 or not orchestration.conversation:
+        return False
+    last = orchestration.conversation[-1]
+    return last.get("role") == "assistant" and any("toolUse" in block for block in last.get("content", []))
+
+
+def unique_ids(orchestration: Orchestration, calls: Sequence[ToolCall]) -> list[ToolCall]:
+    """Tool-use ids become task ids: replace any that is not a safe key or is used already in this orchestration.
+
+    The ids in use are those of the tool uses in the conversation (every task was one), so no task is read.
+    """
+    taken = {
+        block["toolUse"]["toolUseId"]
+        for message in orchestration.conversation
+        if message.get("role") == "assistant"
+        for block in message.get("content", [])
+        if "toolUse" in block
+    }
+    unique: list[ToolCall] = []
+    for index, call in enumerate(calls):
+        task_id = call.tool_use_id
+        if not _TASK_ID.match(task_id) or task_id in taken:
+            task_id = f"w{orchestration.wave + 1}_call{index}"
+            suffix = 0
+            while task_id in taken:
+                suffix += 1
+                task_id = f"w{orchestration.wave + 1}_call{index}_{suffix}"
+        taken.add(task_id)
+        unique.append(ToolCall(task_id, call.name, call.input, call.input_error))
+    return unique
+
+
+def with_ids(content: list[dict[str, Any]], renamed: Sequence[ToolCall]) -> list[Any]:
+    """The assistant content with each tool use carrying its task id (the tool results must answer those ids)."""
+    ids = iter([c.tool_use_id for c in renamed])
+    out: list[Any] = []
+    for block in content:
+        if "toolUse" in block:
+            out.append({"toolUse": {**block["toolUse"], "toolUseId": next(ids)}})
+        else:
+            out.append(block)
+    return out
+
+
+def schema_problem(schema: dict[str, Any], data: dict[str, Any]) -> TaskError | None:
+    problem = input_problem(schema, data)
+    return None if problem is None else TaskError(type="InvalidToolInput", message=problem, retryable=False)

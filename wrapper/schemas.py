@@ -1,0 +1,31 @@
+"""Checking a task input against an agent's input JSON Schema, with a message that says where it fails."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from functools import lru_cache
+from typing import Any
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import best_match
+
+__all__ = ["input_problem"]
+
+
+@lru_cache(maxsize=2048)
+def _validator(schema_json: str) -> Draft202012Validator:
+    return Draft202012Validator(json.loads(schema_json))
+
+
+def input_problem(schema: Mapping[str, Any], data: Mapping[str, Any]) -> str | None:
+    """``None`` if ``data`` matches ``schema``; else ``"<path>: <what is wrong>"`` for the most relevant error.
+
+    Validators are cached by the schema's content, so checking many inputs against one agent's schema is cheap.
+    """
+    validator = _validator(json.dumps(schema, sort_keys=True, default=str))
+    error = best_match(validator.iter_errors(dict(data)))
+    if error is None:
+        return None
+    where = "/".join(str(p) for p in error.absolute_path) or "(input)"
+    return f"{where}: {error.message}"
