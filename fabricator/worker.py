@@ -12,7 +12,6 @@ from blackboard import (
     AgentState,
     CompletionEvent,
     FabricationRequest,
-    RecordValidationError,
     TaskError,
     TaskMessage,
     TaskQueue,
@@ -21,6 +20,7 @@ from blackboard import (
 )
 from fabricator.fabricator import FabricationFailedError, Fabricator
 from wrapper.executor import Executor, Outcome
+from wrapper.worker import serve_queue
 
 __all__ = ["FabricationWorker"]
 
@@ -97,16 +97,4 @@ class FabricationWorker:
 
     def run(self, queue: TaskQueue, stop: threading.Event, *, wait_seconds: float = 0.5) -> None:
         """Take fabrication requests from ``queue`` until ``stop`` is set (one at a time: drafts are model-bound)."""
-        while not stop.is_set():
-            for received in queue.receive(1, wait_seconds=wait_seconds):
-                try:
-                    request = received.message
-                except RecordValidationError as exc:
-                    logger.warning("message_id=<%s> | unreadable fabrication request: %s", received.message_id, exc)
-                    queue.nack(received.receipt)
-                    continue
-                if not isinstance(request, FabricationRequest):
-                    queue.nack(received.receipt)
-                    continue
-                self.handle(request)
-                queue.ack(received.receipt)
+        serve_queue(queue, FabricationRequest, self.handle, concurrency=1, stop=stop, wait_seconds=wait_seconds)

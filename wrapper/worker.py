@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
-from blackboard import RecordValidationError, TaskMessage, TaskQueue
+from blackboard import FabricationRequest, RecordValidationError, TaskMessage, TaskQueue
 from wrapper.executor import Executor
 
-__all__ = ["WorkerStats", "run_worker"]
+__all__ = ["WorkerStats", "run_worker", "serve_queue"]
+
+_M = TypeVar("_M", TaskMessage, FabricationRequest)
 
 logger = logging.getLogger(__name__)
 
@@ -64,19 +68,45 @@ def run_worker(
     Returns:
         The counts of what the loop did.
     """
+    return serve_queue(
+        queue,
+        TaskMessage,
+        executor.execute,
+        concurrency=concurrency,
+        stop=stop,
+        wait_seconds=wait_seconds,
+        max_messages=max_messages,
+        retry_delay_seconds=retry_delay_seconds,
+    )
+
+
+def serve_queue(
+    queue: TaskQueue,
+    kind: type[_M],
+    handle: Callable[[_M], object | None],
+    *,
+    concurrency: int = 1,
+    stop: threading.Event | None = None,
+    wait_seconds: float = 1.0,
+    max_messages: int | None = None,
+    retry_delay_seconds: float = 5.0,
+) -> WorkerStats:
+    """Hand every message of type ``kind`` from ``queue`` to ``handle``; the loop under :func:`run_worker`.
+
+    ``handle`` returns ``None`` when the message's task was not claimed (counted as dropped). Unreadable messages
+    and messages of another type go back to the queue, which dead-letters them after its ``max_receives``.
+    """
     if concurrency < 1:
         raise ValueError("concurrency must be at least 1")
     stop = stop or threading.Event()
     stats = WorkerStats()
     lock = threading.Lock()
 
-    def count(field: str) -> bool:
-        """Count one handled message; return whether the loop should stop."""
+    def count(field: str) -> None:
         with lock:
             setattr(stats, field, getattr(stats, field) + 1)
             if max_messages is not None and stats.total() >= max_messages:
                 stop.set()
-        return stop.is_set()
 
     def loop() -> None:
         while not stop.is_set():
@@ -84,24 +114,26 @@ def run_worker(
                 try:
                     message = received.message
                 except RecordValidationError as exc:
-                    logger.warning("message_id=<%s> | unreadable task message: %s", received.message_id, exc)
+                    logger.warning("message_id=<%s> | unreadable message: %s", received.message_id, exc)
                     queue.nack(received.receipt)
                     count("rejected")
                     continue
-                if not isinstance(message, TaskMessage):
-                    logger.warning("message_id=<%s> | not a task message: %s", received.message_id, message.schema_)
+                if not isinstance(message, kind):
+                    logger.warning(
+                        "message_id=<%s> | not a %s: %s", received.message_id, kind.__name__, message.schema_
+                    )
                     queue.nack(received.receipt)
                     count("rejected")
                     continue
                 try:
-                    completion = executor.execute(message)
+                    done = handle(message)
                 except Exception:
-                    logger.exception("task_id=<%s> | execution raised; returning the message", message.task_id)
+                    logger.exception("task_id=<%s> | handling raised; returning the message", message.task_id)
                     queue.nack(received.receipt, delay_seconds=retry_delay_seconds)
                     count("errors")
                     continue
                 queue.ack(received.receipt)
-                count("executed" if completion is not None else "dropped")
+                count("executed" if done is not None else "dropped")
 
     threads = [threading.Thread(target=loop, name=f"arbiter-worker-{i}", daemon=True) for i in range(concurrency)]
     for thread in threads:
