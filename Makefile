@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml $(PINS)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c $(PINS) -e '.[dev]'
 	@touch $(STAMP)
 
-demo: install ## Run the restaurant example end to end on the embedded runtime (state in ./.arbiter)
+demo: install ## Run the incident example end to end on the embedded runtime (state in ./.arbiter)
 	$(BIN)/arbiter demo
 
 lint: install ## Ruff (lint + format check) and mypy --strict on the library

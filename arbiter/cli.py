@@ -11,6 +11,7 @@ import logging
 import signal
 import threading
 import time
+import uuid
 from collections import Counter
 from pathlib import Path
 from types import FrameType
@@ -139,8 +140,11 @@ def _run(
     budget: Budget | None,
     fabricator_model: str | None = None,
     approval: bool = False,
+    fresh_id: bool = False,
 ) -> RunResult:
     event = load_event_file(event_file)
+    if fresh_id:  # a demo runs again each time; `arbiter run` keeps ingress idempotent on the event id
+        event = event.model_copy(update={"id": str(uuid.uuid4())})
     agents_file = event_file.parent / "agents.json"
     with LocalRuntime(home, model=model, fabricator_model=fabricator_model, approval=approval) as runtime:
         if agents_file.is_file():
@@ -204,17 +208,37 @@ def _report(result: RunResult, as_json: bool) -> NoReturn:
 
 @app.command("demo")
 def demo_command(home: Path | None = HOME, as_json: bool = JSON) -> None:
-    """Run the restaurant example end to end (its planner turns are scripted in examples/restaurant)."""
-    scenario = EXAMPLES / "restaurant"
+    """Run the incident example end to end: plan, fabricate the missing worker, validate it, run it, answer.
+
+    The planner's and the Fabricator's model turns are scripted (examples/incident/*.json); everything else is real:
+    the blackboard in the home directory, the sandbox, the validation harness and the registry.
+    """
+    scenario = EXAMPLES / "incident"
     if not scenario.is_dir():
         fail(f"the examples are not installed next to the package ({scenario} is missing); run from a source checkout")
     if not as_json:
-        err.print(f"demo: {scenario / 'event.json'} with the scripted planner {scenario / 'scripted.json'}")
+        err.print(
+            f"demo: {scenario / 'event.json'} (a CloudWatch alarm); planner and Fabricator models scripted in "
+            f"{scenario}/scripted.json and fabricator.json",
+            highlight=False,
+        )
+    planner, fabricator = f"scripted:{scenario / 'scripted.json'}", f"scripted:{scenario / 'fabricator.json'}"
     try:
-        result = _run(scenario / "event.json", f"scripted:{scenario / 'scripted.json'}", home, as_json, None)
+        result = _run(scenario / "event.json", planner, home, as_json, None, fabricator, fresh_id=True)
     except (UsageError, ModelConfigurationError, BlackboardError) as exc:
         fail(str(exc))
+    if not as_json:
+        _show_tasks(home, result.orchestration_id)
     _report(result, as_json)
+
+
+def _show_tasks(home: Path | None, orchestration_id: str) -> None:
+    with LocalRuntime(home, start=False) as runtime:
+        for task in runtime.orchestration(orchestration_id).tasks:
+            output = task.result.output if task.result is not None else None
+            err.print(
+                f"  wave {task.wave}  {task.agent!s:<24} {task.state.value:<10} {str(output)[:90]}", highlight=False
+            )
 
 
 # ---------------------------------------------------------------- worker

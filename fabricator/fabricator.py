@@ -84,7 +84,7 @@ class Fabricator:
         model_spec: str | None = None,
         max_attempts: int = 3,
         approval: bool = False,
-        reuse_threshold: float = 0.75,
+        reuse_threshold: float = 0.7,
         policy: Policy = DEFAULT_POLICY,
         sample_timeout: float = 20.0,
     ) -> None:

@@ -1,7 +1,8 @@
 """The reuse check: is there an active agent that already does what a fabrication request asks for?
 
 A lexical measure until the semantic matcher exists: the cosine of the two word sets (words of three letters or
-more, lower-cased, common words left out) between the capability and each active agent's description.
+more, lower-cased, lightly stemmed, common words left out) between the capability and each active agent's
+description.
 """
 
 from __future__ import annotations
@@ -20,8 +21,17 @@ _COMMON = frozenset(
 )
 
 
+def _stem(word: str) -> str:
+    """A very light stemmer so that "parse", "parses" and "parsed" meet: drop a plural "s", then a final "e"/"d"."""
+    if word.endswith("s") and len(word) > 3:
+        word = word[:-1]
+    if word.endswith(("e", "d")) and len(word) > 3:
+        word = word[:-1]
+    return word
+
+
 def _words(text: str) -> frozenset[str]:
-    return frozenset(w for w in _WORD.findall(text.lower()) if w not in _COMMON)
+    return frozenset(_stem(w) for w in _WORD.findall(text.lower()) if w not in _COMMON)
 
 
 def similarity(a: str, b: str) -> float:

@@ -216,3 +216,17 @@ def test_agents_approve_and_rollback(tmp_path: Path) -> None:
     assert [v["state"] for v in json.loads(out)] == ["active", "retired"]
     code_, _, err = invoke("agents", "rollback", "parser", "--home", str(home))
     assert code_ == 2 and "no earlier version" in err
+
+
+def test_demo_runs_again_and_reuses_what_it_fabricated(tmp_path: Path) -> None:
+    home = str(tmp_path / "home")
+    first = json.loads(invoke("demo", "--home", home, "--json")[1])
+    second = json.loads(invoke("demo", "--home", home, "--json")[1])
+    assert first["status"] == second["status"] == "completed"
+    assert first["orchestration_id"] != second["orchestration_id"]  # a fresh event id each time
+    code, out, _ = invoke("orchestrations", "show", second["orchestration_id"], "--home", home, "--json")
+    fabricated = next(t for t in json.loads(out)["tasks"] if t["agent"]["name"] == "fabricate")
+    assert fabricated["result"]["output"]["reused"] is True
+    assert fabricated["result"]["output"]["agent"] == "alarm_reason_parser"
+    code, out, _ = invoke("agents", "list", "--home", home, "--json")
+    assert sorted(a["name"] for a in json.loads(out)) == ["alarm_reason_parser", "pager", "recent_deploys"]
