@@ -229,4 +229,8 @@ def test_demo_runs_again_and_reuses_what_it_fabricated(tmp_path: Path) -> None:
     assert fabricated["result"]["output"]["reused"] is True
     assert fabricated["result"]["output"]["agent"] == "alarm_reason_parser"
     code, out, _ = invoke("agents", "list", "--home", home, "--json")
-    assert sorted(a["name"] for a in json.loads(out)) == ["alarm_reason_parser", "pager", "recent_deploys"]
+    assert code == 0 and sorted(a["name"] for a in json.loads(out)) == [
+        "alarm_reason_parser",
+        "pager",
+        "recent_deploys",
+    ]
