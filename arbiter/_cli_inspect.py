@@ -218,3 +218,32 @@ def agents_rollback(name: str, home: Path | None = HOME, as_json: bool = JSON) -
         print_json({"agent": name, "version": manifest.version, "state": manifest.state.value})
     else:
         typer.echo(f"rolled back: {manifest.ref} is active")
+
+
+@agents_app.command("search")
+def agents_search(
+    text: str = typer.Argument(..., help="What the agent should do."),
+    k: int = typer.Option(8, "--k", min=1, help="How many matches."),
+    bm25: bool = typer.Option(False, "--bm25", help="Use the lexical matcher even if embeddings are installed."),
+    home: Path | None = HOME,
+    as_json: bool = JSON,
+) -> None:
+    """Rank the active agents for a task description, as the planner's matcher does."""
+    with LocalRuntime(home, start=False, matching="bm25" if bm25 else "auto") as runtime:
+        matcher = runtime.matcher
+        assert matcher is not None
+        matcher.refresh()
+        matches = matcher.search(text, k)
+    if as_json:
+        print_json(
+            {
+                "provider": matcher.provider,
+                "matches": [
+                    {"agent": m.manifest.name, "version": m.manifest.version, "score": m.score} for m in matches
+                ],
+            }
+        )
+        return
+    typer.echo(f"matcher: {matcher.provider}")
+    for rank, match in enumerate(matches, 1):
+        typer.echo(f"{rank:>3}. {match.score:7.3f}  {match.manifest.ref!s:<28} {match.manifest.description[:70]}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Sequence
 from typing import Any
@@ -11,7 +12,18 @@ from blackboard import Orchestration, Task, TaskError, TaskMessage
 from blackboard.records import TASK_ID_PATTERN
 from wrapper.schemas import input_problem
 
-__all__ = ["schema_problem", "task_message", "unique_ids", "waiting_for_results", "with_ids"]
+__all__ = [
+    "fabricated_names",
+    "query_text",
+    "schema_problem",
+    "task_message",
+    "unique_ids",
+    "waiting_for_results",
+    "with_ids",
+]
+
+#: How much of an orchestration the matcher reads to choose agents.
+MAX_QUERY_CHARS = 2000
 
 _TASK_ID = re.compile(TASK_ID_PATTERN)
 
@@ -76,3 +88,40 @@ def with_ids(content: list[dict[str, Any]], renamed: Sequence[ToolCall]) -> list
 def schema_problem(schema: dict[str, Any], data: dict[str, Any]) -> TaskError | None:
     problem = input_problem(schema, data)
     return None if problem is None else TaskError(type="InvalidToolInput", message=problem, retryable=False)
+
+
+def query_text(orchestration: Orchestration) -> str:
+    """What the matcher matches agents against: the event, then the latest results and notes."""
+    event = orchestration.event
+    parts = [f"{event.detail_type} from {event.source}: {json.dumps(event.detail, default=str)}"]
+    if orchestration.wave and orchestration.conversation:
+        for block in orchestration.conversation[-1].get("content", []):
+            if "text" in block:
+                parts.append(str(block["text"]))
+            for item in block.get("toolResult", {}).get("content", []):
+                parts.append(str(item.get("text", "")))
+    return " ".join(parts)[-MAX_QUERY_CHARS:]
+
+
+def fabricated_names(orchestration: Orchestration) -> list[str]:
+    """The agents ``fabricate`` calls of this orchestration produced (read from their tool results)."""
+    fabricate_ids = {
+        block["toolUse"]["toolUseId"]
+        for message in orchestration.conversation
+        if message.get("role") == "assistant"
+        for block in message.get("content", [])
+        if block.get("toolUse", {}).get("name") == "fabricate"
+    }
+    names = []
+    for message in orchestration.conversation:
+        for block in message.get("content", []):
+            result = block.get("toolResult", {})
+            if result.get("toolUseId") in fabricate_ids and result.get("status") == "success":
+                for item in result.get("content", []):
+                    try:
+                        name = json.loads(item.get("text", "")).get("agent")
+                    except (ValueError, AttributeError):
+                        continue
+                    if isinstance(name, str):
+                        names.append(name)
+    return names

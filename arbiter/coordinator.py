@@ -21,7 +21,15 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from arbiter._tool_calls import schema_problem, task_message, unique_ids, waiting_for_results, with_ids
+from arbiter._tool_calls import (
+    fabricated_names,
+    query_text,
+    schema_problem,
+    task_message,
+    unique_ids,
+    waiting_for_results,
+    with_ids,
+)
 from arbiter.exceptions import PlannerError
 from arbiter.planner import Planner, PlannerTurn, ToolCall
 from arbiter.prompts import FABRICATE_TOOL, agent_tool_spec, event_message, tool_results_message
@@ -46,6 +54,7 @@ from blackboard import (
 )
 from blackboard._base import utcnow
 from blackboard.ports.registry import StatsDelta
+from wrapper.matching import Matcher
 
 __all__ = ["Coordinator", "EngineSettings"]
 
@@ -82,6 +91,8 @@ class Coordinator:
         planner: the planning model.
         settings: engine defaults.
         fabricate: where ``fabricate`` tasks go (the Fabricator's queue); without one they fail with a clear error.
+        matcher: offers the planner the ``top_k`` agents that fit the orchestration instead of every active agent.
+        top_k: how many agents a planning call sees (plus ``fabricate``).
         clock: returns "now" (aware UTC).
     """
 
@@ -92,12 +103,16 @@ class Coordinator:
         settings: EngineSettings | None = None,
         *,
         fabricate: FabricationHandler | None = None,
+        matcher: Matcher | None = None,
+        top_k: int = 8,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.backends = backends
         self.planner = planner
         self.settings = settings or EngineSettings()
         self._fabricate = fabricate
+        self.matcher = matcher
+        self.top_k = top_k
         self._clock = clock
 
     # ---------------------------------------------------------------- ingress
@@ -168,7 +183,7 @@ class Coordinator:
         if orchestration.deadline is not None and orchestration.deadline <= now:
             self.finish(orchestration, OrchestrationStatus.FAILED, error="budget exhausted: deadline passed")
             return
-        agents = self._active_agents()
+        agents = self._offered(orchestration)
         specs = [agent_tool_spec(m) for m in agents.values()] + [FABRICATE_TOOL]
         try:
             turn = self.planner.plan(orchestration.conversation, specs)
@@ -239,7 +254,7 @@ class Coordinator:
         self, orchestration: Orchestration, call: ToolCall, agents: dict[str, AgentManifest], now: datetime
     ) -> tuple[Task, TaskError | None]:
         wave = orchestration.wave + 1
-        manifest = agents.get(call.name)
+        manifest = agents.get(call.name) or self._lookup(call.name)
         problem: TaskError | None = None
         if call.input_error is not None:
             problem = TaskError(type="InvalidToolInput", message=call.input_error, retryable=False)
@@ -375,6 +390,31 @@ class Coordinator:
             logger.exception("orchestration_id=<%s> | could not publish the result event", done.id)
 
     # ---------------------------------------------------------------- helpers
+
+    def _offered(self, orchestration: Orchestration) -> dict[str, AgentManifest]:
+        """The agents the planner sees: all active ones, or with a matcher the top-k for this orchestration.
+
+        Agents fabricated in this orchestration are always offered: the planner asked for them.
+        """
+        if self.matcher is None:
+            return self._active_agents()
+        self.matcher.refresh()
+        if len(self.matcher) <= self.top_k:  # a registry this small fits in the prompt whole
+            return self._active_agents()
+        offered = {m.manifest.name: m.manifest for m in self.matcher.search(query_text(orchestration), self.top_k)}
+        for name in fabricated_names(orchestration):
+            if name not in offered and (manifest := self._lookup(name)) is not None:
+                offered[name] = manifest
+        return offered
+
+    def _lookup(self, name: str) -> AgentManifest | None:
+        """The newest active version of ``name`` (a call to an agent that exists but was not offered is valid)."""
+        if name == FABRICATE:
+            return None
+        try:
+            return self.backends.registry.active(name)
+        except Exception:
+            return None
 
     def _active_agents(self) -> dict[str, AgentManifest]:
         latest: dict[str, AgentManifest] = {}

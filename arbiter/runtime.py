@@ -39,6 +39,7 @@ from blackboard.messages import COMPLETION_DETAIL_TYPE, COMPLETION_SOURCE, ORCHE
 from fabricator.fabricator import Fabricator
 from fabricator.worker import FabricationWorker
 from wrapper import Executor, SandboxPool, run_worker
+from wrapper.matching import Matcher, default_matcher
 from wrapper.models import resolve_model
 
 if TYPE_CHECKING:
@@ -95,6 +96,8 @@ class LocalRuntime:
             (longer than any task runs; a duplicate delivery is dropped by the conditional claim anyway).
         fabricator_model: the model the Fabricator writes new workers with (default: the planning model).
         approval: new agents the Fabricator writes wait in ``pending_approval`` until a person approves them.
+        matching: how the planner's agents are chosen: ``auto`` (the top 8 by the local embeddings when installed,
+            else by BM25), ``bm25``, or ``all`` (every active agent, the AWS samples' way).
         start: start the worker and watchdog threads now (``False`` for inspection only: list, show).
     """
 
@@ -112,6 +115,7 @@ class LocalRuntime:
         queue_visibility_seconds: float = 900.0,
         fabricator_model: Model | str | None = None,
         approval: bool = False,
+        matching: str = "auto",
         start: bool = True,
     ) -> None:
         # Models are resolved before the store is opened: a bad spec fails without touching ARBITER_HOME.
@@ -134,6 +138,14 @@ class LocalRuntime:
             raise UsageError(f"queue must be 'memory' or 'sqlite', not {queue!r}")
         self.backends = backends
         self._approval = approval
+        if matching not in ("auto", "bm25", "all"):
+            backends.close()
+            raise UsageError(f"matching must be 'auto', 'bm25' or 'all', not {matching!r}")
+        self.matcher: Matcher | None = None
+        if matching == "auto":
+            self.matcher = default_matcher(backends.registry)
+        elif matching == "bm25":
+            self.matcher = Matcher(backends.registry)
         self._volatile_queue = queue == "memory"
         self._model = model
         self._worker_model = worker_model or (model if isinstance(model, str) else None)
@@ -178,6 +190,7 @@ class LocalRuntime:
                 self._pool,
                 model_spec=self._worker_model,
                 approval=self._approval,
+                matcher=self.matcher,
             ),
             self._executor,
         )
@@ -225,6 +238,7 @@ class LocalRuntime:
                 Planner(self._planner_model, SYSTEM_PROMPT),
                 self._settings,
                 fabricate=self._send_fabrication,
+                matcher=self.matcher,
             )
         return self._coordinator
 

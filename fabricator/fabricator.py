@@ -21,6 +21,7 @@ from fabricator.harness import Candidate, ValidationReport, validate
 from fabricator.policy import DEFAULT_POLICY, Policy
 from fabricator.publisher import publish, safe_name
 from fabricator.reuse import find_existing
+from wrapper.matching import Matcher
 from wrapper.sandbox import SandboxPool
 
 if TYPE_CHECKING:
@@ -73,6 +74,7 @@ class Fabricator:
         reuse_threshold: how similar an active agent's description must be to be reused instead (0 to 1).
         policy: the static policy drafts must meet.
         sample_timeout: seconds one sample run may take.
+        matcher: the capability matcher the planner uses; the reuse check asks it (lexical matching without one).
     """
 
     def __init__(
@@ -87,6 +89,7 @@ class Fabricator:
         reuse_threshold: float = 0.7,
         policy: Policy = DEFAULT_POLICY,
         sample_timeout: float = 20.0,
+        matcher: Matcher | None = None,
     ) -> None:
         self.backends = backends
         self.generator = Generator(model, policy)
@@ -97,6 +100,7 @@ class Fabricator:
         self.reuse_threshold = reuse_threshold
         self.policy = policy
         self.sample_timeout = sample_timeout
+        self.matcher = matcher
 
     def fabricate(self, request: FabricationRequest) -> FabricationResult:
         """Answer a fabrication request with an agent.
@@ -107,7 +111,7 @@ class Fabricator:
         """
         started = time.perf_counter()
         if request.replaces is None:
-            existing = find_existing(self.backends.registry, request.capability, self.reuse_threshold)
+            existing = self._existing(request.capability)
             if existing is not None:
                 logger.debug("agent=<%s>, score=<%.2f> | reusing an existing agent", existing[0].ref, existing[1])
                 return FabricationResult(existing[0], True, 0, None, (time.perf_counter() - started) * 1000)
@@ -149,6 +153,13 @@ class Fabricator:
                 return FabricationResult(agent, False, attempt, report, (time.perf_counter() - started) * 1000)
             feedback = report.to_feedback()
         raise FabricationFailedError(self.max_attempts, feedback, report)
+
+    def _existing(self, capability: str) -> tuple[AgentManifest, float] | None:
+        if self.matcher is None:
+            return find_existing(self.backends.registry, capability, self.reuse_threshold)
+        self.matcher.refresh()
+        match = self.matcher.best(capability, self.reuse_threshold)
+        return None if match is None else (match.manifest, match.score)
 
     @staticmethod
     def _candidate(draft: Draft) -> tuple[Candidate | None, str]:

@@ -5,6 +5,7 @@
 - :class:`SandboxPool` is the warm pool of fork servers that runs untrusted code in isolated child processes.
 - :func:`run_worker` pulls task messages from any ``TaskQueue``.
 - :mod:`wrapper.sdk` is what worker code imports; :func:`resolve_model` turns a model spec into a Strands model.
+- :class:`Matcher` picks the agents that fit a text (local embeddings or BM25), for the planner and the Fabricator.
 
 Layering: ``wrapper`` builds on ``blackboard`` only.
 """
@@ -13,6 +14,7 @@ from wrapper import sdk
 from wrapper.cache import CodeCache, ManifestCache
 from wrapper.exceptions import ModelConfigurationError, NonRetryableError, SandboxError, WrapperError
 from wrapper.executor import Executor
+from wrapper.matching import Match, Matcher, default_matcher
 from wrapper.models import resolve_model
 from wrapper.sandbox import SandboxLimits, SandboxPool
 from wrapper.worker import WorkerStats, run_worker
@@ -21,6 +23,8 @@ __all__ = [
     "CodeCache",
     "Executor",
     "ManifestCache",
+    "Match",
+    "Matcher",
     "ModelConfigurationError",
     "NonRetryableError",
     "SandboxError",
@@ -28,6 +32,7 @@ __all__ = [
     "SandboxPool",
     "WorkerStats",
     "WrapperError",
+    "default_matcher",
     "resolve_model",
     "run_worker",
     "sdk",

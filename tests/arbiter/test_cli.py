@@ -234,3 +234,25 @@ def test_demo_runs_again_and_reuses_what_it_fabricated(tmp_path: Path) -> None:
         "pager",
         "recent_deploys",
     ]
+
+
+def test_agents_search_ranks_with_scores(tmp_path: Path) -> None:
+    home = str(tmp_path / "home")
+    for name, description in (
+        ("refund_order", "Refunds a paid order to the customer."),
+        ("weather_forecast", "Gives the weather forecast for a city."),
+    ):
+        module = tmp_path / f"{name}.py"
+        module.write_text("def handler(**kw):\n    return 1\n")
+        assert (
+            invoke("agents", "add", name, "--file", str(module), "--description", description, "--home", home)[0] == 0
+        )
+    for extra in ([], ["--bm25"]):
+        code, out, _ = invoke(
+            "agents", "search", "give the customer their money back", "--home", home, "--json", *extra
+        )
+        result = json.loads(out)
+        assert code == 0 and result["matches"][0]["agent"] == "refund_order"
+        assert result["provider"] == ("bm25" if extra else "all-minilm-l6-v2-int8")
+    code, out, _ = invoke("agents", "search", "rain tomorrow in Oslo", "--home", home, "--k", "1")
+    assert code == 0 and "weather_forecast@1" in out and "matcher: all-minilm-l6-v2-int8" in out

@@ -18,3 +18,66 @@ def test_fabricate_without_a_fabricator_fails_that_task_clearly() -> None:
     assert task.result.error.type == "FabricatorUnavailable"
     finished = backends.blackboard.get_orchestration(orchestration.id)
     assert finished.status.value == "completed" and finished.output == "cannot juggle"
+
+
+def test_matcher_offers_only_the_top_k_and_calls_beyond_them_still_work() -> None:
+    from blackboard import AgentManifest
+    from wrapper.matching import Matcher
+
+    backends = memory_backends()
+    code = backends.code_store.put(b"def handler(**kw):\n    return 1\n")
+    for i in range(20):
+        name = f"agent_{i:02d}"
+        topic = "refund an order to the customer" if i == 7 else f"handle order topic number {i} of the catalog"
+        backends.registry.put(AgentManifest(name=name, version=1, description=f"Agents {i}: {topic}.", code=code))
+    model = ScriptedModel([{"tool_calls": [{"name": "agent_13", "input": {}}]}, {"text": "done"}])
+    coordinator = Coordinator(backends, Planner(model, SYSTEM_PROMPT), matcher=Matcher(backends.registry), top_k=3)
+    event = Event.parse({"source": "shop", "detail-type": "Refund-Requested", "detail": {"refund": "order 9"}})
+    orchestration = coordinator.start(event)
+    offered = model.requests[0].tool_names
+    assert len(offered) == 4 and offered[-1] == "fabricate" and offered[0] == "agent_07"
+    # agent_13 was not offered, but it exists and is active: the call is valid (it is dispatched, not refused).
+    (task,) = backends.blackboard.list_tasks(orchestration.id)
+    assert task.agent.name == "agent_13" and task.state is TaskState.DISPATCHED
+
+
+def test_fabricated_agents_are_found_in_the_conversation() -> None:
+    from arbiter._tool_calls import fabricated_names, query_text
+    from blackboard import Orchestration
+
+    event = Event.parse({"source": "aws.cloudwatch", "detail-type": "Alarm", "detail": {"alarmName": "cpu"}})
+    conversation = [
+        {"role": "user", "content": [{"text": "event"}]},
+        {"role": "assistant", "content": [{"toolUse": {"toolUseId": "f1", "name": "fabricate", "input": {}}}]},
+        {
+            "role": "user",
+            "content": [
+                {
+                    "toolResult": {
+                        "toolUseId": "f1",
+                        "status": "success",
+                        "content": [{"text": '{"agent": "cpu_reader"}'}],
+                    }
+                }
+            ],
+        },
+    ]
+    orchestration = Orchestration(event=event, conversation=conversation, wave=1)
+    assert fabricated_names(orchestration) == ["cpu_reader"]
+    text = query_text(orchestration)
+    assert "alarmName" in text and "cpu_reader" in text
+
+
+def test_a_small_registry_is_offered_whole() -> None:
+    from blackboard import AgentManifest
+    from wrapper.matching import Matcher
+
+    backends = memory_backends()
+    code = backends.code_store.put(b"def handler(**kw):\n    return 1\n")
+    for name in ("alpha", "beta"):
+        backends.registry.put(AgentManifest(name=name, version=1, description=f"{name} does {name} things.", code=code))
+    model = ScriptedModel([{"text": "nothing to do"}])
+    Coordinator(backends, Planner(model, SYSTEM_PROMPT), matcher=Matcher(backends.registry), top_k=8).start(
+        Event.parse({"source": "s", "detail-type": "unrelated words", "detail": {}})
+    )
+    assert model.requests[0].tool_names == ["alpha", "beta", "fabricate"]

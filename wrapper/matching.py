@@ -1,0 +1,203 @@
+"""Capability matching: which registered agents fit a piece of text.
+
+It keeps the planner's prompt the same size however many agents the registry holds. Two providers: embeddings
+(cosine similarity of unit vectors, stored with each manifest so every backend carries them) and BM25 (lexical,
+needs nothing). :func:`default_matcher` picks the local embeddings when installed, else BM25. An agent is indexed
+by its name, description and input field names.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+import threading
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from blackboard import AgentManifest, AgentState, Registry
+from wrapper.embeddings import Embedder, local_embedder
+
+__all__ = ["Match", "Matcher", "default_matcher", "index_text", "lexical_similarity"]
+
+logger = logging.getLogger(__name__)
+
+_WORD = re.compile(r"[^\W_]{2,}", re.UNICODE)
+_COMMON = frozenset(
+    "the and for with from that this into its are was were has have will can may any all each per not but "
+    "give gives given return returns returned take takes which what when how their them they of to in on a an is "
+    "it as by or be".split()
+)
+#: Descriptions are cut to this many characters before indexing (a description is for choosing, not an essay).
+MAX_INDEX_CHARS = 2000
+
+
+def _stem(word: str) -> str:
+    """A very light stemmer so that "parse", "parses" and "parsed" meet: drop a plural "s", then a final "e"/"d"."""
+    if word.endswith("s") and len(word) > 3:
+        word = word[:-1]
+    if word.endswith(("e", "d")) and len(word) > 3:
+        word = word[:-1]
+    return word
+
+
+def _terms(text: str) -> list[str]:
+    terms: list[str] = []
+    for word in _WORD.findall(text.lower()):
+        if word in _COMMON:
+            continue
+        if any(ord(c) >= 0x2E80 for c in word):
+            # Scripts written without spaces (Chinese, Japanese...): overlapping character pairs stand in for words.
+            terms.extend(word[i : i + 2] for i in range(len(word) - 1))
+        else:
+            terms.append(_stem(word))
+    return terms
+
+
+def lexical_similarity(a: str, b: str) -> float:
+    """Cosine similarity of the (stemmed) word sets of two texts, from 0 to 1."""
+    left, right = set(_terms(a)), set(_terms(b))
+    if not left or not right:
+        return 0.0
+    return len(left & right) / math.sqrt(len(left) * len(right))
+
+
+def index_text(manifest: AgentManifest) -> str:
+    """What an agent is matched on: its name, description and input field names."""
+    fields = ", ".join(str(f) for f in (manifest.input_schema.get("properties") or {}))
+    text = f"{manifest.name.replace('_', ' ').replace('-', ' ')}. {manifest.description}"
+    return (text + (f" Inputs: {fields}." if fields else ""))[:MAX_INDEX_CHARS]
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    """An agent and how well it fits (cosine for embeddings, BM25 score for the lexical provider)."""
+
+    manifest: AgentManifest
+    score: float
+
+
+class Matcher:
+    """An index over the registry's active agents (their newest active version each).
+
+    Args:
+        registry: where agents come from; vectors it lacks (or has from another model, or of the wrong size) are
+            computed and stored back with the manifest.
+        embedder: the embedding model; ``None`` uses BM25.
+    """
+
+    def __init__(self, registry: Registry, embedder: Embedder | None = None) -> None:
+        self.registry = registry
+        self.embedder = embedder
+        self.provider = embedder.name if embedder is not None else "bm25"
+        self._lock = threading.Lock()
+        self._manifests: list[AgentManifest] = []
+        self._matrix: Any = None
+        self._postings: dict[str, list[tuple[int, int]]] = {}
+        self._lengths: list[int] = []
+        self._idf: dict[str, float] = {}
+
+    def __len__(self) -> int:
+        return len(self._manifests)
+
+    def refresh(self) -> None:
+        """Index the registry's active agents as they are now (embedding those without a usable vector)."""
+        latest: dict[str, AgentManifest] = {}
+        for manifest in self.registry.list_agents(AgentState.ACTIVE):
+            latest[manifest.name] = manifest  # listed by (name, version): the last is the newest
+        manifests = list(latest.values())
+        if self.embedder is not None:
+            manifests = self._with_vectors(manifests, self.embedder)
+        with self._lock:
+            self._manifests = manifests
+            if self.embedder is not None:
+                import numpy as np
+
+                dimension = self.embedder.dimension
+                self._matrix = np.array([m.embedding for m in manifests], dtype=np.float32).reshape(-1, dimension)
+            else:
+                self._index_bm25(index_text(m) for m in manifests)
+
+    def search(self, text: str, k: int = 8) -> list[Match]:
+        """The ``k`` best agents for ``text``, best first (fewer if the registry has fewer)."""
+        with self._lock:
+            manifests, matrix = self._manifests, self._matrix
+        if not manifests or k < 1:
+            return []
+        if self.embedder is not None:
+            import numpy as np
+
+            query = np.array(self.embedder.embed([text[:MAX_INDEX_CHARS]])[0], dtype=np.float32)
+            scores = matrix @ query
+            top = np.argsort(-scores, kind="stable")[:k]
+            return [Match(manifests[int(i)], float(scores[int(i)])) for i in top]
+        ranked = sorted(self._bm25(text).items(), key=lambda item: (-item[1], item[0]))[:k]
+        return [Match(manifests[i], score) for i, score in ranked]
+
+    def similarity(self, text: str, manifest: AgentManifest) -> float:
+        """How close ``text`` is to one agent, from 0 to 1 (cosine of vectors, or of word sets for BM25)."""
+        if self.embedder is not None and manifest.embedding is not None:
+            vector = self.embedder.embed([text[:MAX_INDEX_CHARS]])[0]
+            return float(sum(a * b for a, b in zip(vector, manifest.embedding, strict=False)))
+        return lexical_similarity(text, index_text(manifest))
+
+    def best(self, text: str, threshold: float) -> Match | None:
+        """The best agent for ``text`` if its :meth:`similarity` reaches ``threshold``."""
+        for match in self.search(text, k=3):
+            score = self.similarity(text, match.manifest)
+            if score >= threshold:
+                return Match(match.manifest, score)
+        return None
+
+    # ---------------------------------------------------------------- internals
+
+    def _with_vectors(self, manifests: list[AgentManifest], embedder: Embedder) -> list[AgentManifest]:
+        stale = [
+            i
+            for i, m in enumerate(manifests)
+            if m.embedding is None or m.embedding_model != embedder.name or len(m.embedding) != embedder.dimension
+        ]
+        if not stale:
+            return manifests
+        logger.debug("agents=<%d>, model=<%s> | embedding agent descriptions", len(stale), embedder.name)
+        vectors = embedder.embed([index_text(manifests[i]) for i in stale])
+        updated = list(manifests)
+        for i, vector in zip(stale, vectors, strict=True):
+            m = manifests[i]
+            try:
+                updated[i] = self.registry.set_embedding(m.name, m.version, vector, embedder.name)
+            except Exception:  # a store that cannot keep the vector still gets matched this time
+                logger.warning("agent=<%s> | could not store its embedding", m.ref, exc_info=True)
+                updated[i] = m.model_copy(update={"embedding": vector, "embedding_model": embedder.name})
+        return updated
+
+    def _index_bm25(self, texts: Iterable[str]) -> None:
+        postings: dict[str, list[tuple[int, int]]] = defaultdict(list)
+        lengths: list[int] = []
+        for doc, text in enumerate(texts):
+            terms = _terms(text)
+            lengths.append(len(terms))
+            for term, count in Counter(terms).items():
+                postings[term].append((doc, count))
+        total = len(lengths)
+        self._postings, self._lengths = dict(postings), lengths
+        self._idf = {t: math.log(1 + (total - len(p) + 0.5) / (len(p) + 0.5)) for t, p in postings.items()}
+
+    def _bm25(self, text: str, k1: float = 1.5, b: float = 0.75) -> dict[int, float]:
+        average = (sum(self._lengths) / len(self._lengths)) or 1.0
+        scores: dict[int, float] = defaultdict(float)
+        for term in set(_terms(text)):
+            idf = self._idf.get(term)
+            if idf is None:
+                continue
+            for doc, count in self._postings[term]:
+                norm = count + k1 * (1 - b + b * self._lengths[doc] / average)
+                scores[doc] += idf * count * (k1 + 1) / norm
+        return scores
+
+
+def default_matcher(registry: Registry) -> Matcher:
+    """A matcher with the local embeddings when they are installed, else BM25."""
+    return Matcher(registry, local_embedder())
