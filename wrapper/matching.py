@@ -98,18 +98,26 @@ class Matcher:
         self._postings: dict[str, list[tuple[int, int]]] = {}
         self._lengths: list[int] = []
         self._idf: dict[str, float] = {}
+        self._revision: int | None = None
 
     def __len__(self) -> int:
         return len(self._manifests)
 
     def refresh(self) -> None:
-        """Index the registry's active agents as they are now (embedding those without a usable vector)."""
+        """Index the registry's active agents as they are now (embedding those without a usable vector).
+
+        Cheap when nothing changed: the registry's :meth:`~blackboard.Registry.revision` is compared first.
+        """
+        revision = self.registry.revision()
+        if revision == self._revision:
+            return
         latest: dict[str, AgentManifest] = {}
         for manifest in self.registry.list_agents(AgentState.ACTIVE):
             latest[manifest.name] = manifest  # listed by (name, version): the last is the newest
         manifests = list(latest.values())
+        embedded = False
         if self.embedder is not None:
-            manifests = self._with_vectors(manifests, self.embedder)
+            manifests, embedded = self._with_vectors(manifests, self.embedder)
         with self._lock:
             self._manifests = manifests
             if self.embedder is not None:
@@ -119,6 +127,9 @@ class Matcher:
                 self._matrix = np.array([m.embedding for m in manifests], dtype=np.float32).reshape(-1, dimension)
             else:
                 self._index_bm25(index_text(m) for m in manifests)
+            # Storing vectors changed the revision; read the registry once more next time rather than miss a change
+            # another writer made meanwhile.
+            self._revision = None if embedded else revision
 
     def search(self, text: str, k: int = 8) -> list[Match]:
         """The ``k`` best agents for ``text``, best first (fewer if the registry has fewer)."""
@@ -153,14 +164,14 @@ class Matcher:
 
     # ---------------------------------------------------------------- internals
 
-    def _with_vectors(self, manifests: list[AgentManifest], embedder: Embedder) -> list[AgentManifest]:
+    def _with_vectors(self, manifests: list[AgentManifest], embedder: Embedder) -> tuple[list[AgentManifest], bool]:
         stale = [
             i
             for i, m in enumerate(manifests)
             if m.embedding is None or m.embedding_model != embedder.name or len(m.embedding) != embedder.dimension
         ]
         if not stale:
-            return manifests
+            return manifests, False
         logger.debug("agents=<%d>, model=<%s> | embedding agent descriptions", len(stale), embedder.name)
         vectors = embedder.embed([index_text(manifests[i]) for i in stale])
         updated = list(manifests)
@@ -171,7 +182,7 @@ class Matcher:
             except Exception:  # a store that cannot keep the vector still gets matched this time
                 logger.warning("agent=<%s> | could not store its embedding", m.ref, exc_info=True)
                 updated[i] = m.model_copy(update={"embedding": vector, "embedding_model": embedder.name})
-        return updated
+        return updated, True
 
     def _index_bm25(self, texts: Iterable[str]) -> None:
         postings: dict[str, list[tuple[int, int]]] = defaultdict(list)

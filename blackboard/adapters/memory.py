@@ -178,13 +178,18 @@ class MemoryRegistry(Registry):
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._agents: dict[tuple[str, int], AgentManifest] = {}
+        self._changes = 0
 
     def _insert(self, manifest: AgentManifest) -> bool:
         with self._lock:
             if (manifest.name, manifest.version) in self._agents:
                 return False
             self._agents[(manifest.name, manifest.version)] = manifest
+            self._changes += 1
             return True
+
+    def _revision(self) -> int:
+        return self._changes
 
     def _latest_version(self, name: str) -> int:
         with self._lock:
@@ -225,6 +230,7 @@ class MemoryRegistry(Registry):
             if stored.state is not source:
                 return False
             self._update(name, version, state=target)
+            self._changes += 1
             return True
 
     def _add_stats(self, name: str, version: int, delta: StatsDelta) -> None:
@@ -246,6 +252,7 @@ class MemoryRegistry(Registry):
     def _set_embedding(self, name: str, version: int, embedding: list[float], model: str) -> None:
         with self._lock:
             self._update(name, version, embedding=embedding, embedding_model=model)
+            self._changes += 1
 
 
 class MemoryCodeStore(CodeStore):

@@ -138,6 +138,13 @@ class Registry(abc.ABC):
         """Add several invocations' counts to the version's stats in one atomic update."""
         self._add_stats(name, version, delta)
 
+    def revision(self) -> int:
+        """A number that changes whenever a version is added, changes state or gets a new embedding (not on stats).
+
+        Caches (the capability matcher) compare it to know when to read the registry again.
+        """
+        return self._revision()
+
     def set_embedding(self, name: str, version: int, embedding: Sequence[float], model: str) -> AgentManifest:
         """Store the description embedding of an agent version (the only content that may change after put)."""
         if not embedding:
@@ -146,6 +153,10 @@ class Registry(abc.ABC):
         return self.get(name, version)
 
     # ---------------------------------------------------------------- primitives
+
+    @abc.abstractmethod
+    def _revision(self) -> int:
+        """The change counter (see :meth:`revision`); writes bump it in the same atomic step as the change."""
 
     @abc.abstractmethod
     def _insert(self, manifest: AgentManifest) -> bool:

@@ -106,3 +106,19 @@ def test_stats_and_embedding(backends: Backends) -> None:
         registry.set_embedding("burger_cook", 1, [], "minilm")
     with pytest.raises(AgentNotFoundError):
         registry.record_completion("nobody", 1, TaskState.SUCCEEDED, 1.0, 0)
+
+
+def test_revision_changes_with_matching_relevant_writes_only(backends: Backends) -> None:
+    registry = backends.registry
+    start = registry.revision()
+    registry.put(manifest())
+    after_put = registry.revision()
+    registry.record_completion("burger_cook", 1, TaskState.SUCCEEDED, 1.0, 0)
+    assert registry.revision() == after_put != start  # stats do not count
+    registry.set_embedding("burger_cook", 1, [1.0], "m")
+    after_embedding = registry.revision()
+    registry.set_state("burger_cook", 1, AgentState.ACTIVE, AgentState.RETIRED)
+    assert len({start, after_put, after_embedding, registry.revision()}) == 4
+    registry.put(manifest())  # a duplicate put changes nothing
+    registry.set_state("burger_cook", 1, AgentState.ACTIVE, AgentState.RETIRED)  # a stale change neither
+    assert registry.revision() == registry.revision()

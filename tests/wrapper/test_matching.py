@@ -139,3 +139,23 @@ def test_lexical_similarity() -> None:
     assert lexical_similarity("Parses the alarm", "parse an alarm") == pytest.approx(1.0)
     assert lexical_similarity("", "anything") == 0.0
     assert lexical_similarity("refund order", "weather forecast") == 0.0
+
+
+def test_refresh_reads_the_registry_only_after_a_change(registry: MemoryRegistry, embedder: LocalMiniLM) -> None:
+    reads: list[int] = []
+    original = registry.list_agents
+
+    def counting(*args, **kwargs):  # type: ignore[no-untyped-def]
+        reads.append(1)
+        return original(*args, **kwargs)
+
+    registry.list_agents = counting  # type: ignore[method-assign]
+    matcher = Matcher(registry, embedder)
+    matcher.refresh()  # embeds every agent (which changes the revision)
+    matcher.refresh()  # reads once more to be sure
+    matcher.refresh()
+    matcher.refresh()
+    assert len(reads) == 2
+    register(registry, "new_agent", "Does something new.")
+    matcher.refresh()
+    assert len(reads) == 3 and "new_agent" in {m.manifest.name for m in matcher.search("something new", k=10)}

@@ -49,7 +49,10 @@ CREATE TABLE queue_messages (
     visible_at REAL NOT NULL, receive_count INTEGER NOT NULL DEFAULT 0, receipt TEXT UNIQUE,
     dead INTEGER NOT NULL DEFAULT 0);
 CREATE INDEX queue_messages_visible ON queue_messages (queue, dead, visible_at, seq);
+CREATE TABLE IF NOT EXISTS revisions (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
 """
+#: Tables added after a schema version was released are created on open, so older files keep working.
+_ADDED = ("CREATE TABLE IF NOT EXISTS revisions (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID",)
 
 
 class SqliteDatabase:
@@ -201,6 +204,9 @@ class SqliteDatabase:
             raise StoreCorruptError(
                 str(self.path), f"has schema version {version}; this version of Arbiter reads up to {SCHEMA_VERSION}"
             )
+        with self.write() as conn:
+            for statement in _ADDED:
+                conn.execute(statement)
 
     def _reraise(self, exc: sqlite3.DatabaseError) -> NoReturn:
         translated = self._translate(exc)

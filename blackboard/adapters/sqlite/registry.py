@@ -29,6 +29,13 @@ def _manifest(row: tuple[str, str, int, int, int, int, float, int]) -> AgentMani
     return AgentManifest.model_validate_json(doc).model_copy(update={"state": AgentState(state), "stats": stats})
 
 
+def _bump(conn: sqlite3.Connection) -> None:
+    """Count a change that matching cares about (not stats), in the same transaction as the change."""
+    conn.execute(
+        "INSERT INTO revisions (name, value) VALUES ('registry', 1) ON CONFLICT (name) DO UPDATE SET value = value + 1"
+    )
+
+
 class SqliteRegistry(Registry):
     """Registry in an :class:`SqliteDatabase`."""
 
@@ -41,7 +48,14 @@ class SqliteRegistry(Registry):
                 "INSERT OR IGNORE INTO agents (name, version, state, doc) VALUES (?, ?, ?, ?)",
                 (manifest.name, manifest.version, manifest.state.value, manifest.model_dump_json(by_alias=True)),
             )
+            if cursor.rowcount == 1:
+                _bump(conn)
             return cursor.rowcount == 1
+
+    def _revision(self) -> int:
+        with self.database.read() as conn:
+            row = conn.execute("SELECT value FROM revisions WHERE name = 'registry'").fetchone()
+        return int(row[0]) if row else 0
 
     def _latest_version(self, name: str) -> int:
         with self.database.read() as conn:
@@ -84,6 +98,8 @@ class SqliteRegistry(Registry):
             )
             if cursor.rowcount == 0:
                 self._require(conn, name, version)
+            else:
+                _bump(conn)
             return cursor.rowcount == 1
 
     def _add_stats(self, name: str, version: int, delta: StatsDelta) -> None:
@@ -114,6 +130,7 @@ class SqliteRegistry(Registry):
             doc = json.loads(row[0])
             doc.update(embedding=embedding, embedding_model=model)
             conn.execute("UPDATE agents SET doc = ? WHERE name = ? AND version = ?", (json.dumps(doc), name, version))
+            _bump(conn)
 
     @staticmethod
     def _require(conn: sqlite3.Connection, name: str, version: int) -> None:
