@@ -11,6 +11,7 @@ import hashlib
 import importlib.resources
 import json
 import logging
+import os
 import threading
 from collections.abc import Sequence
 from functools import cache
@@ -73,7 +74,7 @@ class LocalMiniLM:
         except (ModuleNotFoundError, FileNotFoundError) as exc:
             raise ModelConfigurationError(f"the local embedding model is not installed: {exc}") from exc
         options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = 1  # matching runs beside the workers; one core is plenty for 384 dimensions
+        options.intra_op_num_threads = min(2, os.cpu_count() or 1)
         self._session = onnxruntime.InferenceSession(model, options, providers=["CPUExecutionProvider"])
         self._inputs = {i.name for i in self._session.get_inputs()}
         self._tokenizer = Tokenizer.from_str(tokenizer.decode())
@@ -82,12 +83,15 @@ class LocalMiniLM:
         self._lock = threading.Lock()
 
     def embed(self, texts: Sequence[str]) -> list[list[float]]:
-        """Embed texts in batches of 64 (empty texts get the embedding of a single space)."""
+        """Embed texts in batches of 16 (empty texts get the embedding of a single space).
+
+        Small batches waste less on padding to the longest text of the batch.
+        """
         import numpy as np
 
         vectors: list[list[float]] = []
-        for start in range(0, len(texts), 64):
-            batch = [t if t.strip() else " " for t in texts[start : start + 64]]
+        for start in range(0, len(texts), 16):
+            batch = [t if t.strip() else " " for t in texts[start : start + 16]]
             with self._lock:
                 encoded = self._tokenizer.encode_batch(batch)
             ids = np.array([e.ids for e in encoded], dtype=np.int64)

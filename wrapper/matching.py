@@ -1,9 +1,9 @@
 """Capability matching: which registered agents fit a piece of text.
 
-It keeps the planner's prompt the same size however many agents the registry holds. Two providers: embeddings
-(cosine similarity of unit vectors, stored with each manifest so every backend carries them) and BM25 (lexical,
-needs nothing). :func:`default_matcher` picks the local embeddings when installed, else BM25. An agent is indexed
-by its name, description and input field names.
+It keeps the planner's prompt the same size however many agents the registry holds. Embeddings (cosine similarity
+of unit vectors, stored with each manifest so every backend carries them) fused with BM25, or BM25 alone (lexical,
+needs nothing). :func:`default_matcher` uses the local embeddings when installed. An agent is indexed by its name,
+description and input field names.
 """
 
 from __future__ import annotations
@@ -30,6 +30,9 @@ _COMMON = frozenset(
     "give gives given return returns returned take takes which what when how their them they of to in on a an is "
     "it as by or be".split()
 )
+#: Reciprocal rank fusion: how deep each ranking is read, and the constant that damps the top ranks.
+_FUSED_DEPTH = 30
+_FUSION_C = 30
 #: Descriptions are cut to this many characters before indexing (a description is for choosing, not an essay).
 MAX_INDEX_CHARS = 2000
 
@@ -73,7 +76,7 @@ def index_text(manifest: AgentManifest) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Match:
-    """An agent and how well it fits (cosine for embeddings, BM25 score for the lexical provider)."""
+    """An agent and how well it fits (a fused rank score with embeddings, a BM25 score without; higher is better)."""
 
     manifest: AgentManifest
     score: float
@@ -91,7 +94,7 @@ class Matcher:
     def __init__(self, registry: Registry, embedder: Embedder | None = None) -> None:
         self.registry = registry
         self.embedder = embedder
-        self.provider = embedder.name if embedder is not None else "bm25"
+        self.provider = f"{embedder.name}+bm25" if embedder is not None else "bm25"
         self._lock = threading.Lock()
         self._manifests: list[AgentManifest] = []
         self._matrix: Any = None
@@ -125,27 +128,42 @@ class Matcher:
 
                 dimension = self.embedder.dimension
                 self._matrix = np.array([m.embedding for m in manifests], dtype=np.float32).reshape(-1, dimension)
-            else:
-                self._index_bm25(index_text(m) for m in manifests)
+            self._index_bm25(index_text(m) for m in manifests)
             # Storing vectors changed the revision; read the registry once more next time rather than miss a change
             # another writer made meanwhile.
             self._revision = None if embedded else revision
 
     def search(self, text: str, k: int = 8) -> list[Match]:
-        """The ``k`` best agents for ``text``, best first (fewer if the registry has fewer)."""
+        """The ``k`` best agents for ``text``, best first (fewer if fewer fit).
+
+        With embeddings, the vector ranking and the BM25 ranking are fused (reciprocal rank fusion): meaning finds
+        paraphrases, words find names and identifiers, and together they miss less than either alone. The score is
+        then the fused score; :meth:`best` reports the cosine.
+        """
         with self._lock:
-            manifests, matrix = self._manifests, self._matrix
+            manifests = self._manifests
         if not manifests or k < 1:
             return []
-        if self.embedder is not None:
-            import numpy as np
-
-            query = np.array(self.embedder.embed([text[:MAX_INDEX_CHARS]])[0], dtype=np.float32)
-            scores = matrix @ query
-            top = np.argsort(-scores, kind="stable")[:k]
-            return [Match(manifests[int(i)], float(scores[int(i)])) for i in top]
-        ranked = sorted(self._bm25(text).items(), key=lambda item: (-item[1], item[0]))[:k]
+        lexical = sorted(self._bm25(text).items(), key=lambda item: (-item[1], item[0]))
+        if self.embedder is None:
+            return [Match(manifests[i], score) for i, score in lexical[:k]]
+        fused: dict[int, float] = defaultdict(float)
+        for ranking in (self._vector_ranked(text, _FUSED_DEPTH), lexical[:_FUSED_DEPTH]):
+            for rank, (i, _) in enumerate(ranking):
+                fused[i] += 1.0 / (_FUSION_C + rank + 1)
+        ranked = sorted(fused.items(), key=lambda item: (-item[1], item[0]))[:k]
         return [Match(manifests[i], score) for i, score in ranked]
+
+    def _vector_ranked(self, text: str, k: int) -> list[tuple[int, float]]:
+        import numpy as np
+
+        assert self.embedder is not None
+        with self._lock:
+            matrix = self._matrix
+        query = np.array(self.embedder.embed([text[:MAX_INDEX_CHARS]])[0], dtype=np.float32)
+        scores = matrix @ query
+        top = np.argsort(-scores, kind="stable")[:k]
+        return [(int(i), float(scores[int(i)])) for i in top]
 
     def similarity(self, text: str, manifest: AgentManifest) -> float:
         """How close ``text`` is to one agent, from 0 to 1 (cosine of vectors, or of word sets for BM25)."""
@@ -155,11 +173,18 @@ class Matcher:
         return lexical_similarity(text, index_text(manifest))
 
     def best(self, text: str, threshold: float) -> Match | None:
-        """The best agent for ``text`` if its :meth:`similarity` reaches ``threshold``."""
-        for match in self.search(text, k=3):
-            score = self.similarity(text, match.manifest)
+        """The closest agent to ``text`` if its similarity (0 to 1, see :meth:`similarity`) reaches ``threshold``."""
+        with self._lock:
+            manifests = self._manifests
+        if not manifests:
+            return None
+        if self.embedder is not None:
+            candidates = [(manifests[i], score) for i, score in self._vector_ranked(text, 3)]
+        else:
+            candidates = [(m.manifest, self.similarity(text, m.manifest)) for m in self.search(text, k=3)]
+        for manifest, score in sorted(candidates, key=lambda c: -c[1]):
             if score >= threshold:
-                return Match(match.manifest, score)
+                return Match(manifest, score)
         return None
 
     # ---------------------------------------------------------------- internals

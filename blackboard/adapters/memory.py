@@ -6,6 +6,7 @@ inside a record you passed in or got back.
 
 from __future__ import annotations
 
+import bisect
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -178,6 +179,8 @@ class MemoryRegistry(Registry):
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._agents: dict[tuple[str, int], AgentManifest] = {}
+        self._latest: dict[str, int] = {}
+        self._sorted: list[tuple[str, int]] | None = None  # the keys in order, rebuilt after an insert
         self._changes = 0
 
     def _insert(self, manifest: AgentManifest) -> bool:
@@ -185,6 +188,8 @@ class MemoryRegistry(Registry):
             if (manifest.name, manifest.version) in self._agents:
                 return False
             self._agents[(manifest.name, manifest.version)] = manifest
+            self._latest[manifest.name] = max(self._latest.get(manifest.name, 0), manifest.version)
+            self._sorted = None
             self._changes += 1
             return True
 
@@ -192,23 +197,25 @@ class MemoryRegistry(Registry):
         return self._changes
 
     def _latest_version(self, name: str) -> int:
-        with self._lock:
-            return max((v for n, v in self._agents if n == name), default=0)
+        return self._latest.get(name, 0)
 
     def _get(self, name: str, version: int) -> AgentManifest | None:
         return self._agents.get((name, version))
 
     def _versions(self, name: str) -> list[AgentManifest]:
         with self._lock:
-            return [m for (n, _), m in sorted(self._agents.items()) if n == name]
+            keys = [(name, v) for v in range(1, self._latest.get(name, 0) + 1)]
+            return [self._agents[k] for k in keys if k in self._agents]
 
     def _page(self, state: AgentState | None, after: tuple[str, int] | None, limit: int) -> list[AgentManifest]:
         with self._lock:
-            keys = sorted(self._agents)
+            if self._sorted is None:
+                self._sorted = sorted(self._agents)
+            keys = self._sorted
         page = []
-        for key in keys:
+        for key in keys[bisect.bisect_right(keys, after) if after is not None else 0 :]:
             manifest = self._agents[key]
-            if (after is None or key > after) and (state is None or manifest.state is state):
+            if state is None or manifest.state is state:
                 page.append(manifest)
                 if len(page) == limit:
                     break

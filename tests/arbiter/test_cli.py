@@ -253,6 +253,6 @@ def test_agents_search_ranks_with_scores(tmp_path: Path) -> None:
         )
         result = json.loads(out)
         assert code == 0 and result["matches"][0]["agent"] == "refund_order"
-        assert result["provider"] == ("bm25" if extra else "all-minilm-l6-v2-int8")
+        assert result["provider"] == ("bm25" if extra else "all-minilm-l6-v2-int8+bm25")
     code, out, _ = invoke("agents", "search", "rain tomorrow in Oslo", "--home", home, "--k", "1")
-    assert code == 0 and "weather_forecast@1" in out and "matcher: all-minilm-l6-v2-int8" in out
+    assert code == 0 and "weather_forecast@1" in out and "matcher: all-minilm-l6-v2-int8+bm25" in out
