@@ -159,3 +159,35 @@ def test_refresh_reads_the_registry_only_after_a_change(registry: MemoryRegistry
     register(registry, "new_agent", "Does something new.")
     matcher.refresh()
     assert len(reads) == 3 and "new_agent" in {m.manifest.name for m in matcher.search("something new", k=10)}
+
+
+class FakeBedrockRuntime:
+    """Stands in for the bedrock-runtime client: a deterministic 4-dimensional 'embedding' of the text's words."""
+
+    def __init__(self) -> None:
+        self.requests: list[dict[str, object]] = []
+
+    def invoke_model(self, modelId: str, body: str) -> dict[str, object]:
+        import io
+        import json
+        import math
+
+        request = json.loads(body)
+        self.requests.append({"modelId": modelId, **request})
+        words = request["inputText"].lower()
+        raw = [words.count("order") + 0.1, words.count("weather") + 0.1, words.count("refund") + 0.1, 0.1]
+        norm = math.sqrt(sum(x * x for x in raw))
+        return {"body": io.BytesIO(json.dumps({"embedding": [x / norm for x in raw]}).encode())}
+
+
+def test_bedrock_embedder_with_the_matcher(registry: MemoryRegistry) -> None:
+    from wrapper.embeddings import BedrockEmbedder
+
+    client = FakeBedrockRuntime()
+    embedder = BedrockEmbedder(client=client, dimension=4)
+    matcher = Matcher(registry, embedder)
+    matcher.refresh()
+    assert registry.get("refund_order", 1).embedding_model == "bedrock:amazon.titan-embed-text-v2:0:4"
+    assert client.requests[0]["dimensions"] == 4 and client.requests[0]["normalize"] is True
+    assert matcher.search("weather in Rome", k=1)[0].manifest.name == "weather_forecast"
+    assert len(client.requests) == len(AGENTS) + 1  # one call per description, one for the query
