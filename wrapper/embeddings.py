@@ -75,6 +75,8 @@ class LocalMiniLM:
             raise ModelConfigurationError(f"the local embedding model is not installed: {exc}") from exc
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = min(2, os.cpu_count() or 1)
+        # Idle inference threads must not spin: the matcher does its own arithmetic right after each query.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self._session = onnxruntime.InferenceSession(model, options, providers=["CPUExecutionProvider"])
         self._inputs = {i.name for i in self._session.get_inputs()}
         self._tokenizer = Tokenizer.from_str(tokenizer.decode())

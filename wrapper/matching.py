@@ -8,6 +8,7 @@ description and input field names.
 
 from __future__ import annotations
 
+import heapq
 import logging
 import math
 import re
@@ -144,11 +145,12 @@ class Matcher:
             manifests = self._manifests
         if not manifests or k < 1:
             return []
-        lexical = sorted(self._bm25(text).items(), key=lambda item: (-item[1], item[0]))
+        depth = k if self.embedder is None else max(k, _FUSED_DEPTH)
+        lexical = heapq.nsmallest(depth, self._bm25(text).items(), key=lambda item: (-item[1], item[0]))
         if self.embedder is None:
-            return [Match(manifests[i], score) for i, score in lexical[:k]]
+            return [Match(manifests[i], score) for i, score in lexical]
         fused: dict[int, float] = defaultdict(float)
-        for ranking in (self._vector_ranked(text, _FUSED_DEPTH), lexical[:_FUSED_DEPTH]):
+        for ranking in (self._vector_ranked(text, depth), lexical):
             for rank, (i, _) in enumerate(ranking):
                 fused[i] += 1.0 / (_FUSION_C + rank + 1)
         ranked = sorted(fused.items(), key=lambda item: (-item[1], item[0]))[:k]
@@ -162,7 +164,11 @@ class Matcher:
             matrix = self._matrix
         query = np.array(self.embedder.embed([text[:MAX_INDEX_CHARS]])[0], dtype=np.float32)
         scores = matrix @ query
-        top = np.argsort(-scores, kind="stable")[:k]
+        if len(scores) > k:  # partial selection: only the top k are ordered
+            candidates = np.argpartition(-scores, k - 1)[:k]
+        else:
+            candidates = np.arange(len(scores))
+        top = sorted(candidates.tolist(), key=lambda i: (-float(scores[i]), i))
         return [(int(i), float(scores[int(i)])) for i in top]
 
     def similarity(self, text: str, manifest: AgentManifest) -> float:
