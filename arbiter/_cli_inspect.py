@@ -229,9 +229,10 @@ def agents_search(
     as_json: bool = JSON,
 ) -> None:
     """Rank the active agents for a task description, as the planner's matcher does."""
-    with LocalRuntime(home, start=False, matching="bm25" if bm25 else "auto") as runtime:
+    with LocalRuntime(home, start=False, matching="bm25" if bm25 else None) as runtime:
         matcher = runtime.matcher
-        assert matcher is not None
+        if matcher is None:
+            fail("matching is switched off (ARBITER_MATCHING=all): every active agent is offered")
         matcher.refresh()
         matches = matcher.search(text, k)
     if as_json:

@@ -39,7 +39,8 @@ from blackboard.messages import COMPLETION_DETAIL_TYPE, COMPLETION_SOURCE, ORCHE
 from fabricator.fabricator import Fabricator
 from fabricator.worker import FabricationWorker
 from wrapper import Executor, SandboxPool, run_worker
-from wrapper.matching import Matcher, default_matcher
+from wrapper.exceptions import ModelConfigurationError
+from wrapper.matching import Matcher, matcher_for
 from wrapper.models import resolve_model
 
 if TYPE_CHECKING:
@@ -96,8 +97,9 @@ class LocalRuntime:
             (longer than any task runs; a duplicate delivery is dropped by the conditional claim anyway).
         fabricator_model: the model the Fabricator writes new workers with (default: the planning model).
         approval: new agents the Fabricator writes wait in ``pending_approval`` until a person approves them.
-        matching: how the planner's agents are chosen: ``auto`` (the top 8 by the local embeddings when installed,
-            else by BM25), ``bm25``, or ``all`` (every active agent, the AWS samples' way).
+        matching: how the planner's agents are chosen (default ``$ARBITER_MATCHING``, else ``auto``): ``auto``
+            (the top 8 by the local embeddings fused with BM25 when installed, else by BM25), ``bm25``, ``bedrock``
+            (Titan embeddings), or ``all`` (every active agent, the AWS samples' way).
         start: start the worker and watchdog threads now (``False`` for inspection only: list, show).
     """
 
@@ -115,7 +117,7 @@ class LocalRuntime:
         queue_visibility_seconds: float = 900.0,
         fabricator_model: Model | str | None = None,
         approval: bool = False,
-        matching: str = "auto",
+        matching: str | None = None,
         start: bool = True,
     ) -> None:
         # Models are resolved before the store is opened: a bad spec fails without touching ARBITER_HOME.
@@ -138,14 +140,11 @@ class LocalRuntime:
             raise UsageError(f"queue must be 'memory' or 'sqlite', not {queue!r}")
         self.backends = backends
         self._approval = approval
-        if matching not in ("auto", "bm25", "all"):
+        try:
+            self.matcher: Matcher | None = matcher_for(backends.registry, matching)
+        except ModelConfigurationError as exc:
             backends.close()
-            raise UsageError(f"matching must be 'auto', 'bm25' or 'all', not {matching!r}")
-        self.matcher: Matcher | None = None
-        if matching == "auto":
-            self.matcher = default_matcher(backends.registry)
-        elif matching == "bm25":
-            self.matcher = Matcher(backends.registry)
+            raise UsageError(str(exc)) from exc
         self._volatile_queue = queue == "memory"
         self._model = model
         self._worker_model = worker_model or (model if isinstance(model, str) else None)

@@ -7,6 +7,9 @@ Every variable the wrapper reads is named here, so a search for the name finds i
 - ``ARBITER_MODELS_DIR``: where local model weights are kept.
 - ``OLLAMA_HOST``: the Ollama server for ``ollama:`` specs (default ``http://127.0.0.1:11434``).
 - ``OPENAI_BASE_URL`` / ``OPENAI_API_KEY``: the OpenAI-compatible endpoint and key for ``openai:`` specs.
+- ``ARBITER_MATCHING``: how agents are matched to a task when none is passed explicitly: ``auto`` (local
+  embeddings fused with BM25 when installed, else BM25), ``bm25``, ``bedrock`` (Titan embeddings fused with BM25)
+  or ``all`` (no matching: every active agent).
 """
 
 from __future__ import annotations
@@ -16,5 +19,6 @@ ENV_MODELS_DIR = "ARBITER_MODELS_DIR"
 ENV_OLLAMA_HOST = "OLLAMA_HOST"
 ENV_OPENAI_BASE_URL = "OPENAI_BASE_URL"
 ENV_OPENAI_API_KEY = "OPENAI_API_KEY"
+ENV_MATCHING = "ARBITER_MATCHING"
 
 DEFAULT_OLLAMA_HOST = "http://127.0.0.1:11434"

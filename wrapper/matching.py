@@ -11,6 +11,7 @@ from __future__ import annotations
 import heapq
 import logging
 import math
+import os
 import re
 import threading
 from collections import Counter, defaultdict
@@ -19,9 +20,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from blackboard import AgentManifest, AgentState, Registry
-from wrapper.embeddings import Embedder, local_embedder
+from wrapper.constants import ENV_MATCHING
+from wrapper.embeddings import BedrockEmbedder, Embedder, local_embedder
+from wrapper.exceptions import ModelConfigurationError
 
-__all__ = ["Match", "Matcher", "default_matcher", "index_text", "lexical_similarity"]
+__all__ = ["MATCHING_KINDS", "Match", "Matcher", "default_matcher", "index_text", "lexical_similarity", "matcher_for"]
 
 logger = logging.getLogger(__name__)
 
@@ -243,3 +246,24 @@ class Matcher:
 def default_matcher(registry: Registry) -> Matcher:
     """A matcher with the local embeddings when they are installed, else BM25."""
     return Matcher(registry, local_embedder())
+
+
+MATCHING_KINDS = ("auto", "bm25", "bedrock", "all")
+
+
+def matcher_for(registry: Registry, kind: str | None = None) -> Matcher | None:
+    """The matcher ``kind`` names (explicit argument > ``$ARBITER_MATCHING`` > ``auto``); ``None`` for ``all``.
+
+    Raises:
+        ModelConfigurationError: an unknown kind.
+    """
+    chosen = kind or os.environ.get(ENV_MATCHING) or "auto"
+    if chosen == "auto":
+        return default_matcher(registry)
+    if chosen == "bm25":
+        return Matcher(registry)
+    if chosen == "bedrock":
+        return Matcher(registry, BedrockEmbedder())
+    if chosen == "all":
+        return None
+    raise ModelConfigurationError(f"matching must be one of {', '.join(MATCHING_KINDS)}, not {chosen!r}")

@@ -255,3 +255,12 @@ def test_unknown_queue_kind(tmp_path: Any) -> None:
 
     with pytest.raises(UsageError, match="queue"):
         LocalRuntime(tmp_path, model=ScriptedModel([]), queue="carrier-pigeon", start=False)
+
+
+def test_unknown_matching_kind(tmp_path: Any) -> None:
+    import pytest
+
+    from arbiter import LocalRuntime, UsageError
+
+    with pytest.raises(UsageError, match="matching"):
+        LocalRuntime(tmp_path, model=ScriptedModel([]), matching="telepathy", start=False)

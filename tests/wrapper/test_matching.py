@@ -191,3 +191,18 @@ def test_bedrock_embedder_with_the_matcher(registry: MemoryRegistry) -> None:
     assert client.requests[0]["dimensions"] == 4 and client.requests[0]["normalize"] is True
     assert matcher.search("weather in Rome", k=1)[0].manifest.name == "weather_forecast"
     assert len(client.requests) == len(AGENTS) + 1  # one call per description, one for the query
+
+
+def test_matching_is_chosen_by_argument_then_environment(
+    registry: MemoryRegistry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from wrapper.exceptions import ModelConfigurationError
+    from wrapper.matching import matcher_for
+
+    monkeypatch.delenv("ARBITER_MATCHING", raising=False)
+    assert matcher_for(registry).provider == "all-minilm-l6-v2-int8+bm25"  # type: ignore[union-attr]
+    monkeypatch.setenv("ARBITER_MATCHING", "bm25")
+    assert matcher_for(registry).provider == "bm25"  # type: ignore[union-attr]
+    assert matcher_for(registry, "all") is None
+    with pytest.raises(ModelConfigurationError, match="matching must be one of"):
+        matcher_for(registry, "telepathy")
