@@ -11,7 +11,7 @@ import typer
 from arbiter._cli_common import HOME, JSON, fail, print_json
 from arbiter.exceptions import UsageError
 from arbiter.runtime import LocalRuntime
-from blackboard import AgentState, BlackboardError, OrchestrationStatus
+from blackboard import AgentManifest, AgentState, BlackboardError, OrchestrationStatus
 from fabricator import FabricatorError
 from fabricator.publisher import approve, rollback
 
@@ -200,10 +200,7 @@ def agents_approve(
             manifest = approve(runtime.backends.registry, name, int(version))
     except (FabricatorError, BlackboardError) as exc:
         fail(str(exc))
-    if as_json:
-        print_json({"agent": name, "version": manifest.version, "state": manifest.state.value})
-    else:
-        typer.echo(f"approved {manifest.ref}")
+    _show_version(manifest, as_json, f"approved {manifest.ref}")
 
 
 @agents_app.command("rollback")
@@ -214,10 +211,7 @@ def agents_rollback(name: str, home: Path | None = HOME, as_json: bool = JSON) -
             manifest = rollback(runtime.backends.registry, name)
     except (FabricatorError, BlackboardError) as exc:
         fail(str(exc))
-    if as_json:
-        print_json({"agent": name, "version": manifest.version, "state": manifest.state.value})
-    else:
-        typer.echo(f"rolled back: {manifest.ref} is active")
+    _show_version(manifest, as_json, f"rolled back: {manifest.ref} is active")
 
 
 @agents_app.command("search")
@@ -248,3 +242,10 @@ def agents_search(
     typer.echo(f"matcher: {matcher.provider}")
     for rank, match in enumerate(matches, 1):
         typer.echo(f"{rank:>3}. {match.score:7.3f}  {match.manifest.ref!s:<28} {match.manifest.description[:70]}")
+
+
+def _show_version(manifest: AgentManifest, as_json: bool, text: str) -> None:
+    if as_json:
+        print_json({"agent": manifest.name, "version": manifest.version, "state": manifest.state.value})
+    else:
+        typer.echo(text)

@@ -36,7 +36,6 @@ from arbiter.prompts import FABRICATE_TOOL, agent_tool_spec, event_message, tool
 from blackboard import (
     AgentManifest,
     AgentRef,
-    AgentState,
     Backends,
     Budget,
     BudgetUsage,
@@ -397,10 +396,10 @@ class Coordinator:
         Agents fabricated in this orchestration are always offered: the planner asked for them.
         """
         if self.matcher is None:
-            return self._active_agents()
+            return self.backends.registry.active_agents()
         self.matcher.refresh()
         if len(self.matcher) <= self.top_k:  # a registry this small fits in the prompt whole
-            return self._active_agents()
+            return self.backends.registry.active_agents()
         offered = {m.manifest.name: m.manifest for m in self.matcher.search(query_text(orchestration), self.top_k)}
         for name in fabricated_names(orchestration):
             if name not in offered and (manifest := self._lookup(name)) is not None:
@@ -415,12 +414,6 @@ class Coordinator:
             return self.backends.registry.active(name)
         except Exception:
             return None
-
-    def _active_agents(self) -> dict[str, AgentManifest]:
-        latest: dict[str, AgentManifest] = {}
-        for manifest in self.backends.registry.list_agents(AgentState.ACTIVE):
-            latest[manifest.name] = manifest  # ordered by (name, version): the last one is the newest
-        return latest
 
     def _record_stats(self, tasks: Sequence[Task]) -> None:
         """Count every attempt of a closed wave in its agent version's stats: one atomic update per version."""

@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from blackboard import AgentManifest, AgentState, Registry
+from blackboard import AgentManifest, Registry
 from wrapper.constants import ENV_MATCHING
 from wrapper.embeddings import BedrockEmbedder, Embedder, local_embedder
 from wrapper.exceptions import ModelConfigurationError
@@ -118,10 +118,7 @@ class Matcher:
         revision = self.registry.revision()
         if revision == self._revision:
             return
-        latest: dict[str, AgentManifest] = {}
-        for manifest in self.registry.list_agents(AgentState.ACTIVE):
-            latest[manifest.name] = manifest  # listed by (name, version): the last is the newest
-        manifests = list(latest.values())
+        manifests = list(self.registry.active_agents().values())
         embedded = False
         if self.embedder is not None:
             manifests, embedded = self._with_vectors(manifests, self.embedder)

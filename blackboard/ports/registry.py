@@ -119,6 +119,13 @@ class Registry(abc.ABC):
                 return
             cursor = (page[-1].name, page[-1].version)
 
+    def active_agents(self) -> dict[str, AgentManifest]:
+        """The newest active version of every agent, by name (what the planner and the matcher offer)."""
+        latest: dict[str, AgentManifest] = {}
+        for manifest in self.list_agents(AgentState.ACTIVE):
+            latest[manifest.name] = manifest  # listed by (name, version): the last one is the newest
+        return latest
+
     def set_state(self, name: str, version: int, source: AgentState, target: AgentState) -> Applied[AgentManifest]:
         """Move an agent version from ``source`` to ``target`` if it is still in ``source``.
 
