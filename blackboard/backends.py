@@ -27,6 +27,15 @@ class Backends:
     queue: TaskQueue
     bus: EventBus
     database: SqliteDatabase | None = field(default=None, repr=False)
+    #: Where large values go by SHA-256 reference (big task outputs, offloaded blackboard values). On AWS this is a
+    #: bucket apart from the code bucket, so that the wrapper can write payloads but never code. Defaults to
+    #: ``code_store``.
+    payloads: CodeStore | None = field(default=None, repr=False)
+
+    @property
+    def payload_store(self) -> CodeStore:
+        """The store for large values: ``payloads`` if set, else ``code_store``."""
+        return self.payloads if self.payloads is not None else self.code_store
 
     def close(self) -> None:
         """Release connections (a no-op for memory adapters)."""

@@ -151,7 +151,7 @@ class CompletionEvent(_Aliased):
     ``closes_wave`` is ``True`` on exactly one completion per wave: the one whose write made every task of the wave
     done. Its receiver continues the orchestration. ``recorded`` says the wrapper's own write of the result applied;
     when it did not, the receiver records the result itself (idempotently). A large output travels by reference
-    (``output_ref``, a SHA-256 in the code store) instead of inline.
+    (``output_ref``, a SHA-256 in the payload store) instead of inline.
     """
 
     model_config = Message.model_config | {"extra": "allow"}

@@ -256,7 +256,7 @@ class Executor:
         if run.status is TaskState.SUCCEEDED:
             encoded = json.dumps(output)
             if len(encoded) > MAX_INLINE_OUTPUT_BYTES:
-                output, output_ref = None, backends.code_store.put(encoded.encode()).sha256
+                output, output_ref = None, backends.payload_store.put(encoded.encode()).sha256
         result = TaskResult(
             status=run.status,
             output=output,
