@@ -16,10 +16,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from arbiter.coordinator import Coordinator, EngineSettings
+from arbiter.engine import build_coordinator, resolve
 from arbiter.exceptions import UsageError
 from arbiter.inputs import schema_from_signature, source_of
-from arbiter.planner import Planner
-from arbiter.prompts import SYSTEM_PROMPT
 from arbiter.sweeper import Sweeper
 from blackboard import (
     AgentManifest,
@@ -27,7 +26,6 @@ from blackboard import (
     AgentState,
     Budget,
     Event,
-    FabricationRequest,
     Note,
     Orchestration,
     Task,
@@ -41,7 +39,6 @@ from fabricator.worker import FabricationWorker
 from wrapper import Executor, SandboxPool, run_worker
 from wrapper.exceptions import ModelConfigurationError
 from wrapper.matching import Matcher, matcher_for
-from wrapper.models import resolve_model
 
 if TYPE_CHECKING:
     from strands.models import Model
@@ -124,10 +121,8 @@ class LocalRuntime:
         self._planner_model: Model | None = None
         self._fabricator_model: Model | None = None
         if start:
-            self._planner_model = self._resolve(model)
-            self._fabricator_model = (
-                self._planner_model if fabricator_model is None else self._resolve(fabricator_model)
-            )
+            self._planner_model = resolve(model)
+            self._fabricator_model = self._planner_model if fabricator_model is None else resolve(fabricator_model)
         backends = local_backends(home)
         if queue == "memory":
             backends = replace(backends, queue=MemoryTaskQueue(visibility_timeout=queue_visibility_seconds))
@@ -231,24 +226,15 @@ class LocalRuntime:
         """The coordinator (created with the planning model on first use)."""
         if self._coordinator is None:
             if self._planner_model is None:
-                self._planner_model = self._resolve(self._model)
-            self._coordinator = Coordinator(
+                self._planner_model = resolve(self._model)
+            self._coordinator = build_coordinator(
                 self.backends,
-                Planner(self._planner_model, SYSTEM_PROMPT),
-                self._settings,
-                fabricate=self._send_fabrication,
+                self._planner_model,
+                settings=self._settings,
+                fabrication_queue=self._fabrication_queue,
                 matcher=self.matcher,
             )
         return self._coordinator
-
-    def _send_fabrication(self, request: FabricationRequest) -> None:
-        self._fabrication_queue.send([request])
-
-    @staticmethod
-    def _resolve(model: Model | str | None) -> Model:
-        if model is None or isinstance(model, str):
-            return resolve_model(model)
-        return model
 
     def _work(self) -> None:
         assert self._executor is not None

@@ -89,7 +89,8 @@ class Executor:
         model_spec: the model spec workers get from ``wrapper.sdk.model()``.
         limits: sandbox limits; the timeout is replaced per task by the agent's ``timeout_seconds`` (capped by the
             task's deadline).
-        env: extra environment for sandboxed workers (scoped credentials).
+        env: extra environment for sandboxed workers (scoped credentials), or a function returning it at each run
+            (credentials that expire are renewed that way).
         retry: backoff for failed attempts (whether one happens is the task's ``max_attempts`` and the error's call).
         code_cache_dir: a local directory for copies of remote code.
         clock: returns "now" (aware UTC).
@@ -103,7 +104,7 @@ class Executor:
         trusted: Mapping[str, TrustedHandler] | None = None,
         model_spec: str | None = None,
         limits: SandboxLimits | None = None,
-        env: Mapping[str, str] | None = None,
+        env: Mapping[str, str] | Callable[[], Mapping[str, str]] | None = None,
         retry: RetryPolicy | None = None,
         code_cache_dir: str | None = None,
         clock: Callable[[], datetime] = utcnow,
@@ -114,7 +115,8 @@ class Executor:
         self._model_spec = model_spec
         # Workers that call a hosted model need the network; with a local or scripted model they get none.
         self._limits = limits or SandboxLimits(network=needs_network(model_spec))
-        self._env = dict(env or {})
+        fixed = {} if callable(env) else dict(env or {})
+        self._env: Callable[[], Mapping[str, str]] = env if callable(env) else (lambda: fixed)
         self._retry = retry or RetryPolicy()
         self._clock = clock
         self.manifests = ManifestCache(backends.registry)
@@ -208,7 +210,7 @@ class Executor:
             input=dict(data),
             context=context.model_dump(mode="json"),
             entrypoint=manifest.entrypoint,
-            env=self._env,
+            env=dict(self._env()),
             limits=limits,
         )
         return _from_outcome(self._sandbox.run(request))

@@ -1,8 +1,12 @@
 """AWS adapters: DynamoDB (blackboard, registry), S3 (code store), SQS (task queue), EventBridge (event bus).
 
-Each takes an injected boto3 client (or session); see ``_clients``. Importing this package does not import boto3.
+Each takes an injected boto3 client (or session); see ``_clients``. :func:`aws_backends` opens the whole set from an
+:class:`AwsConfig` (environment variables, flags or the CDK stack's outputs).
 """
 
 from __future__ import annotations
 
-__all__: list[str] = []
+from blackboard.adapters.aws.backends import aws_backends, fabrication_queue
+from blackboard.adapters.aws.config import AwsConfig
+
+__all__ = ["AwsConfig", "aws_backends", "fabrication_queue"]

@@ -1,0 +1,100 @@
+"""Lambda entry point of the Arbiter: ingress events, ``task.completed`` events and the scheduled sweep.
+
+Handler: ``arbiter.aws_lambda.handler``. EventBridge invokes it for three kinds of event, told apart by the event:
+
+- the schedule (``source: aws.events``, ``detail-type: Scheduled Event``): one watchdog sweep;
+- a completion (``detail-type: task.completed``): recorded; the completion that closes its wave plans the next one;
+- anything else the ingress rule lets through: a new orchestration (idempotent on the event id).
+
+A malformed event is rejected with a clear error in the log and a ``RejectedEvents`` metric, and not retried (it can
+never succeed). Any other error is raised, so that EventBridge's retry policy and the target's dead-letter queue take
+over; every step is idempotent, so a retry never doubles work.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from typing import TYPE_CHECKING, Any
+
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.parser import ValidationError, parse
+from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
+
+from blackboard import Event, RecordValidationError
+from blackboard.messages import COMPLETION_DETAIL_TYPE
+from wrapper.aws_lambda import lambda_logger, lambda_metrics
+from wrapper.constants import ENV_MODEL
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+
+    from arbiter.coordinator import Coordinator
+
+__all__ = ["SCHEDULE_DETAIL_TYPE", "SCHEDULE_SOURCE", "handler"]
+
+#: What an EventBridge schedule sends.
+SCHEDULE_SOURCE = "aws.events"
+SCHEDULE_DETAIL_TYPE = "Scheduled Event"
+
+logger = lambda_logger("arbiter")
+metrics = lambda_metrics()
+
+_coordinator: Coordinator | None = None
+_lock = threading.Lock()
+
+
+def coordinator() -> Coordinator:
+    """The function's coordinator, built once per execution environment from the ``ARBITER_*`` variables."""
+    global _coordinator
+    with _lock:
+        if _coordinator is None:
+            from arbiter.engine import build_coordinator
+            from blackboard.adapters.aws import AwsConfig, aws_backends, fabrication_queue
+            from wrapper.matching import matcher_for
+
+            config = AwsConfig.from_env()
+            backends = aws_backends(config)
+            _coordinator = build_coordinator(
+                backends,
+                os.environ.get(ENV_MODEL) or None,
+                fabrication_queue=fabrication_queue(config) if config.fabrication_queue_url else None,
+                matcher=matcher_for(backends.registry, None),
+            )
+        return _coordinator
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.EVENT_BRIDGE, clear_state=True)
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """Handle one EventBridge event (see the module's docstring)."""
+    try:
+        parse(event=event, model=EventBridgeModel)
+        parsed = Event.parse(event)
+    except (ValidationError, RecordValidationError) as exc:
+        logger.error("rejected a malformed event", error=str(exc), event_id=event.get("id"))
+        metrics.add_metric(name="RejectedEvents", unit=MetricUnit.Count, value=1)
+        return {"status": "rejected", "error": str(exc)}
+    engine = coordinator()
+    if parsed.source == SCHEDULE_SOURCE and parsed.detail_type == SCHEDULE_DETAIL_TYPE:
+        from arbiter.sweeper import Sweeper
+
+        report = Sweeper(engine).sweep()
+        for name, value in vars(report).items():
+            metrics.add_metric(name="".join(p.title() for p in name.split("_")), unit=MetricUnit.Count, value=value)
+        return {"status": "swept", **vars(report)}
+    if parsed.detail_type == COMPLETION_DETAIL_TYPE:
+        try:
+            engine.on_event(parsed)
+        except RecordValidationError as exc:
+            logger.error("rejected a malformed completion", error=str(exc))
+            metrics.add_metric(name="RejectedEvents", unit=MetricUnit.Count, value=1)
+            return {"status": "rejected", "error": str(exc)}
+        metrics.add_metric(name="Completions", unit=MetricUnit.Count, value=1)
+        return {"status": "recorded"}
+    orchestration = engine.start(parsed)
+    logger.append_keys(orchestration_id=orchestration.id)
+    logger.info("orchestration started", source=parsed.source, detail_type=parsed.detail_type)
+    metrics.add_metric(name="Orchestrations", unit=MetricUnit.Count, value=1)
+    return {"status": "started", "orchestration_id": orchestration.id}

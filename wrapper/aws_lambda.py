@@ -1,0 +1,172 @@
+"""Lambda entry point of the wrapper: an SQS batch of task messages, each executed, failures reported per record.
+
+Handler: ``wrapper.aws_lambda.handler``, fed by the task queue with ``ReportBatchItemFailures``. A record whose
+body cannot be read, or whose execution raised, is reported as a batch item failure: SQS delivers it again and
+dead-letters it after the queue's ``maxReceiveCount``. A duplicate delivery (its conditional claim does not apply)
+succeeds without running anything, so nothing runs twice.
+
+The engine is built on the first invocation, not at import, to keep cold starts lean; see :func:`process_sqs_batch`
+for the loop the Fabricator's function shares. Sandboxed workers get temporary credentials of the worker role
+(``ARBITER_WORKER_ROLE_ARN``), which can invoke Bedrock models and nothing else.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+
+from blackboard import FabricationRequest, TaskMessage
+from blackboard.adapters.aws._clients import make_client
+from blackboard.ports.task_queue import parse_queue_message
+from wrapper.constants import ENV_MODEL
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+
+    from wrapper.executor import Executor
+
+__all__ = ["ENV_WORKER_ROLE", "WorkerCredentials", "handler", "lambda_logger", "lambda_metrics", "process_sqs_batch"]
+
+#: The role sandboxed workers act as on AWS (Bedrock invoke only).
+ENV_WORKER_ROLE = "ARBITER_WORKER_ROLE_ARN"
+
+_M = TypeVar("_M", TaskMessage, FabricationRequest)
+
+
+def lambda_logger(service: str) -> Logger:
+    """A Powertools logger (JSON, correlation ids) for one of the functions."""
+    return Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME", service))
+
+
+def lambda_metrics() -> Metrics:
+    """Powertools metrics (CloudWatch EMF) in the stack's namespace."""
+    return Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "Arbiter"))
+
+
+logger = lambda_logger("arbiter-wrapper")
+metrics = lambda_metrics()
+
+
+class NotThisKindError(ValueError):
+    """A queue message of another kind than the function handles (a misrouted message)."""
+
+
+def process_sqs_batch(
+    event: Mapping[str, Any],
+    context: LambdaContext,
+    kind: type[_M],
+    handle: Callable[[_M], object | None],
+    *,
+    log: Logger,
+    metric_prefix: str,
+) -> dict[str, Any]:
+    """Hand each record's message to ``handle`` and return the partial batch response.
+
+    ``handle`` returns ``None`` when the message's claim did not apply (a duplicate): that record succeeds.
+    """
+    processor = BatchProcessor(event_type=EventType.SQS)
+    counts: dict[str, int] = {"Executed": 0, "Dropped": 0}
+
+    def record_handler(record: SQSRecord) -> None:
+        message = parse_queue_message(record.body)  # RecordValidationError: a failure, then the DLQ
+        if not isinstance(message, kind):
+            raise NotThisKindError(f"expected a {kind.__name__}, got {message.schema_}")
+        log.append_keys(
+            orchestration_id=message.orchestration_id,
+            task_id=message.task_id,
+            attempt=message.attempt,
+            message_id=record.message_id,
+        )
+        try:
+            done = handle(message)
+        finally:
+            log.remove_keys(["orchestration_id", "task_id", "attempt", "message_id"])
+        counts["Executed" if done is not None else "Dropped"] += 1
+
+    response: dict[str, Any] = dict(
+        process_partial_response(event=dict(event), record_handler=record_handler, processor=processor, context=context)
+    )
+    failures = len(response.get("batchItemFailures", []))
+    for name, value in (*counts.items(), ("Failed", failures)):
+        metrics.add_metric(name=f"{metric_prefix}{name}", unit=MetricUnit.Count, value=value)
+    if failures:
+        log.warning("batch had failed records", failed=failures, records=len(event.get("Records", [])))
+    return response
+
+
+class WorkerCredentials:
+    """Temporary credentials of the worker role for sandboxed children, renewed before they expire.
+
+    Args:
+        role_arn: the worker role; without one the children get no credentials at all.
+        client: an STS client (default: one from the default session).
+        refresh_margin_seconds: renew this long before expiry.
+    """
+
+    def __init__(self, role_arn: str | None, *, client: Any = None, refresh_margin_seconds: float = 300.0) -> None:
+        self.role_arn = role_arn
+        self._client = client
+        self._margin = refresh_margin_seconds
+        self._lock = threading.Lock()
+        self._env: dict[str, str] = {}
+        self._expires = 0.0
+
+    def __call__(self) -> Mapping[str, str]:
+        """The environment to give a child: the role's credentials and the region."""
+        if not self.role_arn:
+            return {}
+        with self._lock:
+            if time.time() >= self._expires - self._margin:
+                if self._client is None:
+                    self._client = make_client("sts")
+                creds = self._client.assume_role(RoleArn=self.role_arn, RoleSessionName="arbiter-worker")["Credentials"]
+                region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION", "")
+                self._env = {
+                    "AWS_ACCESS_KEY_ID": creds["AccessKeyId"],
+                    "AWS_SECRET_ACCESS_KEY": creds["SecretAccessKey"],
+                    "AWS_SESSION_TOKEN": creds["SessionToken"],
+                    **({"AWS_REGION": region, "AWS_DEFAULT_REGION": region} if region else {}),
+                }
+                self._expires = creds["Expiration"].timestamp()
+            return dict(self._env)
+
+
+_executor: Executor | None = None
+_executor_lock = threading.Lock()
+
+
+def executor() -> Executor:
+    """The function's executor, built once per execution environment from the ``ARBITER_*`` variables."""
+    global _executor
+    with _executor_lock:
+        if _executor is None:
+            from blackboard.adapters.aws import AwsConfig, aws_backends
+            from wrapper.executor import Executor
+            from wrapper.sandbox import SandboxPool
+
+            backends = aws_backends(AwsConfig.from_env())
+            _executor = Executor(
+                backends,
+                sandbox=SandboxPool(size=1),
+                model_spec=os.environ.get(ENV_MODEL) or None,
+                env=WorkerCredentials(os.environ.get(ENV_WORKER_ROLE)),
+                code_cache_dir=os.path.join(tempfile.gettempdir(), "arbiter-code"),
+            )
+        return _executor
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """Execute an SQS batch of task messages; return the partial batch response."""
+    run = executor()
+    return process_sqs_batch(event, context, TaskMessage, run.execute, log=logger, metric_prefix="Tasks")
