@@ -4,13 +4,30 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import typer
 from rich.console import Console
 
-__all__ = ["EXAMPLES", "HOME", "JSON", "err", "fail", "print_json"]
+if TYPE_CHECKING:
+    from arbiter.runtime import LocalRuntime
+    from blackboard.adapters.aws import AwsConfig
+
+__all__ = [
+    "BACKEND",
+    "BACKENDS",
+    "EXAMPLES",
+    "HOME",
+    "JSON",
+    "BackendChoice",
+    "err",
+    "fail",
+    "open_runtime",
+    "parse_resources",
+    "print_json",
+]
 
 err = Console(stderr=True, soft_wrap=True)
 HOME = typer.Option(None, "--home", help="State directory (default: $ARBITER_HOME or ./.arbiter).")
@@ -27,3 +44,61 @@ def fail(message: str, code: int = 2) -> NoReturn:
 def print_json(data: Any) -> None:
     """Print one JSON document on standard output."""
     sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+
+
+# ---------------------------------------------------------------- backend (`arbiter --backend aws ...`)
+
+BACKENDS = ("local", "aws")
+
+
+@dataclass
+class BackendChoice:
+    """Where the commands' state lives: the embedded home (``local``) or the deployed AWS resources (``aws``)."""
+
+    name: str = "local"
+    stack: str | None = None
+    resources: dict[str, str] = field(default_factory=dict)
+
+    def aws_config(self) -> AwsConfig:
+        """The AWS resource names: ``--resource`` flags, else ``ARBITER_*`` variables, else the stack's outputs."""
+        from blackboard.adapters.aws import AwsConfig
+
+        config = AwsConfig(**self.resources).merged(AwsConfig.from_env())
+        if self.stack:
+            config = config.merged(AwsConfig.from_stack(self.stack))
+        return config
+
+
+#: Set by the root command's options.
+BACKEND = BackendChoice()
+
+
+def parse_resources(pairs: list[str]) -> dict[str, str]:
+    """``NAME=VALUE`` pairs of ``--resource`` into a dict, refusing unknown names."""
+    from blackboard.adapters.aws.config import ENV_VARS
+
+    resources = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        name = name.strip().replace("-", "_")
+        if not sep or name not in ENV_VARS or not value:
+            fail(f"--resource {pair!r}: expected NAME=VALUE with NAME one of {', '.join(ENV_VARS)}")
+        resources[name] = value
+    return resources
+
+
+def open_runtime(home: Path | None, **kwargs: Any) -> LocalRuntime:
+    """A runtime on the chosen backend (``kwargs`` go to :class:`LocalRuntime`)."""
+    from arbiter.runtime import LocalRuntime
+
+    if BACKEND.name == "local":
+        return LocalRuntime(home, **kwargs)
+    from blackboard.adapters.aws import aws_backends, fabrication_queue
+
+    config = BACKEND.aws_config()
+    return LocalRuntime(
+        home,
+        backends=aws_backends(config),
+        fabrication_queue=fabrication_queue(config) if config.fabrication_queue_url else None,
+        **kwargs,
+    )

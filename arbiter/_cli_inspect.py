@@ -8,9 +8,8 @@ from typing import Any
 
 import typer
 
-from arbiter._cli_common import HOME, JSON, fail, print_json
+from arbiter._cli_common import HOME, JSON, fail, open_runtime, print_json
 from arbiter.exceptions import UsageError
-from arbiter.runtime import LocalRuntime
 from blackboard import AgentManifest, AgentState, BlackboardError, OrchestrationStatus
 from fabricator import FabricatorError
 from fabricator.publisher import approve, rollback
@@ -31,7 +30,7 @@ def orchestrations_list(
     as_json: bool = JSON,
 ) -> None:
     """List orchestrations, newest first."""
-    with LocalRuntime(home, start=False) as runtime:
+    with open_runtime(home, start=False) as runtime:
         found = runtime.backends.blackboard.list_orchestrations(status, limit=limit)
     if as_json:
         print_json([_summary(o) for o in found])
@@ -62,7 +61,7 @@ def _summary(o: Any) -> dict[str, Any]:
 @orchestrations_app.command("show")
 def orchestrations_show(orchestration_id: str, home: Path | None = HOME, as_json: bool = JSON) -> None:
     """Show one orchestration with its tasks and notes."""
-    with LocalRuntime(home, start=False) as runtime:
+    with open_runtime(home, start=False) as runtime:
         try:
             view = runtime.orchestration(orchestration_id)
         except BlackboardError as exc:
@@ -99,7 +98,7 @@ def agents_list(
     as_json: bool = JSON,
 ) -> None:
     """List agent versions with their state and stats."""
-    with LocalRuntime(home, start=False) as runtime:
+    with open_runtime(home, start=False) as runtime:
         found = list(runtime.backends.registry.list_agents(state))
     if as_json:
         print_json([m.model_dump(mode="json", by_alias=True, exclude={"embedding"}) for m in found])
@@ -115,7 +114,7 @@ def agents_list(
 @agents_app.command("show")
 def agents_show(name: str, home: Path | None = HOME, as_json: bool = JSON) -> None:
     """Show every version of an agent."""
-    with LocalRuntime(home, start=False) as runtime:
+    with open_runtime(home, start=False) as runtime:
         versions = runtime.backends.registry.versions(name)
         reports = {
             m.version: runtime.backends.code_store.get_json(m.validation_report)
@@ -157,7 +156,7 @@ def agents_add(
     """Register a worker agent from a Python module (a new version if the name exists)."""
     try:
         input_schema = json.loads(schema.read_text()) if schema else None
-        with LocalRuntime(home, start=False) as runtime:
+        with open_runtime(home, start=False) as runtime:
             manifest = runtime.register_agent(
                 name, description, module, input_schema=input_schema, trusted=trusted, timeout_seconds=timeout
             )
@@ -172,7 +171,7 @@ def agents_add(
 @agents_app.command("retire")
 def agents_retire(name: str, home: Path | None = HOME, as_json: bool = JSON) -> None:
     """Retire every active version of an agent: the planner no longer offers it."""
-    with LocalRuntime(home, start=False) as runtime:
+    with open_runtime(home, start=False) as runtime:
         registry = runtime.backends.registry
         retired = [
             m.version
@@ -196,7 +195,7 @@ def agents_approve(
     if not version.isdigit():
         fail(f"give the agent as NAME@VERSION, not {ref!r}")
     try:
-        with LocalRuntime(home, start=False) as runtime:
+        with open_runtime(home, start=False) as runtime:
             manifest = approve(runtime.backends.registry, name, int(version))
     except (FabricatorError, BlackboardError) as exc:
         fail(str(exc))
@@ -207,7 +206,7 @@ def agents_approve(
 def agents_rollback(name: str, home: Path | None = HOME, as_json: bool = JSON) -> None:
     """Retire the newest active version of an agent and re-activate the one before it."""
     try:
-        with LocalRuntime(home, start=False) as runtime:
+        with open_runtime(home, start=False) as runtime:
             manifest = rollback(runtime.backends.registry, name)
     except (FabricatorError, BlackboardError) as exc:
         fail(str(exc))
@@ -223,7 +222,7 @@ def agents_search(
     as_json: bool = JSON,
 ) -> None:
     """Rank the active agents for a task description, as the planner's matcher does."""
-    with LocalRuntime(home, start=False, matching="bm25" if bm25 else None) as runtime:
+    with open_runtime(home, start=False, matching="bm25" if bm25 else None) as runtime:
         matcher = runtime.matcher
         if matcher is None:
             fail("matching is switched off (ARBITER_MATCHING=all): every active agent is offered")

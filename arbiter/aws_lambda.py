@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 
     from arbiter.coordinator import Coordinator
 
-__all__ = ["SCHEDULE_DETAIL_TYPE", "SCHEDULE_SOURCE", "handler"]
+__all__ = ["SCHEDULE_DETAIL_TYPE", "SCHEDULE_SOURCE", "handler", "reset"]
 
 #: What an EventBridge schedule sends.
 SCHEDULE_SOURCE = "aws.events"
@@ -63,6 +63,13 @@ def coordinator() -> Coordinator:
                 matcher=matcher_for(backends.registry, None),
             )
         return _coordinator
+
+
+def reset() -> None:
+    """Drop the cached coordinator (a new configuration; tests)."""
+    global _coordinator
+    with _lock:
+        _coordinator = None
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.EVENT_BRIDGE, clear_state=True)

@@ -20,7 +20,18 @@ from typing import NoReturn
 import typer
 
 from arbiter import __version__
-from arbiter._cli_common import EXAMPLES, HOME, JSON, err, fail, print_json
+from arbiter._cli_common import (
+    BACKEND,
+    BACKENDS,
+    EXAMPLES,
+    HOME,
+    JSON,
+    err,
+    fail,
+    open_runtime,
+    parse_resources,
+    print_json,
+)
 from arbiter._cli_inspect import agents_app, orchestrations_app
 from arbiter.exceptions import UsageError
 from arbiter.inputs import load_event_file
@@ -52,8 +63,23 @@ def _root(
         False, "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
     ),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Log what the engine does."),
+    backend: str = typer.Option(
+        "local",
+        "--backend",
+        envvar="ARBITER_BACKEND",
+        help="Where state lives: local (ARBITER_HOME) or aws (the deployed DynamoDB, S3, SQS and EventBridge).",
+    ),
+    stack: str | None = typer.Option(
+        None, "--stack", envvar="ARBITER_STACK", help="With --backend aws: read resource names from this stack."
+    ),
+    resource: list[str] = typer.Option(
+        [], "--resource", help="With --backend aws: NAME=VALUE, e.g. bus_name=arbiter (else ARBITER_* variables)."
+    ),
 ) -> None:
     """Event-driven multi-agent systems on the Arbiter pattern."""
+    if backend not in BACKENDS:
+        fail(f"--backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
+    BACKEND.name, BACKEND.stack, BACKEND.resources = backend, stack, parse_resources(resource)
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.WARNING, format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
@@ -146,7 +172,7 @@ def _run(
     if fresh_id:  # a demo runs again each time; `arbiter run` keeps ingress idempotent on the event id
         event = event.model_copy(update={"id": str(uuid.uuid4())})
     agents_file = event_file.parent / "agents.json"
-    with LocalRuntime(home, model=model, fabricator_model=fabricator_model, approval=approval) as runtime:
+    with open_runtime(home, model=model, fabricator_model=fabricator_model, approval=approval) as runtime:
         if agents_file.is_file():
             names = register_agents_file(runtime, agents_file)
             if not as_json:
@@ -213,6 +239,7 @@ def demo_command(home: Path | None = HOME, as_json: bool = JSON) -> None:
     The planner's and the Fabricator's model turns are scripted (examples/incident/*.json); everything else is real:
     the blackboard in the home directory, the sandbox, the validation harness and the registry.
     """
+    BACKEND.name = "local"  # the demo always runs embedded
     scenario = EXAMPLES / "incident"
     if not scenario.is_dir():
         fail(f"the examples are not installed next to the package ({scenario} is missing); run from a source checkout")
@@ -233,7 +260,7 @@ def demo_command(home: Path | None = HOME, as_json: bool = JSON) -> None:
 
 
 def _show_tasks(home: Path | None, orchestration_id: str) -> None:
-    with LocalRuntime(home, start=False) as runtime:
+    with open_runtime(home, start=False) as runtime:
         for task in runtime.orchestration(orchestration_id).tasks:
             output = task.result.output if task.result is not None else None
             err.print(
@@ -252,11 +279,22 @@ def worker_command(
     max_messages: int | None = typer.Option(None, "--max-messages", min=1, help="Stop after this many messages."),
     as_json: bool = JSON,
 ) -> None:
-    """Run task messages from the embedded queue until interrupted (Ctrl-C finishes the running tasks first)."""
+    """Run task messages from the queue until interrupted (Ctrl-C finishes the running tasks first).
+
+    With ``--backend aws`` the messages come from the deployed SQS task queue.
+    """
     from blackboard import local_backends
     from wrapper import Executor, SandboxPool, run_worker
 
-    backends = local_backends(home)
+    if BACKEND.name == "aws":
+        from blackboard.adapters.aws import aws_backends
+
+        try:
+            backends = aws_backends(BACKEND.aws_config())
+        except BlackboardError as exc:
+            fail(str(exc))
+    else:
+        backends = local_backends(home)
     stop = threading.Event()
 
     def interrupt(signum: int, frame: FrameType | None) -> None:

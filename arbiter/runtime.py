@@ -24,6 +24,7 @@ from blackboard import (
     AgentManifest,
     AgentOrigin,
     AgentState,
+    Backends,
     Budget,
     Event,
     Note,
@@ -98,6 +99,9 @@ class LocalRuntime:
             (the top 8 by the local embeddings fused with BM25 when installed, else by BM25), ``bm25``, ``bedrock``
             (Titan embeddings), or ``all`` (every active agent, the AWS samples' way).
         start: start the worker and watchdog threads now (``False`` for inspection only: list, show).
+        backends: other adapters than the embedded default in ``home`` (the AWS set, say); ``queue`` is then ignored:
+            tasks go to ``backends.queue`` and ``fabricate`` tasks to ``fabrication_queue``.
+        fabrication_queue: the Fabricator's queue with ``backends`` (default: one in memory).
     """
 
     def __init__(
@@ -116,6 +120,8 @@ class LocalRuntime:
         approval: bool = False,
         matching: str | None = None,
         start: bool = True,
+        backends: Backends | None = None,
+        fabrication_queue: TaskQueue | None = None,
     ) -> None:
         # Models are resolved before the store is opened: a bad spec fails without touching ARBITER_HOME.
         self._planner_model: Model | None = None
@@ -123,16 +129,21 @@ class LocalRuntime:
         if start:
             self._planner_model = resolve(model)
             self._fabricator_model = self._planner_model if fabricator_model is None else resolve(fabricator_model)
-        backends = local_backends(home)
-        if queue == "memory":
-            backends = replace(backends, queue=MemoryTaskQueue(visibility_timeout=queue_visibility_seconds))
-            self._fabrication_queue: TaskQueue = MemoryTaskQueue(visibility_timeout=queue_visibility_seconds)
-        elif queue == "sqlite":
-            assert backends.database is not None
-            self._fabrication_queue = SqliteTaskQueue(backends.database, "fabrication", visibility_timeout=900)
+        if backends is not None:
+            self._fabrication_queue: TaskQueue = fabrication_queue or MemoryTaskQueue(
+                visibility_timeout=queue_visibility_seconds
+            )
         else:
-            backends.close()
-            raise UsageError(f"queue must be 'memory' or 'sqlite', not {queue!r}")
+            backends = local_backends(home)
+            if queue == "memory":
+                backends = replace(backends, queue=MemoryTaskQueue(visibility_timeout=queue_visibility_seconds))
+                self._fabrication_queue = MemoryTaskQueue(visibility_timeout=queue_visibility_seconds)
+            elif queue == "sqlite":
+                assert backends.database is not None
+                self._fabrication_queue = SqliteTaskQueue(backends.database, "fabrication", visibility_timeout=900)
+            else:
+                backends.close()
+                raise UsageError(f"queue must be 'memory' or 'sqlite', not {queue!r}")
         self.backends = backends
         self._approval = approval
         try:
@@ -140,7 +151,7 @@ class LocalRuntime:
         except ModelConfigurationError as exc:
             backends.close()
             raise UsageError(str(exc)) from exc
-        self._volatile_queue = queue == "memory"
+        self._volatile_queue = isinstance(backends.queue, MemoryTaskQueue)
         self._model = model
         self._worker_model = worker_model or (model if isinstance(model, str) else None)
         self._workers = workers

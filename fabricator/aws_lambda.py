@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
     from fabricator.worker import FabricationWorker
 
-__all__ = ["ENV_APPROVAL", "ENV_FABRICATOR_MODEL", "handler"]
+__all__ = ["ENV_APPROVAL", "ENV_FABRICATOR_MODEL", "handler", "reset"]
 
 #: The model the Fabricator writes with (default: ``ARBITER_MODEL``).
 ENV_FABRICATOR_MODEL = "ARBITER_FABRICATOR_MODEL"
@@ -62,6 +62,16 @@ def worker() -> FabricationWorker:
             credentials = WorkerCredentials(os.environ.get(ENV_WORKER_ROLE))
             _worker = FabricationWorker(fabricator, Executor(backends, sandbox=pool, env=credentials))
         return _worker
+
+
+def reset() -> None:
+    """Drop the cached worker and stop its sandbox pool (a new configuration; tests)."""
+    global _worker
+    with _lock:
+        if _worker is not None:
+            _worker.executor.close()
+            _worker.fabricator.sandbox.close()
+        _worker = None
 
 
 @logger.inject_lambda_context(clear_state=True)

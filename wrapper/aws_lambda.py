@@ -34,7 +34,15 @@ if TYPE_CHECKING:
 
     from wrapper.executor import Executor
 
-__all__ = ["ENV_WORKER_ROLE", "WorkerCredentials", "handler", "lambda_logger", "lambda_metrics", "process_sqs_batch"]
+__all__ = [
+    "ENV_WORKER_ROLE",
+    "WorkerCredentials",
+    "handler",
+    "lambda_logger",
+    "lambda_metrics",
+    "process_sqs_batch",
+    "reset",
+]
 
 #: The role sandboxed workers act as on AWS (Bedrock invoke only).
 ENV_WORKER_ROLE = "ARBITER_WORKER_ROLE_ARN"
@@ -162,6 +170,17 @@ def executor() -> Executor:
                 code_cache_dir=os.path.join(tempfile.gettempdir(), "arbiter-code"),
             )
         return _executor
+
+
+def reset() -> None:
+    """Drop the cached executor and stop its sandbox pool (a new configuration; tests)."""
+    global _executor
+    with _executor_lock:
+        if _executor is not None:
+            _executor.close()
+            if _executor.sandbox is not None:
+                _executor.sandbox.close()
+        _executor = None
 
 
 @logger.inject_lambda_context(clear_state=True)

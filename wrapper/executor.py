@@ -124,6 +124,11 @@ class Executor:
         self._modules: dict[str, types.ModuleType] = {}
         self._threads = ThreadPoolExecutor(thread_name_prefix="arbiter-in-process")
 
+    @property
+    def sandbox(self) -> SandboxPool | None:
+        """The sandbox pool sandboxed agents run in (it belongs to the caller)."""
+        return self._sandbox
+
     def close(self) -> None:
         """Stop the in-process thread pool (the sandbox pool belongs to the caller)."""
         self._threads.shutdown(wait=False, cancel_futures=True)
