@@ -268,6 +268,32 @@ def _show_tasks(home: Path | None, orchestration_id: str) -> None:
             )
 
 
+# ---------------------------------------------------------------- publish
+
+
+@app.command("publish")
+def publish_command(
+    event_file: Path = typer.Argument(..., help="An EventBridge event as JSON (source, detail-type, detail)."),
+    bus: str | None = typer.Option(
+        None, "--bus", help="The event bus (default: ARBITER_BUS_NAME, else the stack's BusName with --stack)."
+    ),
+    as_json: bool = JSON,
+) -> None:
+    """Publish an event to the deployed EventBridge bus (PutEvents) and print the id EventBridge gave it."""
+    from blackboard.adapters.aws.eventbridge_bus import EventBridgeBus
+
+    try:
+        event = load_event_file(event_file)
+        name = bus or BACKEND.aws_config().require("bus_name").bus_name
+        (event_id,) = EventBridgeBus(name).put([event])
+    except (UsageError, BlackboardError) as exc:
+        fail(str(exc))
+    if as_json:
+        print_json({"event_id": event_id, "bus": name})
+    else:
+        typer.echo(event_id)
+
+
 # ---------------------------------------------------------------- worker
 
 

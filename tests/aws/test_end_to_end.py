@@ -1,0 +1,72 @@
+"""The AWS path end to end on moto: bus -> rule -> arbiter -> SQS -> wrapper -> bus -> arbiter -> answer.
+
+An event published to the bus is routed by the ingress rule to a queue (moto cannot invoke Lambda targets); the
+deployment hands it to the arbiter function; tasks flow through the SQS task queue to the wrapper function; their
+completions go through the bus back to the arbiter function, until the orchestration completes and the
+``orchestration.completed`` event reaches the results queue.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+import arbiter.aws_lambda
+import fabricator.aws_lambda
+import wrapper.aws_lambda
+from arbiter.inputs import load_event_file
+from blackboard import AgentOrigin, AgentState, Backends, OrchestrationStatus, TaskState
+from tests.aws.conftest import EXAMPLES, register_example
+from tests.aws.deployment import MotoDeployment
+
+pytestmark = [pytest.mark.aws, pytest.mark.slow]
+
+
+def _event(example: str) -> dict[str, object]:
+    return load_event_file(EXAMPLES / example / "event.json").to_dict()
+
+
+def test_restaurant_order_end_to_end(
+    deployment: MotoDeployment, aws: Backends, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ARBITER_MODEL", f"scripted:{EXAMPLES / 'restaurant' / 'scripted.json'}")
+    register_example(aws, "restaurant")
+    event_id = deployment.put_event(_event("restaurant"))
+
+    deployment.pump(arbiter.aws_lambda.handler, wrapper.aws_lambda.handler)
+
+    (orchestration,) = aws.blackboard.list_orchestrations(None, limit=10)
+    assert orchestration.event.id == event_id
+    assert orchestration.status is OrchestrationStatus.COMPLETED, orchestration.error
+    tasks = aws.blackboard.list_tasks(orchestration.id)
+    assert sorted(t.agent.name for t in tasks) == ["burger_cook", "front_counter", "fry_cook", "fry_cook"]
+    assert all(t.state is TaskState.SUCCEEDED and t.attempt == 1 for t in tasks)
+    assert orchestration.usage.waves == 2
+    (result,) = deployment.drain("results")
+    finished = json.loads(result["Body"])
+    assert finished["detail-type"] == "orchestration.completed"
+    assert finished["detail"]["orchestration_id"] == orchestration.id
+    assert deployment.drain("task-dlq") == [] and deployment.drain("completions") == []
+    stats = aws.registry.active("fry_cook").stats
+    assert (stats.invocations, stats.succeeded) == (2, 2)
+
+
+def test_incident_fabricates_a_worker_through_the_fabrication_queue(
+    deployment: MotoDeployment, aws: Backends, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    incident = EXAMPLES / "incident"
+    monkeypatch.setenv("ARBITER_MODEL", f"scripted:{incident / 'scripted.json'}")
+    monkeypatch.setenv("ARBITER_FABRICATOR_MODEL", f"scripted:{incident / 'fabricator.json'}")
+    register_example(aws, "incident")
+    deployment.put_event(_event("incident"))
+
+    deployment.pump(arbiter.aws_lambda.handler, wrapper.aws_lambda.handler, fabricator.aws_lambda.handler)
+
+    (orchestration,) = aws.blackboard.list_orchestrations(None, limit=10)
+    assert orchestration.status is OrchestrationStatus.COMPLETED, orchestration.error
+    fabricated = [m for m in aws.registry.list_agents(AgentState.ACTIVE) if m.origin is AgentOrigin.FABRICATOR]
+    assert len(fabricated) == 1
+    used = {t.agent.name for t in aws.blackboard.list_tasks(orchestration.id) if t.state is TaskState.SUCCEEDED}
+    assert {"fabricate", fabricated[0].name} <= used
+    assert aws.code_store.get(fabricated[0].code.sha256)  # the code is in the code bucket, verified

@@ -1,0 +1,120 @@
+"""The Lambda handlers called with real-shaped events against moto: bad input ends in a clear error or the DLQ."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+import arbiter.aws_lambda
+import wrapper.aws_lambda
+from arbiter.inputs import load_event_file
+from blackboard import Backends, OrchestrationStatus, TaskState
+from tests.aws.conftest import EXAMPLES, register_example
+from tests.aws.deployment import FakeLambdaContext, MotoDeployment
+
+pytestmark = pytest.mark.aws
+
+
+def _restaurant(monkeypatch: pytest.MonkeyPatch, aws: Backends) -> dict[str, Any]:
+    monkeypatch.setenv("ARBITER_MODEL", f"scripted:{EXAMPLES / 'restaurant' / 'scripted.json'}")
+    register_example(aws, "restaurant")
+    event = load_event_file(EXAMPLES / "restaurant" / "event.json").to_dict()
+    event["id"] = "7c5f7a5e-0000-4000-8000-000000000001"
+    event["time"] = datetime.now(UTC).isoformat()
+    return event
+
+
+def test_malformed_event_is_rejected_not_retried(deployment: MotoDeployment, aws: Backends) -> None:
+    result = arbiter.aws_lambda.handler({"source": "x", "detail": "not an object"}, FakeLambdaContext())
+    assert result["status"] == "rejected" and "detail" in result["error"]
+    assert aws.blackboard.list_orchestrations(None, limit=5) == []
+
+
+def test_ingress_is_idempotent_on_the_event_id(
+    deployment: MotoDeployment, aws: Backends, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    event = _restaurant(monkeypatch, aws)
+    first = arbiter.aws_lambda.handler(event, FakeLambdaContext())
+    again = arbiter.aws_lambda.handler(event, FakeLambdaContext())  # EventBridge retried the delivery
+    assert first["status"] == again["status"] == "started"
+    assert first["orchestration_id"] == again["orchestration_id"]
+    assert len(aws.blackboard.list_tasks(first["orchestration_id"])) == 3
+    assert len(deployment.drain("task")) == 3  # one message per task, none doubled
+
+
+def test_poison_task_message_fails_its_record_only_then_reaches_the_dlq(
+    deployment: MotoDeployment, aws: Backends, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    event = _restaurant(monkeypatch, aws)
+    started = arbiter.aws_lambda.handler(event, FakeLambdaContext())
+    deployment.sqs.send_message(QueueUrl=deployment.queues["task"], MessageBody="{not json")
+    response = deployment.deliver_batch("task", wrapper.aws_lambda.handler)
+    assert response is not None
+    assert len(response["batchItemFailures"]) == 1  # the three good records succeeded
+    tasks = aws.blackboard.list_tasks(started["orchestration_id"])
+    assert all(t.state is TaskState.SUCCEEDED for t in tasks)
+    for _ in range(deployment.max_receives):  # SQS delivers it again until maxReceiveCount
+        deployment.deliver_batch("task", wrapper.aws_lambda.handler)
+    (dead,) = deployment.drain("task-dlq")
+    assert dead["Body"] == "{not json"
+
+
+def test_duplicate_delivery_runs_the_task_once(
+    deployment: MotoDeployment, aws: Backends, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    event = _restaurant(monkeypatch, aws)
+    started = arbiter.aws_lambda.handler(event, FakeLambdaContext())
+    messages = deployment.drain("task")
+    batch = deployment.sqs_event("task", messages)
+    first = wrapper.aws_lambda.handler(batch, FakeLambdaContext())
+    second = wrapper.aws_lambda.handler(batch, FakeLambdaContext())  # the same records delivered again
+    assert first["batchItemFailures"] == second["batchItemFailures"] == []
+    tasks = aws.blackboard.list_tasks(started["orchestration_id"])
+    assert [len(t.attempts) for t in tasks] == [1, 1, 1]
+    completions = [json.loads(m["Body"]) for m in deployment.drain("completions")]
+    assert len(completions) == 3  # one completion per task, not six
+
+
+def test_scheduled_sweep_times_out_a_lost_task(
+    deployment: MotoDeployment, aws: Backends, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    event = _restaurant(monkeypatch, aws)
+    started = arbiter.aws_lambda.handler(event, FakeLambdaContext())
+    for message in deployment.drain("task"):  # the messages are lost: nobody will run these tasks
+        deployment.sqs.delete_message(QueueUrl=deployment.queues["task"], ReceiptHandle=message["ReceiptHandle"])
+    later = datetime.now(UTC) + timedelta(hours=2)
+    monkeypatch.setattr("arbiter.sweeper.utcnow", lambda: later)
+    monkeypatch.setattr("arbiter.coordinator.utcnow", lambda: later)
+    scheduled = {
+        "version": "0",
+        "id": "53dc4d37-cffa-4f76-80c9-8b7d4a4d2eaa",
+        "detail-type": "Scheduled Event",
+        "source": "aws.events",
+        "account": "123456789012",
+        "time": later.isoformat(),
+        "region": "us-east-1",
+        "resources": ["arn:aws:events:us-east-1:123456789012:rule/arbiter-sweep"],
+        "detail": {},
+    }
+    arbiter.aws_lambda.reset()  # the clocks are read when the engine is built
+    result = arbiter.aws_lambda.handler(scheduled, FakeLambdaContext())
+    assert result["status"] == "swept"
+    assert result["tasks_timed_out"] + result["orchestrations_failed"] >= 1
+    orchestration = aws.blackboard.get_orchestration(started["orchestration_id"])
+    tasks = aws.blackboard.list_tasks(orchestration.id)
+    assert orchestration.status is OrchestrationStatus.FAILED or any(
+        t.state is TaskState.TIMED_OUT or len(t.attempts) > 1 for t in tasks
+    )
+
+
+def test_missing_configuration_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    from blackboard import ConfigurationError
+    from blackboard.adapters.aws import AwsConfig
+
+    for var in ("ARBITER_BLACKBOARD_TABLE", "ARBITER_BUS_NAME"):
+        monkeypatch.delenv(var, raising=False)
+    with pytest.raises(ConfigurationError, match="ARBITER_BLACKBOARD_TABLE .*BlackboardTableName"):
+        AwsConfig.from_env({"ARBITER_REGISTRY_TABLE": "r"}).require()
