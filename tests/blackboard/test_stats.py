@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from blackboard import TaskState
@@ -19,7 +21,7 @@ def _stats(durations: list[float], statuses: list[TaskState] | None = None) -> A
 
 def test_buckets_double_from_one_millisecond_to_past_an_hour() -> None:
     assert DURATION_BUCKETS_MS[0] == 1
-    assert all(b == 2 * a for a, b in zip(DURATION_BUCKETS_MS, DURATION_BUCKETS_MS[1:], strict=False))
+    assert all(b == 2 * a for a, b in itertools.pairwise(DURATION_BUCKETS_MS))
     assert DURATION_BUCKETS_MS[-1] >= 3_600_000
     assert BUCKET_COUNT == len(DURATION_BUCKETS_MS) + 1
 
