@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,6 +26,7 @@ from tests.conformance.backends import BACKENDS, open_backends
 from tests.conformance.builders import failed, manifest, ok, started, tasks_for, timed_out
 
 THREADS = 8
+PROCESSES = 4
 
 
 @pytest.fixture(params=BACKENDS)
@@ -189,3 +191,28 @@ def test_a_quarantine_by_a_person_asks_for_nothing(backends: Backends) -> None:
     assert done is not None and done.request is None and requests == []
     assert AgentQuarantined.parse(events[0].detail).reason == "wrong totals"
     assert Reflector(backends).quarantine("cook", 1, "again", by="person") is None  # already quarantined
+
+
+def _reflect_in_process(root: str, orchestration_id: str) -> tuple[int, int]:
+    backends = open_backends("sqlite", Path(root))
+    try:
+        requests: list[FabricationRequest] = []
+        tasks = backends.blackboard.list_tasks(orchestration_id)
+        done = Reflector(backends, ReflectionPolicy(), requests.append).after_stats(
+            orchestration_id, tasks, [("cook", 1)]
+        )
+        return len(done), len(requests)
+    finally:
+        backends.close()
+
+
+def test_racing_processes_quarantine_once(tmp_path: Path) -> None:
+    backends = open_backends("sqlite", tmp_path)
+    _agent(backends)
+    orchestration_id, _ = _wave(backends, failures=5)
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(PROCESSES) as pool:
+        outcomes = pool.starmap(_reflect_in_process, [(str(tmp_path), orchestration_id)] * PROCESSES)
+    assert sum(done for done, _ in outcomes) == 1 and sum(sent for _, sent in outcomes) == 1
+    assert backends.registry.get("cook", 1).state is AgentState.QUARANTINED
+    backends.close()
