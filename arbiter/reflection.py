@@ -306,7 +306,8 @@ class Reflector:
         if not moved.applied:
             return None
         agent = moved.record
-        logger.warning("agent=<%s@%s>, by=<%s> | quarantined: %s", name, version, by, reason)
+        level = logging.WARNING if by == "policy" else logging.INFO
+        logger.log(level, "agent=<%s@%s>, by=<%s> | quarantined: %s", name, version, by, reason)
         request = None
         if by == "policy" and orchestration_id is not None and self.policy.refabricates(agent.origin):
             request = self._refabricate(agent, orchestration_id, recent)
