@@ -13,6 +13,7 @@ from importlib.metadata import PackageNotFoundError, version
 from arbiter.coordinator import Coordinator, EngineSettings
 from arbiter.exceptions import ArbiterError, PlannerError, UsageError
 from arbiter.planner import Planner
+from arbiter.reflection import ReflectionPolicy, Reflector
 from arbiter.runtime import LocalRuntime, OrchestrationView, RunResult
 from arbiter.sweeper import Sweeper
 
@@ -29,6 +30,8 @@ __all__ = [
     "OrchestrationView",
     "Planner",
     "PlannerError",
+    "ReflectionPolicy",
+    "Reflector",
     "RunResult",
     "Sweeper",
     "UsageError",

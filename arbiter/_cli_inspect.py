@@ -9,6 +9,7 @@ from typing import Any
 import typer
 
 from arbiter._cli_common import HOME, JSON, fail, open_runtime, print_json
+from arbiter._cli_reflection import quarantine_command, release_command, stats_dict, stats_line, stats_summary
 from arbiter.exceptions import UsageError
 from blackboard import AgentManifest, AgentState, BlackboardError, OrchestrationStatus
 from fabricator import FabricatorError
@@ -101,19 +102,23 @@ def agents_list(
     with open_runtime(home, start=False) as runtime:
         found = list(runtime.backends.registry.list_agents(state))
     if as_json:
-        print_json([m.model_dump(mode="json", by_alias=True, exclude={"embedding"}) for m in found])
+        print_json(
+            [
+                {**m.model_dump(mode="json", by_alias=True, exclude={"embedding"}), "stats": stats_dict(m.stats)}
+                for m in found
+            ]
+        )
         return
     for m in found:
-        s = m.stats
         typer.echo(
-            f"{m.name}@{m.version:<3} {m.state.value:<16} {m.isolation:<10} runs={s.invocations} ok={s.succeeded} "
-            f"failed={s.failed} timed_out={s.timed_out}  {m.description[:60]}"
+            f"{m.name}@{m.version:<3} {m.state.value:<16} {m.isolation:<10} {stats_summary(m.stats)} "
+            f"{m.description[:50]}"
         )
 
 
 @agents_app.command("show")
 def agents_show(name: str, home: Path | None = HOME, as_json: bool = JSON) -> None:
-    """Show every version of an agent."""
+    """Show every version of an agent, oldest first, with its state and stats."""
     with open_runtime(home, start=False) as runtime:
         versions = runtime.backends.registry.versions(name)
         reports = {
@@ -126,16 +131,23 @@ def agents_show(name: str, home: Path | None = HOME, as_json: bool = JSON) -> No
     if as_json:
         print_json(
             [
-                {**m.model_dump(mode="json", by_alias=True, exclude={"embedding"}), "report": reports.get(m.version)}
+                {
+                    **m.model_dump(mode="json", by_alias=True, exclude={"embedding"}),
+                    "stats": stats_dict(m.stats),
+                    "report": reports.get(m.version),
+                }
                 for m in versions
             ]
         )
         return
     for m in versions:
-        typer.echo(f"{m.name}@{m.version}  {m.state.value}  origin={m.origin.value}  isolation={m.isolation}")
+        typer.echo(
+            f"{m.name}@{m.version}  {m.state.value}  origin={m.origin.value}  isolation={m.isolation}  "
+            f"created {m.created_at:%Y-%m-%d %H:%M:%S}"
+        )
         typer.echo(f"  {m.description}")
         typer.echo(f"  code sha256 {m.code.sha256}  timeout {m.timeout_seconds}s  input {json.dumps(m.input_schema)}")
-        typer.echo(f"  stats {m.stats.model_dump()}")
+        typer.echo(f"  stats: {stats_line(m.stats)}")
         report = reports.get(m.version)
         if report is not None:
             checks = ", ".join(f"{c['name']} {'ok' if c['passed'] else 'FAILED'}" for c in report["checks"])
@@ -168,18 +180,31 @@ def agents_add(
         typer.echo(f"registered {manifest.ref} ({manifest.isolation})")
 
 
+agents_app.command("quarantine")(quarantine_command)
+agents_app.command("release")(release_command)
+
+
 @agents_app.command("retire")
-def agents_retire(name: str, home: Path | None = HOME, as_json: bool = JSON) -> None:
-    """Retire every active version of an agent: the planner no longer offers it."""
+def agents_retire(
+    name: str,
+    version: int | None = typer.Option(None, "--version", min=1, help="Only this version (in any state)."),
+    home: Path | None = HOME,
+    as_json: bool = JSON,
+) -> None:
+    """Retire every active or quarantined version of an agent (or one version): the planner no longer offers it."""
+    retirable = (AgentState.ACTIVE, AgentState.QUARANTINED) if version is None else tuple(AgentState)
     with open_runtime(home, start=False) as runtime:
         registry = runtime.backends.registry
         retired = [
             m.version
             for m in registry.versions(name)
-            if m.state is AgentState.ACTIVE and registry.set_state(name, m.version, m.state, AgentState.RETIRED).applied
+            if (version is None or m.version == version)
+            and m.state in retirable
+            and m.state is not AgentState.RETIRED
+            and registry.set_state(name, m.version, m.state, AgentState.RETIRED).applied
         ]
     if not retired:
-        fail(f"no active version of {name!r}")
+        fail(f"no version of {name!r} to retire" + ("" if version is None else f" at version {version}"))
     if as_json:
         print_json({"name": name, "retired": retired})
     else:

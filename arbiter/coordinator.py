@@ -33,6 +33,7 @@ from arbiter._tool_calls import (
 from arbiter.exceptions import PlannerError
 from arbiter.planner import Planner, PlannerTurn, ToolCall
 from arbiter.prompts import FABRICATE_TOOL, agent_tool_spec, event_message, tool_results_message
+from arbiter.reflection import ReflectionPolicy, Reflector
 from blackboard import (
     AgentManifest,
     AgentRef,
@@ -71,12 +72,14 @@ class EngineSettings:
         max_attempts: attempts per task unless the agent sets its own.
         retry: backoff between attempts.
         queue_grace_seconds: time a task may wait in the queue on top of the agent's timeout before it times out.
+        reflection: when failing agents are quarantined and rewritten (default: from the environment).
     """
 
     budget: Budget = field(default_factory=Budget)
     max_attempts: int = 3
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     queue_grace_seconds: float = 60.0
+    reflection: ReflectionPolicy = field(default_factory=ReflectionPolicy.from_env)
 
 
 FabricationHandler = Callable[[FabricationRequest], None]
@@ -113,6 +116,7 @@ class Coordinator:
         self.matcher = matcher
         self.top_k = top_k
         self._clock = clock
+        self.reflector = Reflector(backends, self.settings.reflection, fabricate)
 
     # ---------------------------------------------------------------- ingress
 
@@ -432,3 +436,5 @@ class Coordinator:
                 self.backends.registry.add_stats(name, version, delta)
             except Exception:
                 logger.exception("agent=<%s@%s> | could not record stats", name, version)
+        if tasks and deltas:
+            self.reflector.after_stats(tasks[0].orchestration_id, tasks, deltas)

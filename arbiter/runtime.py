@@ -19,6 +19,7 @@ from arbiter.coordinator import Coordinator, EngineSettings
 from arbiter.engine import build_coordinator, resolve
 from arbiter.exceptions import UsageError
 from arbiter.inputs import schema_from_signature, source_of
+from arbiter.reflection import ReflectionPolicy
 from arbiter.sweeper import Sweeper
 from blackboard import (
     AgentManifest,
@@ -98,6 +99,8 @@ class LocalRuntime:
         matching: how the planner's agents are chosen (default ``$ARBITER_MATCHING``, else ``auto``): ``auto``
             (the top 8 by the local embeddings fused with BM25 when installed, else by BM25), ``bm25``, ``bedrock``
             (Titan embeddings), or ``all`` (every active agent, the AWS samples' way).
+        reflection: when failing agents are quarantined and rewritten (default: ``settings.reflection``, which
+            comes from the environment).
         start: start the worker and watchdog threads now (``False`` for inspection only: list, show).
         backends: other adapters than the embedded default in ``home`` (the AWS set, say); ``queue`` is then ignored:
             tasks go to ``backends.queue`` and ``fabricate`` tasks to ``fabrication_queue``.
@@ -119,6 +122,7 @@ class LocalRuntime:
         fabricator_model: Model | str | None = None,
         approval: bool = False,
         matching: str | None = None,
+        reflection: ReflectionPolicy | None = None,
         start: bool = True,
         backends: Backends | None = None,
         fabrication_queue: TaskQueue | None = None,
@@ -156,6 +160,8 @@ class LocalRuntime:
         self._worker_model = worker_model or (model if isinstance(model, str) else None)
         self._workers = workers
         self._settings = settings or EngineSettings()
+        if reflection is not None:
+            self._settings = replace(self._settings, reflection=reflection)
         self._sweep_interval = sweep_interval
         self._trusted: dict[str, Callable[..., Any]] = {}
         self._stop = threading.Event()

@@ -211,8 +211,10 @@ class OrchestrationFinished(Message):
 class FabricationRequest(Message):
     """What the Fabricator is asked to build: a capability described in words, and the inputs it takes.
 
-    ``replaces`` names an agent whose new version is wanted (a quarantined one); ``evidence`` carries the failures
-    that led to the request.
+    ``replaces`` names an agent whose new version is wanted (a quarantined one) and ``replaces_version`` the version
+    it follows (the new one is exactly ``replaces_version + 1``, so a duplicate request publishes nothing twice);
+    ``evidence`` carries the failures that led to the request. A request with ``replaces`` has no task of its own:
+    it comes from reflection, and ``orchestration_id`` / ``task_id`` name where the decision was taken.
     """
 
     schema_: Literal["arbiter.fabrication/1"] = Field("arbiter.fabrication/1", alias="schema")
@@ -222,6 +224,7 @@ class FabricationRequest(Message):
     capability: str = Field(min_length=1, max_length=8000)
     inputs: dict[str, str] = Field(default_factory=dict)
     replaces: str | None = None
+    replaces_version: int | None = Field(None, ge=1)
     evidence: list[dict[str, Any]] = Field(default_factory=list)
     deadline: datetime | None = None
     traceparent: str | None = None

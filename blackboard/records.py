@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import bisect
+import math
 import re
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
@@ -16,6 +18,7 @@ from blackboard.states import AgentOrigin, AgentState, OrchestrationStatus, Task
 
 __all__ = [
     "AGENT_NAME_PATTERN",
+    "DURATION_BUCKETS_MS",
     "RESERVED_AGENT_NAMES",
     "TASK_ID_PATTERN",
     "AgentManifest",
@@ -27,6 +30,7 @@ __all__ = [
     "Orchestration",
     "Task",
     "TaskResult",
+    "duration_bucket",
 ]
 
 #: Agent names double as model tool names, so they follow the strictest provider's tool-name rule.
@@ -194,8 +198,24 @@ class CodeRef(Record):
     key: str = Field(min_length=1, max_length=1024)
 
 
+#: Upper bounds (inclusive, in ms) of the duration histogram of agent stats: x2 steps from 1 ms to about 1.2 h.
+#: A duration above the last bound falls in one more, overflow bucket, so stats carry ``len(...) + 1`` counts.
+#: Fixed for every backend (DynamoDB stores bucket i as attribute ``stats_d{i}``): never reorder, only append.
+DURATION_BUCKETS_MS: tuple[int, ...] = tuple(2**i for i in range(23))
+_BUCKETS = len(DURATION_BUCKETS_MS) + 1
+
+
+def duration_bucket(duration_ms: float) -> int:
+    """The index of the histogram bucket a duration falls in (the last index is the overflow bucket)."""
+    return bisect.bisect_left(DURATION_BUCKETS_MS, math.ceil(max(duration_ms, 0.0)))
+
+
 class AgentStats(Record):
-    """Counters of one agent version, updated atomically on every completion."""
+    """Counters of one agent version, updated atomically on every completion.
+
+    ``duration_buckets[i]`` counts invocations whose duration fell in bucket ``i`` of :data:`DURATION_BUCKETS_MS`
+    (the last one: longer than the last bound). A shorter stored list (older data) is padded with zeros.
+    """
 
     invocations: int = 0
     succeeded: int = 0
@@ -203,6 +223,55 @@ class AgentStats(Record):
     timed_out: int = 0
     total_ms: float = 0.0
     tokens: int = 0
+    duration_buckets: list[int] = Field(default_factory=lambda: [0] * _BUCKETS)
+
+    @field_validator("duration_buckets")
+    @classmethod
+    def _fixed_length(cls, value: list[int]) -> list[int]:
+        if len(value) > _BUCKETS:
+            raise ValueError(f"at most {_BUCKETS} duration buckets, got {len(value)}")
+        return [*value, *([0] * (_BUCKETS - len(value)))]
+
+    @property
+    def failures(self) -> int:
+        """Invocations that failed or timed out."""
+        return self.failed + self.timed_out
+
+    @property
+    def failure_rate(self) -> float:
+        """The share of invocations that failed or timed out (0 before the first one)."""
+        return self.failures / self.invocations if self.invocations else 0.0
+
+    @property
+    def mean_ms(self) -> float | None:
+        """The mean duration of an invocation, or ``None`` before the first one."""
+        return self.total_ms / self.invocations if self.invocations else None
+
+    @property
+    def p95_ms(self) -> float | None:
+        """The 95th percentile duration, or ``None`` before the first invocation.
+
+        Read from the histogram: the upper bound of the bucket that holds the 95th percentile invocation (so it is
+        at most 2x the true value and never below it); in the overflow bucket, the last bound (then a lower bound).
+        """
+        return self.quantile_ms(0.95)
+
+    def quantile_ms(self, q: float) -> float | None:
+        """The ``q`` quantile (0 < q <= 1) of the durations, read from the histogram as :attr:`p95_ms` is."""
+        if not 0 < q <= 1:
+            raise ValueError(f"a quantile is in (0, 1], not {q}")
+        counted = sum(self.duration_buckets)
+        if counted == 0:
+            return None
+        rank = math.ceil(q * counted)
+        seen = 0
+        for index, count in enumerate(self.duration_buckets):
+            seen += count
+            if seen >= rank:
+                if index < len(DURATION_BUCKETS_MS):
+                    return float(DURATION_BUCKETS_MS[index])
+                break
+        return float(DURATION_BUCKETS_MS[-1])
 
 
 class AgentManifest(Record):

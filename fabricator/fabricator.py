@@ -148,6 +148,7 @@ class Fabricator:
                     draft.model_copy(update={"name": candidate.name}),
                     report,
                     replaces=request.replaces,
+                    exact_version=None if request.replaces_version is None else request.replaces_version + 1,
                     approval=self.approval,
                 )
                 return FabricationResult(agent, False, attempt, report, (time.perf_counter() - started) * 1000)

@@ -77,10 +77,13 @@ def request_prompt(request: FabricationRequest, taken: Iterable[str], feedback: 
     if request.inputs:
         parts.append("Inputs it takes (name: description):\n" + json.dumps(request.inputs, indent=2))
     if request.replaces:
-        parts.append(f"This replaces the agent {request.replaces!r}, which kept failing; keep its name.")
+        parts.append(
+            f"This replaces the agent {request.replaces!r}, which kept failing; keep its name, and keep its inputs "
+            "(above) and their names unless the failures show that they must change."
+        )
     if request.evidence:
         parts.append("Failures of the agent it replaces:\n" + json.dumps(request.evidence, indent=2)[:4000])
-    names = sorted(taken)
+    names = sorted(set(taken) - {request.replaces})
     if names:
         parts.append("Names already taken (choose another): " + ", ".join(names[:200]))
     if feedback:

@@ -51,10 +51,15 @@ def publish(
     report: ValidationReport,
     *,
     replaces: str | None = None,
+    exact_version: int | None = None,
     approval: bool = False,
     timeout_seconds: float = 60.0,
 ) -> AgentManifest:
-    """Store a validated draft as a new agent (or a new version of ``replaces``) and return its manifest."""
+    """Store a validated draft as a new agent (or a new version of ``replaces``) and return its manifest.
+
+    With ``exact_version`` the replacement is exactly that version of ``replaces``: if it exists already (a duplicate
+    request was first), the stored one is returned and nothing else is written.
+    """
     code = backends.code_store.put(draft.code.encode())
     report_ref = backends.code_store.put_json(report.model_dump(mode="json")).sha256
     registry = backends.registry
@@ -63,7 +68,7 @@ def publish(
         if replaces is not None:
             if not registry.versions(replaces):
                 raise AgentNotFoundError(replaces)
-            name, version = replaces, registry.next_version(replaces)
+            name, version = replaces, exact_version or registry.next_version(replaces)
         else:
             name, version = free_name(registry, draft.name), 1
         manifest = AgentManifest(
@@ -79,7 +84,7 @@ def publish(
             validation_report=report_ref,
         )
         stored = registry.put(manifest)
-        if stored.applied:
+        if stored.applied or (replaces is not None and exact_version is not None):
             return stored.record
     raise FabricatorError(f"could not publish {draft.name!r}: the registry kept changing")
 

@@ -6,8 +6,10 @@ import logging
 import threading
 import time
 from dataclasses import replace
+from typing import Any
 
 from blackboard import (
+    AgentManifest,
     AgentRef,
     AgentState,
     CompletionEvent,
@@ -42,7 +44,13 @@ class FabricationWorker:
         self.executor = executor
 
     def handle(self, request: FabricationRequest) -> CompletionEvent | None:
-        """Fabricate for one request; ``None`` if its task's claim did not apply (a duplicate or stale request)."""
+        """Fabricate for one request; ``None`` if its task's claim did not apply (a duplicate or stale request).
+
+        A request that ``replaces`` a quarantined version has no task: see :meth:`replace`.
+        """
+        if request.replaces is not None and request.replaces_version is not None:
+            self.replace(request)
+            return None
         board = self.fabricator.backends.blackboard
         if not board.claim(request.orchestration_id, request.task_id, request.attempt).applied:
             return None
@@ -94,6 +102,40 @@ class FabricationWorker:
         )
         outcome = replace(outcome, duration_ms=(time.perf_counter() - started) * 1000, usage=usage)
         return self.executor.report(message, outcome)
+
+    def replace(self, request: FabricationRequest) -> AgentManifest | None:
+        """Write the next version of a quarantined agent; ``None`` if it was replaced already or no draft passed.
+
+        The outcome is added to the reflection note of the orchestration that quarantined the agent.
+        """
+        assert request.replaces is not None and request.replaces_version is not None
+        backends = self.fabricator.backends
+        name, version = request.replaces, request.replaces_version
+        if backends.registry.next_version(name) != version + 1:
+            logger.debug("agent=<%s@%s> | already followed by a newer version, not rewriting", name, version)
+            return None
+        try:
+            result = self.fabricator.fabricate(request)
+        except Exception as exc:
+            logger.warning("agent=<%s@%s> | no new version: %s", name, version, exc)
+            self._note(request, {"replacement": None, "error": str(exc)[:2000]})
+            return None
+        agent = result.agent
+        logger.info("agent=<%s>, state=<%s> | replaces %s@%s", agent.ref, agent.state.value, name, version)
+        self._note(request, {"replacement": str(agent.ref), "replacement_state": agent.state.value})
+        return agent
+
+    def _note(self, request: FabricationRequest, outcome: dict[str, Any]) -> None:
+        board = self.fabricator.backends.blackboard
+        key = f"reflection:{request.replaces}@{request.replaces_version}"
+        for _ in range(5):  # the note is written by reflection first; retry on a concurrent writer
+            current = board.get_note(request.orchestration_id, key)
+            value = {**(current.value if current is not None and isinstance(current.value, dict) else {}), **outcome}
+            expected = 0 if current is None else current.version
+            if board.put_note(
+                request.orchestration_id, key, value, author="fabricator", expected_version=expected
+            ).applied:
+                return
 
     def run(self, queue: TaskQueue, stop: threading.Event, *, wait_seconds: float = 0.5) -> None:
         """Take fabrication requests from ``queue`` until ``stop`` is set (one at a time: drafts are model-bound)."""

@@ -19,7 +19,7 @@ from blackboard.ports.blackboard import Blackboard, TaskChange, Transition, beca
 from blackboard.ports.code_store import CodeStore
 from blackboard.ports.registry import Registry, StatsDelta
 from blackboard.ports.task_queue import DeadLetter, QueueStats, Received, TaskQueue
-from blackboard.records import AgentManifest, AgentStats, Note, Orchestration, Task
+from blackboard.records import AgentManifest, Note, Orchestration, Task
 from blackboard.states import AgentState, OrchestrationStatus, TaskState
 
 __all__ = ["MemoryBlackboard", "MemoryCodeStore", "MemoryRegistry", "MemoryTaskQueue"]
@@ -245,16 +245,7 @@ class MemoryRegistry(Registry):
             stored = self._agents.get((name, version))
             if stored is None:
                 raise AgentNotFoundError(name, version)
-            s = stored.stats
-            stats = AgentStats(
-                invocations=s.invocations + delta.invocations,
-                succeeded=s.succeeded + delta.succeeded,
-                failed=s.failed + delta.failed,
-                timed_out=s.timed_out + delta.timed_out,
-                total_ms=s.total_ms + delta.total_ms,
-                tokens=s.tokens + delta.tokens,
-            )
-            self._update(name, version, stats=stats)
+            self._update(name, version, stats=delta.applied_to(stored.stats))
 
     def _set_embedding(self, name: str, version: int, embedding: list[float], model: str) -> None:
         with self._lock:

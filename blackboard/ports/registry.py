@@ -12,15 +12,28 @@ from dataclasses import dataclass
 
 from blackboard.exceptions import AgentNotFoundError, RecordValidationError, ReservedNameError, VersionConflictError
 from blackboard.ports.blackboard import Applied
-from blackboard.records import RESERVED_AGENT_NAMES, AgentManifest, AgentStats
+from blackboard.records import (
+    DURATION_BUCKETS_MS,
+    RESERVED_AGENT_NAMES,
+    AgentManifest,
+    AgentStats,
+    duration_bucket,
+)
 from blackboard.states import AgentState, TaskState, check_agent_transition
 
-__all__ = ["Registry", "StatsDelta"]
+__all__ = ["BUCKET_COUNT", "Registry", "StatsDelta"]
+
+#: How many counts a stats histogram has: one per bound of ``DURATION_BUCKETS_MS`` plus the overflow bucket.
+BUCKET_COUNT = len(DURATION_BUCKETS_MS) + 1
 
 
 @dataclass(frozen=True, slots=True)
 class StatsDelta:
-    """Increments to add to an agent version's stats in one atomic step."""
+    """Increments to add to an agent version's stats in one atomic step.
+
+    ``duration_buckets`` has one count per bucket of :data:`~blackboard.records.DURATION_BUCKETS_MS` plus the
+    overflow bucket (an empty tuple means no durations to add); adapters add it element by element.
+    """
 
     invocations: int = 0
     succeeded: int = 0
@@ -28,10 +41,17 @@ class StatsDelta:
     timed_out: int = 0
     total_ms: float = 0.0
     tokens: int = 0
+    duration_buckets: tuple[int, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.duration_buckets and len(self.duration_buckets) != BUCKET_COUNT:
+            raise ValueError(f"duration_buckets needs {BUCKET_COUNT} counts, got {len(self.duration_buckets)}")
 
     @classmethod
     def of(cls, status: TaskState, duration_ms: float, tokens: int) -> StatsDelta:
         """The delta of one finished invocation."""
+        buckets = [0] * BUCKET_COUNT
+        buckets[duration_bucket(duration_ms)] = 1
         return cls(
             invocations=1,
             succeeded=int(status is TaskState.SUCCEEDED),
@@ -39,9 +59,28 @@ class StatsDelta:
             timed_out=int(status is TaskState.TIMED_OUT),
             total_ms=duration_ms,
             tokens=tokens,
+            duration_buckets=tuple(buckets),
+        )
+
+    @property
+    def buckets(self) -> tuple[int, ...]:
+        """``duration_buckets`` at full length (zeros when the delta has none)."""
+        return self.duration_buckets or (0,) * BUCKET_COUNT
+
+    def applied_to(self, stats: AgentStats) -> AgentStats:
+        """``stats`` with this delta added (what an adapter that reads, adds and writes under a lock stores)."""
+        return AgentStats(
+            invocations=stats.invocations + self.invocations,
+            succeeded=stats.succeeded + self.succeeded,
+            failed=stats.failed + self.failed,
+            timed_out=stats.timed_out + self.timed_out,
+            total_ms=stats.total_ms + self.total_ms,
+            tokens=stats.tokens + self.tokens,
+            duration_buckets=[a + b for a, b in zip(stats.duration_buckets, self.buckets, strict=True)],
         )
 
     def __add__(self, other: StatsDelta) -> StatsDelta:
+        buckets = () if not (self.duration_buckets or other.duration_buckets) else self._sum(other)
         return StatsDelta(
             self.invocations + other.invocations,
             self.succeeded + other.succeeded,
@@ -49,7 +88,11 @@ class StatsDelta:
             self.timed_out + other.timed_out,
             self.total_ms + other.total_ms,
             self.tokens + other.tokens,
+            buckets,
         )
+
+    def _sum(self, other: StatsDelta) -> tuple[int, ...]:
+        return tuple(a + b for a, b in zip(self.buckets, other.buckets, strict=True))
 
 
 class Registry(abc.ABC):

@@ -116,5 +116,5 @@ def test_missing_configuration_is_a_clear_error(monkeypatch: pytest.MonkeyPatch)
 
     for var in ("ARBITER_BLACKBOARD_TABLE", "ARBITER_BUS_NAME"):
         monkeypatch.delenv(var, raising=False)
-    with pytest.raises(ConfigurationError, match="ARBITER_BLACKBOARD_TABLE .*BlackboardTableName"):
+    with pytest.raises(ConfigurationError, match=r"ARBITER_BLACKBOARD_TABLE .*BlackboardTableName"):
         AwsConfig.from_env({"ARBITER_REGISTRY_TABLE": "r"}).require()

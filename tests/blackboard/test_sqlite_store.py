@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from blackboard import ConfigurationError, StoreCorruptError, local_backends
-from blackboard.adapters.sqlite import SqliteDatabase
+from blackboard import ConfigurationError, StoreCorruptError, TaskState, local_backends
+from blackboard.adapters.sqlite import SqliteDatabase, SqliteRegistry
 from blackboard.adapters.sqlite._database import SCHEMA_VERSION
 from blackboard.constants import ENV_HOME
-from tests.conformance.builders import started
+from tests.conformance.builders import manifest, started
 
 
 def test_state_survives_reopening(tmp_path: Path) -> None:
@@ -130,3 +130,20 @@ def test_concurrent_first_open_creates_the_schema_once(tmp_path: Path) -> None:
 def test_new_home_is_private(tmp_path: Path) -> None:
     local_backends(tmp_path / "home").close()
     assert (tmp_path / "home").stat().st_mode & 0o777 == 0o700
+
+
+def test_a_store_from_before_the_duration_histogram_gains_it_on_open(tmp_path: Path) -> None:
+    path = tmp_path / "arbiter.db"
+    SqliteDatabase(path).close()
+    conn = sqlite3.connect(path)
+    conn.execute("ALTER TABLE agents DROP COLUMN duration_buckets")  # the agents table as released first
+    conn.commit()
+    conn.close()
+    database = SqliteDatabase(path)
+    registry = SqliteRegistry(database)
+    registry.put(manifest())
+    registry.record_completion("burger_cook", 1, TaskState.SUCCEEDED, 3.0, 1)
+    stats = registry.get("burger_cook", 1).stats
+    assert stats.invocations == 1 and sum(stats.duration_buckets) == 1 and stats.p95_ms == 4.0
+    database.close()
+    SqliteDatabase(path).close()  # opening again does not add the column twice

@@ -14,7 +14,7 @@ from blackboard import (
     TaskState,
     VersionConflictError,
 )
-from blackboard.records import AgentStats
+from blackboard.records import AgentStats, duration_bucket
 from tests.conformance.builders import manifest
 
 
@@ -98,7 +98,12 @@ def test_stats_and_embedding(backends: Backends) -> None:
     registry.record_completion("burger_cook", 1, TaskState.TIMED_OUT, 30.0, 0)
     registry.record_completion("burger_cook", 1, TaskState.FAILED, 1.0, 2)
     stats = registry.get("burger_cook", 1).stats
-    assert stats == AgentStats(invocations=3, succeeded=1, failed=1, timed_out=1, total_ms=41.0, tokens=7)
+    buckets = [0] * len(stats.duration_buckets)
+    for duration in (10.0, 30.0, 1.0):
+        buckets[duration_bucket(duration)] += 1
+    assert stats == AgentStats(
+        invocations=3, succeeded=1, failed=1, timed_out=1, total_ms=41.0, tokens=7, duration_buckets=buckets
+    )
     updated = registry.set_embedding("burger_cook", 1, [0.5, -0.25, 1], "minilm")
     assert updated.embedding == [0.5, -0.25, 1.0] and updated.embedding_model == "minilm"
     assert updated.stats == stats
@@ -122,3 +127,17 @@ def test_revision_changes_with_matching_relevant_writes_only(backends: Backends)
     registry.put(manifest())  # a duplicate put changes nothing
     registry.set_state("burger_cook", 1, AgentState.ACTIVE, AgentState.RETIRED)  # a stale change neither
     assert registry.revision() == registry.revision()
+
+
+def test_quarantined_versions_are_not_offered(backends: Backends) -> None:
+    registry = backends.registry
+    registry.put(manifest(version=1, code=b"v1"))
+    registry.put(manifest(name="fryer", code=b"fryer"))
+    registry.set_state("fryer", 1, AgentState.ACTIVE, AgentState.QUARANTINED)
+    assert set(registry.active_agents()) == {"burger_cook"}  # a name with no active version disappears
+    registry.put(manifest(version=2, code=b"v2"))
+    registry.set_state("burger_cook", 2, AgentState.ACTIVE, AgentState.QUARANTINED)
+    assert registry.active_agents()["burger_cook"].version == 1  # the older active version is offered instead
+    registry.set_state("burger_cook", 1, AgentState.ACTIVE, AgentState.QUARANTINED)
+    assert registry.active_agents() == {}
+    assert [m.state for m in registry.versions("burger_cook")] == [AgentState.QUARANTINED] * 2  # history kept

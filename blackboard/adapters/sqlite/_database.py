@@ -42,6 +42,7 @@ CREATE TABLE agents (
     name TEXT NOT NULL, version INTEGER NOT NULL, state TEXT NOT NULL, doc TEXT NOT NULL,
     invocations INTEGER NOT NULL DEFAULT 0, succeeded INTEGER NOT NULL DEFAULT 0, failed INTEGER NOT NULL DEFAULT 0,
     timed_out INTEGER NOT NULL DEFAULT 0, total_ms REAL NOT NULL DEFAULT 0, tokens INTEGER NOT NULL DEFAULT 0,
+    duration_buckets TEXT NOT NULL DEFAULT '[]',
     PRIMARY KEY (name, version)) WITHOUT ROWID;
 CREATE INDEX agents_by_state ON agents (state, name, version);
 CREATE TABLE queue_messages (
@@ -53,6 +54,8 @@ CREATE TABLE IF NOT EXISTS revisions (name TEXT PRIMARY KEY, value INTEGER NOT N
 """
 #: Tables added after a schema version was released are created on open, so older files keep working.
 _ADDED = ("CREATE TABLE IF NOT EXISTS revisions (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID",)
+#: Columns added after a schema version was released: (table, column, definition), added on open where missing.
+_ADDED_COLUMNS = (("agents", "duration_buckets", "TEXT NOT NULL DEFAULT '[]'"),)
 
 
 class SqliteDatabase:
@@ -207,6 +210,10 @@ class SqliteDatabase:
         with self.write() as conn:
             for statement in _ADDED:
                 conn.execute(statement)
+            for table, column, definition in _ADDED_COLUMNS:
+                present = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+                if column not in present:
+                    conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {definition}")
 
     def _reraise(self, exc: sqlite3.DatabaseError) -> NoReturn:
         translated = self._translate(exc)

@@ -13,11 +13,11 @@ from blackboard.states import AgentState
 
 __all__ = ["SqliteRegistry"]
 
-_COLUMNS = "doc, state, invocations, succeeded, failed, timed_out, total_ms, tokens"
+_COLUMNS = "doc, state, invocations, succeeded, failed, timed_out, total_ms, tokens, duration_buckets"
 
 
-def _manifest(row: tuple[str, str, int, int, int, int, float, int]) -> AgentManifest:
-    doc, state, invocations, succeeded, failed, timed_out, total_ms, tokens = row
+def _manifest(row: tuple[str, str, int, int, int, int, float, int, str]) -> AgentManifest:
+    doc, state, invocations, succeeded, failed, timed_out, total_ms, tokens, buckets = row
     stats = AgentStats(
         invocations=invocations,
         succeeded=succeeded,
@@ -25,6 +25,7 @@ def _manifest(row: tuple[str, str, int, int, int, int, float, int]) -> AgentMani
         timed_out=timed_out,
         total_ms=total_ms,
         tokens=tokens,
+        duration_buckets=json.loads(buckets),
     )
     return AgentManifest.model_validate_json(doc).model_copy(update={"state": AgentState(state), "stats": stats})
 
@@ -103,10 +104,19 @@ class SqliteRegistry(Registry):
             return cursor.rowcount == 1
 
     def _add_stats(self, name: str, version: int, delta: StatsDelta) -> None:
+        # The histogram is a JSON list: read, add and write it inside the write transaction, which holds the
+        # database's write lock, so concurrent writers (threads or processes) queue instead of losing counts.
         with self.database.write() as conn:
-            cursor = conn.execute(
+            row = conn.execute(
+                "SELECT duration_buckets FROM agents WHERE name = ? AND version = ?", (name, version)
+            ).fetchone()
+            if row is None:
+                raise AgentNotFoundError(name, version)
+            stored = AgentStats(duration_buckets=json.loads(row[0])).duration_buckets
+            buckets = [a + b for a, b in zip(stored, delta.buckets, strict=True)]
+            conn.execute(
                 "UPDATE agents SET invocations = invocations + ?, succeeded = succeeded + ?, failed = failed + ?,"
-                " timed_out = timed_out + ?, total_ms = total_ms + ?, tokens = tokens + ?"
+                " timed_out = timed_out + ?, total_ms = total_ms + ?, tokens = tokens + ?, duration_buckets = ?"
                 " WHERE name = ? AND version = ?",
                 (
                     delta.invocations,
@@ -115,12 +125,11 @@ class SqliteRegistry(Registry):
                     delta.timed_out,
                     delta.total_ms,
                     delta.tokens,
+                    json.dumps(buckets),
                     name,
                     version,
                 ),
             )
-            if cursor.rowcount == 0:
-                raise AgentNotFoundError(name, version)
 
     def _set_embedding(self, name: str, version: int, embedding: list[float], model: str) -> None:
         with self.database.write() as conn:
