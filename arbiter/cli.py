@@ -22,10 +22,12 @@ import typer
 from arbiter import __version__
 from arbiter._cli_common import EXAMPLES, HOME, JSON, err, fail, print_json
 from arbiter._cli_inspect import agents_app, orchestrations_app
+from arbiter._cli_report import report
 from arbiter.exceptions import UsageError
 from arbiter.inputs import load_event_file
 from arbiter.runtime import LocalRuntime, RunResult
 from blackboard import BlackboardError, Budget
+from blackboard.logs import configure_logging
 from wrapper import ModelConfigurationError
 
 __all__ = ["app", "main"]
@@ -38,6 +40,7 @@ app = typer.Typer(
 )
 app.add_typer(orchestrations_app, name="orchestrations")
 app.add_typer(agents_app, name="agents")
+app.command("report")(report)
 
 
 def _print_version(value: bool) -> None:
@@ -52,11 +55,15 @@ def _root(
         False, "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
     ),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Log what the engine does."),
+    log_format: str | None = typer.Option(
+        None, "--log-format", help="Logs as 'text' or 'json' lines (default: $ARBITER_LOG_FORMAT, else text)."
+    ),
 ) -> None:
     """Event-driven multi-agent systems on the Arbiter pattern."""
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.WARNING, format="%(asctime)s %(levelname)s %(name)s %(message)s"
-    )
+    try:
+        configure_logging(log_format, logging.DEBUG if verbose else logging.WARNING)
+    except ValueError as exc:
+        fail(str(exc))
 
 
 @app.command("version")

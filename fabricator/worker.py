@@ -18,6 +18,7 @@ from blackboard import (
     TaskState,
     Usage,
 )
+from blackboard import tracing
 from fabricator.fabricator import FabricationFailedError, Fabricator
 from wrapper.executor import Executor, Outcome
 from wrapper.worker import serve_queue
@@ -42,7 +43,23 @@ class FabricationWorker:
         self.executor = executor
 
     def handle(self, request: FabricationRequest) -> CompletionEvent | None:
-        """Fabricate for one request; ``None`` if its task's claim did not apply (a duplicate or stale request)."""
+        """Fabricate for one request; ``None`` if its task's claim did not apply (a duplicate or stale request).
+
+        The fabrication is a span of the orchestration's trace (continued from the request's ``traceparent``).
+        """
+        attributes = {"arbiter.task_id": request.task_id, "arbiter.capability": request.capability[:256]}
+        with (
+            tracing.bind(
+                orchestration_id=request.orchestration_id,
+                task_id=request.task_id,
+                agent=FABRICATE.name,
+                attempt=request.attempt,
+            ),
+            tracing.start_span("fabricator.fabricate", parent=request.traceparent, attributes=attributes),
+        ):
+            return self._handle(request)
+
+    def _handle(self, request: FabricationRequest) -> CompletionEvent | None:
         board = self.fabricator.backends.blackboard
         if not board.claim(request.orchestration_id, request.task_id, request.attempt).applied:
             return None
