@@ -6,8 +6,10 @@ continues it with :func:`start_span` (``parent=`` the traceparent it received). 
 is OpenTelemetry's context, so spans opened meanwhile — Strands' agent and model spans included — nest inside.
 
 Without ``opentelemetry`` installed (the ``tracing`` extra) every function here is a no-op: :func:`start_span`
-yields ``None``, :func:`current_traceparent` returns ``None``. With it, spans go to the global ``TracerProvider``;
-configure one (an exporter) in the application, as OpenTelemetry's documentation describes.
+yields ``None``, :func:`current_traceparent` returns ``None``; the same while no ``TracerProvider`` is set in this
+process (then a message's ``traceparent`` is passed on only where the message itself is answered, as by a completion).
+With one, spans go to the global ``TracerProvider``: configure it (an exporter) in the application, as
+OpenTelemetry's documentation describes.
 
 :func:`bind` sets the log context (orchestration, task, agent, attempt) of the current thread or task;
 :func:`log_context` returns it with the current trace id, for any logger to add to its records.
@@ -37,12 +39,10 @@ TRACER_NAME = "arbiter"
 AttributeValue = str | bool | int | float
 
 try:
-    from opentelemetry import context as _context
     from opentelemetry import trace as _trace
     from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 except ImportError:  # the tracing extra is not installed: everything below is a no-op
     _trace = None  # type: ignore[assignment]
-    _context = None  # type: ignore[assignment]
     _propagator = None
 else:
     _propagator = TraceContextTextMapPropagator()
@@ -96,8 +96,8 @@ def start_span(
     Yields:
         The OpenTelemetry span, or ``None`` without OpenTelemetry.
     """
-    if _trace is None or _context is None:
-        yield None
+    if _trace is None or isinstance(_trace.get_tracer_provider(), _trace.ProxyTracerProvider):
+        yield None  # no provider set in this process: nothing would record, so skip the context work
         return
     parent_context = extract(parent) if parent else None
     clean = {key: value for key, value in (attributes or {}).items() if value is not None}
