@@ -51,8 +51,8 @@ from blackboard import (
     TaskError,
     TaskResult,
     TaskState,
+    tracing,
 )
-from blackboard import tracing
 from blackboard._base import utcnow
 from blackboard.ports.registry import StatsDelta
 from wrapper.matching import Matcher
@@ -151,7 +151,10 @@ class Coordinator:
 
     def on_completion(self, completion: CompletionEvent) -> None:
         """Record a completion (a no-op if the wrapper did) and continue the orchestration if it closed the wave."""
-        attributes = {"arbiter.task_id": completion.task_id, "arbiter.closes_wave": completion.closes_wave}
+        attributes: tracing.Attributes = {
+            "arbiter.task_id": completion.task_id,
+            "arbiter.closes_wave": completion.closes_wave,
+        }
         with (
             tracing.start_span("arbiter.completion", parent=completion.traceparent, attributes=attributes),
             tracing.bind(orchestration_id=completion.orchestration_id, task_id=completion.task_id),
@@ -201,7 +204,9 @@ class Coordinator:
         specs = [agent_tool_spec(m) for m in agents.values()] + [FABRICATE_TOOL]
         try:
             with tracing.start_span(
-                "arbiter.plan", parent=_parent(orchestration.traceparent), attributes={"arbiter.wave": orchestration.wave}
+                "arbiter.plan",
+                parent=_parent(orchestration.traceparent),
+                attributes={"arbiter.wave": orchestration.wave},
             ):
                 turn = self.planner.plan(orchestration.conversation, specs)
         except PlannerError as exc:
@@ -321,7 +326,9 @@ class Coordinator:
         if not tasks:
             return
         with tracing.start_span(
-            "arbiter.dispatch", parent=self._trace_of(tasks[0].orchestration_id), attributes={"arbiter.tasks": len(tasks)}
+            "arbiter.dispatch",
+            parent=self._trace_of(tasks[0].orchestration_id),
+            attributes={"arbiter.tasks": len(tasks)},
         ):
             traceparent = tracing.current_traceparent()
             agents = [t for t in tasks if t.agent.name != FABRICATE]

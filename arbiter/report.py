@@ -180,7 +180,8 @@ table{border-collapse:collapse;width:100%;background:#fff}
 td,th{border-bottom:1px solid #e3e7ec;padding:4px 8px;text-align:left;vertical-align:top}
 pre{white-space:pre-wrap;word-break:break-word;background:#fff;border:1px solid #e3e7ec;padding:8px;margin:0}
 .gantt{background:#fff;border:1px solid #e3e7ec}.bar{cursor:pointer}.wave{fill:#f1f4f8}
-.legend span{display:inline-block;margin-right:12px}.legend i{display:inline-block;width:10px;height:10px;margin-right:4px}
+.legend span{display:inline-block;margin-right:12px}
+.legend i{display:inline-block;width:10px;height:10px;margin-right:4px}
 #detail{min-height:1.5em;color:#1d2733;margin-top:6px}
 """
 
@@ -273,7 +274,8 @@ def render_html(report: dict[str, Any]) -> str:
     answer_text = answer if isinstance(answer, str) else json.dumps(answer, indent=2, default=str, ensure_ascii=False)
     sections = [
         f"<h1>Orchestration {escape(report['orchestration_id'])}</h1>",
-        f'<p><span class="status" style="background:{_STATE_COLORS.get(status, "#3b7dd8")}">{escape(status)}</span></p>',
+        f'<p><span class="status" style="background:{_STATE_COLORS.get(status, "#3b7dd8")}">'
+        f"{escape(status)}</span></p>",
         '<p class="meta">'
         f"<span>waves {report['waves']}</span><span>tasks {report['tasks']}</span>"
         f"<span>attempts {report['attempts']}</span><span>tokens {report['tokens']['total']}"
@@ -301,7 +303,7 @@ def render_html(report: dict[str, Any]) -> str:
     event = json.dumps(report["event"], indent=2, default=str, ensure_ascii=False)
     sections += ["<h2>Event</h2>", f'<pre id="event">{escape(event)}</pre>']
     return (
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         f'<meta http-equiv="Content-Security-Policy" content="{csp}">'
         f"<title>Arbiter · {escape(report['orchestration_id'])}</title><style>{_CSS}</style></head><body>"
         + "".join(sections)

@@ -24,6 +24,7 @@ from typing import Any
 
 __all__ = [
     "TRACER_NAME",
+    "Attributes",
     "bind",
     "current_traceparent",
     "enabled",
@@ -37,6 +38,8 @@ __all__ = [
 TRACER_NAME = "arbiter"
 
 AttributeValue = str | bool | int | float
+#: Span attributes as :func:`start_span` takes them (``None`` values are left out).
+Attributes = Mapping[str, AttributeValue | None]
 
 try:
     from opentelemetry import trace as _trace
@@ -48,7 +51,9 @@ else:
     _propagator = TraceContextTextMapPropagator()
 
 _LOG_FIELDS = ("orchestration_id", "task_id", "agent", "attempt")
-_log_context: contextvars.ContextVar[Mapping[str, Any]] = contextvars.ContextVar("arbiter_log_context", default={})
+_log_context: contextvars.ContextVar[Mapping[str, Any] | None] = contextvars.ContextVar(
+    "arbiter_log_context", default=None
+)
 
 
 def enabled() -> bool:
@@ -82,9 +87,7 @@ def current_traceparent() -> str | None:
 
 
 @contextmanager
-def start_span(
-    name: str, parent: str | None = None, attributes: Mapping[str, AttributeValue | None] | None = None
-) -> Iterator[Any]:
+def start_span(name: str, parent: str | None = None, attributes: Attributes | None = None) -> Iterator[Any]:
     """Open a span and make it current for the block; it ends (recording any exception) when the block exits.
 
     Args:
@@ -109,7 +112,7 @@ def start_span(
 @contextmanager
 def bind(**fields: Any) -> Iterator[None]:
     """Add fields (``orchestration_id``, ``task_id``, ``agent``, ``attempt``) to the log context for the block."""
-    merged = {**_log_context.get(), **{key: value for key, value in fields.items() if value is not None}}
+    merged = {**(_log_context.get() or {}), **{key: value for key, value in fields.items() if value is not None}}
     token = _log_context.set(merged)
     try:
         yield
@@ -123,7 +126,7 @@ def log_context() -> dict[str, Any]:
     Any logger can add it to its records (``blackboard.logs.JsonFormatter`` does; on Lambda, Powertools'
     ``Logger.append_keys(**log_context())``).
     """
-    fields = {key: value for key, value in _log_context.get().items() if key in _LOG_FIELDS}
+    fields = {key: value for key, value in (_log_context.get() or {}).items() if key in _LOG_FIELDS}
     if _trace is not None:
         span_context = _trace.get_current_span().get_span_context()
         if span_context.is_valid:

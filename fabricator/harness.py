@@ -15,9 +15,9 @@ Nothing the candidate does raises out of :func:`validate`: it becomes a failed c
 from __future__ import annotations
 
 import ast
+import contextvars
 import json
 import logging
-import contextvars
 import time
 import warnings
 from collections.abc import Callable, Mapping

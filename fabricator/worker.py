@@ -17,8 +17,8 @@ from blackboard import (
     TaskQueue,
     TaskState,
     Usage,
+    tracing,
 )
-from blackboard import tracing
 from fabricator.fabricator import FabricationFailedError, Fabricator
 from wrapper.executor import Executor, Outcome
 from wrapper.worker import serve_queue

@@ -41,8 +41,8 @@ from blackboard import (
     TaskResult,
     TaskState,
     Usage,
+    tracing,
 )
-from blackboard import tracing
 from blackboard._base import utcnow
 from wrapper import sdk
 from wrapper.cache import CodeCache, ManifestCache
@@ -134,7 +134,7 @@ class Executor:
         The execution is a span of the orchestration's trace (continued from the message's ``traceparent``) with
         the claim, the load, the run and the report inside; the completion event carries this span's context.
         """
-        attributes = {
+        attributes: tracing.Attributes = {
             "arbiter.orchestration_id": message.orchestration_id,
             "arbiter.task_id": message.task_id,
             "arbiter.agent": str(message.agent),

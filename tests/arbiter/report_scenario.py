@@ -10,7 +10,7 @@ from arbiter.testing import ScriptedModel
 from tests.arbiter.conftest import FAST
 from wrapper import SandboxPool
 
-HOSTILE = "<script>window.__pwned = 1</script><img src=x onerror=\"window.__pwned = 2\">"
+HOSTILE = '<script>window.__pwned = 1</script><img src=x onerror="window.__pwned = 2">'
 DRAFT = {
     "structured": {
         "name": "word_counter",
@@ -38,7 +38,10 @@ def run_scenario(home: Path, pool: SandboxPool) -> str:
 
     turns = [
         {
-            "tool_calls": [call("fabricate", capability="Count the words in a piece of text."), call("flaky", text=HOSTILE)],
+            "tool_calls": [
+                call("fabricate", capability="Count the words in a piece of text."),
+                call("flaky", text=HOSTILE),
+            ],
             "usage": {"input_tokens": 30, "output_tokens": 12},
         },
         {"tool_calls": [call("word_counter", text="a b c")]},

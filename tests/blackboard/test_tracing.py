@@ -1,4 +1,4 @@
-"""The tracing facade and the JSON logs: traceparent round trip, log context, and the no-op path without OpenTelemetry."""
+"""The tracing facade and JSON logs: traceparent round trip, log context, the no-op path without OpenTelemetry."""
 
 from __future__ import annotations
 
