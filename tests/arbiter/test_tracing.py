@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from arbiter import LocalRuntime
@@ -17,7 +17,20 @@ from arbiter.testing import ScriptedModel
 from tests.arbiter.conftest import FAST, event
 from wrapper import SandboxPool
 
-_EXPORTER = InMemorySpanExporter()
+
+
+class _Switch(SpanExporter):
+    """Forwards to the exporter of the running test, if any: a tracer provider is set once per process for good."""
+
+    target: InMemorySpanExporter | None = None
+
+    def export(self, spans: Any) -> SpanExportResult:
+        if self.target is not None:
+            return self.target.export(spans)
+        return SpanExportResult.SUCCESS
+
+
+_SWITCH = _Switch()
 _INSTALLED: list[bool] = []
 
 COUNTER = "def handler(text: str) -> dict:\n    return {'words': len(text.split())}\n"
@@ -35,17 +48,18 @@ DRAFT = {
 
 @pytest.fixture
 def spans() -> Iterator[InMemorySpanExporter]:
-    """The global tracer provider (set once per process) with an in-memory exporter, emptied for each test."""
+    """The global tracer provider (set once per process) exporting to memory for this test only."""
     if not _INSTALLED:
         provider = trace.get_tracer_provider()
         if not isinstance(provider, TracerProvider):
             provider = TracerProvider()
             trace.set_tracer_provider(provider)
-        provider.add_span_processor(SimpleSpanProcessor(_EXPORTER))
+        provider.add_span_processor(SimpleSpanProcessor(_SWITCH))
         _INSTALLED.append(True)
-    _EXPORTER.clear()
-    yield _EXPORTER
-    _EXPORTER.clear()
+    exporter = InMemorySpanExporter()
+    _SWITCH.target = exporter
+    yield exporter
+    _SWITCH.target = None
 
 
 def call(name: str, **data: Any) -> dict[str, Any]:
