@@ -18,7 +18,6 @@ from tests.arbiter.conftest import FAST, event
 from wrapper import SandboxPool
 
 
-
 class _Switch(SpanExporter):
     """Forwards to the exporter of the running test, if any: a tracer provider is set once per process for good."""
 
