@@ -11,7 +11,9 @@ PINS := requirements/constraints.txt
 help: ## Show the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-install: $(STAMP) ## Create or refresh .venv from the pinned dependencies (fast when nothing changed)
+install: $(STAMP) ## Create or refresh .venv from the pinned dependencies, and Debian's chromium for the browser tests
+	@command -v chromium >/dev/null || { echo "Installing Debian's chromium (the report's browser test)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
 $(STAMP): pyproject.toml $(PINS) infra/requirements.txt
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "Arbiter needs Python >= 3.11 (set PYTHON=...)"; exit 2; }

@@ -28,7 +28,7 @@ MAX_QUERY_CHARS = 2000
 _TASK_ID = re.compile(TASK_ID_PATTERN)
 
 
-def task_message(task: Task) -> TaskMessage:
+def task_message(task: Task, traceparent: str | None = None) -> TaskMessage:
     return TaskMessage(
         orchestration_id=task.orchestration_id,
         task_id=task.task_id,
@@ -36,6 +36,7 @@ def task_message(task: Task) -> TaskMessage:
         agent=task.agent,
         input=task.input,
         deadline=task.deadline,
+        traceparent=traceparent,
     )
 
 

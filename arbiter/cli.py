@@ -33,10 +33,12 @@ from arbiter._cli_common import (
     print_json,
 )
 from arbiter._cli_inspect import agents_app, orchestrations_app
+from arbiter._cli_report import report
 from arbiter.exceptions import UsageError
 from arbiter.inputs import load_event_file
 from arbiter.runtime import LocalRuntime, RunResult
 from blackboard import BlackboardError, Budget
+from blackboard.logs import configure_logging
 from wrapper import ModelConfigurationError
 
 __all__ = ["app", "main"]
@@ -49,6 +51,7 @@ app = typer.Typer(
 )
 app.add_typer(orchestrations_app, name="orchestrations")
 app.add_typer(agents_app, name="agents")
+app.command("report")(report)
 
 
 def _print_version(value: bool) -> None:
@@ -75,14 +78,18 @@ def _root(
     resource: list[str] = typer.Option(
         [], "--resource", help="With --backend aws: NAME=VALUE, e.g. bus_name=arbiter (else ARBITER_* variables)."
     ),
+    log_format: str | None = typer.Option(
+        None, "--log-format", help="Logs as 'text' or 'json' lines (default: $ARBITER_LOG_FORMAT, else text)."
+    ),
 ) -> None:
     """Event-driven multi-agent systems on the Arbiter pattern."""
     if backend not in BACKENDS:
         fail(f"--backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
     BACKEND.name, BACKEND.stack, BACKEND.resources = backend, stack, parse_resources(resource)
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.WARNING, format="%(asctime)s %(levelname)s %(name)s %(message)s"
-    )
+    try:
+        configure_logging(log_format, logging.DEBUG if verbose else logging.WARNING)
+    except ValueError as exc:
+        fail(str(exc))
 
 
 @app.command("version")

@@ -38,6 +38,7 @@ from blackboard import (
     AgentManifest,
     AgentRef,
     Backends,
+    BlackboardError,
     Budget,
     BudgetUsage,
     CompletionEvent,
@@ -51,6 +52,7 @@ from blackboard import (
     TaskError,
     TaskResult,
     TaskState,
+    tracing,
 )
 from blackboard._base import utcnow
 from blackboard.ports.registry import StatsDelta
@@ -121,21 +123,29 @@ class Coordinator:
     # ---------------------------------------------------------------- ingress
 
     def start(self, event: Event, budget: Budget | None = None) -> Orchestration:
-        """Create the orchestration for ``event`` (once per event id) and plan its first wave."""
-        orchestration = Orchestration(
-            event=event,
-            budget=budget or self.settings.budget,
-            conversation=[event_message(event)],
-            created_at=self._clock(),
-            updated_at=self._clock(),
-        )
-        created = self.backends.blackboard.create_orchestration(orchestration)
-        if not created.applied:
-            logger.debug("event_id=<%s> | orchestration exists, not starting again", event.id)
-            return created.record
-        logger.debug("orchestration_id=<%s>, event_id=<%s> | started", created.record.id, event.id)
-        self.plan(created.record)
-        return self.backends.blackboard.get_orchestration(created.record.id)
+        """Create the orchestration for ``event`` (once per event id) and plan its first wave.
+
+        The root span of the orchestration's trace opens here; its ``traceparent`` is stored in the orchestration.
+        """
+        with tracing.start_span("arbiter.orchestration", attributes={"arbiter.event_id": event.id}) as span:
+            orchestration = Orchestration(
+                event=event,
+                budget=budget or self.settings.budget,
+                conversation=[event_message(event)],
+                created_at=self._clock(),
+                updated_at=self._clock(),
+                traceparent=tracing.current_traceparent(),
+            )
+            created = self.backends.blackboard.create_orchestration(orchestration)
+            if not created.applied:
+                logger.debug("event_id=<%s> | orchestration exists, not starting again", event.id)
+                return created.record
+            if span is not None:
+                span.set_attribute("arbiter.orchestration_id", created.record.id)
+            with tracing.bind(orchestration_id=created.record.id):
+                logger.debug("orchestration_id=<%s>, event_id=<%s> | started", created.record.id, event.id)
+                self.plan(created.record)
+            return self.backends.blackboard.get_orchestration(created.record.id)
 
     # ---------------------------------------------------------------- completions
 
@@ -145,12 +155,20 @@ class Coordinator:
 
     def on_completion(self, completion: CompletionEvent) -> None:
         """Record a completion (a no-op if the wrapper did) and continue the orchestration if it closed the wave."""
-        closes = completion.closes_wave
-        if not closes and not completion.recorded:
-            result = TaskResult.from_completion(completion)
-            closes = self.record_result(completion.orchestration_id, completion.task_id, completion.attempt, result)
-        if closes:
-            self.continue_orchestration(completion.orchestration_id)
+        attributes: tracing.Attributes = {
+            "arbiter.task_id": completion.task_id,
+            "arbiter.closes_wave": completion.closes_wave,
+        }
+        with (
+            tracing.start_span("arbiter.completion", parent=completion.traceparent, attributes=attributes),
+            tracing.bind(orchestration_id=completion.orchestration_id, task_id=completion.task_id),
+        ):
+            closes = completion.closes_wave
+            if not closes and not completion.recorded:
+                result = TaskResult.from_completion(completion)
+                closes = self.record_result(completion.orchestration_id, completion.task_id, completion.attempt, result)
+            if closes:
+                self.continue_orchestration(completion.orchestration_id)
 
     def record_result(self, orchestration_id: str, task_id: str, attempt: int, result: TaskResult) -> bool:
         """Write a result with the retry policy applied; return whether it closed the wave."""
@@ -189,7 +207,12 @@ class Coordinator:
         agents = self._offered(orchestration)
         specs = [agent_tool_spec(m) for m in agents.values()] + [FABRICATE_TOOL]
         try:
-            turn = self.planner.plan(orchestration.conversation, specs)
+            with tracing.start_span(
+                "arbiter.plan",
+                parent=_parent(orchestration.traceparent),
+                attributes={"arbiter.wave": orchestration.wave},
+            ):
+                turn = self.planner.plan(orchestration.conversation, specs)
         except PlannerError as exc:
             logger.warning("orchestration_id=<%s> | planner failed: %s", orchestration.id, exc)
             self.finish(orchestration, OrchestrationStatus.FAILED, error=str(exc))
@@ -306,21 +329,37 @@ class Coordinator:
         """Send pending tasks to their queue, then mark them dispatched (the sweeper re-sends what a crash strands)."""
         if not tasks:
             return
-        agents = [t for t in tasks if t.agent.name != FABRICATE]
-        for task in tasks:
-            if task.agent.name == FABRICATE and self._fabricate is not None:
-                self._fabricate(
-                    FabricationRequest(
-                        orchestration_id=task.orchestration_id,
-                        task_id=task.task_id,
-                        attempt=task.attempt,
-                        capability=str(task.input.get("capability", "")) or "(no description given)",
-                        inputs={str(k): str(v) for k, v in dict(task.input.get("inputs") or {}).items()},
-                        deadline=task.deadline,
+        with tracing.start_span(
+            "arbiter.dispatch",
+            parent=self._trace_of(tasks[0].orchestration_id),
+            attributes={"arbiter.tasks": len(tasks)},
+        ):
+            traceparent = tracing.current_traceparent()
+            agents = [t for t in tasks if t.agent.name != FABRICATE]
+            for task in tasks:
+                if task.agent.name == FABRICATE and self._fabricate is not None:
+                    self._fabricate(
+                        FabricationRequest(
+                            orchestration_id=task.orchestration_id,
+                            task_id=task.task_id,
+                            attempt=task.attempt,
+                            capability=str(task.input.get("capability", "")) or "(no description given)",
+                            inputs={str(k): str(v) for k, v in dict(task.input.get("inputs") or {}).items()},
+                            deadline=task.deadline,
+                            traceparent=traceparent,
+                        )
                     )
-                )
-        self.backends.queue.send([task_message(t) for t in agents])
-        self.backends.blackboard.mark_dispatched(tasks)
+            self.backends.queue.send([task_message(t, traceparent) for t in agents])
+            self.backends.blackboard.mark_dispatched(tasks)
+
+    def _trace_of(self, orchestration_id: str) -> str | None:
+        """The parent of a span opened outside any (a sweep, a retry): the orchestration's root span."""
+        if not tracing.enabled() or tracing.current_traceparent() is not None:
+            return None
+        try:
+            return self.backends.blackboard.get_orchestration(orchestration_id).traceparent
+        except BlackboardError:
+            return None
 
     def retry_due(self, task: Task) -> None:
         """Start the next attempt of a task whose retry time has come, and dispatch it."""
@@ -438,3 +477,8 @@ class Coordinator:
                 logger.exception("agent=<%s@%s> | could not record stats", name, version)
         if tasks and deltas:
             self.reflector.after_stats(tasks[0].orchestration_id, tasks, deltas)
+
+
+def _parent(traceparent: str | None) -> str | None:
+    """Continue the current span if there is one, else the orchestration's trace (``traceparent``)."""
+    return None if tracing.current_traceparent() is not None else traceparent

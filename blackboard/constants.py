@@ -5,13 +5,15 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-__all__ = ["CODE_DIR", "DATABASE_FILE", "DEFAULT_HOME", "ENV_HOME", "resolve_home"]
+__all__ = ["CODE_DIR", "DATABASE_FILE", "DEFAULT_HOME", "ENV_HOME", "ENV_LOG_FORMAT", "resolve_home"]
 
 #: Directory of the embedded runtime's state (database, code store).
 ENV_HOME = "ARBITER_HOME"
 DEFAULT_HOME = ".arbiter"
 DATABASE_FILE = "arbiter.db"
 CODE_DIR = "code"
+#: Log format of the command line and the runtimes: ``text`` (default) or ``json`` (one JSON object per line).
+ENV_LOG_FORMAT = "ARBITER_LOG_FORMAT"
 
 
 def resolve_home(home: str | os.PathLike[str] | None = None) -> Path:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
-from blackboard import AgentManifest, Backends, FabricationRequest
+from blackboard import AgentManifest, Backends, FabricationRequest, tracing
 from fabricator.exceptions import FabricatorError
 from fabricator.generator import Draft, GenerationError, Generator
 from fabricator.harness import Candidate, ValidationReport, validate
@@ -119,7 +119,8 @@ class Fabricator:
         taken = {m.name for m in self.backends.registry.list_agents()}
         for attempt in range(1, self.max_attempts + 1):
             try:
-                draft = self.generator.draft(request, taken, feedback)
+                with tracing.start_span("fabricator.generate", attributes={"arbiter.fabrication_attempt": attempt}):
+                    draft = self.generator.draft(request, taken, feedback)
             except GenerationError as exc:
                 feedback, report = str(exc), None
                 logger.warning("attempt=<%d> | %s", attempt, exc)
@@ -143,14 +144,15 @@ class Fabricator:
                 report.duration_ms,
             )
             if report.passed:
-                agent = publish(
-                    self.backends,
-                    draft.model_copy(update={"name": candidate.name}),
-                    report,
-                    replaces=request.replaces,
-                    exact_version=None if request.replaces_version is None else request.replaces_version + 1,
-                    approval=self.approval,
-                )
+                with tracing.start_span("fabricator.publish", attributes={"arbiter.agent": candidate.name}):
+                    agent = publish(
+                        self.backends,
+                        draft.model_copy(update={"name": candidate.name}),
+                        report,
+                        replaces=request.replaces,
+                        exact_version=None if request.replaces_version is None else request.replaces_version + 1,
+                        approval=self.approval,
+                    )
                 return FabricationResult(agent, False, attempt, report, (time.perf_counter() - started) * 1000)
             feedback = report.to_feedback()
         raise FabricationFailedError(self.max_attempts, feedback, report)

@@ -15,6 +15,7 @@ Nothing the candidate does raises out of :func:`validate`: it becomes a failed c
 from __future__ import annotations
 
 import ast
+import contextvars
 import json
 import logging
 import time
@@ -27,6 +28,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 from pydantic import BaseModel, ConfigDict, Field
 
+from blackboard import tracing
 from blackboard.records import AGENT_NAME_PATTERN
 from fabricator.exceptions import HarnessError
 from fabricator.policy import DEFAULT_POLICY, Policy, PolicyViolation, check_policy
@@ -121,6 +123,16 @@ def validate(
     Raises:
         HarnessError: the sandbox machinery failed (not the candidate); retryable.
     """
+    with tracing.start_span("fabricator.validate", attributes={"arbiter.agent": candidate.name}) as span:
+        report = _validate(candidate, sandbox, model_spec, policy, timeout_seconds)
+        if span is not None:
+            span.set_attribute("arbiter.passed", report.passed)
+        return report
+
+
+def _validate(
+    candidate: Candidate, sandbox: SandboxPool, model_spec: str | None, policy: Policy, timeout_seconds: float
+) -> ValidationReport:
     started = time.perf_counter()
     static: list[tuple[str, Callable[[], tuple[bool, str]]]] = [
         ("policy", lambda: _policy(candidate.code, policy)),
@@ -139,8 +151,10 @@ def validate(
         for i, sample in enumerate(candidate.sample_inputs)
     ]
     # Samples run side by side: the pool queues what it cannot take, and a hanging sample does not delay the others.
+    # Each thread continues this one's context, so that the sample runs are spans of the validation.
     with ThreadPoolExecutor(min(len(runs), _MAX_PARALLEL_SAMPLES), thread_name_prefix="arbiter-harness") as threads:
-        checks += threads.map(lambda item: _timed(*item), runs)
+        contexts = [contextvars.copy_context() for _ in runs]  # one each: a context runs in one thread at a time
+        checks += threads.map(lambda context, item: context.run(_timed, *item), contexts, runs)
     return _report(checks, started)
 
 
@@ -249,11 +263,24 @@ def _sample(
     problem = input_problem(candidate.input_schema, sample)
     if problem is not None:
         return False, f"sample input does not match the input schema at {problem}"
+    with tracing.start_span("fabricator.sample", attributes={"arbiter.sample": index}):
+        return _run_sample(candidate, index, sample, sandbox, model_spec, limits)
+
+
+def _run_sample(
+    candidate: Candidate,
+    index: int,
+    sample: dict[str, Any],
+    sandbox: SandboxPool,
+    model_spec: str | None,
+    limits: SandboxLimits,
+) -> tuple[bool, str]:
     context = TaskContext(
         orchestration_id="validation",
         task_id=f"sample{index}",
         agent=f"{candidate.name}@candidate",
         model_spec=model_spec,
+        traceparent=tracing.current_traceparent(),
     )
     request = SandboxRequest(
         code=candidate.code.encode("utf-8"),

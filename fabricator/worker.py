@@ -19,6 +19,7 @@ from blackboard import (
     TaskQueue,
     TaskState,
     Usage,
+    tracing,
 )
 from fabricator.fabricator import FabricationFailedError, Fabricator
 from wrapper.executor import Executor, Outcome
@@ -47,10 +48,24 @@ class FabricationWorker:
         """Fabricate for one request; ``None`` if its task's claim did not apply (a duplicate or stale request).
 
         A request that ``replaces`` a quarantined version has no task: see :meth:`replace`.
+        The fabrication is a span of the orchestration's trace (continued from the request's ``traceparent``).
         """
         if request.replaces is not None and request.replaces_version is not None:
             self.replace(request)
             return None
+        attributes = {"arbiter.task_id": request.task_id, "arbiter.capability": request.capability[:256]}
+        with (
+            tracing.bind(
+                orchestration_id=request.orchestration_id,
+                task_id=request.task_id,
+                agent=FABRICATE.name,
+                attempt=request.attempt,
+            ),
+            tracing.start_span("fabricator.fabricate", parent=request.traceparent, attributes=attributes),
+        ):
+            return self._handle(request)
+
+    def _handle(self, request: FabricationRequest) -> CompletionEvent | None:
         board = self.fabricator.backends.blackboard
         if not board.claim(request.orchestration_id, request.task_id, request.attempt).applied:
             return None

@@ -16,6 +16,7 @@ The order is the contract of the flow (ARCHITECTURE step 4):
 
 from __future__ import annotations
 
+import contextvars
 import json
 import logging
 import time
@@ -40,6 +41,7 @@ from blackboard import (
     TaskResult,
     TaskState,
     Usage,
+    tracing,
 )
 from blackboard._base import utcnow
 from wrapper import sdk
@@ -134,9 +136,35 @@ class Executor:
         self._threads.shutdown(wait=False, cancel_futures=True)
 
     def execute(self, message: TaskMessage) -> CompletionEvent | None:
-        """Run one task message; return the completion it emitted, or ``None`` if the claim did not apply."""
+        """Run one task message; return the completion it emitted, or ``None`` if the claim did not apply.
+
+        The execution is a span of the orchestration's trace (continued from the message's ``traceparent``) with
+        the claim, the load, the run and the report inside; the completion event carries this span's context.
+        """
+        attributes: tracing.Attributes = {
+            "arbiter.orchestration_id": message.orchestration_id,
+            "arbiter.task_id": message.task_id,
+            "arbiter.agent": str(message.agent),
+            "arbiter.attempt": message.attempt,
+        }
+        with (
+            tracing.bind(
+                orchestration_id=message.orchestration_id,
+                task_id=message.task_id,
+                agent=str(message.agent),
+                attempt=message.attempt,
+            ),
+            tracing.start_span("wrapper.execute", parent=message.traceparent, attributes=attributes) as span,
+        ):
+            completion = self._execute(message)
+            if span is not None:
+                span.set_attribute("arbiter.status", "dropped" if completion is None else completion.status.value)
+            return completion
+
+    def _execute(self, message: TaskMessage) -> CompletionEvent | None:
         board = self._backends.blackboard
-        claim = board.claim(message.orchestration_id, message.task_id, message.attempt)
+        with tracing.start_span("wrapper.claim"):
+            claim = board.claim(message.orchestration_id, message.task_id, message.attempt)
         if not claim.applied:
             logger.debug(
                 "task_id=<%s>, attempt=<%d>, state=<%s> | claim not applied, dropping message",
@@ -166,8 +194,9 @@ class Executor:
         if message.agent.version is None:
             return _failed("AgentNotFound", f"agent {message.agent} is not pinned to a version", retryable=False)
         try:
-            manifest = self.manifests.get(message.agent.name, message.agent.version)
-            code = self.code.get(manifest.code.sha256)
+            with tracing.start_span("wrapper.load"):
+                manifest = self.manifests.get(message.agent.name, message.agent.version)
+                code = self.code.get(manifest.code.sha256)
         except IntegrityError as exc:
             logger.error("agent=<%s>, sha256=<%s> | code failed its integrity check", message.agent, exc.sha256)
             return _failed("IntegrityError", f"code of {message.agent} refused: {exc}", retryable=False)
@@ -192,9 +221,12 @@ class Executor:
             },
             traceparent=message.traceparent,
         )
-        if manifest.isolation == "in_process":
-            return self._run_in_process(manifest, code, message.input, context, timeout)
-        return self._run_sandboxed(manifest, code, message.input, context, timeout)
+        with tracing.start_span(f"wrapper.run.{manifest.isolation}", attributes={"arbiter.timeout_s": timeout}):
+            # The worker's own spans (in the sandbox child, or Strands' in process) continue this one.
+            context = context.model_copy(update={"traceparent": tracing.current_traceparent() or context.traceparent})
+            if manifest.isolation == "in_process":
+                return self._run_in_process(manifest, code, message.input, context, timeout)
+            return self._run_sandboxed(manifest, code, message.input, context, timeout)
 
     @staticmethod
     def _invalid_input(manifest: AgentManifest, data: Mapping[str, Any]) -> str | None:
@@ -241,7 +273,8 @@ class Executor:
                 notes = ()
             return replace(run, duration_ms=(time.perf_counter() - started) * 1000, usage=usage, notes=notes)
 
-        future = self._threads.submit(call)
+        # The worker thread continues this thread's context: the current span (Strands' spans nest in it) and logs.
+        future = self._threads.submit(contextvars.copy_context().run, call)
         try:
             return future.result(timeout=max(timeout, 0.001))
         except FutureTimeout:
@@ -291,7 +324,7 @@ class Executor:
             agent=message.agent,
             closes_wave=closes_wave,
             recorded=recorded,
-            traceparent=message.traceparent,
+            traceparent=tracing.current_traceparent() or message.traceparent,
             **dict(result.model_dump(include=_REPORTED)),
         )
         try:

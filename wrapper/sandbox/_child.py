@@ -29,7 +29,7 @@ from typing import Any, NoReturn
 
 from wrapper import sdk
 from wrapper.exceptions import NonRetryableError
-from wrapper.sandbox import _isolation, _limits
+from wrapper.sandbox import _isolation, _limits, _spans
 from wrapper.sandbox._protocol import Control, Payload, Result, read_frame, write_all
 from wrapper.sandbox._types import SandboxLimits
 
@@ -114,11 +114,14 @@ def _run(spare: Spare, limits: SandboxLimits, payload_buffer: bytearray) -> int:
     # An oversized write must fail with EFBIG where the worker can see it, not kill the child.
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     _limits.set_limits(limits, separate_user=plan.uid is not None)
-    try:
-        document = _execute(payload, limits, tail)
-    except MemoryError:
-        _limits.claim_memory_headroom()
-        document = _failed("MemoryLimitExceeded", "out of memory while reporting the result", False, {})
+    with _spans.recording(payload.context.get("traceparent")) as spans:
+        try:
+            document = _execute(payload, limits, tail)
+        except MemoryError:
+            _limits.claim_memory_headroom()
+            document = _failed("MemoryLimitExceeded", "out of memory while reporting the result", False, {})
+    if spans:
+        document = _with_spans(document, spans)
     _write(result_fd, document)
     # End of file tells the zygote the result is complete now, before the kernel tears the address space down.
     os.close(result_fd)
@@ -156,6 +159,15 @@ def _scrub_environment(workdir: str, extra: dict[str, str]) -> None:
     os.environ.update({"HOME": workdir, "TMPDIR": workdir})
     os.environ.update(extra)
     tempfile.tempdir = None  # the zygote may have cached its own
+
+
+def _with_spans(document: bytes, spans: list[dict[str, Any]]) -> bytes:
+    """Splice the recorded spans into the result document (a JSON object) without parsing it again."""
+    try:
+        encoded = json.dumps(spans, default=str)
+    except (TypeError, ValueError):
+        return document
+    return document[:-1] + b',"spans":' + encoded.encode() + b"}"
 
 
 def _write(fd: int, document: bytes) -> None:

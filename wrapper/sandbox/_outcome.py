@@ -10,6 +10,7 @@ from typing import Literal
 
 from pydantic import ValidationError
 
+from wrapper.sandbox import _spans
 from wrapper.sandbox._limits import cpu_limit
 from wrapper.sandbox._protocol import Report, Result
 from wrapper.sandbox._types import SandboxLimits, SandboxOutcome
@@ -67,6 +68,7 @@ def from_report(report: Report, raw: bytes, limits: SandboxLimits) -> SandboxOut
     except ValidationError as exc:
         message = f"malformed result document: {exc.errors()[0]['msg'] if exc.errors() else exc}"
         return failed("ProtocolError", message, retryable=False, duration_ms=ms)
+    _spans.emit(result.spans)  # the child's spans, under the caller's current span
     if result.status == "succeeded":
         return SandboxOutcome(
             status="succeeded",

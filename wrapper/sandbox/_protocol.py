@@ -85,6 +85,7 @@ class Result(BaseModel):
     usage: dict[str, int] = {}
     notes: list[tuple[str, Any]] = []
     stdout_tail: str = ""
+    spans: list[dict[str, Any]] = []
 
 
 def header(size: int) -> bytes:

@@ -1,0 +1,54 @@
+"""The orchestration report as data, text and HTML (escaping, one bar per attempt), through the CLI."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from arbiter import LocalRuntime
+from arbiter.cli import app
+from arbiter.report import build_report, render_html, render_text
+from tests.arbiter.report_scenario import HOSTILE, run_scenario
+from wrapper import SandboxPool
+
+
+def test_report_data_text_and_html(tmp_path: Path, pool: SandboxPool) -> None:
+    home = tmp_path / "home"
+    orchestration_id = run_scenario(home, pool)
+    with LocalRuntime(home, start=False) as rt:
+        view = rt.orchestration(orchestration_id)
+    report = build_report(view.orchestration, view.tasks)
+
+    assert report["status"] == "completed" and report["waves"] == 2
+    assert report["attempts"] == sum(t.attempt for t in view.tasks) == 4  # flaky ran twice
+    flaky = next(r for r in report["rows"] if r["agent"].startswith("flaky"))
+    assert [a["state"] for a in flaky["attempts"]] == ["failed", "succeeded"] and flaky["retries"] == 1
+    assert "first attempt fails" in flaky["attempts"][0]["error"]
+    (fabrication,) = report["fabrications"]
+    assert fabrication["agent"] == "word_counter@1" and fabrication["state"] == "succeeded"
+    assert report["tokens"]["total"] == view.orchestration.usage.tokens >= 42
+    assert report["trace_id"] is None or re.fullmatch(r"[0-9a-f]{32}", report["trace_id"])
+    json.dumps(report)  # JSON-compatible as it is
+
+    text = render_text(report)
+    assert "flaky" in text and "fabrication" in text and "word_counter@1" in text and "answer: 3 words" in text
+
+    page = render_html(report)
+    assert HOSTILE not in page and "<script>window" not in page and "&lt;script&gt;" in page
+    assert len(re.findall(r'<rect class="bar"', page)) == report["attempts"]
+    assert re.search(r"(src|href)=\"(https?:)?//", page) is None, "the page must not load anything"
+
+
+def test_cli_report_json_text_and_missing(tmp_path: Path, pool: SandboxPool) -> None:
+    home = tmp_path / "home"
+    orchestration_id = run_scenario(home, pool)
+    runner = CliRunner()
+    as_json = runner.invoke(app, ["report", orchestration_id, "--home", str(home), "--json"])
+    assert as_json.exit_code == 0 and json.loads(as_json.stdout)["orchestration_id"] == orchestration_id
+    text = runner.invoke(app, ["report", orchestration_id, "--home", str(home)])
+    assert text.exit_code == 0 and f"orchestration {orchestration_id}: completed" in text.stdout
+    missing = runner.invoke(app, ["report", "no-such-orchestration", "--home", str(home)])
+    assert missing.exit_code == 2
