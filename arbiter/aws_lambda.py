@@ -22,7 +22,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.parser import ValidationError, parse
 from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
 
-from blackboard import Event, RecordValidationError
+from blackboard import Event, RecordValidationError, tracing
 from blackboard.messages import COMPLETION_DETAIL_TYPE
 from wrapper.aws_lambda import lambda_logger, lambda_metrics
 from wrapper.constants import ENV_MODEL
@@ -77,6 +77,13 @@ def reset() -> None:
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Handle one EventBridge event (see the module's docstring)."""
     try:
+        return _handle(event)
+    finally:
+        tracing.flush()
+
+
+def _handle(event: dict[str, Any]) -> dict[str, Any]:
+    try:
         parse(event=event, model=EventBridgeModel)
         parsed = Event.parse(event)
     except (ValidationError, RecordValidationError) as exc:
@@ -92,6 +99,11 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
             metrics.add_metric(name="".join(p.title() for p in name.split("_")), unit=MetricUnit.Count, value=value)
         return {"status": "swept", **vars(report)}
     if parsed.detail_type == COMPLETION_DETAIL_TYPE:
+        logger.append_keys(
+            orchestration_id=parsed.detail.get("orchestration_id"),
+            task_id=parsed.detail.get("task_id"),
+            trace_id=tracing.trace_id_of(parsed.detail.get("traceparent")),
+        )
         try:
             engine.on_event(parsed)
         except RecordValidationError as exc:

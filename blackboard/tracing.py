@@ -29,9 +29,11 @@ __all__ = [
     "current_traceparent",
     "enabled",
     "extract",
+    "flush",
     "inject",
     "log_context",
     "start_span",
+    "trace_id_of",
 ]
 
 #: The instrumentation scope of Arbiter's spans.
@@ -133,3 +135,18 @@ def log_context() -> dict[str, Any]:
             fields["trace_id"] = format(span_context.trace_id, "032x")
             fields["span_id"] = format(span_context.span_id, "016x")
     return fields
+
+
+def flush(timeout_millis: int = 5000) -> None:
+    """Export the spans the tracer provider still holds (Lambda freezes the process between invocations)."""
+    if _trace is None:
+        return
+    force_flush = getattr(_trace.get_tracer_provider(), "force_flush", None)
+    if force_flush is not None:
+        force_flush(timeout_millis)
+
+
+def trace_id_of(traceparent: str | None) -> str | None:
+    """The trace id in a W3C ``traceparent`` (``None`` if there is none or it is malformed)."""
+    parts = (traceparent or "").split("-")
+    return parts[1] if len(parts) == 4 and len(parts[1]) == 32 else None

@@ -5,7 +5,9 @@ body cannot be read, or whose execution raised, is reported as a batch item fail
 dead-letters it after the queue's ``maxReceiveCount``. A duplicate delivery (its conditional claim does not apply)
 succeeds without running anything, so nothing runs twice.
 
-The engine is built on the first invocation, not at import, to keep cold starts lean; see :func:`process_sqs_batch`
+Spans of the executions continue each message's ``traceparent`` and are flushed before the invocation returns
+(configure a tracer provider, e.g. with the AWS Distro for OpenTelemetry layer). The engine is built on the first
+invocation, not at import, to keep cold starts lean; see :func:`process_sqs_batch`
 for the loop the Fabricator's function shares. Sandboxed workers get temporary credentials of the worker role
 (``ARBITER_WORKER_ROLE_ARN``), which can invoke Bedrock models and nothing else.
 """
@@ -23,7 +25,7 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 
-from blackboard import FabricationRequest, TaskMessage
+from blackboard import FabricationRequest, TaskMessage, tracing
 from blackboard.adapters.aws._clients import make_client
 from blackboard.ports.task_queue import parse_queue_message
 from wrapper.constants import ENV_MODEL
@@ -93,16 +95,22 @@ def process_sqs_batch(
             task_id=message.task_id,
             attempt=message.attempt,
             message_id=record.message_id,
+            trace_id=tracing.trace_id_of(message.traceparent),
         )
         try:
             done = handle(message)
         finally:
-            log.remove_keys(["orchestration_id", "task_id", "attempt", "message_id"])
+            log.remove_keys(["orchestration_id", "task_id", "attempt", "message_id", "trace_id"])
         counts["Executed" if done is not None else "Dropped"] += 1
 
-    response: dict[str, Any] = dict(
-        process_partial_response(event=dict(event), record_handler=record_handler, processor=processor, context=context)
-    )
+    try:
+        response: dict[str, Any] = dict(
+            process_partial_response(
+                event=dict(event), record_handler=record_handler, processor=processor, context=context
+            )
+        )
+    finally:
+        tracing.flush()
     failures = len(response.get("batchItemFailures", []))
     for name, value in (*counts.items(), ("Failed", failures)):
         metrics.add_metric(name=f"{metric_prefix}{name}", unit=MetricUnit.Count, value=value)
