@@ -5,4 +5,8 @@ Each takes an injected boto3 client (or session); see ``_clients``. Importing th
 
 from __future__ import annotations
 
-__all__: list[str] = []
+from blackboard.adapters.aws.eventbridge_bus import EventBridgeBus, event_from_eventbridge
+from blackboard.adapters.aws.s3_code_store import S3CodeStore
+from blackboard.adapters.aws.sqs_queue import SqsTaskQueue
+
+__all__ = ["EventBridgeBus", "S3CodeStore", "SqsTaskQueue", "event_from_eventbridge"]
