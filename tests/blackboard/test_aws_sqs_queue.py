@@ -216,3 +216,12 @@ def test_api_calls_per_operation(resources: MotoResources) -> None:
         + ["GetQueueAttributes"] * 2
     )
     assert SqsTaskQueue(other_url, session=resources.session).max_receives == 5
+
+
+def test_a_receipt_from_another_consumer_is_left_to_sqs(resources: MotoResources) -> None:
+    here, there = _queue(resources), _queue(resources)
+    here.send([_message(1)])
+    (received,) = here.receive(1)
+    assert there.ack(received.receipt)  # unknown there: SQS decides, and deletes it
+    assert not there.ack("not-a-receipt")
+    assert here.stats().in_flight == 0 and here.receive(1) == []

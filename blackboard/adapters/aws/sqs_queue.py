@@ -32,7 +32,15 @@ _MAX_VISIBILITY = 43_200
 _MAX_LONG_POLL = 20
 #: Seconds a message read by ``dead_letters`` stays hidden in the dead-letter queue before it is made visible again.
 _PEEK_SECONDS = 30
-_STALE = frozenset({"ReceiptHandleIsInvalid", "MessageNotInflight", "InvalidParameterValue"})
+#: What SQS answers for a receipt that is no longer good (expired, or its message not in flight any more).
+_STALE = frozenset(
+    {
+        "ReceiptHandleIsInvalid",
+        "MessageNotInflight",
+        "AWS.SimpleQueueService.MessageNotInflight",
+        "InvalidParameterValue",
+    }
+)
 #: How many receipts are remembered to refuse stale and spent ones.
 _REMEMBERED = 10_000
 
