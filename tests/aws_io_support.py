@@ -9,8 +9,10 @@ one call at a time touch the messages, as SQS guarantees; a long poll waits outs
 
 from __future__ import annotations
 
+import itertools
 import json
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
@@ -94,16 +96,21 @@ def moto_resources(*, max_receives: int = 3, visibility_timeout: int = 30) -> It
 
 @contextmanager
 def sqs_follows(clock: Callable[[], float]) -> Iterator[None]:
-    """Make moto's SQS model add to the real time however far ``clock`` has moved since this started.
+    """Make moto's SQS model tell time by ``clock`` (from the real time when this starts).
 
-    Real time keeps running too (moto compares times strictly, so two calls must not see the same instant).
+    Each reading also adds a microsecond: moto compares times strictly (a message nacked with no delay is visible
+    only once time has moved past that instant), as if every call took a little real time.
     """
     real_time = moto_sqs.unix_time
+    origin: float = real_time()
     start = clock()
+    ticks = itertools.count(1)
 
     def unix_time(dt: Any = None) -> float:
-        now: float = real_time(dt)
-        return now if dt is not None else now + (clock() - start)
+        if dt is not None:
+            converted: float = real_time(dt)
+            return converted
+        return origin + (clock() - start) + next(ticks) * 1e-6
 
     def unix_time_millis(dt: Any = None) -> float:
         return unix_time(dt) * 1000.0
@@ -139,15 +146,16 @@ def serialized_sqs() -> Iterator[None]:
         visibility_timeout: int,
         message_attribute_names: list[str] | None = None,
     ) -> list[Any]:
-        deadline = moto_sqs.unix_time() + wait_seconds_timeout
+        deadline = time.monotonic() + wait_seconds_timeout  # a long poll waits in real time, whatever the clock
         while True:
             with lock:
                 got: list[Any] = original_receive(
                     self, queue_name, count, 0, visibility_timeout, message_attribute_names
                 )
-            if got or moto_sqs.unix_time() >= deadline:
+            remaining = deadline - time.monotonic()
+            if got or remaining <= 0:
                 return got
-            self.get_queue(queue_name).wait_for_messages(1)
+            self.get_queue(queue_name).wait_for_messages(min(1.0, remaining))
 
     def locked(method: Callable[..., Any]) -> Callable[..., Any]:
         def call(*args: Any, **kwargs: Any) -> Any:
