@@ -45,6 +45,7 @@ bench: install ## Print the benchmark figures
 	$(BIN)/python bench/fabricator.py
 	$(BIN)/python bench/matching.py
 	$(BIN)/python bench/stats.py
+	$(BIN)/python bench/aws_io.py
 
 pins: install ## Rewrite the pins from what .venv holds
 	@{ echo "# Exact versions of every runtime and development dependency. Refresh with: make pins"; \

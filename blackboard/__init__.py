@@ -8,10 +8,12 @@ default in ``ARBITER_HOME``; :func:`memory_backends` keeps everything in memory.
 from blackboard.backends import Backends, local_backends, memory_backends
 from blackboard.exceptions import (
     AgentNotFoundError,
+    BatchFailedError,
     BlackboardError,
     ConfigurationError,
     IntegrityError,
     InvalidTransitionError,
+    MessageTooLargeError,
     NotFoundError,
     OrchestrationNotFoundError,
     PatternError,
@@ -70,6 +72,7 @@ __all__ = [
     "AgentStats",
     "Applied",
     "Backends",
+    "BatchFailedError",
     "Blackboard",
     "BlackboardError",
     "Budget",
@@ -85,6 +88,7 @@ __all__ = [
     "FabricationRequest",
     "IntegrityError",
     "InvalidTransitionError",
+    "MessageTooLargeError",
     "NotFoundError",
     "Note",
     "Orchestration",

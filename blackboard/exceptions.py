@@ -9,10 +9,12 @@ from __future__ import annotations
 
 __all__ = [
     "AgentNotFoundError",
+    "BatchFailedError",
     "BlackboardError",
     "ConfigurationError",
     "IntegrityError",
     "InvalidTransitionError",
+    "MessageTooLargeError",
     "NotFoundError",
     "OrchestrationNotFoundError",
     "PatternError",
@@ -71,6 +73,62 @@ class RecordValidationError(BlackboardError, ValueError):
         self.field = field
         where = f"{record}.{field}" if field else record
         super().__init__(f"invalid {where}: {message}")
+
+
+class MessageTooLargeError(RecordValidationError):
+    """A message or event is larger than its transport takes (SQS, EventBridge: 256 KiB). Refused before sending.
+
+    Large values belong in the payload store, sent by reference (the engine does this for task outputs and notes).
+
+    Attributes:
+        identifier: the message or event id.
+        size: its size in bytes, as the transport counts it.
+        limit: the most the transport takes.
+    """
+
+    def __init__(self, record: str, identifier: str, size: int, limit: int, transport: str) -> None:
+        self.identifier = identifier
+        self.size = size
+        self.limit = limit
+        super().__init__(
+            record,
+            "",
+            f"{identifier} is {size:,} bytes and {transport} takes at most {limit:,}; put large values in the"
+            " payload store and send their reference",
+        )
+
+
+class BatchFailedError(BlackboardError):
+    """Entries of a batch call (SQS ``SendMessageBatch``, EventBridge ``PutEvents``) still failed after retries.
+
+    The other entries were accepted and are not sent again by a retry of the failed ones.
+
+    Attributes:
+        operation: the API call.
+        failures: entry id (message or event id) -> ``(error code, error message)`` of each entry not accepted.
+        accepted: ids of the entries that were accepted, in order.
+        retryable: whether every failure was of a kind that may succeed later (throttling, an internal failure).
+    """
+
+    def __init__(
+        self,
+        operation: str,
+        failures: dict[str, tuple[str, str]],
+        accepted: list[str],
+        *,
+        retryable: bool,
+        attempts: int,
+    ) -> None:
+        self.operation = operation
+        self.failures = failures
+        self.accepted = accepted
+        self.retryable = retryable
+        listed = ", ".join(f"{entry} ({code}: {message})" for entry, (code, message) in failures.items())
+        advice = "send the failed ones again later" if retryable else "fix them: the service refused them"
+        super().__init__(
+            f"{operation}: {len(failures)} of {len(failures) + len(accepted)} entries failed after up to {attempts}"
+            f" attempts: {listed}. The {len(accepted)} other entries were accepted; {advice}."
+        )
 
 
 class InvalidTransitionError(BlackboardError):

@@ -11,9 +11,10 @@ import blackboard.exceptions
 
 BLACKBOARD = {
     "AgentManifest", "AgentNotFoundError", "AgentOrigin", "AgentRef", "AgentState", "AgentStats", "Applied",
-    "Backends", "Blackboard", "BlackboardError", "Budget", "BudgetUsage", "CodeRef", "CodeStore", "Completion",
+    "Backends", "BatchFailedError", "Blackboard", "BlackboardError", "Budget", "BudgetUsage", "CodeRef", "CodeStore",
+    "Completion",
     "CompletionEvent", "ConfigurationError", "DeadLetter", "Event", "EventBus", "FabricationRequest", "IntegrityError",
-    "InvalidTransitionError", "Note", "NotFoundError", "Orchestration", "OrchestrationFinished",
+    "InvalidTransitionError", "MessageTooLargeError", "Note", "NotFoundError", "Orchestration", "OrchestrationFinished",
     "OrchestrationNotFoundError", "OrchestrationStatus", "PatternError", "QueueMessage", "QueueStats", "Received",
     "RecordValidationError", "Registry", "ReservedNameError", "RetryPolicy", "StoreCorruptError",
     "StoreUnavailableError",

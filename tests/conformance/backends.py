@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from contextlib import ExitStack
 from datetime import datetime
 from pathlib import Path
+
+import pytest
 
 from blackboard import Backends
 from blackboard._base import utcnow
@@ -47,8 +50,29 @@ def _sqlite(root: Path, clock: Callable[[], datetime], queue_clock: Callable[[],
     )
 
 
-FACTORIES: dict[str, Factory] = {"memory": _memory, "sqlite": _sqlite}
-BACKENDS = list(FACTORIES)
+def _aws(root: Path, clock: Callable[[], datetime], queue_clock: Callable[[], float]) -> Backends:
+    """S3, SQS and EventBridge under moto in-process; moto's SQS tells time by ``queue_clock``.
+
+    The blackboard and registry are the memory ones until the DynamoDB adapters join.
+    """
+    from tests.aws_io_support import MotoBackends, io_adapters, moto_resources, serialized_sqs, sqs_follows
+
+    stack = ExitStack()
+    try:
+        resources = stack.enter_context(moto_resources(max_receives=3, visibility_timeout=30))
+        stack.enter_context(sqs_follows(queue_clock))
+        stack.enter_context(serialized_sqs())
+        code_store, queue, bus = io_adapters(resources, queue_clock)
+    except BaseException:
+        stack.close()
+        raise
+    return MotoBackends(MemoryBlackboard(clock=clock), MemoryRegistry(), code_store, queue, bus, stack=stack)
+
+
+FACTORIES: dict[str, Factory] = {"memory": _memory, "sqlite": _sqlite, "aws": _aws}
+#: Marks of the backends that need more than this process (``-m "not aws"`` leaves them out).
+_MARKS = {"aws": [pytest.mark.aws]}
+BACKENDS = [pytest.param(name, marks=_MARKS.get(name, [])) for name in FACTORIES]
 #: Backends whose state lives outside the process, so that several processes can work on it at once.
 SHARED_FILE_BACKENDS = ["sqlite"]
 

@@ -8,6 +8,7 @@ import pytest
 
 from blackboard import Backends, IntegrityError, NotFoundError, RecordValidationError
 from blackboard.adapters import LocalCodeStore, MemoryCodeStore
+from blackboard.adapters.aws import S3CodeStore
 from blackboard.ports import CodeStore
 
 CODE = b"def handler(**kwargs):\n    return {'ok': True}\n"
@@ -21,6 +22,8 @@ def _tamper(store: CodeStore, sha256: str, data: bytes) -> None:
         path.write_bytes(data)
     elif isinstance(store, MemoryCodeStore):
         store._blobs[sha256] = data
+    elif isinstance(store, S3CodeStore):  # a new version of the object: versioning keeps the old one
+        store.client.put_object(Bucket=store.bucket, Key=store.key(sha256), Body=data)
     else:  # pragma: no cover - a new adapter must teach this test how to tamper with it
         raise NotImplementedError(type(store).__name__)
 
