@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -87,18 +89,33 @@ def parse_resources(pairs: list[str]) -> dict[str, str]:
     return resources
 
 
-def open_runtime(home: Path | None, **kwargs: Any) -> LocalRuntime:
-    """A runtime on the chosen backend (``kwargs`` go to :class:`LocalRuntime`)."""
+@contextmanager
+def open_runtime(home: Path | None, **kwargs: Any) -> Iterator[LocalRuntime]:
+    """A runtime on the chosen backend (``kwargs`` go to :class:`LocalRuntime`), closed on leaving.
+
+    A store or configuration error (a missing table, throttling that outlasted the retries, a corrupt file) ends
+    the command with exit code 2 and the error's message instead of a traceback.
+    """
     from arbiter.runtime import LocalRuntime
+    from blackboard import BlackboardError
 
-    if BACKEND.name == "local":
-        return LocalRuntime(home, **kwargs)
-    from blackboard.adapters.aws import aws_backends, fabrication_queue
+    try:
+        if BACKEND.name == "local":
+            runtime = LocalRuntime(home, **kwargs)
+        else:
+            from blackboard.adapters.aws import aws_backends, fabrication_queue
 
-    config = BACKEND.aws_config()
-    return LocalRuntime(
-        home,
-        backends=aws_backends(config),
-        fabrication_queue=fabrication_queue(config) if config.fabrication_queue_url else None,
-        **kwargs,
-    )
+            config = BACKEND.aws_config()
+            runtime = LocalRuntime(
+                home,
+                backends=aws_backends(config),
+                fabrication_queue=fabrication_queue(config) if config.fabrication_queue_url else None,
+                **kwargs,
+            )
+    except BlackboardError as exc:
+        fail(str(exc))
+    with runtime:
+        try:
+            yield runtime
+        except BlackboardError as exc:
+            fail(str(exc))
