@@ -219,8 +219,6 @@ class Functions(Construct):
             retry_attempts=2 if dead_letter_queue is not None else None,
             max_event_age=Duration.hours(1) if dead_letter_queue is not None else None,
         )
-        # The function (and its event source mapping) is created only once its role's policy is in place.
-        function.node.add_dependency(role)
         return function
 
 

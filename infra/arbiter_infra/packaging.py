@@ -17,7 +17,15 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["LAMBDA_PACKAGES", "BuiltAsset", "PackagingError", "build_code", "build_dependencies", "requirements"]
+__all__ = [
+    "LAMBDA_PACKAGES",
+    "BuiltAsset",
+    "PackagingError",
+    "build_code",
+    "build_dependencies",
+    "dependency_hash",
+    "requirements",
+]
 
 #: The library's packages, copied into the function code.
 LAMBDA_PACKAGES = ("arbiter", "blackboard", "wrapper", "fabricator")
@@ -64,11 +72,7 @@ def build_dependencies(repo: Path, build_dir: Path) -> BuiltAsset:
     """Install the dependencies for the Lambda platform into a layer directory (``<dir>/python/...``), once."""
     constraints = repo / "requirements" / "constraints.txt"
     reqs = requirements(repo)
-    digest = hashlib.sha256()
-    for part in (_BUILD_FORMAT, *PIP_PLATFORM_ARGS, *reqs, constraints.read_text(encoding="utf-8")):
-        digest.update(part.encode())
-        digest.update(b"\0")
-    asset_hash = digest.hexdigest()
+    asset_hash = dependency_hash(repo)
     target = build_dir / f"deps-{asset_hash[:16]}"
     if (target / ".complete").exists():
         return BuiltAsset(target, asset_hash)
@@ -78,7 +82,6 @@ def build_dependencies(repo: Path, build_dir: Path) -> BuiltAsset:
         "-m",
         "pip",
         "install",
-        "--quiet",
         "--disable-pip-version-check",
         "--no-compile",
         *PIP_PLATFORM_ARGS,
@@ -88,18 +91,29 @@ def build_dependencies(repo: Path, build_dir: Path) -> BuiltAsset:
         str(constraints),
         *reqs,
     ]
-    result = subprocess.run(command, capture_output=True, text=True, check=False)
+    # Not --quiet: on a failed resolution, only the full output names the pin that has no wheel.
+    result = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, check=False)
     if result.returncode != 0:
         shutil.rmtree(staging, ignore_errors=True)
         raise PackagingError(
             "pip could not install the Lambda dependencies for CPython 3.12 on manylinux x86_64 "
             f"(exit {result.returncode}); a pin without a matching binary wheel shows below. "
-            f"Command: {' '.join(command)}\n{result.stderr.strip()}"
+            f"Command: {' '.join(command)}\n{_tail(result.stdout)}"
         )
     # Console scripts are useless in a layer and pip writes them with this interpreter's path.
     shutil.rmtree(staging / "python" / "bin", ignore_errors=True)
     _prune(staging)
     return _publish(staging, target, asset_hash)
+
+
+def dependency_hash(repo: Path) -> str:
+    """The hash a dependency build is named by: the pins, the requirement list and the target platform."""
+    constraints = (repo / "requirements" / "constraints.txt").read_text(encoding="utf-8")
+    digest = hashlib.sha256()
+    for part in (_BUILD_FORMAT, *PIP_PLATFORM_ARGS, *requirements(repo), constraints):
+        digest.update(part.encode())
+        digest.update(b"\0")
+    return digest.hexdigest()
 
 
 def build_code(repo: Path, build_dir: Path) -> BuiltAsset:
@@ -133,6 +147,12 @@ def build_code(repo: Path, build_dir: Path) -> BuiltAsset:
     info.mkdir()
     (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: arbiter-agents\nVersion: {version}\n")
     return _publish(staging, target, asset_hash)
+
+
+def _tail(text: str, lines: int = 25) -> str:
+    """The end of pip's output, where its error is, without the warnings about each unusable index location."""
+    kept = [line for line in text.strip().splitlines() if line.strip() and not line.startswith("WARNING: Location")]
+    return "\n".join(kept[-lines:])
 
 
 def _wanted(relative: Path) -> bool:
