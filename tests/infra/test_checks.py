@@ -88,7 +88,8 @@ def test_assets_fit_lambda_and_leave_out_heavy_and_test_packages(default_assembl
 
 def test_function_code_is_the_four_packages(default_assembly: Assembly) -> None:
     code = staged_assets(default_assembly)["code"]
-    top = {p.name for p in code.iterdir() if not p.name.startswith(".")}
+    assert not (code / ".complete").exists()  # the build's marker file stays out of the asset
+    top = {p.name for p in code.iterdir()}
     assert top == {"arbiter", "blackboard", "wrapper", "fabricator", "arbiter_agents-0.1.0.dist-info"}
     assert (code / "wrapper" / "executor.py").is_file()
     assert not list(code.rglob("__pycache__"))
