@@ -6,7 +6,12 @@ STAMP := $(VENV)/.installed
 PINS := requirements/constraints.txt
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo lint format test bench pins clean
+.PHONY: help install demo lint format test bench pins synth bootstrap deploy destroy clean
+
+# The CDK app (infra/): the pinned CDK CLI comes from infra/package-lock.json; CONTEXT passes -c key=value settings.
+CDK_CLI := infra/node_modules/.installed
+CDK := cd infra && JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION=20 npx --no-install cdk
+CONTEXT ?=
 
 help: ## Show the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -47,9 +52,26 @@ bench: install ## Print the benchmark figures
 	$(BIN)/python bench/stats.py
 	$(BIN)/python bench/aws_io.py
 
+synth: install ## Synthesize the CDK app into infra/cdk.out, offline (no AWS account; CONTEXT='-c key=value ...')
+	cd infra && JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION=20 ../$(BIN)/python app.py $(CONTEXT)
+	@echo "Template: infra/cdk.out/$$(cd infra/cdk.out && ls *.template.json)"
+
+$(CDK_CLI): infra/package.json infra/package-lock.json
+	cd infra && npm ci --no-audit --no-fund
+	@touch $(CDK_CLI)
+
+bootstrap: install $(CDK_CLI) ## Prepare the current AWS account and region for CDK deployments (once per account/region)
+	$(CDK) bootstrap $(CONTEXT)
+
+deploy: install $(CDK_CLI) ## Deploy the stack with the pinned CDK CLI; outputs go to infra/cdk-outputs.json
+	$(CDK) deploy --require-approval broadening --outputs-file cdk-outputs.json $(CONTEXT)
+
+destroy: install $(CDK_CLI) ## Delete the stack (tables and buckets are kept unless deployed with removalPolicy=destroy)
+	$(CDK) destroy $(CONTEXT)
+
 pins: install ## Rewrite the pins from what .venv holds
 	@{ echo "# Exact versions of every runtime and development dependency. Refresh with: make pins"; \
 	  $(BIN)/python -m pip freeze --exclude-editable --disable-pip-version-check; } > $(PINS)
 
 clean: ## Remove .venv and caches
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis infra/.build infra/cdk.out infra/node_modules
