@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import dataclasses
 import functools
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 REGION = "us-east-1"
@@ -172,3 +173,48 @@ def moto_transactions_without_table_copies() -> Iterator[None]:
     finally:
         DynamoDBBackend.transact_write_items = original  # type: ignore[method-assign]
         models.copy = real_copy
+
+
+class InterceptingClient:
+    """A boto3 client wrapper for tests: records every call, and lets a test replace one operation.
+
+    ``hooks[operation](real, kwargs)`` runs instead of the call: it may raise, change ``kwargs`` or call ``real``.
+    """
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+        self.calls: list[str] = []
+        self.hooks: dict[str, Callable[[Callable[..., Any], dict[str, Any]], Any]] = {}
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self._client, name)
+        if name.startswith("_") or not callable(attribute) or name in ("get_waiter", "get_paginator"):
+            return attribute
+
+        def call(**kwargs: Any) -> Any:
+            self.calls.append(name)
+            hook = self.hooks.get(name)
+            return attribute(**kwargs) if hook is None else hook(attribute, kwargs)
+
+        return call
+
+
+@dataclasses.dataclass(frozen=True)
+class MotoTables:
+    """The two tables of the contract on moto, and a client to reach them."""
+
+    client: Any
+    blackboard: str
+    registry: str
+
+
+@contextlib.contextmanager
+def moto_dynamodb() -> Iterator[MotoTables]:
+    """Fresh tables on moto in this process, for as long as the context lasts."""
+    from moto import mock_aws
+
+    with mock_aws(), moto_transactions_without_table_copies():
+        client = MotoSerializedClient(dynamodb_client())
+        tables = MotoTables(client, "blackboard-test", "registry-test")
+        create_tables(client, tables.blackboard, tables.registry)
+        yield tables

@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -32,12 +33,15 @@ __all__ = [
     "ITEM_LIMIT",
     "TRANSACTION_BYTES",
     "TRANSACTION_ITEMS",
+    "WRITE_ID",
     "Conflict",
     "Item",
     "Table",
     "from_attribute",
     "item_size",
+    "number",
     "retry_conflicts",
+    "string",
     "time_key",
     "to_attribute",
     "to_decimal",
@@ -54,6 +58,8 @@ ITEM_LIMIT = 400 * 1024 - 2048
 #: Items and bytes one TransactWriteItems may carry.
 TRANSACTION_ITEMS = 100
 TRANSACTION_BYTES = 4 * 1024 * 1024 - 16 * 1024
+#: Attribute holding a random id of the write that stored an item (see :meth:`Table.put_once`).
+WRITE_ID = "write_id"
 #: Attempts at an operation that keeps meeting optimistic-lock conflicts before ``ContentionError``.
 CONFLICT_ATTEMPTS = 12
 
@@ -83,6 +89,16 @@ class Conflict(Exception):
 
 
 # ---------------------------------------------------------------- codec
+
+
+def string(value: str) -> AttributeValue:
+    """A string attribute value."""
+    return {"S": value}
+
+
+def number(value: int) -> AttributeValue:
+    """A number attribute value of an int."""
+    return {"N": str(value)}
 
 
 def to_decimal(value: float | int | Decimal, field: str = "") -> Decimal:
@@ -166,8 +182,8 @@ def retry_conflicts(operation: Callable[[], _T], what: str) -> _T:
         return retrying(operation)
     except Conflict as exc:
         raise ContentionError(
-            f"{what}: concurrent writers kept changing the same DynamoDB items ({CONFLICT_ATTEMPTS} attempts); "
-            "retry later"
+            f"{what}: concurrent writers kept changing the same DynamoDB items ({CONFLICT_ATTEMPTS} attempts,"
+            f" last: {exc}); retry later"
         ) from exc
 
 
@@ -223,6 +239,26 @@ class Table:
         if names:
             request["ExpressionAttributeNames"] = names
         return self._conditional("PutItem", self.client.put_item, request, condition, values)
+
+    def put_once(
+        self,
+        item: Item,
+        condition: str,
+        values: Item | None = None,
+        names: dict[str, str] | None = None,
+    ) -> bool:
+        """A conditional PutItem that tells its own write from another's when botocore retried it.
+
+        A response can be lost after DynamoDB applied the write; botocore then sends it again and the condition
+        fails against our own write. The item carries a fresh ``write_id``: a failed condition with our id stored
+        means the put did apply.
+        """
+        token = uuid.uuid4().hex
+        written = {**item, WRITE_ID: {"S": token}}
+        if self.put(written, condition, values, names):
+            return True
+        stored = self.get({"pk": item["pk"], "sk": item["sk"]}, projection=WRITE_ID)
+        return stored is not None and stored.get(WRITE_ID, {}).get("S") == token
 
     def update(
         self,

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from blackboard.adapters.aws._dynamodb import Item, time_key
+from blackboard.adapters.aws._dynamodb import Item, number, string, time_key
 from blackboard.adapters.aws._dynamodb_payloads import LargeValues, dumps
 from blackboard.exceptions import RecordValidationError
 from blackboard.records import Note, Orchestration, Task
@@ -32,10 +32,8 @@ __all__ = [
     "ItemCodec",
     "event_key",
     "note_key",
-    "number",
     "orchestration_key",
     "orchestrations_with_status",
-    "string",
     "task_key",
     "tasks_in_state",
     "wave_key",
@@ -55,16 +53,6 @@ TASK_PARTS = ("input", "result", "attempts")
 NOTE_PARTS = ("value",)
 PARTS = (*ORCHESTRATION_PARTS, *TASK_PARTS, *NOTE_PARTS)
 _SORT_KEY_BYTES = 1024
-
-
-def string(value: str) -> dict[str, Any]:
-    """A string attribute value."""
-    return {"S": value}
-
-
-def number(value: int) -> dict[str, Any]:
-    """A number attribute value of an int."""
-    return {"N": str(value)}
 
 
 def orchestration_key(orchestration_id: str) -> Item:

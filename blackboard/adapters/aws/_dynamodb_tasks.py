@@ -19,8 +19,8 @@ import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
-from blackboard.adapters.aws._dynamodb import TRANSACTION_ITEMS, Conflict, Item, Table, retry_conflicts
-from blackboard.adapters.aws._dynamodb_items import PARTS, ItemCodec, number, task_key, wave_key
+from blackboard.adapters.aws._dynamodb import TRANSACTION_ITEMS, Conflict, Item, Table, number, retry_conflicts
+from blackboard.adapters.aws._dynamodb_items import PARTS, ItemCodec, task_key, wave_key
 from blackboard.adapters.aws.exceptions import TransactionTooLargeError
 from blackboard.exceptions import TaskNotFoundError
 from blackboard.ports.blackboard import TaskChange, Transition, became_done
@@ -164,7 +164,7 @@ def _commit(table: Table, puts: list[dict[str, Any]], waves: list[_Wave]) -> Non
         )
     if len(puts) == 1 and not waves:
         put = puts[0]["Put"]
-        if not table.put(
+        if not table.put_once(
             put["Item"], put["ConditionExpression"], put["ExpressionAttributeValues"], put["ExpressionAttributeNames"]
         ):
             raise Conflict("the task changed since it was read")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import uuid
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -19,10 +20,13 @@ from blackboard._base import utcnow
 from blackboard.adapters.aws._clients import make_client
 from blackboard.adapters.aws._dynamodb import (
     TRANSACTION_ITEMS,
+    WRITE_ID,
     Conflict,
     Item,
     Table,
+    number,
     retry_conflicts,
+    string,
     time_key,
 )
 from blackboard.adapters.aws._dynamodb_items import (
@@ -37,10 +41,8 @@ from blackboard.adapters.aws._dynamodb_items import (
     ItemCodec,
     event_key,
     note_key,
-    number,
     orchestration_key,
     orchestrations_with_status,
-    string,
     task_key,
     tasks_in_state,
     wave_key,
@@ -156,7 +158,7 @@ class DynamoDBBlackboard(Blackboard):
         item = self._codec.orchestration_item(orchestration, expires_at)
         self._codec.values.fit([item], ORCHESTRATION_PARTS, "Orchestration")
         applied = retry_conflicts(
-            lambda: self.table.put(item, "#v = :v", {":v": number(expected_version)}, {"#v": "version"}),
+            lambda: self.table.put_once(item, "#v = :v", {":v": number(expected_version)}, {"#v": "version"}),
             f"update orchestration {orchestration.id}",
         )
         if applied and expires_at is not None:
@@ -286,18 +288,30 @@ class DynamoDBBlackboard(Blackboard):
         item = self._codec.note_item(note)
         self._codec.values.fit([item], ("value",), "Note")
         if expected_version == 0:
-            return retry_conflicts(lambda: self.table.put(item, _NOT_THERE), f"write note {note.key}")
+            return retry_conflicts(lambda: self.table.put_once(item, _NOT_THERE), f"write note {note.key}")
         # An update, not a put: it keeps the item's expiry if the orchestration has finished.
-        return retry_conflicts(
-            lambda: self.table.update(
-                note_key(note.orchestration_id, note.key),
-                "SET #doc = :doc, #value = :value, #v = :new",
-                {":doc": item["doc"], ":value": item["value"], ":new": item["version"], ":v": number(expected_version)},
+        key = note_key(note.orchestration_id, note.key)
+        token = string(uuid.uuid4().hex)
+
+        def update() -> bool:
+            if self.table.update(
+                key,
+                "SET #doc = :doc, #value = :value, #v = :new, #w = :w",
+                {
+                    ":doc": item["doc"],
+                    ":value": item["value"],
+                    ":new": item["version"],
+                    ":v": number(expected_version),
+                    ":w": token,
+                },
                 "#v = :v",
-                {"#doc": "doc", "#value": "value", "#v": "version"},
-            ),
-            f"write note {note.key}",
-        )
+                {"#doc": "doc", "#value": "value", "#v": "version", "#w": WRITE_ID},
+            ):
+                return True
+            stored = self.table.get(key, projection=WRITE_ID)  # our own write, retried by botocore?
+            return stored is not None and stored.get(WRITE_ID) == token
+
+        return retry_conflicts(update, f"write note {note.key}")
 
     # ---------------------------------------------------------------- expiry
 

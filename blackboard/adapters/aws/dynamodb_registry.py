@@ -16,8 +16,18 @@ from decimal import Decimal
 from typing import Any
 
 from blackboard.adapters.aws._clients import make_client
-from blackboard.adapters.aws._dynamodb import ITEM_LIMIT, Item, Table, item_size, retry_conflicts, to_decimal
-from blackboard.adapters.aws._dynamodb_items import number, string
+from blackboard.adapters.aws._dynamodb import (
+    ITEM_LIMIT,
+    Item,
+    Table,
+    from_attribute,
+    item_size,
+    number,
+    retry_conflicts,
+    string,
+    to_attribute,
+    to_decimal,
+)
 from blackboard.adapters.aws._dynamodb_payloads import dumps
 from blackboard.adapters.aws.exceptions import PayloadTooLargeError
 from blackboard.exceptions import AgentNotFoundError
@@ -197,7 +207,7 @@ class DynamoDBRegistry(Registry):
             if isinstance(amount, float):
                 amount = round(amount, 6)  # microseconds of a millisecond total: bounded DynamoDB precision
             names[f"#{placeholder}"] = attribute
-            values[f":{placeholder}"] = {"N": str(to_decimal(amount, attribute))}
+            values[f":{placeholder}"] = to_attribute(to_decimal(amount, attribute))
             adds.append(f"#{placeholder} :{placeholder}")
 
         for field in dataclasses.fields(delta):
@@ -239,8 +249,8 @@ def _pack(embedding: list[float]) -> bytes:
     return struct.pack(f"<{len(embedding)}d", *embedding)
 
 
-def _unpack(data: Any) -> list[float]:
-    raw = bytes(data.value if hasattr(data, "value") else data)
+def _unpack(value: dict[str, Any]) -> list[float]:
+    raw: bytes = from_attribute(value)
     return list(struct.unpack(f"<{len(raw) // 8}d", raw))
 
 
@@ -262,7 +272,7 @@ def _manifest(item: Item, stats: Item | None) -> AgentManifest:
     document["state"] = item["state"]["S"]
     document["stats"] = _stats(stats or {})
     if "embedding" in item:
-        document["embedding"] = _unpack(item["embedding"]["B"])
+        document["embedding"] = _unpack(item["embedding"])
     if "embedding_model" in item:
         document["embedding_model"] = item["embedding_model"]["S"]
     return AgentManifest.model_validate(document)
@@ -276,10 +286,12 @@ def _stats(item: Item) -> AgentStats:
             default = list(field.get_default(call_default_factory=True) or ())
             present = [int(k[7:]) for k in item if k.startswith("stats_d") and k[7:].isdigit()]
             size = max([len(default), *(i + 1 for i in present)])
-            values[name] = [int(Decimal(item[f"stats_d{i}"]["N"])) if f"stats_d{i}" in item else 0 for i in range(size)]
+            values[name] = [
+                int(from_attribute(item[f"stats_d{i}"])) if f"stats_d{i}" in item else 0 for i in range(size)
+            ]
             continue
         attribute = item.get(f"stats_{name}")
         if attribute is not None:
-            amount = Decimal(attribute["N"])
+            amount: Decimal = from_attribute(attribute)
             values[name] = float(amount) if field.annotation is float else int(amount)
     return AgentStats.model_validate(values)
