@@ -50,6 +50,7 @@ bench: install ## Print the benchmark figures
 	$(BIN)/python bench/engine.py
 	$(BIN)/python bench/fabricator.py
 	$(BIN)/python bench/matching.py
+	$(BIN)/python bench/dynamodb.py
 
 pins: install ## Rewrite the pins from what .venv holds
 	@{ echo "# Exact versions of every runtime and development dependency. Refresh with: make pins"; \
