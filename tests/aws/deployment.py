@@ -80,7 +80,8 @@ class MotoDeployment:
         self.sqs = session.client("sqs")
         self.events = session.client("events")
         s3 = session.client("s3")
-        tables = create_tables(session.client("dynamodb"), prefix=self.name)
+        tables = {"blackboard": f"{self.name}-blackboard", "registry": f"{self.name}-registry"}
+        create_tables(session.client("dynamodb"), tables["blackboard"], tables["registry"])
         for bucket in ("code", "payload"):
             s3.create_bucket(Bucket=f"{self.name}-{bucket}")
             s3.put_bucket_versioning(Bucket=f"{self.name}-{bucket}", VersioningConfiguration={"Status": "Enabled"})

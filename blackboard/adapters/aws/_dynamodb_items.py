@@ -1,0 +1,217 @@
+"""Items of the blackboard table: keys, index keys, and records to and from items (see docs/aws-tables.md).
+
+One partition per orchestration (``pk = ORCH#<id>``) holds the orchestration (``sk = ORCH``), its tasks
+(``TASK#<task id>``), wave counters (``WAVE#<wave>``) and notes (``NOTE#<key>``); an event marker
+(``EVENT#<event id>``) makes creation idempotent on the event id. A record is stored as a JSON document (``doc``)
+plus one attribute per large value (see ``_dynamodb_payloads``) and the plain attributes that conditions and
+indexes need.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from blackboard.adapters.aws._dynamodb import Item, number, string, time_key
+from blackboard.adapters.aws._dynamodb_payloads import LargeValues, dumps
+from blackboard.exceptions import RecordValidationError
+from blackboard.records import Note, Orchestration, Task
+from blackboard.states import ACTIVE_TASK_STATES, OrchestrationStatus, TaskState
+
+__all__ = [
+    "ALL_ORCHESTRATIONS",
+    "DUE_DEADLINE",
+    "DUE_RETRY",
+    "NOTE_PARTS",
+    "NOTE_PREFIX",
+    "ORCHESTRATION_PARTS",
+    "ORCHESTRATION_SK",
+    "PARTS",
+    "TASK_PARTS",
+    "TASK_PREFIX",
+    "ItemCodec",
+    "event_key",
+    "note_key",
+    "orchestration_key",
+    "orchestrations_with_status",
+    "task_key",
+    "tasks_in_state",
+    "wave_key",
+]
+
+ORCHESTRATION_SK = "ORCH"
+TASK_PREFIX = "TASK#"
+NOTE_PREFIX = "NOTE#"
+WAVE_PREFIX = "WAVE#"
+#: gsi2 partitions: every orchestration (newest first); tasks due at their deadline or for a retry (sparse).
+ALL_ORCHESTRATIONS = "ORCHS"
+DUE_DEADLINE = "TASKDUE#deadline"
+DUE_RETRY = "TASKDUE#retry"
+
+ORCHESTRATION_PARTS = ("conversation", "output", "event", "error")
+TASK_PARTS = ("input", "result", "attempts")
+NOTE_PARTS = ("value",)
+PARTS = (*ORCHESTRATION_PARTS, *TASK_PARTS, *NOTE_PARTS)
+_SORT_KEY_BYTES = 1024
+
+
+def orchestration_key(orchestration_id: str) -> Item:
+    """Key of an orchestration item."""
+    return {"pk": string(f"ORCH#{orchestration_id}"), "sk": string(ORCHESTRATION_SK)}
+
+
+def event_key(event_id: str) -> Item:
+    """Key of the marker that ties an event id to its orchestration."""
+    return {"pk": string(f"EVENT#{event_id}"), "sk": string("EVENT")}
+
+
+def task_key(orchestration_id: str, task_id: str) -> Item:
+    """Key of a task item."""
+    return {"pk": string(f"ORCH#{orchestration_id}"), "sk": string(f"{TASK_PREFIX}{task_id}")}
+
+
+def wave_key(orchestration_id: str, wave: int) -> Item:
+    """Key of a wave counter item."""
+    return {"pk": string(f"ORCH#{orchestration_id}"), "sk": string(f"{WAVE_PREFIX}{wave:06d}")}
+
+
+def note_key(orchestration_id: str, key: str) -> Item:
+    """Key of a note item.
+
+    Raises:
+        RecordValidationError: the note key is longer than a DynamoDB sort key allows.
+    """
+    sort_key = f"{NOTE_PREFIX}{key}"
+    if len(sort_key.encode()) > _SORT_KEY_BYTES:
+        raise RecordValidationError("Note", "key", f"at most {_SORT_KEY_BYTES - len(NOTE_PREFIX)} bytes in UTF-8")
+    return {"pk": string(f"ORCH#{orchestration_id}"), "sk": string(sort_key)}
+
+
+def orchestrations_with_status(status: OrchestrationStatus) -> str:
+    """gsi1 partition of the orchestrations in ``status``."""
+    return f"ORCHS#{status.value}"
+
+
+def tasks_in_state(state: TaskState) -> str:
+    """gsi1 partition of the tasks in ``state``."""
+    return f"TASKS#{state.value}"
+
+
+class ItemCodec:
+    """Records to items and back; large values through ``values``."""
+
+    def __init__(self, values: LargeValues) -> None:
+        self.values = values
+
+    # ---------------------------------------------------------------- orchestrations
+
+    def orchestration_item(self, orchestration: Orchestration, expires_at: int | None = None) -> Item:
+        """The item of an orchestration (``expires_at``: epoch seconds after which DynamoDB may delete it)."""
+        order = f"{time_key(orchestration.created_at)}#{orchestration.id}"
+        item: Item = {
+            **orchestration_key(orchestration.id),
+            "kind": string("orchestration"),
+            "status": string(orchestration.status.value),
+            "version": number(orchestration.version),
+            "event_id": string(orchestration.event.id),
+            "gsi1pk": string(orchestrations_with_status(orchestration.status)),
+            "gsi1sk": string(order),
+            "gsi2pk": string(ALL_ORCHESTRATIONS),
+            "gsi2sk": string(order),
+        }
+        self._add_record(item, orchestration, ORCHESTRATION_PARTS)
+        if expires_at is not None:
+            item["expires_at"] = number(expires_at)
+        return item
+
+    def orchestration(self, item: Item) -> Orchestration:
+        """The orchestration stored in ``item``."""
+        return Orchestration.model_validate(self._document(item, ORCHESTRATION_PARTS))
+
+    # ---------------------------------------------------------------- tasks
+
+    def task_item(
+        self, task: Task, *, seq: int, wave_size: int, rev: int, previous: tuple[Item, Task] | None = None
+    ) -> Item:
+        """The item of a task.
+
+        Args:
+            task: the task.
+            seq: its position in its wave (tasks are listed in the order they were added).
+            wave_size: the number of tasks of its wave.
+            rev: the item's revision, the optimistic lock of task changes.
+            previous: the stored item and task this one replaces: unchanged large values are copied from it, not
+                encoded (or stored by reference) again, and so is the item's expiry.
+        """
+        item: Item = {
+            **task_key(task.orchestration_id, task.task_id),
+            "kind": string("task"),
+            "state": string(task.state.value),
+            "attempt": number(task.attempt),
+            "wave": number(task.wave),
+            "seq": number(seq),
+            "wave_size": number(wave_size),
+            "rev": number(rev),
+            "gsi1pk": string(tasks_in_state(task.state)),
+            "gsi1sk": string(f"{time_key(task.updated_at)}#{task.orchestration_id}#{task.task_id}"),
+        }
+        due = None
+        if task.retry_at is not None:
+            due = (DUE_RETRY, task.retry_at)
+        elif task.deadline is not None and task.state in ACTIVE_TASK_STATES:
+            due = (DUE_DEADLINE, task.deadline)
+        if due is not None:
+            item["gsi2pk"] = string(due[0])
+            item["gsi2sk"] = string(f"{time_key(due[1])}#{task.orchestration_id}#{task.task_id}")
+        reuse: list[str] = []
+        if previous is not None:
+            raw, before = previous
+            reuse = [p for p in TASK_PARTS if p in raw and getattr(before, p) == getattr(task, p)]
+            item.update({p: raw[p] for p in reuse})
+            if "expires_at" in raw:
+                item["expires_at"] = raw["expires_at"]
+        self._add_record(item, task, TASK_PARTS, skip=reuse)
+        return item
+
+    def task(self, item: Item) -> Task:
+        """The task stored in ``item``."""
+        return Task.model_validate(self._document(item, TASK_PARTS))
+
+    # ---------------------------------------------------------------- notes
+
+    def note_item(self, note: Note) -> Item:
+        """The item of a note."""
+        item: Item = {
+            **note_key(note.orchestration_id, note.key),
+            "kind": string("note"),
+            "version": number(note.version),
+        }
+        self._add_record(item, note, NOTE_PARTS)
+        if "value" not in item:
+            item["value"] = string("null")
+        return item
+
+    def note(self, item: Item) -> Note:
+        """The note stored in ``item``."""
+        return Note.model_validate(self._document(item, NOTE_PARTS))
+
+    # ---------------------------------------------------------------- helpers
+
+    def _add_record(
+        self, item: Item, record: Orchestration | Task | Note, parts: tuple[str, ...], skip: list[str] | None = None
+    ) -> None:
+        item["doc"] = string(dumps(record.model_dump(mode="json", by_alias=True, exclude=set(parts))))
+        for part in parts:
+            if skip and part in skip:
+                continue
+            if getattr(record, part) is None:
+                continue
+            value = record.model_dump(mode="json", by_alias=True, include={part})[part]
+            item[part] = self.values.encode(value)
+
+    def _document(self, item: Item, parts: tuple[str, ...]) -> dict[str, Any]:
+        document: dict[str, Any] = json.loads(item["doc"]["S"])
+        for part in parts:
+            if part in item:
+                document[part] = self.values.decode(item[part])
+        return document

@@ -1,0 +1,182 @@
+"""Task changes on DynamoDB: read, run the change functions, write back under optimistic locks, count waves.
+
+One call of :func:`apply_task_changes` is one atomic write: a conditional PutItem when a single task changes and no
+wave counter moves, else one TransactWriteItems. Each task item carries a revision (``rev``); a write is conditional
+on the revision that was read, so a change computed from a stale read never lands (the whole call is read and run
+again). A task that becomes done moves its wave counter in the same transaction:
+
+- while other tasks of the wave are still to finish: ``ADD done :k`` under ``done < size - k``;
+- for the call that finishes the wave: ``SET done = size, closed = true`` under ``done = size - k AND NOT closed``.
+
+The call does not read the counter first: it guesses (the closing form only when the call finishes every task of the
+wave), and when the guess was wrong the cancellation reason says so and the other form is certain to hold (the
+counter only grows, and the call's own tasks are not in it yet). Exactly one call closes each wave.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from typing import Any
+
+from blackboard.adapters.aws._dynamodb import TRANSACTION_ITEMS, Conflict, Item, Table, number, retry_conflicts
+from blackboard.adapters.aws._dynamodb_items import PARTS, ItemCodec, task_key, wave_key
+from blackboard.adapters.aws.exceptions import TransactionTooLargeError
+from blackboard.exceptions import TaskNotFoundError
+from blackboard.ports.blackboard import TaskChange, Transition, became_done
+from blackboard.records import Task
+
+__all__ = ["apply_task_changes"]
+
+_Key = tuple[str, str]
+_TRUE = {"BOOL": True}
+_FALSE = {"BOOL": False}
+
+
+@dataclasses.dataclass
+class _Wave:
+    """The tasks of one wave that a call makes done."""
+
+    orchestration_id: str
+    wave: int
+    size: int
+    closers: list[int]  # indexes of the results that made a task of this wave done, in order
+    closing: bool = False  # which form of the counter update to send
+    flipped: bool = False
+
+    def operation(self) -> dict[str, Any]:
+        done = len(self.closers)
+        if self.closing:
+            update = {
+                "UpdateExpression": "SET #done = :size, #closed = :true",
+                "ConditionExpression": "#done = :before AND #closed = :false",
+                "ExpressionAttributeValues": {
+                    ":size": number(self.size),
+                    ":before": number(self.size - done),
+                    ":true": _TRUE,
+                    ":false": _FALSE,
+                },
+                "ExpressionAttributeNames": {"#done": "done_count", "#closed": "closed"},
+            }
+        else:
+            update = {
+                "UpdateExpression": "ADD #done :k",
+                "ConditionExpression": "#done < :limit",
+                "ExpressionAttributeValues": {":k": number(done), ":limit": number(self.size - done)},
+                "ExpressionAttributeNames": {"#done": "done_count"},
+            }
+        return {"Update": {"Key": wave_key(self.orchestration_id, self.wave), **update}}
+
+
+def apply_task_changes(
+    table: Table, codec: ItemCodec, changes: Sequence[tuple[str, str, TaskChange]]
+) -> list[Transition]:
+    """Run each change on its stored task and write every applied one in one atomic step (see the module doc).
+
+    Raises:
+        TaskNotFoundError: a task does not exist (nothing is written).
+        TransactionTooLargeError: the writes do not fit one transaction (nothing is written).
+    """
+    keys = list(dict.fromkeys((o, t) for o, t, _ in changes))
+    if len(keys) > TRANSACTION_ITEMS:
+        raise TransactionTooLargeError(f"a batch of {len(keys)} task changes", len(keys), TRANSACTION_ITEMS)
+    return retry_conflicts(lambda: _attempt(table, codec, changes, keys), "task change")
+
+
+def _read(table: Table, keys: list[_Key]) -> dict[_Key, Item]:
+    if len(keys) == 1:
+        found = table.get(task_key(*keys[0]))
+        items = [] if found is None else [found]
+    else:
+        items = table.batch_get([task_key(o, t) for o, t in keys])
+    by_key: dict[_Key, Item] = {}
+    for item in items:
+        orchestration_id = item["pk"]["S"].removeprefix("ORCH#")
+        by_key[(orchestration_id, item["sk"]["S"].removeprefix("TASK#"))] = item
+    return by_key
+
+
+def _attempt(
+    table: Table, codec: ItemCodec, changes: Sequence[tuple[str, str, TaskChange]], keys: list[_Key]
+) -> list[Transition]:
+    raws = _read(table, keys)
+    stored: dict[_Key, Task] = {}
+    staged: dict[_Key, Task] = {}
+    waves: dict[tuple[str, int], _Wave] = {}
+    results: list[Transition] = []
+    for orchestration_id, task_id, change in changes:
+        key = (orchestration_id, task_id)
+        raw = raws.get(key)
+        if raw is None:
+            raise TaskNotFoundError(orchestration_id, task_id)
+        if key not in stored:
+            stored[key] = codec.task(raw)
+        current = staged.get(key) or stored[key]
+        changed = change(current)
+        if changed is None:
+            results.append(Transition(False, current))
+            continue
+        staged[key] = changed
+        if became_done(current, changed):
+            size = int(raw["wave_size"]["N"])
+            wave = waves.setdefault((orchestration_id, changed.wave), _Wave(orchestration_id, changed.wave, size, []))
+            wave.closers.append(len(results))
+        results.append(Transition(True, changed))
+    if not staged:
+        return results
+    items = [
+        codec.task_item(
+            task,
+            seq=int(raws[key]["seq"]["N"]),
+            wave_size=int(raws[key]["wave_size"]["N"]),
+            rev=int(raws[key]["rev"]["N"]) + 1,
+            previous=(raws[key], stored[key]),
+        )
+        for key, task in staged.items()
+    ]
+    codec.values.fit(items, PARTS, "Task")
+    puts = [
+        {
+            "Put": {
+                "Item": item,
+                "ConditionExpression": "#rev = :rev",
+                "ExpressionAttributeNames": {"#rev": "rev"},
+                "ExpressionAttributeValues": {":rev": raws[key]["rev"]},
+            }
+        }
+        for key, item in zip(staged, items, strict=True)
+    ]
+    for wave in waves.values():
+        wave.closing = len(wave.closers) == wave.size
+    _commit(table, puts, list(waves.values()))
+    for wave in waves.values():
+        if wave.closing:
+            last = wave.closers[-1]
+            results[last] = dataclasses.replace(results[last], closes_wave=True)
+    return results
+
+
+def _commit(table: Table, puts: list[dict[str, Any]], waves: list[_Wave]) -> None:
+    """Write the tasks and move the wave counters; flip a wrong guess of a counter's form once."""
+    if len(puts) + len(waves) > TRANSACTION_ITEMS:
+        raise TransactionTooLargeError(
+            f"a batch of {len(puts)} task changes over {len(waves)} wave(s)", len(puts) + len(waves), TRANSACTION_ITEMS
+        )
+    if len(puts) == 1 and not waves:
+        put = puts[0]["Put"]
+        if not table.put_once(
+            put["Item"], put["ConditionExpression"], put["ExpressionAttributeValues"], put["ExpressionAttributeNames"]
+        ):
+            raise Conflict("the task changed since it was read")
+        return
+    while True:
+        reasons = table.transact([*puts, *(w.operation() for w in waves)])
+        if reasons is None:
+            return
+        if len(reasons) != len(puts) + len(waves) or any(code != "None" for code in reasons[: len(puts)]):
+            raise Conflict("a task changed since it was read")
+        for wave, code in zip(waves, reasons[len(puts) :], strict=True):
+            if code != "None":
+                if wave.flipped:
+                    raise Conflict("a wave counter moved unexpectedly")
+                wave.closing, wave.flipped = not wave.closing, True

@@ -1,0 +1,377 @@
+"""The Blackboard port on DynamoDB: one table, one partition per orchestration (layout: docs/aws-tables.md).
+
+Every state change is a conditional write or one TransactWriteItems: creation is idempotent on the event id (an
+event marker written in the same transaction), orchestrations and notes are compare-and-set on their version, a
+wave is written with its orchestration in one transaction, task changes are optimistic-lock writes that keep the
+wave counters in the same transaction (``_dynamodb_tasks``). Reads are GetItem, BatchGetItem or Query: nothing
+scans.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from blackboard._base import utcnow
+from blackboard.adapters.aws._clients import make_client
+from blackboard.adapters.aws._dynamodb import (
+    TRANSACTION_ITEMS,
+    WRITE_ID,
+    Conflict,
+    Item,
+    Table,
+    number,
+    retry_conflicts,
+    string,
+    time_key,
+)
+from blackboard.adapters.aws._dynamodb_items import (
+    ALL_ORCHESTRATIONS,
+    DUE_DEADLINE,
+    DUE_RETRY,
+    NOTE_PREFIX,
+    ORCHESTRATION_PARTS,
+    ORCHESTRATION_SK,
+    PARTS,
+    TASK_PREFIX,
+    ItemCodec,
+    event_key,
+    note_key,
+    orchestration_key,
+    orchestrations_with_status,
+    task_key,
+    tasks_in_state,
+    wave_key,
+)
+from blackboard.adapters.aws._dynamodb_payloads import DEFAULT_OFFLOAD_BYTES, LargeValues
+from blackboard.adapters.aws._dynamodb_tasks import apply_task_changes
+from blackboard.adapters.aws.exceptions import TransactionTooLargeError
+from blackboard.exceptions import BlackboardError, ConfigurationError, OrchestrationNotFoundError, TaskNotFoundError
+from blackboard.ports.blackboard import Blackboard, TaskChange, Transition
+from blackboard.ports.code_store import CodeStore
+from blackboard.records import Note, Orchestration, Task
+from blackboard.states import ACTIVE_TASK_STATES, OrchestrationStatus, TaskState
+
+__all__ = ["DynamoDBBlackboard"]
+
+logger = logging.getLogger(__name__)
+
+_NOT_THERE = "attribute_not_exists(pk)"
+
+
+class DynamoDBBlackboard(Blackboard):
+    """Blackboard in a DynamoDB table (``pk``/``sk``, indexes ``gsi1`` and ``gsi2``, TTL on ``expires_at``).
+
+    Args:
+        table_name: the blackboard table.
+        client: a boto3 DynamoDB client (else one is made from ``session``, else from the default session).
+        session: a boto3 session to make the client from.
+        payloads: where values too large for an item go, by SHA-256 reference (the S3 payload bucket). Without it,
+            a record that does not fit DynamoDB's limits is refused with ``PayloadTooLargeError``.
+        clock: returns "now" (aware UTC).
+        ttl_days: the items of a finished orchestration expire this many days after it finished (``None``: never).
+        offload_bytes: JSON size above which a large value goes to ``payloads``.
+    """
+
+    def __init__(
+        self,
+        table_name: str,
+        *,
+        client: Any = None,
+        session: Any = None,
+        payloads: CodeStore | None = None,
+        clock: Callable[[], datetime] = utcnow,
+        ttl_days: int | None = 30,
+        offload_bytes: int = DEFAULT_OFFLOAD_BYTES,
+    ) -> None:
+        super().__init__(clock=clock)
+        if ttl_days is not None and ttl_days < 1:
+            raise ConfigurationError(f"ttl_days must be at least 1 (or None for never), not {ttl_days}")
+        if offload_bytes < 1024:
+            raise ConfigurationError(f"offload_bytes must be at least 1024, not {offload_bytes}")
+        self.table = Table(make_client("dynamodb", client=client, session=session), table_name)
+        self.ttl_days = ttl_days
+        self._codec = ItemCodec(LargeValues(payloads, offload_bytes))
+
+    # ---------------------------------------------------------------- orchestrations
+
+    def _insert_orchestration(self, orchestration: Orchestration) -> Orchestration | None:
+        item = self._codec.orchestration_item(orchestration)
+        self._codec.values.fit([item], ORCHESTRATION_PARTS, "Orchestration")
+        marker = {
+            **event_key(orchestration.event.id),
+            "kind": string("event"),
+            "orchestration_id": string(orchestration.id),
+        }
+
+        def insert() -> Orchestration | None:
+            reasons = self.table.transact(
+                [
+                    {"Put": {"Item": item, "ConditionExpression": _NOT_THERE}},
+                    {"Put": {"Item": marker, "ConditionExpression": _NOT_THERE}},
+                ]
+            )
+            if reasons is None:
+                return None
+            existing = self._find_orchestration(orchestration.event.id) or self._maybe_orchestration(orchestration.id)
+            if existing is None:
+                raise Conflict("the orchestration that holds this id or event id is not readable yet")
+            return existing
+
+        return retry_conflicts(insert, f"create orchestration {orchestration.id}")
+
+    def _get_orchestration(self, orchestration_id: str) -> Orchestration:
+        found = self._maybe_orchestration(orchestration_id)
+        if found is None:
+            raise OrchestrationNotFoundError(orchestration_id)
+        return found
+
+    def _maybe_orchestration(self, orchestration_id: str) -> Orchestration | None:
+        item = self.table.get(orchestration_key(orchestration_id))
+        return None if item is None else self._codec.orchestration(item)
+
+    def _find_orchestration(self, event_id: str) -> Orchestration | None:
+        marker = self.table.get(event_key(event_id), projection="orchestration_id")
+        return None if marker is None else self._maybe_orchestration(marker["orchestration_id"]["S"])
+
+    def _list_orchestrations(self, status: OrchestrationStatus | None, limit: int) -> list[Orchestration]:
+        if limit < 1:
+            return []
+        index, partition = (
+            ("gsi2", ALL_ORCHESTRATIONS) if status is None else ("gsi1", orchestrations_with_status(status))
+        )
+        items = self.table.query(
+            IndexName=index,
+            KeyConditionExpression=f"{index}pk = :p",
+            ExpressionAttributeValues={":p": string(partition)},
+            ScanIndexForward=False,
+            Limit=limit,
+        )
+        return [self._codec.orchestration(item) for item in _first(items, limit)]
+
+    def _cas_orchestration(self, orchestration: Orchestration, expected_version: int) -> bool:
+        expires_at = self._expiry(orchestration)
+        item = self._codec.orchestration_item(orchestration, expires_at)
+        self._codec.values.fit([item], ORCHESTRATION_PARTS, "Orchestration")
+        applied = retry_conflicts(
+            lambda: self.table.put_once(item, "#v = :v", {":v": number(expected_version)}, {"#v": "version"}),
+            f"update orchestration {orchestration.id}",
+        )
+        if applied and expires_at is not None:
+            self._expire_the_rest(orchestration, expires_at)
+        return applied
+
+    def _insert_wave(self, orchestration: Orchestration, expected_version: int, tasks: list[Task]) -> bool:
+        if len(tasks) + 2 > TRANSACTION_ITEMS:
+            raise TransactionTooLargeError(f"a wave of {len(tasks)} tasks", len(tasks) + 2, TRANSACTION_ITEMS)
+        size = len(tasks)
+        orchestration_item = self._codec.orchestration_item(orchestration)
+        task_items = [self._codec.task_item(t, seq=i, wave_size=size, rev=0) for i, t in enumerate(tasks)]
+        self._codec.values.fit([orchestration_item, *task_items], PARTS, f"A wave of {size} tasks")
+        wave = {
+            **wave_key(orchestration.id, orchestration.wave),
+            "kind": string("wave"),
+            "wave": number(orchestration.wave),
+            "wave_size": number(size),
+            "done_count": number(0),
+            "closed": {"BOOL": False},
+        }
+        operations = [
+            {
+                "Put": {
+                    "Item": orchestration_item,
+                    "ConditionExpression": "#v = :v",
+                    "ExpressionAttributeNames": {"#v": "version"},
+                    "ExpressionAttributeValues": {":v": number(expected_version)},
+                }
+            },
+            *({"Put": {"Item": item, "ConditionExpression": _NOT_THERE}} for item in task_items),
+            {"Put": {"Item": wave, "ConditionExpression": _NOT_THERE}},
+        ]
+        reasons = retry_conflicts(lambda: self.table.transact(operations), f"add wave to {orchestration.id}")
+        return reasons is None
+
+    # ---------------------------------------------------------------- tasks
+
+    def _get_task(self, orchestration_id: str, task_id: str) -> Task:
+        item = self.table.get(task_key(orchestration_id, task_id))
+        if item is None:
+            raise TaskNotFoundError(orchestration_id, task_id)
+        return self._codec.task(item)
+
+    def _list_tasks(self, orchestration_id: str, wave: int | None) -> list[Task]:
+        request: dict[str, Any] = {
+            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
+            "ExpressionAttributeValues": {":pk": string(f"ORCH#{orchestration_id}"), ":prefix": string(TASK_PREFIX)},
+            "ConsistentRead": True,
+        }
+        if wave is not None:
+            request["FilterExpression"] = "#wave = :wave"
+            request["ExpressionAttributeNames"] = {"#wave": "wave"}
+            request["ExpressionAttributeValues"][":wave"] = number(wave)
+        items = sorted(self.table.query(**request), key=lambda i: (int(i["wave"]["N"]), int(i["seq"]["N"])))
+        return [self._codec.task(item) for item in items]
+
+    def _find_tasks(
+        self,
+        states: frozenset[TaskState],
+        updated_before: datetime | None,
+        deadline_before: datetime | None,
+        retry_before: datetime | None,
+        limit: int,
+    ) -> list[Task]:
+        if not states or limit < 1:
+            return []
+
+        def matches(task: Task) -> bool:
+            return (
+                task.state in states
+                and (updated_before is None or task.updated_at < updated_before)
+                and (deadline_before is None or (task.deadline is not None and task.deadline < deadline_before))
+                and (retry_before is None or (task.retry_at is not None and task.retry_at <= retry_before))
+            )
+
+        # The narrowest index for the bounds given: tasks due for a retry, or in flight past their deadline (gsi2,
+        # sparse), else the tasks of each state by last change (gsi1). Other bounds are checked on the records.
+        queries: list[tuple[str, str, str | None]]
+        if retry_before is not None:
+            queries = [("gsi2", DUE_RETRY, time_key(retry_before) + "$")]  # "$" sorts after "#": retry_at <= bound
+        elif deadline_before is not None and states <= ACTIVE_TASK_STATES:
+            queries = [("gsi2", DUE_DEADLINE, time_key(deadline_before))]
+        else:
+            bound = None if updated_before is None else time_key(updated_before)
+            queries = [("gsi1", tasks_in_state(state), bound) for state in sorted(states)]
+        found: list[tuple[str, Task]] = []
+        for index, partition, below in queries:
+            request: dict[str, Any] = {
+                "IndexName": index,
+                "KeyConditionExpression": f"{index}pk = :p",
+                "ExpressionAttributeValues": {":p": string(partition)},
+            }
+            if below is not None:
+                request["KeyConditionExpression"] += f" AND {index}sk < :below"
+                request["ExpressionAttributeValues"][":below"] = string(below)
+            tasks = ((item[f"{index}sk"]["S"], self._codec.task(item)) for item in self.table.query(**request))
+            found.extend(_first((pair for pair in tasks if matches(pair[1])), limit))
+        found.sort(key=lambda pair: pair[0])
+        return [task for _, task in found[:limit]]
+
+    def mark_dispatched(self, tasks: Sequence[Task]) -> list[Transition]:
+        """Mark ``pending`` tasks ``dispatched``, one transaction per 100 tasks (a dispatch mark is independent)."""
+        results: list[Transition] = []
+        for start in range(0, len(tasks), TRANSACTION_ITEMS):
+            results.extend(super().mark_dispatched(tasks[start : start + TRANSACTION_ITEMS]))
+        return results
+
+    def _apply_task_changes(self, changes: Sequence[tuple[str, str, TaskChange]]) -> list[Transition]:
+        return apply_task_changes(self.table, self._codec, changes)
+
+    # ---------------------------------------------------------------- notes
+
+    def _get_note(self, orchestration_id: str, key: str) -> Note | None:
+        item = self.table.get(note_key(orchestration_id, key))
+        return None if item is None else self._codec.note(item)
+
+    def _list_notes(self, orchestration_id: str) -> list[Note]:
+        items = self.table.query(
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
+            ExpressionAttributeValues={":pk": string(f"ORCH#{orchestration_id}"), ":prefix": string(NOTE_PREFIX)},
+            ConsistentRead=True,
+        )
+        return [self._codec.note(item) for item in items]
+
+    def _cas_note(self, note: Note, expected_version: int) -> bool:
+        item = self._codec.note_item(note)
+        self._codec.values.fit([item], ("value",), "Note")
+        if expected_version == 0:
+            return retry_conflicts(lambda: self.table.put_once(item, _NOT_THERE), f"write note {note.key}")
+        # An update, not a put: it keeps the item's expiry if the orchestration has finished.
+        key = note_key(note.orchestration_id, note.key)
+        token = string(uuid.uuid4().hex)
+
+        def update() -> bool:
+            if self.table.update(
+                key,
+                "SET #doc = :doc, #value = :value, #v = :new, #w = :w",
+                {
+                    ":doc": item["doc"],
+                    ":value": item["value"],
+                    ":new": item["version"],
+                    ":v": number(expected_version),
+                    ":w": token,
+                },
+                "#v = :v",
+                {"#doc": "doc", "#value": "value", "#v": "version", "#w": WRITE_ID},
+            ):
+                return True
+            stored = self.table.get(key, projection=WRITE_ID)  # our own write, retried by botocore?
+            return stored is not None and stored.get(WRITE_ID) == token
+
+        return retry_conflicts(update, f"write note {note.key}")
+
+    # ---------------------------------------------------------------- expiry
+
+    def _expiry(self, orchestration: Orchestration) -> int | None:
+        if self.ttl_days is None or not orchestration.finished:
+            return None
+        return int((orchestration.updated_at + timedelta(days=self.ttl_days)).timestamp())
+
+    def _expire_the_rest(self, orchestration: Orchestration, expires_at: int) -> None:
+        """Give every other item of a finished orchestration the same expiry (best effort: housekeeping only).
+
+        Task items also get a new revision, so that a task change computed before this write reads again and keeps
+        the expiry.
+        """
+        keys = [event_key(orchestration.event.id)]
+        keys.extend(
+            {"pk": item["pk"], "sk": item["sk"]}
+            for item in self.table.query(
+                KeyConditionExpression="pk = :pk",
+                ExpressionAttributeValues={":pk": string(f"ORCH#{orchestration.id}")},
+                ProjectionExpression="pk, sk",
+            )
+            if item["sk"]["S"] != ORCHESTRATION_SK
+        )
+        for start in range(0, len(keys), TRANSACTION_ITEMS):
+            operations = [_expire(key, expires_at) for key in keys[start : start + TRANSACTION_ITEMS]]
+            try:
+                reasons = retry_conflicts(functools.partial(self.table.transact, operations), "expire items")
+            except BlackboardError as exc:
+                logger.warning(
+                    "orchestration_id=<%s> | could not set the expiry of its items: %s", orchestration.id, exc
+                )
+                return
+            if reasons is not None:
+                logger.debug("orchestration_id=<%s> | items vanished before their expiry was set", orchestration.id)
+
+
+def _expire(key: Item, expires_at: int) -> dict[str, Any]:
+    names = {"#e": "expires_at"}
+    values = {":e": number(expires_at)}
+    expression = "SET #e = :e"
+    if key["sk"]["S"].startswith(TASK_PREFIX):
+        names["#rev"] = "rev"
+        values[":one"] = number(1)
+        expression += " ADD #rev :one"
+    return {
+        "Update": {
+            "Key": key,
+            "UpdateExpression": expression,
+            "ConditionExpression": "attribute_exists(pk)",
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": values,
+        }
+    }
+
+
+def _first(items: Iterator[Any], limit: int) -> list[Any]:
+    taken = []
+    for item in items:
+        taken.append(item)
+        if len(taken) == limit:
+            break
+    return taken

@@ -1,0 +1,263 @@
+"""What the DynamoDB adapters store and how they read it: large values, expiry, batch limits, indexes (moto)."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from blackboard import AgentState, Completion, OrchestrationStatus, TaskState
+from blackboard.adapters import MemoryCodeStore
+from blackboard.adapters.aws import DynamoDBBlackboard, DynamoDBRegistry, PayloadTooLargeError, TransactionTooLargeError
+from blackboard.adapters.aws import dynamodb_registry as registry_module
+from blackboard.ports.registry import StatsDelta
+from blackboard.records import AgentStats, CodeRef
+from tests.aws_support import InterceptingClient, MotoTables, moto_dynamodb
+from tests.conformance.builders import manifest, ok, started, tasks_for, with_wave
+
+pytestmark = pytest.mark.aws
+
+
+@pytest.fixture
+def tables() -> Iterator[MotoTables]:
+    with moto_dynamodb() as created:
+        yield created
+
+
+def _item(tables: MotoTables, pk: str, sk: str) -> dict[str, Any]:
+    found: dict[str, Any] = tables.client.get_item(TableName=tables.blackboard, Key={"pk": {"S": pk}, "sk": {"S": sk}})[
+        "Item"
+    ]
+    return found
+
+
+def _big(size: int) -> dict[str, Any]:
+    return {"blob": "x" * size}
+
+
+# ---------------------------------------------------------------- large values
+
+
+class _CountingStore(MemoryCodeStore):
+    def __init__(self) -> None:
+        super().__init__()
+        self.puts = 0
+
+    def put(self, data: bytes) -> CodeRef:
+        self.puts += 1
+        return super().put(data)
+
+
+def test_large_values_go_to_the_payload_store_and_come_back(tables: MotoTables) -> None:
+    payloads = _CountingStore()
+    board = DynamoDBBlackboard(tables.blackboard, client=tables.client, payloads=payloads, offload_bytes=4096)
+    current = started(board)
+    small = board.put_note(current.id, "small", {"n": 1}).record
+    large = board.put_note(current.id, "large", _big(10_000)).record
+    assert "S" in _item(tables, f"ORCH#{current.id}", "NOTE#small")["value"]
+    reference = _item(tables, f"ORCH#{current.id}", "NOTE#large")["value"]["M"]
+    assert payloads.exists(reference["sha256"]["S"]) and int(reference["bytes"]["N"]) > 10_000
+    assert board.get_note(current.id, "large") == large and board.get_note(current.id, "small") == small
+    # A task input larger than a whole DynamoDB item, and a conversation that grows past it.
+    tasks = [t.model_copy(update={"input": _big(500_000)}) for t in tasks_for(current, 1)]
+    orchestration = board.add_wave(current, tasks).record
+    assert board.list_tasks(current.id)[0].input == tasks[0].input
+    turns = [{"role": "user", "content": [{"text": "y" * 300_000}]}] * 3
+    updated = board.update_orchestration(orchestration, conversation=turns)
+    assert updated.applied and board.get_orchestration(current.id).conversation == turns
+    # A completion (here by another process) rewrites the task without encoding or storing its input again.
+    other = DynamoDBBlackboard(tables.blackboard, client=tables.client, payloads=payloads, offload_bytes=4096)
+    puts = payloads.puts
+    assert other.complete(current.id, tasks[0].task_id, 1, ok()).applied
+    assert payloads.puts == puts and other.get_task(current.id, tasks[0].task_id).input == tasks[0].input
+
+
+def test_without_a_payload_store_what_does_not_fit_is_refused_before_writing(tables: MotoTables) -> None:
+    board = DynamoDBBlackboard(tables.blackboard, client=tables.client)
+    current = started(board)
+    assert board.put_note(current.id, "fits", _big(100_000)).applied  # over the offload threshold, but it fits
+    with pytest.raises(PayloadTooLargeError, match="payloads="):
+        board.put_note(current.id, "too-big", _big(500_000))
+    assert board.get_note(current.id, "too-big") is None
+    with pytest.raises(PayloadTooLargeError):
+        board.update_orchestration(current, output=_big(450_000))
+    assert board.get_orchestration(current.id) == current
+    # Every item fits, but not all of them in one 4 MB transaction.
+    tasks = [t.model_copy(update={"input": _big(300_000)}) for t in tasks_for(current, 15)]
+    with pytest.raises(PayloadTooLargeError, match="4,"):
+        board.add_wave(current, tasks)
+    assert board.list_tasks(current.id) == []
+
+
+def test_a_wave_too_large_for_one_transaction_fits_with_a_payload_store(tables: MotoTables) -> None:
+    board = DynamoDBBlackboard(tables.blackboard, client=tables.client, payloads=MemoryCodeStore())
+    current = started(board)
+    tasks = [t.model_copy(update={"input": _big(300_000)}) for t in tasks_for(current, 15)]
+    assert board.add_wave(current, tasks).applied
+    assert [t.input for t in board.list_tasks(current.id)] == [t.input for t in tasks]
+
+
+# ---------------------------------------------------------------- batches
+
+
+def test_batches_beyond_one_transaction(tables: MotoTables) -> None:
+    board = DynamoDBBlackboard(tables.blackboard, client=tables.client)
+    current = started(board)
+    with pytest.raises(TransactionTooLargeError, match="a wave of 99 tasks needs 101 items"):
+        board.add_wave(current, tasks_for(current, 99))
+    assert board.list_tasks(current.id) == [] and board.get_orchestration(current.id) == current
+    first, first_tasks = with_wave(board, 75)
+    second, second_tasks = with_wave(board, 75)
+    # Dispatch marks are independent of each other: 150 go in two transactions.
+    assert all(t.applied for t in board.mark_dispatched([*first_tasks, *second_tasks]))
+    assert {t.state for t in board.list_tasks(second.id)} == {TaskState.DISPATCHED}
+    # Completions move wave counters: more than one transaction holds is refused, and nothing is written.
+    completions = [Completion(first.id, t.task_id, 1, ok()) for t in first_tasks]
+    completions += [Completion(second.id, t.task_id, 1, ok()) for t in second_tasks[:30]]
+    with pytest.raises(TransactionTooLargeError):
+        board.complete_many(completions)
+    assert {t.state for t in board.list_tasks(first.id)} == {TaskState.DISPATCHED}
+    results = board.complete_many(completions[:75])
+    assert sum(r.closes_wave for r in results) == 1 and results[-1].closes_wave
+
+
+# ---------------------------------------------------------------- expiry
+
+
+def test_a_finished_orchestration_expires_with_all_its_items(tables: MotoTables) -> None:
+    board = DynamoDBBlackboard(tables.blackboard, client=tables.client, ttl_days=7)
+    orchestration, tasks = with_wave(board, 2)
+    board.put_note(orchestration.id, "k", 1)
+    board.complete(orchestration.id, tasks[0].task_id, 1, ok())
+    partition = f"ORCH#{orchestration.id}"
+    assert "expires_at" not in _item(tables, partition, "ORCH")
+    finished = board.update_orchestration(orchestration, status=OrchestrationStatus.COMPLETED, output="done").record
+    expected = int((finished.updated_at + timedelta(days=7)).timestamp())
+    keys = [
+        (partition, "ORCH"),
+        (partition, f"TASK#{tasks[0].task_id}"),
+        (partition, f"TASK#{tasks[1].task_id}"),
+        (partition, "WAVE#000001"),
+        (partition, "NOTE#k"),
+        (f"EVENT#{orchestration.event.id}", "EVENT"),
+    ]
+    assert [int(_item(tables, *key)["expires_at"]["N"]) for key in keys] == [expected] * len(keys)
+    # A late change of a task or a note keeps the expiry.
+    assert board.cancel(orchestration.id, tasks[1].task_id, "orchestration finished").applied
+    assert board.put_note(orchestration.id, "k", 2, expected_version=1).applied
+    assert int(_item(tables, partition, f"TASK#{tasks[1].task_id}")["expires_at"]["N"]) == expected
+    assert int(_item(tables, partition, "NOTE#k")["expires_at"]["N"]) == expected
+
+
+def test_no_expiry_when_disabled(tables: MotoTables) -> None:
+    board = DynamoDBBlackboard(tables.blackboard, client=tables.client, ttl_days=None)
+    orchestration, tasks = with_wave(board, 1)
+    board.update_orchestration(orchestration, status=OrchestrationStatus.FAILED, error="x")
+    assert "expires_at" not in _item(tables, f"ORCH#{orchestration.id}", "ORCH")
+    assert "expires_at" not in _item(tables, f"ORCH#{orchestration.id}", f"TASK#{tasks[0].task_id}")
+
+
+# ---------------------------------------------------------------- reads: keys and indexes, never a scan
+
+
+def test_every_read_is_a_key_lookup_or_a_query(tables: MotoTables) -> None:
+    client = InterceptingClient(tables.client)
+    queries: list[str] = []
+
+    def record(real: Any, kwargs: dict[str, Any]) -> Any:
+        queries.append(kwargs.get("IndexName", "table"))
+        return real(**kwargs)
+
+    client.hooks["query"] = record
+    board = DynamoDBBlackboard(tables.blackboard, client=client, payloads=MemoryCodeStore())
+    registry = DynamoDBRegistry(tables.registry, client=client)
+    orchestration, tasks = with_wave(board, 3)
+    board.mark_dispatched(tasks)
+    board.claim_many(tasks)
+    board.complete(orchestration.id, tasks[0].task_id, 1, ok())
+    board.put_note(orchestration.id, "k", 1)
+    board.notes(orchestration.id)
+    board.find_orchestration(orchestration.event.id)
+    board.list_orchestrations(OrchestrationStatus.RUNNING)
+    queries.clear()
+    board.list_orchestrations()
+    board.find_tasks([TaskState.RUNNING], deadline_before=orchestration.created_at + timedelta(days=1))
+    board.find_tasks([TaskState.FAILED], retry_before=orchestration.created_at)
+    board.find_tasks([TaskState.PENDING, TaskState.RUNNING], updated_before=orchestration.created_at)
+    assert queries == ["gsi2", "gsi2", "gsi2", "gsi1", "gsi1"]
+    registry.put(manifest())
+    registry.active("burger_cook")
+    queries.clear()
+    assert list(registry.active_agents()) == ["burger_cook"]
+    assert queries == ["gsi2"]
+    assert not {c for c in client.calls if "scan" in c or "statement" in c}
+    assert set(client.calls) <= {
+        "get_item",
+        "batch_get_item",
+        "query",
+        "put_item",
+        "update_item",
+        "transact_write_items",
+    }
+
+
+def test_registry_listing_follows_last_evaluated_key(tables: MotoTables) -> None:
+    client = InterceptingClient(tables.client)
+    registry = DynamoDBRegistry(tables.registry, client=client)
+    names = [f"agent_{i:02d}" for i in range(12)]
+    for name in reversed(names):
+        registry.put(manifest(name=name, code=name.encode()))
+    registry.set_state("agent_03", 1, AgentState.ACTIVE, AgentState.QUARANTINED)
+    pages: list[int] = []
+
+    def small_pages(real: Any, kwargs: dict[str, Any]) -> Any:
+        response = real(**{**kwargs, "Limit": min(kwargs.get("Limit", 2), 2)})  # DynamoDB may stop a page early
+        pages.append(len(response["Items"]))
+        return response
+
+    client.hooks["query"] = small_pages
+    assert [m.name for m in registry.list_agents(page_size=5)] == names
+    assert len(pages) > 12 // 5 + 1  # more DynamoDB pages than listing pages: LastEvaluatedKey was followed
+    assert sorted(registry.active_agents()) == [n for n in names if n != "agent_03"]
+
+
+# ---------------------------------------------------------------- stats
+
+
+def test_stats_are_added_as_decimals(tables: MotoTables) -> None:
+    registry = DynamoDBRegistry(tables.registry, client=tables.client)
+    registry.put(manifest())
+    registry.add_stats("burger_cook", 1, StatsDelta(invocations=1, succeeded=1, total_ms=0.1, tokens=3))
+    registry.add_stats("burger_cook", 1, StatsDelta(invocations=1, failed=1, total_ms=0.2))
+    stats = registry.get("burger_cook", 1).stats
+    assert stats == AgentStats(invocations=2, succeeded=1, failed=1, total_ms=0.3, tokens=3)  # not 0.30000000000000004
+    key = {"pk": {"S": "AGENT#burger_cook"}, "sk": {"S": "V#00000001"}}
+    manifest_item = tables.client.get_item(TableName=tables.registry, Key=key)["Item"]
+    assert not [name for name in manifest_item if name.startswith("stats_")]  # the manifest item never changes
+
+
+class _WithBuckets(AgentStats):
+    duration_buckets: tuple[int, ...] = (0, 0, 0, 0)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _DeltaWithBuckets(StatsDelta):
+    duration_buckets: tuple[int, ...] = ()
+
+
+def test_duration_buckets_map_to_numbered_attributes(tables: MotoTables, monkeypatch: pytest.MonkeyPatch) -> None:
+    registry = DynamoDBRegistry(tables.registry, client=tables.client)
+    registry.put(manifest())
+    monkeypatch.setattr(registry_module, "AgentStats", _WithBuckets)  # the records as they will be
+    registry.add_stats("burger_cook", 1, _DeltaWithBuckets(invocations=2, duration_buckets=(1, 0, 1)))
+    registry.add_stats("burger_cook", 1, _DeltaWithBuckets(invocations=1, duration_buckets=(0, 0, 0, 0, 1)))
+    key = {"pk": {"S": "AGENT#burger_cook"}, "sk": {"S": "V#00000001#STATS"}}
+    item = tables.client.get_item(TableName=tables.registry, Key=key)["Item"]
+    assert sorted(name for name in item if name.startswith("stats_d")) == ["stats_d0", "stats_d2", "stats_d4"]
+    stats = registry_module._stats(item)
+    assert isinstance(stats, _WithBuckets)
+    assert stats.invocations == 3 and stats.duration_buckets == (1, 0, 1, 0, 1)
+    assert registry_module._stats({}).duration_buckets == (0, 0, 0, 0)  # type: ignore[attr-defined]
