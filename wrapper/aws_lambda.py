@@ -83,7 +83,8 @@ def process_sqs_batch(
 
     ``handle`` returns ``None`` when the message's claim did not apply (a duplicate): that record succeeds.
     """
-    processor = BatchProcessor(event_type=EventType.SQS)
+    # A batch whose every record failed is reported like any other (each record retried, then dead-lettered).
+    processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
     counts: dict[str, int] = {"Executed": 0, "Dropped": 0}
 
     def record_handler(record: SQSRecord) -> None:

@@ -155,7 +155,11 @@ class MotoDeployment:
         """Hand each EventBridge event waiting on ``queue`` to ``handler`` as Lambda would; delete the handled."""
         results = []
         for message in self.drain(queue):
-            results.append(handler(json.loads(message["Body"]), FakeLambdaContext()))
+            event = json.loads(message["Body"])
+            # moto's SQS targets leave out two fields that EventBridge always delivers.
+            event.setdefault("account", ACCOUNT)
+            event.setdefault("region", REGION)
+            results.append(handler(event, FakeLambdaContext()))
             self.sqs.delete_message(QueueUrl=self.queues[queue], ReceiptHandle=message["ReceiptHandle"])
         return results
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+import time
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -11,7 +12,7 @@ import pytest
 import arbiter.aws_lambda
 import wrapper.aws_lambda
 from arbiter.inputs import load_event_file
-from blackboard import Backends, OrchestrationStatus, TaskState
+from blackboard import Backends, Budget, Event, OrchestrationStatus, TaskState
 from tests.aws.conftest import EXAMPLES, register_example
 from tests.aws.deployment import FakeLambdaContext, MotoDeployment
 
@@ -73,41 +74,36 @@ def test_duplicate_delivery_runs_the_task_once(
     second = wrapper.aws_lambda.handler(batch, FakeLambdaContext())  # the same records delivered again
     assert first["batchItemFailures"] == second["batchItemFailures"] == []
     tasks = aws.blackboard.list_tasks(started["orchestration_id"])
-    assert [len(t.attempts) for t in tasks] == [1, 1, 1]
+    assert [(t.state, t.attempt) for t in tasks] == [(TaskState.SUCCEEDED, 1)] * 3
     completions = [json.loads(m["Body"]) for m in deployment.drain("completions")]
     assert len(completions) == 3  # one completion per task, not six
 
 
-def test_scheduled_sweep_times_out_a_lost_task(
+def test_scheduled_sweep_fails_an_orchestration_past_its_deadline(
     deployment: MotoDeployment, aws: Backends, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     event = _restaurant(monkeypatch, aws)
-    started = arbiter.aws_lambda.handler(event, FakeLambdaContext())
+    started = arbiter.aws_lambda.coordinator().start(Event.parse(event), Budget(timeout_seconds=1))
     for message in deployment.drain("task"):  # the messages are lost: nobody will run these tasks
         deployment.sqs.delete_message(QueueUrl=deployment.queues["task"], ReceiptHandle=message["ReceiptHandle"])
-    later = datetime.now(UTC) + timedelta(hours=2)
-    monkeypatch.setattr("arbiter.sweeper.utcnow", lambda: later)
-    monkeypatch.setattr("arbiter.coordinator.utcnow", lambda: later)
+    time.sleep(1.2)
     scheduled = {
         "version": "0",
         "id": "53dc4d37-cffa-4f76-80c9-8b7d4a4d2eaa",
         "detail-type": "Scheduled Event",
         "source": "aws.events",
         "account": "123456789012",
-        "time": later.isoformat(),
+        "time": datetime.now(UTC).isoformat(),
         "region": "us-east-1",
         "resources": ["arn:aws:events:us-east-1:123456789012:rule/arbiter-sweep"],
         "detail": {},
     }
-    arbiter.aws_lambda.reset()  # the clocks are read when the engine is built
     result = arbiter.aws_lambda.handler(scheduled, FakeLambdaContext())
-    assert result["status"] == "swept"
-    assert result["tasks_timed_out"] + result["orchestrations_failed"] >= 1
-    orchestration = aws.blackboard.get_orchestration(started["orchestration_id"])
-    tasks = aws.blackboard.list_tasks(orchestration.id)
-    assert orchestration.status is OrchestrationStatus.FAILED or any(
-        t.state is TaskState.TIMED_OUT or len(t.attempts) > 1 for t in tasks
-    )
+    assert result["status"] == "swept" and result["orchestrations_failed"] == 1
+    orchestration = aws.blackboard.get_orchestration(started.id)
+    assert orchestration.status is OrchestrationStatus.FAILED and "deadline" in (orchestration.error or "")
+    (finished,) = deployment.drain("results")
+    assert json.loads(finished["Body"])["detail-type"] == "orchestration.failed"
 
 
 def test_missing_configuration_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
