@@ -9,6 +9,7 @@ from typing import Any
 
 from arbiter.planner import ToolCall
 from blackboard import Orchestration, Task, TaskError, TaskMessage
+from blackboard.messages import NoteSnapshot
 from blackboard.records import TASK_ID_PATTERN
 from wrapper.schemas import input_problem
 
@@ -28,8 +29,9 @@ MAX_QUERY_CHARS = 2000
 _TASK_ID = re.compile(TASK_ID_PATTERN)
 
 
-def task_message(task: Task, traceparent: str | None = None) -> TaskMessage:
+def task_message(task: Task, traceparent: str | None = None, notes: list[NoteSnapshot] | None = None) -> TaskMessage:
     return TaskMessage(
+        notes=notes,
         orchestration_id=task.orchestration_id,
         task_id=task.task_id,
         attempt=task.attempt,

@@ -15,6 +15,7 @@ Lambda invocations) can handle the same orchestration without losing or doubling
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -55,6 +56,7 @@ from blackboard import (
     tracing,
 )
 from blackboard._base import utcnow
+from blackboard.messages import NoteSnapshot
 from blackboard.ports.registry import StatsDelta
 from wrapper.matching import Matcher
 
@@ -63,6 +65,8 @@ __all__ = ["Coordinator", "EngineSettings"]
 logger = logging.getLogger(__name__)
 
 FABRICATE = FABRICATE_TOOL["name"]
+#: Notes up to this size (JSON) travel in the task messages; larger ones the wrapper reads from the blackboard.
+MAX_CARRIED_NOTES_BYTES = 32 * 1024
 
 
 @dataclass(frozen=True)
@@ -349,8 +353,21 @@ class Coordinator:
                             traceparent=traceparent,
                         )
                     )
-            self.backends.queue.send([task_message(t, traceparent) for t in agents])
+            notes: dict[str, list[NoteSnapshot] | None] = {}
+            for task in agents:
+                if task.orchestration_id not in notes:
+                    notes[task.orchestration_id] = self._note_snapshot(task.orchestration_id)
+            self.backends.queue.send([task_message(t, traceparent, notes[t.orchestration_id]) for t in agents])
             self.backends.blackboard.mark_dispatched(tasks)
+
+    def _note_snapshot(self, orchestration_id: str) -> list[NoteSnapshot] | None:
+        """The notes the tasks of a dispatch carry (one read per wave instead of one per task); ``None`` if large."""
+        snapshot = [
+            NoteSnapshot(key=n.key, value=n.value, version=n.version, author=n.author)
+            for n in self.backends.blackboard.notes(orchestration_id)
+        ]
+        size = sum(len(json.dumps(n.value, default=str)) for n in snapshot)
+        return snapshot if size <= MAX_CARRIED_NOTES_BYTES else None
 
     def _trace_of(self, orchestration_id: str) -> str | None:
         """The parent of a span opened outside any (a sweep, a retry): the orchestration's root span."""

@@ -6,12 +6,14 @@ The whole AWS path runs as deployed: the event is put on the bus, the ingress ru
 plans, tasks go through SQS to the wrapper function, completions come back over the bus. Lambda's own calls (the
 event source mapping's ReceiveMessage/DeleteMessage, EventBridge invoking functions) are not the code's and are not
 counted; every call the handlers make through boto3 is. The first orchestration warms the caches (manifests, code,
-the matcher's index); the figures are per orchestration from the second on ("steady state").
+the matcher's index); the figures are per orchestration from the second on ("steady state"). One wave of 1 and of
+10 tasks then splits the cost into what each added task costs and what an orchestration costs apart from its tasks.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from collections import Counter
@@ -37,6 +39,8 @@ def main() -> None:
 
 
 def run(orchestrations: int) -> None:
+    import tempfile
+
     import arbiter.aws_lambda
     import wrapper.aws_lambda
     from arbiter.inputs import load_event_file
@@ -46,46 +50,57 @@ def run(orchestrations: int) -> None:
 
     deployment = MotoDeployment(name="bench")
     counter = CallCounter()
-    # Every client the handlers make comes from a default session: count what goes through any of them.
-    boto3.setup_default_session(region_name="us-east-1")
     original = boto3.session.Session.client
 
     def counted_client(self: boto3.session.Session, *a: object, **k: object) -> object:
+        # Every client the handlers make goes through a session: count what any of them calls.
         client = original(self, *a, **k)  # type: ignore[call-overload]
         client.meta.events.register("before-call.*.*", counter)
         return client
 
     event = load_event_file(RESTAURANT / "event.json").to_dict()
+    scripts = Path(tempfile.mkdtemp(prefix="arbiter-bench-"))
+
+    def orchestrate(script: Path) -> Counter[str]:
+        os.environ["ARBITER_MODEL"] = f"scripted:{script}"
+        arbiter.aws_lambda.reset()  # a scripted planner replays its turns from the start
+        with counter.paused():
+            deployment.put_event(event)
+        before = Counter(counter.calls)
+        deployment.pump(arbiter.aws_lambda.handler, wrapper.aws_lambda.handler, rounds=20)
+        return counter.calls - before
+
+    def fanout(width: int) -> Path:
+        calls = [{"name": "fry_cook", "input": {"table": 7, "portion": "regular"}} for _ in range(width)]
+        path = scripts / f"fanout-{width}.json"
+        path.write_text(json.dumps({"turns": [{"tool_calls": calls}, {"text": "served"}]}))
+        return path
+
     with (
         mock.patch.dict(os.environ, {**deployment.env, "ARBITER_MATCHING": "bm25"}),
         mock.patch.object(boto3.session.Session, "client", counted_client),
     ):
         register_example(aws_backends(AwsConfig.from_env()), "restaurant")
-        per_run: list[Counter[str]] = []
-        tasks = 0
-        for _ in range(orchestrations):
-            os.environ["ARBITER_MODEL"] = f"scripted:{RESTAURANT / 'scripted.json'}"
-            arbiter.aws_lambda.reset()  # a scripted planner replays its turns from the start
-            with counter.paused():
-                deployment.put_event(event)
-            before = Counter(counter.calls)
-            deployment.pump(arbiter.aws_lambda.handler, wrapper.aws_lambda.handler, rounds=20)
-            per_run.append(counter.calls - before)
-        board = aws_backends(AwsConfig.from_env()).blackboard
-        finished = board.list_orchestrations(None, limit=orchestrations)
-        tasks = sum(len(board.list_tasks(o.id)) for o in finished)
+        restaurant = [orchestrate(RESTAURANT / "scripted.json") for _ in range(orchestrations)]
+        narrow = [orchestrate(fanout(1)) for _ in range(3)][1:]
+        wide = [orchestrate(fanout(10)) for _ in range(2)]
         wrapper.aws_lambda.reset()
-    steady = per_run[1:] or per_run
+    steady = restaurant[1:] or restaurant
     total: Counter[str] = Counter()
     for calls in steady:
         total.update(calls)
-    per_orch = sum(total.values()) / len(steady)
-    per_task = per_orch / (tasks / len(finished))
-    print(f"restaurant: {len(finished)} orchestrations, {tasks // len(finished)} tasks each, 2 waves")
-    print(f"first orchestration (cold caches): {sum(per_run[0].values())} calls")
-    print(f"steady state: {per_orch:.1f} calls per orchestration, {per_task:.2f} per task")
-    print(f"scans: {sum(n for k, n in total.items() if k.endswith('.Scan'))}")
-    print("calls per orchestration by operation (steady state):")
+    per_orchestration = sum(total.values()) / len(steady)
+    one = sum(sum(c.values()) for c in narrow) / len(narrow)
+    ten = sum(sum(c.values()) for c in wide) / len(wide)
+    marginal = (ten - one) / 9
+    print("restaurant (4 tasks in 2 waves; 3 planning calls):")
+    print(f"  first orchestration (cold caches): {sum(restaurant[0].values())} calls")
+    print(f"  steady state: {per_orchestration:.1f} calls per orchestration, {per_orchestration / 4:.2f} per task")
+    print(f"  scans: {sum(n for k, n in total.items() if k.endswith('.Scan'))}")
+    print("one wave of N fry_cook tasks, then the answer:")
+    print(f"  N=1: {one:.1f} calls; N=10: {ten:.1f} calls")
+    print(f"  each added task: {marginal:.2f} calls; per orchestration apart from its tasks: {one - marginal:.1f}")
+    print("restaurant, calls per orchestration by operation (steady state):")
     for name, n in sorted(total.items(), key=lambda kv: -kv[1]):
         print(f"  {name:<45} {n / len(steady):6.1f}")
 

@@ -126,8 +126,21 @@ class _Aliased(Message):
         return data
 
 
+class NoteSnapshot(Message):
+    """A note as a task message carries it to the worker."""
+
+    key: str = Field(min_length=1, max_length=256)
+    value: Any = None
+    version: int = Field(0, ge=0)
+    author: str = Field("", max_length=128)
+
+
 class TaskMessage(_Aliased):
-    """What the queue carries to the wrapper: run ``agent`` on ``input`` for this attempt of this task."""
+    """What the queue carries to the wrapper: run ``agent`` on ``input`` for this attempt of this task.
+
+    ``notes`` are the orchestration's notes when this attempt was dispatched, so that the wrapper need not read them
+    (and every task of a wave sees the same ones); ``None`` when they were too large to carry: the wrapper reads them.
+    """
 
     model_config = Message.model_config | {"extra": "allow"}
     _ALIASES: ClassVar[dict[str, str | None]] = {"tool_use_id": "task_id", "tool_input": "input", "node": None}
@@ -140,6 +153,7 @@ class TaskMessage(_Aliased):
     input: dict[str, Any] = Field(default_factory=dict)
     deadline: datetime | None = None
     traceparent: str | None = None
+    notes: list[NoteSnapshot] | None = None
 
     def _alias_values(self) -> dict[str, Any]:
         return {"tool_use_id": self.task_id, "node": self.agent.name, "tool_input": self.input}

@@ -21,7 +21,7 @@ import json
 import logging
 import time
 import types
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field, replace
@@ -34,6 +34,7 @@ from blackboard import (
     BlackboardError,
     CompletionEvent,
     IntegrityError,
+    Note,
     NotFoundError,
     RetryPolicy,
     TaskError,
@@ -44,6 +45,7 @@ from blackboard import (
     tracing,
 )
 from blackboard._base import utcnow
+from blackboard.messages import NoteSnapshot
 from wrapper import sdk
 from wrapper.cache import CodeCache, ManifestCache
 from wrapper.models import needs_network
@@ -217,7 +219,11 @@ class Executor:
             model_spec=self._model_spec,
             notes={
                 n.key: sdk.NoteView(value=n.value, version=n.version, author=n.author)
-                for n in self._backends.blackboard.notes(message.orchestration_id)
+                for n in (
+                    message.notes
+                    if message.notes is not None
+                    else self._backends.blackboard.notes(message.orchestration_id)
+                )
             },
             traceparent=message.traceparent,
         )
@@ -232,6 +238,12 @@ class Executor:
     def _invalid_input(manifest: AgentManifest, data: Mapping[str, Any]) -> str | None:
         problem = input_problem(manifest.input_schema, data)
         return None if problem is None else f"input does not match the input schema of {manifest.ref}: {problem}"
+
+    def _notes_of(self, message: TaskMessage) -> Sequence[NoteSnapshot | Note]:
+        """The notes the message carries (as of its dispatch), else the orchestration's notes now."""
+        if message.notes is not None:
+            return message.notes
+        return self._backends.blackboard.notes(message.orchestration_id)
 
     def _run_sandboxed(
         self, manifest: AgentManifest, code: bytes, data: Mapping[str, Any], context: sdk.TaskContext, timeout: float

@@ -13,6 +13,7 @@ import pytest
 from blackboard import Backends, StoreUnavailableError, TaskState
 from blackboard._base import utcnow
 from blackboard.adapters import LocalCodeStore
+from blackboard.messages import NoteSnapshot
 from tests.wrapper.conftest import Harness
 from wrapper import sdk
 from wrapper.executor import MAX_INLINE_OUTPUT_BYTES, Executor
@@ -154,6 +155,21 @@ def test_notes_are_written_conditionally(harness: Harness, executor: Executor) -
     # The second task saw the notes as they were when it started (after the first): its write applies on top.
     assert executor.execute(second) is not None
     assert board.get_note(first.orchestration_id, "grill").version == 2  # type: ignore[union-attr]
+
+
+def test_notes_carried_by_the_message_are_what_the_worker_sees(harness: Harness, executor: Executor) -> None:
+    code = "from wrapper import sdk\ndef handler(**kw):\n    return dict(sdk.notes())\n"
+    (message,) = harness.wave((harness.register("reader", code), {}))
+    board = harness.backends.blackboard
+    board.put_note(message.orchestration_id, "menu", ["burger"])  # written after the dispatch
+    carried = message.model_copy(update={"notes": [NoteSnapshot(key="menu", value=["fries"], version=1)]})
+    completion = executor.execute(carried)
+    assert completion is not None, completion
+    assert completion.output == {"menu": ["fries"]}, (completion.status, completion.error)  # the dispatch-time snapshot
+    (message,) = harness.wave((harness.register("reader2", code), {}))
+    board.put_note(message.orchestration_id, "menu", ["salad"])
+    completion = executor.execute(message)  # without carried notes, the wrapper reads the blackboard
+    assert completion is not None and completion.output == {"menu": ["salad"]}
 
 
 def test_write_failure_still_emits(harness: Harness, pool: SandboxPool) -> None:
