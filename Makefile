@@ -62,6 +62,7 @@ bench: install ## Print the benchmark figures
 	$(BIN)/python bench/aws_io.py
 	$(BIN)/python bench/dynamodb.py
 	$(BIN)/python bench/aws_calls.py
+	$(BIN)/python bench/lambda_imports.py
 
 synth: install ## Synthesize the CDK app into infra/cdk.out, offline (no AWS account; CONTEXT='-c key=value ...')
 	cd infra && JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION=20 ../$(BIN)/python app.py $(CONTEXT)

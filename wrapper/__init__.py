@@ -10,14 +10,18 @@
 Layering: ``wrapper`` builds on ``blackboard`` only.
 """
 
+from typing import TYPE_CHECKING, Any
+
 from wrapper import sdk
 from wrapper.cache import CodeCache, ManifestCache
 from wrapper.exceptions import ModelConfigurationError, NonRetryableError, SandboxError, WrapperError
 from wrapper.executor import Executor
 from wrapper.matching import Match, Matcher, default_matcher
-from wrapper.models import resolve_model
 from wrapper.sandbox import SandboxLimits, SandboxPool
 from wrapper.worker import WorkerStats, run_worker
+
+if TYPE_CHECKING:
+    from wrapper.models import resolve_model
 
 __all__ = [
     "CodeCache",
@@ -37,3 +41,13 @@ __all__ = [
     "run_worker",
     "sdk",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # resolve_model is loaded on first use: it imports Strands, which running sandboxed agents does not need (the
+    # Lambda function's cold start stays lean; the sandbox's own processes preload Strands for the workers).
+    if name == "resolve_model":
+        from wrapper.models import resolve_model
+
+        return resolve_model
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

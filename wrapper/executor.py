@@ -48,7 +48,6 @@ from blackboard._base import utcnow
 from blackboard.messages import NoteSnapshot
 from wrapper import sdk
 from wrapper.cache import CodeCache, ManifestCache
-from wrapper.models import needs_network
 from wrapper.sandbox import SandboxLimits, SandboxOutcome, SandboxPool, SandboxRequest
 from wrapper.schemas import input_problem
 
@@ -118,6 +117,9 @@ class Executor:
         self._trusted = trusted if trusted is not None else {}  # shared: the caller may register more later
         self._model_spec = model_spec
         # Workers that call a hosted model need the network; with a local or scripted model they get none.
+        # (Imported here: wrapper.models imports Strands, which the wrapper's own process never needs otherwise.)
+        from wrapper.models import needs_network
+
         self._limits = limits or SandboxLimits(network=needs_network(model_spec))
         fixed = {} if callable(env) else dict(env or {})
         self._env: Callable[[], Mapping[str, str]] = env if callable(env) else (lambda: fixed)
