@@ -97,6 +97,8 @@ AGENT_TRANSITIONS: dict[AgentState, frozenset[AgentState]] = {
 }
 
 ACTIVE_TASK_STATES = frozenset({_T.PENDING, _T.DISPATCHED, _T.RUNNING})
+#: States a task can be claimed from (``running`` next).
+CLAIMABLE_TASK_STATES = frozenset({_T.PENDING, _T.DISPATCHED})
 RESULT_STATES = frozenset({_T.SUCCEEDED, _T.FAILED, _T.TIMED_OUT, _T.CANCELLED})
 
 

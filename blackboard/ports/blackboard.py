@@ -24,6 +24,7 @@ from blackboard.exceptions import InvalidTransitionError, RecordValidationError
 from blackboard.records import Note, Orchestration, Task, TaskResult
 from blackboard.states import (
     ACTIVE_TASK_STATES,
+    CLAIMABLE_TASK_STATES,
     OrchestrationStatus,
     TaskState,
     check_orchestration_transition,
@@ -303,7 +304,7 @@ class Blackboard(abc.ABC):
         now = self._clock()
 
         def change(task: Task) -> Task | None:
-            if task.attempt != attempt or task.state not in (TaskState.PENDING, TaskState.DISPATCHED):
+            if task.attempt != attempt or task.state not in CLAIMABLE_TASK_STATES:
                 return None
             return task.model_copy(update={"state": TaskState.RUNNING, "updated_at": now})
 

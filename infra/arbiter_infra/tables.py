@@ -17,6 +17,8 @@ TTL_ATTRIBUTE = "expires_at"
 # DynamoDB has no IAM action for a transaction itself: TransactWriteItems is authorized item by item with the
 # actions below (ConditionCheckItem for its condition checks), TransactGetItems with GetItem.
 _READ = ("dynamodb:GetItem", "dynamodb:Query")
+# BatchGetItem reads the table only (never an index): several tasks at once, a page of registry stats.
+_BATCH_READ = ("dynamodb:BatchGetItem",)
 _WRITE = ("dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:ConditionCheckItem")
 
 
@@ -62,13 +64,15 @@ class Tables(Construct):
         return table
 
     def grant_blackboard_read_write(self, grantee: iam.IGrantable) -> None:
-        """Read (GetItem, Query on the table and its indexes) and conditional writes, including transactions."""
+        """Read (GetItem, Query on the table and its indexes, BatchGetItem) and conditional writes and transactions."""
         _grant(grantee, self.blackboard, _READ, indexes=True)
+        _grant(grantee, self.blackboard, _BATCH_READ, indexes=False)
         _grant(grantee, self.blackboard, _WRITE, indexes=False)
 
     def grant_registry_read(self, grantee: iam.IGrantable) -> None:
-        """Read the registry only: GetItem, and Query on the table and its indexes."""
+        """Read the registry only: GetItem, BatchGetItem, and Query on the table and its indexes."""
         _grant(grantee, self.registry, _READ, indexes=True)
+        _grant(grantee, self.registry, _BATCH_READ, indexes=False)
 
     def grant_registry_update(self, grantee: iam.IGrantable) -> None:
         """Update existing manifests (stats, quarantine): UpdateItem only, so no manifest can be created."""

@@ -131,7 +131,7 @@ def test_a_stale_writer_is_not_applied_and_the_wave_closes_once(tables: MotoTabl
     outcomes = []
 
     def overtaken(real: Any, kwargs: dict[str, Any]) -> Any:
-        # The first board has read the task; the second completes it before the first one writes.
+        # The first board wrote the task last (add_wave), so it does not read it; the second completes it first.
         del first_client.hooks["transact_write_items"]
         outcomes.append(second.complete(orchestration.id, task_id, 1, ok("second")))
         return real(**kwargs)
@@ -140,7 +140,7 @@ def test_a_stale_writer_is_not_applied_and_the_wave_closes_once(tables: MotoTabl
     late = first.complete(orchestration.id, task_id, 1, ok("first"))
     assert outcomes[0].applied and outcomes[0].closes_wave
     assert not late.applied and not late.closes_wave
-    assert first_client.calls.count("get_item") == 2  # read, then read again after the failed condition
+    assert first_client.calls.count("get_item") == 1  # no read first; one after the failed condition
     stored = first.get_task(orchestration.id, task_id)
     assert stored.result is not None and stored.result.output == "second"
 

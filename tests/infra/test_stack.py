@@ -358,7 +358,7 @@ def test_no_managed_policies(resources: dict[str, Any]) -> None:
 def test_wrapper_cannot_write_the_registry_or_the_code_bucket(resources: dict[str, Any]) -> None:
     registry = logical_id(resources, "AWS::DynamoDB::Table", "TablesRegistry")
     code = logical_id(resources, "AWS::S3::Bucket", "BucketsCode")
-    assert granted(resources, "Wrapper", registry) == {"dynamodb:GetItem", "dynamodb:Query"}
+    assert granted(resources, "Wrapper", registry) == {"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query"}
     assert granted(resources, "Wrapper", code) == {"s3:GetObject", "s3:ListBucket"}
 
 
@@ -388,7 +388,12 @@ def test_wrapper_consumes_the_task_queue_and_nothing_else(resources: dict[str, A
 def test_arbiter_updates_but_never_creates_manifests(resources: dict[str, Any]) -> None:
     registry = logical_id(resources, "AWS::DynamoDB::Table", "TablesRegistry")
     code = logical_id(resources, "AWS::S3::Bucket", "BucketsCode")
-    assert granted(resources, "Arbiter", registry) == {"dynamodb:GetItem", "dynamodb:Query", "dynamodb:UpdateItem"}
+    assert granted(resources, "Arbiter", registry) == {
+        "dynamodb:GetItem",
+        "dynamodb:BatchGetItem",
+        "dynamodb:Query",
+        "dynamodb:UpdateItem",
+    }
     assert granted(resources, "Arbiter", code) == {"s3:GetObject", "s3:ListBucket"}
 
 
@@ -397,6 +402,7 @@ def test_fabricator_publishes_code_and_manifests(resources: dict[str, Any]) -> N
     code = logical_id(resources, "AWS::S3::Bucket", "BucketsCode")
     assert granted(resources, "Fabricator", registry) == {
         "dynamodb:GetItem",
+        "dynamodb:BatchGetItem",
         "dynamodb:Query",
         "dynamodb:PutItem",
         "dynamodb:UpdateItem",
@@ -409,6 +415,7 @@ def test_blackboard_access_is_read_and_conditional_writes(resources: dict[str, A
     blackboard = logical_id(resources, "AWS::DynamoDB::Table", "TablesBlackboard")
     assert granted(resources, role, blackboard) == {
         "dynamodb:GetItem",
+        "dynamodb:BatchGetItem",
         "dynamodb:Query",
         "dynamodb:PutItem",
         "dynamodb:UpdateItem",
@@ -497,3 +504,14 @@ def test_outputs_the_cli_reads(template: Template) -> None:
     }
     assert expected <= set(outputs)
     template.has_output("TaskQueueUrl", {"Value": {"Ref": Match.string_like_regexp("QueuesTask")}})
+
+
+def test_batch_reads_are_granted_on_the_tables_only(resources: dict[str, Any]) -> None:
+    for table in ("TablesBlackboard", "TablesRegistry"):
+        table_id = logical_id(resources, "AWS::DynamoDB::Table", table)
+        (batch,) = [
+            s
+            for s in statements(resources, "Wrapper")
+            if "dynamodb:BatchGetItem" in as_list(s["Action"]) and table_id in str(s["Resource"])
+        ]
+        assert "/index/" not in str(batch["Resource"])

@@ -274,6 +274,40 @@ class Table:
             request["ExpressionAttributeNames"] = names
         return self._conditional("UpdateItem", self.client.update_item, request, condition, values)
 
+    def update_returning(
+        self, key: Item, expression: str, values: Item, condition: str, names: dict[str, str]
+    ) -> tuple[bool, Item | None]:
+        """A conditional UpdateItem that returns the item as it was: before the update, or when the condition failed.
+
+        Returns:
+            ``(True, item before the update)``, or ``(False, stored item)`` when the condition did not hold (``None``
+            when there is no item, or when the service did not return it).
+        """
+        request: dict[str, Any] = {
+            "TableName": self.name,
+            "Key": key,
+            "UpdateExpression": expression,
+            "ConditionExpression": condition,
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": values,
+            "ReturnValues": "ALL_OLD",
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+        }
+        try:
+            response = self.client.update_item(**request)
+        except ClientError as exc:
+            code = _code(exc)
+            if code == "ConditionalCheckFailedException":
+                stored: Item | None = exc.response.get("Item")
+                return False, stored
+            if code == "TransactionConflictException":
+                raise Conflict("UpdateItem met a transaction in progress") from exc
+            self._reraise(exc, "UpdateItem")
+        except BotoCoreError as exc:
+            raise StoreUnavailableError(f"DynamoDB table {self.name} is unreachable: {exc}") from exc
+        before: Item | None = response.get("Attributes")
+        return True, before
+
     def query(self, **request: Any) -> Iterator[Item]:
         """Items of a Query, following ``LastEvaluatedKey`` page after page."""
         request["TableName"] = self.name

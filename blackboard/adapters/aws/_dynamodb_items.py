@@ -4,7 +4,8 @@ One partition per orchestration (``pk = ORCH#<id>``) holds the orchestration (``
 (``TASK#<task id>``), wave counters (``WAVE#<wave>``) and notes (``NOTE#<key>``); an event marker
 (``EVENT#<event id>``) makes creation idempotent on the event id. A record is stored as a JSON document (``doc``)
 plus one attribute per large value (see ``_dynamodb_payloads``) and the plain attributes that conditions and
-indexes need.
+indexes need. A task's ``state`` and ``updated_at`` are attributes of their own, not in ``doc``, so that a claim can
+change them with one UpdateItem without reading the task first.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ __all__ = [
     "ORCHESTRATION_PARTS",
     "ORCHESTRATION_SK",
     "PARTS",
+    "TASK_FIELDS",
     "TASK_PARTS",
     "TASK_PREFIX",
     "ItemCodec",
@@ -50,6 +52,8 @@ DUE_RETRY = "TASKDUE#retry"
 
 ORCHESTRATION_PARTS = ("conversation", "output", "event", "error")
 TASK_PARTS = ("input", "result", "attempts")
+#: Task fields stored as plain attributes and left out of ``doc`` (a claim updates them in place).
+TASK_FIELDS = ("state", "updated_at")
 NOTE_PARTS = ("value",)
 PARTS = (*ORCHESTRATION_PARTS, *TASK_PARTS, *NOTE_PARTS)
 _SORT_KEY_BYTES = 1024
@@ -155,6 +159,9 @@ class ItemCodec:
             "gsi1pk": string(tasks_in_state(task.state)),
             "gsi1sk": string(f"{time_key(task.updated_at)}#{task.orchestration_id}#{task.task_id}"),
         }
+        item.update(
+            {field: string(value) for field, value in task.model_dump(mode="json", include=set(TASK_FIELDS)).items()}
+        )
         due = None
         if task.retry_at is not None:
             due = (DUE_RETRY, task.retry_at)
@@ -170,12 +177,15 @@ class ItemCodec:
             item.update({p: raw[p] for p in reuse})
             if "expires_at" in raw:
                 item["expires_at"] = raw["expires_at"]
-        self._add_record(item, task, TASK_PARTS, skip=reuse)
+        self._add_record(item, task, TASK_PARTS, skip=reuse, fields=TASK_FIELDS)
         return item
 
     def task(self, item: Item) -> Task:
         """The task stored in ``item``."""
-        return Task.model_validate(self._document(item, TASK_PARTS))
+        document = self._document(item, TASK_PARTS)
+        # Items written before TASK_FIELDS left ``doc`` have no ``updated_at`` attribute: ``doc`` holds it then.
+        document.update({field: item[field]["S"] for field in TASK_FIELDS if field in item})
+        return Task.model_validate(document)
 
     # ---------------------------------------------------------------- notes
 
@@ -198,9 +208,14 @@ class ItemCodec:
     # ---------------------------------------------------------------- helpers
 
     def _add_record(
-        self, item: Item, record: Orchestration | Task | Note, parts: tuple[str, ...], skip: list[str] | None = None
+        self,
+        item: Item,
+        record: Orchestration | Task | Note,
+        parts: tuple[str, ...],
+        skip: list[str] | None = None,
+        fields: tuple[str, ...] = (),
     ) -> None:
-        item["doc"] = string(dumps(record.model_dump(mode="json", by_alias=True, exclude=set(parts))))
+        item["doc"] = string(dumps(record.model_dump(mode="json", by_alias=True, exclude={*parts, *fields})))
         for part in parts:
             if skip and part in skip:
                 continue

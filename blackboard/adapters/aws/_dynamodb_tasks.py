@@ -11,6 +11,9 @@ again). A task that becomes done moves its wave counter in the same transaction:
 The call does not read the counter first: it guesses (the closing form only when the call finishes every task of the
 wave), and when the guess was wrong the cancellation reason says so and the other form is certain to hold (the
 counter only grows, and the call's own tasks are not in it yet). Exactly one call closes each wave.
+
+The read is skipped when this process wrote every task of the call last (``_dynamodb_seen``) and every change
+applies to those items: the revision condition then checks them, and a stale one makes the call read for real.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from typing import Any
 
 from blackboard.adapters.aws._dynamodb import TRANSACTION_ITEMS, Conflict, Item, Table, number, retry_conflicts
 from blackboard.adapters.aws._dynamodb_items import PARTS, ItemCodec, task_key, wave_key
+from blackboard.adapters.aws._dynamodb_seen import SeenItems, TaskKey, key_of
 from blackboard.adapters.aws.exceptions import TransactionTooLargeError
 from blackboard.exceptions import TaskNotFoundError
 from blackboard.ports.blackboard import TaskChange, Transition, became_done
@@ -28,7 +32,6 @@ from blackboard.records import Task
 
 __all__ = ["apply_task_changes"]
 
-_Key = tuple[str, str]
 _TRUE = {"BOOL": True}
 _FALSE = {"BOOL": False}
 
@@ -69,7 +72,7 @@ class _Wave:
 
 
 def apply_task_changes(
-    table: Table, codec: ItemCodec, changes: Sequence[tuple[str, str, TaskChange]]
+    table: Table, codec: ItemCodec, seen: SeenItems, changes: Sequence[tuple[str, str, TaskChange]]
 ) -> list[Transition]:
     """Run each change on its stored task and write every applied one in one atomic step (see the module doc).
 
@@ -80,28 +83,42 @@ def apply_task_changes(
     keys = list(dict.fromkeys((o, t) for o, t, _ in changes))
     if len(keys) > TRANSACTION_ITEMS:
         raise TransactionTooLargeError(f"a batch of {len(keys)} task changes", len(keys), TRANSACTION_ITEMS)
-    return retry_conflicts(lambda: _attempt(table, codec, changes, keys), "task change")
+
+    def attempt() -> list[Transition]:
+        remembered = seen.get(keys)
+        if remembered is None:
+            return _attempt(table, codec, seen, changes, keys, _read(table, keys), trusted=True)
+        try:
+            return _attempt(table, codec, seen, changes, keys, remembered, trusted=False)
+        except Conflict:  # an item changed since this process wrote it: the next try reads
+            seen.forget(keys)
+            raise
+
+    return retry_conflicts(attempt, "task change")
 
 
-def _read(table: Table, keys: list[_Key]) -> dict[_Key, Item]:
+def _read(table: Table, keys: list[TaskKey]) -> dict[TaskKey, Item]:
     if len(keys) == 1:
         found = table.get(task_key(*keys[0]))
         items = [] if found is None else [found]
     else:
         items = table.batch_get([task_key(o, t) for o, t in keys])
-    by_key: dict[_Key, Item] = {}
-    for item in items:
-        orchestration_id = item["pk"]["S"].removeprefix("ORCH#")
-        by_key[(orchestration_id, item["sk"]["S"].removeprefix("TASK#"))] = item
-    return by_key
+    return {key_of(item): item for item in items}
 
 
 def _attempt(
-    table: Table, codec: ItemCodec, changes: Sequence[tuple[str, str, TaskChange]], keys: list[_Key]
+    table: Table,
+    codec: ItemCodec,
+    seen: SeenItems,
+    changes: Sequence[tuple[str, str, TaskChange]],
+    keys: list[TaskKey],
+    raws: dict[TaskKey, Item],
+    *,
+    trusted: bool,
 ) -> list[Transition]:
-    raws = _read(table, keys)
-    stored: dict[_Key, Task] = {}
-    staged: dict[_Key, Task] = {}
+    """One try of the call on ``raws``: read just now (``trusted``), or remembered and checked by the write only."""
+    stored: dict[TaskKey, Task] = {}
+    staged: dict[TaskKey, Task] = {}
     waves: dict[tuple[str, int], _Wave] = {}
     results: list[Transition] = []
     for orchestration_id, task_id, change in changes:
@@ -114,6 +131,8 @@ def _attempt(
         current = staged.get(key) or stored[key]
         changed = change(current)
         if changed is None:
+            if not trusted:
+                raise Conflict("a remembered task does not take the change: read it")
             results.append(Transition(False, current))
             continue
         staged[key] = changed
@@ -149,6 +168,7 @@ def _attempt(
     for wave in waves.values():
         wave.closing = len(wave.closers) == wave.size
     _commit(table, puts, list(waves.values()))
+    seen.remember(items)
     for wave in waves.values():
         if wave.closing:
             last = wave.closers[-1]

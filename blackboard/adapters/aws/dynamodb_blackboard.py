@@ -3,8 +3,9 @@
 Every state change is a conditional write or one TransactWriteItems: creation is idempotent on the event id (an
 event marker written in the same transaction), orchestrations and notes are compare-and-set on their version, a
 wave is written with its orchestration in one transaction, task changes are optimistic-lock writes that keep the
-wave counters in the same transaction (``_dynamodb_tasks``). Reads are GetItem, BatchGetItem or Query: nothing
-scans.
+wave counters in the same transaction (``_dynamodb_tasks``); a claim is one conditional UpdateItem
+(``_dynamodb_claim``), and a task change skips its read when this process wrote the task last (``_dynamodb_seen``).
+Reads are GetItem, BatchGetItem or Query: nothing scans.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from blackboard.adapters.aws._dynamodb import (
     string,
     time_key,
 )
+from blackboard.adapters.aws._dynamodb_claim import claim_task
 from blackboard.adapters.aws._dynamodb_items import (
     ALL_ORCHESTRATIONS,
     DUE_DEADLINE,
@@ -48,6 +50,7 @@ from blackboard.adapters.aws._dynamodb_items import (
     wave_key,
 )
 from blackboard.adapters.aws._dynamodb_payloads import DEFAULT_OFFLOAD_BYTES, LargeValues
+from blackboard.adapters.aws._dynamodb_seen import SeenItems
 from blackboard.adapters.aws._dynamodb_tasks import apply_task_changes
 from blackboard.adapters.aws.exceptions import TransactionTooLargeError
 from blackboard.exceptions import BlackboardError, ConfigurationError, OrchestrationNotFoundError, TaskNotFoundError
@@ -96,6 +99,7 @@ class DynamoDBBlackboard(Blackboard):
         self.table = Table(make_client("dynamodb", client=client, session=session), table_name)
         self.ttl_days = ttl_days
         self._codec = ItemCodec(LargeValues(payloads, offload_bytes))
+        self._seen = SeenItems()
 
     # ---------------------------------------------------------------- orchestrations
 
@@ -193,6 +197,8 @@ class DynamoDBBlackboard(Blackboard):
             {"Put": {"Item": wave, "ConditionExpression": _NOT_THERE}},
         ]
         reasons = retry_conflicts(lambda: self.table.transact(operations), f"add wave to {orchestration.id}")
+        if reasons is None:
+            self._seen.remember(task_items)
         return reasons is None
 
     # ---------------------------------------------------------------- tasks
@@ -267,8 +273,17 @@ class DynamoDBBlackboard(Blackboard):
             results.extend(super().mark_dispatched(tasks[start : start + TRANSACTION_ITEMS]))
         return results
 
+    def claim(self, orchestration_id: str, task_id: str, attempt: int) -> Transition:
+        """Claim a task for execution in one conditional UpdateItem (same semantics as the port's claim)."""
+        change = self._claim(attempt)
+        claimed = retry_conflicts(
+            lambda: claim_task(self.table, self._codec, self._seen, orchestration_id, task_id, attempt, change),
+            f"claim task {task_id}",
+        )
+        return claimed if claimed is not None else super().claim(orchestration_id, task_id, attempt)
+
     def _apply_task_changes(self, changes: Sequence[tuple[str, str, TaskChange]]) -> list[Transition]:
-        return apply_task_changes(self.table, self._codec, changes)
+        return apply_task_changes(self.table, self._codec, self._seen, changes)
 
     # ---------------------------------------------------------------- notes
 

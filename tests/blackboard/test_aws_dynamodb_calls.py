@@ -1,0 +1,144 @@
+"""Calls per task change on DynamoDB: a claim in one UpdateItem, a change of a task this process wrote last without a
+read; both exactly as the port's change functions say (moto)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import pytest
+
+from blackboard import TaskNotFoundError, TaskState
+from blackboard.adapters.aws import DynamoDBBlackboard
+from blackboard.adapters.aws._dynamodb_seen import SeenItems
+from blackboard.ports.blackboard import TaskChange
+from blackboard.records import Task
+from tests.aws_support import InterceptingClient, MotoTables, moto_dynamodb
+from tests.conformance.builders import failed, ok, with_wave
+
+pytestmark = pytest.mark.aws
+
+NOW = datetime(2026, 11, 30, 12, 0, 0, 123456, tzinfo=UTC)
+
+
+@pytest.fixture
+def tables() -> Iterator[MotoTables]:
+    with moto_dynamodb() as created:
+        yield created
+
+
+def _board(
+    tables: MotoTables, cls: type[DynamoDBBlackboard] = DynamoDBBlackboard
+) -> tuple[DynamoDBBlackboard, InterceptingClient]:
+    client = InterceptingClient(tables.client)
+    return cls(tables.blackboard, client=client, clock=lambda: NOW), client
+
+
+def test_claim_and_complete_take_one_call_each_and_store_what_the_port_says(tables: MotoTables) -> None:
+    board, client = _board(tables)
+    orchestration, tasks = with_wave(board, 2)
+    board.mark_dispatched(tasks)
+    first, last = (t.task_id for t in tasks)
+    before = board.get_task(orchestration.id, first)
+    client.calls.clear()
+    claimed = board.claim(orchestration.id, first, 1)
+    assert client.calls == ["update_item"]
+    assert claimed.applied
+    assert claimed.task == before.model_copy(update={"state": TaskState.RUNNING, "updated_at": NOW})
+    assert board.get_task(orchestration.id, first) == claimed.task
+    client.calls.clear()
+    completed = board.complete(orchestration.id, first, 1, ok("a"))
+    assert client.calls == ["transact_write_items"]  # the task and its wave counter, no read
+    assert completed.applied and not completed.closes_wave
+    assert board.get_task(orchestration.id, first) == completed.task
+    board.claim(orchestration.id, last, 1)
+    client.calls.clear()
+    closing = board.complete(orchestration.id, last, 1, ok("b"))
+    assert client.calls == ["transact_write_items"] * 2  # the counter's closing form, guessed wrong first
+    assert closing.closes_wave
+
+
+def test_a_claim_that_does_not_apply_costs_one_call(tables: MotoTables) -> None:
+    board, client = _board(tables)
+    orchestration, tasks = with_wave(board, 1)
+    task_id = tasks[0].task_id
+    assert board.claim(orchestration.id, task_id, 1).applied
+    client.calls.clear()
+    again = board.claim(orchestration.id, task_id, 1)
+    stale = board.claim(orchestration.id, task_id, 2)
+    assert client.calls == ["update_item", "update_item"]  # the stored task comes back with the failed condition
+    assert not again.applied and not stale.applied
+    assert again.task == stale.task == board.get_task(orchestration.id, task_id)
+    with pytest.raises(TaskNotFoundError):
+        board.claim(orchestration.id, "w1-missing", 1)
+
+
+def test_a_remembered_task_that_does_not_take_a_change_is_read_again(tables: MotoTables) -> None:
+    first, _ = _board(tables)
+    second, _ = _board(tables)
+    orchestration, tasks = with_wave(first, 1)  # the first board remembers the task pending at attempt 1
+    task_id = tasks[0].task_id
+    second.claim(orchestration.id, task_id, 1)
+    second.complete(orchestration.id, task_id, 1, failed(), retry_at=NOW)
+    assert second.retry(orchestration.id, task_id, 1).task.attempt == 2
+    # A result of attempt 2 does not apply to the remembered task (attempt 1); the stored one (pending) takes it.
+    done = first.complete(orchestration.id, task_id, 2, ok())
+    assert done.applied and done.closes_wave
+
+
+def test_items_written_before_state_left_the_document_still_read_and_claim(tables: MotoTables) -> None:
+    board, _ = _board(tables)
+    orchestration, tasks = with_wave(board, 1)
+    task_id = tasks[0].task_id
+    stored = board.get_task(orchestration.id, task_id)
+    key = {"pk": {"S": f"ORCH#{orchestration.id}"}, "sk": {"S": f"TASK#{task_id}"}}
+    item = tables.client.get_item(TableName=tables.blackboard, Key=key)["Item"]
+    document = json.loads(item["doc"]["S"])
+    assert "state" not in document and "updated_at" not in document
+    document.update(stored.model_dump(mode="json", include={"state", "updated_at"}))
+    del item["updated_at"]
+    tables.client.put_item(TableName=tables.blackboard, Item={**item, "doc": {"S": json.dumps(document)}})
+    fresh, _ = _board(tables)
+    assert fresh.get_task(orchestration.id, task_id) == stored
+    claimed = fresh.claim(orchestration.id, task_id, 1)
+    assert claimed.applied and fresh.get_task(orchestration.id, task_id) == claimed.task
+    assert claimed.task == stored.model_copy(update={"state": TaskState.RUNNING, "updated_at": NOW})
+
+
+class _WiderClaim(DynamoDBBlackboard):
+    """A claim whose change depends on more than the fast path sees: it must still end as the port says."""
+
+    def _claim(self, attempt: int) -> TaskChange:
+        base = super()._claim(attempt)
+
+        def change(task: Task) -> Task | None:
+            changed = base(task)
+            if changed is None or not task.input:
+                return changed
+            return changed.model_copy(update={"max_attempts": task.max_attempts + 1})
+
+        return change
+
+
+def test_a_claim_the_update_cannot_express_is_put_right(tables: MotoTables) -> None:
+    board, client = _board(tables, _WiderClaim)
+    orchestration, tasks = with_wave(board, 1)
+    task_id = tasks[0].task_id
+    client.calls.clear()
+    claimed = board.claim(orchestration.id, task_id, 1)
+    assert client.calls == ["update_item", "put_item"]
+    assert claimed.applied and claimed.task.max_attempts == tasks[0].max_attempts + 1
+    assert board.get_task(orchestration.id, task_id) == claimed.task
+
+
+def test_remembered_items_are_bounded() -> None:
+    def item(task_id: str, size: int = 10) -> dict[str, dict[str, str]]:
+        return {"pk": {"S": "ORCH#o"}, "sk": {"S": f"TASK#{task_id}"}, "doc": {"S": "x" * size}}
+
+    seen = SeenItems(max_items=2, max_bytes=1000)
+    seen.remember([item("a"), item("b"), item("c"), item("huge", 5000)])
+    assert seen.get([("o", "a")]) is None and seen.get([("o", "huge")]) is None
+    assert seen.get([("o", "b"), ("o", "c")]) == {("o", "b"): item("b"), ("o", "c"): item("c")}
+    seen.forget([("o", "b")])
+    assert seen.get([("o", "b"), ("o", "c")]) is None
