@@ -22,7 +22,7 @@ from arbiter.reflection import (
 )
 from blackboard import AgentOrigin, AgentState, AgentStats, Backends, Event, FabricationRequest, Task
 from blackboard.ports.registry import StatsDelta
-from tests.conformance.backends import BACKENDS, open_backends
+from tests.conformance.backends import BACKENDS, SERVER_BACKENDS, open_backends
 from tests.conformance.builders import failed, manifest, ok, started, tasks_for, timed_out
 
 THREADS = 8
@@ -31,6 +31,8 @@ PROCESSES = 4
 
 @pytest.fixture(params=BACKENDS)
 def backends(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backends]:
+    if request.param in SERVER_BACKENDS:
+        request.getfixturevalue("dynamodb_local")
     opened = open_backends(request.param, tmp_path)
     yield opened
     opened.close()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
@@ -13,7 +12,7 @@ from blackboard import AgentState, Completion, OrchestrationStatus, TaskState
 from blackboard.adapters import MemoryCodeStore
 from blackboard.adapters.aws import DynamoDBBlackboard, DynamoDBRegistry, PayloadTooLargeError, TransactionTooLargeError
 from blackboard.adapters.aws import dynamodb_registry as registry_module
-from blackboard.ports.registry import StatsDelta
+from blackboard.ports.registry import BUCKET_COUNT, StatsDelta
 from blackboard.records import AgentStats, CodeRef
 from tests.aws_support import InterceptingClient, MotoTables, moto_dynamodb
 from tests.conformance.builders import manifest, ok, started, tasks_for, with_wave
@@ -239,25 +238,19 @@ def test_stats_are_added_as_decimals(tables: MotoTables) -> None:
     assert not [name for name in manifest_item if name.startswith("stats_")]  # the manifest item never changes
 
 
-class _WithBuckets(AgentStats):
-    duration_buckets: tuple[int, ...] = (0, 0, 0, 0)
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class _DeltaWithBuckets(StatsDelta):
-    duration_buckets: tuple[int, ...] = ()
-
-
-def test_duration_buckets_map_to_numbered_attributes(tables: MotoTables, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_duration_buckets_map_to_numbered_attributes(tables: MotoTables) -> None:
     registry = DynamoDBRegistry(tables.registry, client=tables.client)
     registry.put(manifest())
-    monkeypatch.setattr(registry_module, "AgentStats", _WithBuckets)  # the records as they will be
-    registry.add_stats("burger_cook", 1, _DeltaWithBuckets(invocations=2, duration_buckets=(1, 0, 1)))
-    registry.add_stats("burger_cook", 1, _DeltaWithBuckets(invocations=1, duration_buckets=(0, 0, 0, 0, 1)))
+    registry.add_stats("burger_cook", 1, StatsDelta.of(TaskState.SUCCEEDED, 0.5, 1))  # bucket 0 (<= 1 ms)
+    registry.add_stats(
+        "burger_cook", 1, StatsDelta.of(TaskState.FAILED, 3.0, 1) + StatsDelta.of(TaskState.FAILED, 3.5, 1)
+    )
+    registry.add_stats("burger_cook", 1, StatsDelta.of(TaskState.SUCCEEDED, 12.0, 1))  # bucket 4 (<= 16 ms)
     key = {"pk": {"S": "AGENT#burger_cook"}, "sk": {"S": "V#00000001#STATS"}}
     item = tables.client.get_item(TableName=tables.registry, Key=key)["Item"]
     assert sorted(name for name in item if name.startswith("stats_d")) == ["stats_d0", "stats_d2", "stats_d4"]
-    stats = registry_module._stats(item)
-    assert isinstance(stats, _WithBuckets)
-    assert stats.invocations == 3 and stats.duration_buckets == (1, 0, 1, 0, 1)
-    assert registry_module._stats({}).duration_buckets == (0, 0, 0, 0)  # type: ignore[attr-defined]
+    stats = registry.get("burger_cook", 1).stats
+    expected = [0] * BUCKET_COUNT
+    expected[0], expected[2], expected[4] = 1, 2, 1
+    assert stats.invocations == 4 and list(stats.duration_buckets) == expected
+    assert list(registry_module._stats({}).duration_buckets) == [0] * BUCKET_COUNT
