@@ -106,6 +106,19 @@ def test_tables_have_the_adapter_shape_on_demand_and_pitr(resources: dict[str, A
     assert attributes == {k: "S" for k in ("pk", "sk", "gsi1pk", "gsi1sk", "gsi2pk", "gsi2sk")}
 
 
+@pytest.mark.parametrize("kind", ["blackboard", "registry"])
+def test_tables_are_exactly_what_the_adapters_test_against(resources: dict[str, Any], kind: str) -> None:
+    from tests.aws_support import DYNAMODB_TABLES, create_table_request
+
+    props = resources[logical_id(resources, "AWS::DynamoDB::Table", f"Tables{kind.title()}")]["Properties"]
+    contract = create_table_request(kind, "any")
+    assert props["KeySchema"] == contract["KeySchema"] and props["BillingMode"] == contract["BillingMode"]
+    assert sorted(props["AttributeDefinitions"], key=str) == sorted(contract["AttributeDefinitions"], key=str)
+    assert sorted(props["GlobalSecondaryIndexes"], key=str) == sorted(contract["GlobalSecondaryIndexes"], key=str)
+    ttl = DYNAMODB_TABLES[kind]["ttl_attribute"]
+    assert props.get("TimeToLiveSpecification") == ({"AttributeName": ttl, "Enabled": True} if ttl else None)
+
+
 def test_only_the_blackboard_has_ttl_and_tables_are_retained(resources: dict[str, Any]) -> None:
     blackboard = resources[logical_id(resources, "AWS::DynamoDB::Table", "TablesBlackboard")]
     registry = resources[logical_id(resources, "AWS::DynamoDB::Table", "TablesRegistry")]
