@@ -14,7 +14,6 @@ over; every step is idempotent, so a retry never doubles work.
 from __future__ import annotations
 
 import os
-import threading
 from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.logging import correlation_paths
@@ -24,7 +23,7 @@ from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
 
 from blackboard import Event, RecordValidationError, tracing
 from blackboard.messages import COMPLETION_DETAIL_TYPE
-from wrapper.aws_lambda import lambda_logger, lambda_metrics
+from wrapper.aws_lambda import PerEnvironment, lambda_logger, lambda_metrics
 from wrapper.constants import ENV_MODEL
 
 if TYPE_CHECKING:
@@ -41,35 +40,33 @@ SCHEDULE_DETAIL_TYPE = "Scheduled Event"
 logger = lambda_logger("arbiter")
 metrics = lambda_metrics()
 
-_coordinator: Coordinator | None = None
-_lock = threading.Lock()
+
+def _build_coordinator() -> Coordinator:
+    from arbiter.engine import build_coordinator
+    from blackboard.adapters.aws import AwsConfig, aws_backends, fabrication_queue
+    from wrapper.matching import matcher_for
+
+    config = AwsConfig.from_env()
+    backends = aws_backends(config)
+    return build_coordinator(
+        backends,
+        os.environ.get(ENV_MODEL) or None,
+        fabrication_queue=fabrication_queue(config) if config.fabrication_queue_url else None,
+        matcher=matcher_for(backends.registry, None),
+    )
+
+
+_coordinator = PerEnvironment(_build_coordinator)
 
 
 def coordinator() -> Coordinator:
     """The function's coordinator, built once per execution environment from the ``ARBITER_*`` variables."""
-    global _coordinator
-    with _lock:
-        if _coordinator is None:
-            from arbiter.engine import build_coordinator
-            from blackboard.adapters.aws import AwsConfig, aws_backends, fabrication_queue
-            from wrapper.matching import matcher_for
-
-            config = AwsConfig.from_env()
-            backends = aws_backends(config)
-            _coordinator = build_coordinator(
-                backends,
-                os.environ.get(ENV_MODEL) or None,
-                fabrication_queue=fabrication_queue(config) if config.fabrication_queue_url else None,
-                matcher=matcher_for(backends.registry, None),
-            )
-        return _coordinator
+    return _coordinator.get()
 
 
 def reset() -> None:
     """Drop the cached coordinator (a new configuration; tests)."""
-    global _coordinator
-    with _lock:
-        _coordinator = None
+    _coordinator.reset()
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.EVENT_BRIDGE, clear_state=True)

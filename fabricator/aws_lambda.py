@@ -8,11 +8,17 @@ published; the result is written and the completion emitted exactly as the wrapp
 from __future__ import annotations
 
 import os
-import threading
 from typing import TYPE_CHECKING, Any
 
 from blackboard import FabricationRequest
-from wrapper.aws_lambda import ENV_WORKER_ROLE, WorkerCredentials, lambda_logger, lambda_metrics, process_sqs_batch
+from wrapper.aws_lambda import (
+    ENV_WORKER_ROLE,
+    PerEnvironment,
+    WorkerCredentials,
+    lambda_logger,
+    lambda_metrics,
+    process_sqs_batch,
+)
 from wrapper.constants import ENV_MODEL
 
 if TYPE_CHECKING:
@@ -30,48 +36,47 @@ ENV_APPROVAL = "ARBITER_APPROVAL"
 logger = lambda_logger("arbiter-fabricator")
 metrics = lambda_metrics()
 
-_worker: FabricationWorker | None = None
-_lock = threading.Lock()
+
+def _build_worker() -> FabricationWorker:
+    from blackboard.adapters.aws import AwsConfig, aws_backends
+    from fabricator.fabricator import Fabricator
+    from fabricator.worker import FabricationWorker
+    from wrapper.executor import Executor
+    from wrapper.matching import matcher_for
+    from wrapper.models import resolve_model
+    from wrapper.sandbox import SandboxPool
+
+    backends = aws_backends(AwsConfig.from_env())
+    pool = SandboxPool(size=1)
+    worker_model = os.environ.get(ENV_MODEL) or None
+    fabricator = Fabricator(
+        backends,
+        resolve_model(os.environ.get(ENV_FABRICATOR_MODEL) or worker_model),
+        pool,
+        model_spec=worker_model,
+        approval=os.environ.get(ENV_APPROVAL, "auto") == "manual",
+        matcher=matcher_for(backends.registry, None),
+    )
+    credentials = WorkerCredentials(os.environ.get(ENV_WORKER_ROLE))
+    return FabricationWorker(fabricator, Executor(backends, sandbox=pool, env=credentials))
+
+
+def _close_worker(worker: FabricationWorker) -> None:
+    worker.executor.close()
+    worker.fabricator.sandbox.close()
+
+
+_worker = PerEnvironment(_build_worker, _close_worker)
 
 
 def worker() -> FabricationWorker:
     """The function's fabrication worker, built once per execution environment from the ``ARBITER_*`` variables."""
-    global _worker
-    with _lock:
-        if _worker is None:
-            from blackboard.adapters.aws import AwsConfig, aws_backends
-            from fabricator.fabricator import Fabricator
-            from fabricator.worker import FabricationWorker
-            from wrapper.executor import Executor
-            from wrapper.matching import matcher_for
-            from wrapper.models import resolve_model
-            from wrapper.sandbox import SandboxPool
-
-            backends = aws_backends(AwsConfig.from_env())
-            pool = SandboxPool(size=1)
-            worker_model = os.environ.get(ENV_MODEL) or None
-            model = resolve_model(os.environ.get(ENV_FABRICATOR_MODEL) or worker_model)
-            fabricator = Fabricator(
-                backends,
-                model,
-                pool,
-                model_spec=worker_model,
-                approval=os.environ.get(ENV_APPROVAL, "auto") == "manual",
-                matcher=matcher_for(backends.registry, None),
-            )
-            credentials = WorkerCredentials(os.environ.get(ENV_WORKER_ROLE))
-            _worker = FabricationWorker(fabricator, Executor(backends, sandbox=pool, env=credentials))
-        return _worker
+    return _worker.get()
 
 
 def reset() -> None:
     """Drop the cached worker and stop its sandbox pool (a new configuration; tests)."""
-    global _worker
-    with _lock:
-        if _worker is not None:
-            _worker.executor.close()
-            _worker.fabricator.sandbox.close()
-        _worker = None
+    _worker.reset()
 
 
 @logger.inject_lambda_context(clear_state=True)

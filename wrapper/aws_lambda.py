@@ -19,7 +19,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ENV_WORKER_ROLE",
+    "PerEnvironment",
     "WorkerCredentials",
     "handler",
     "lambda_logger",
@@ -50,6 +51,7 @@ __all__ = [
 ENV_WORKER_ROLE = "ARBITER_WORKER_ROLE_ARN"
 
 _M = TypeVar("_M", TaskMessage, FabricationRequest)
+_T = TypeVar("_T")
 
 
 def lambda_logger(service: str) -> Logger:
@@ -64,6 +66,35 @@ def lambda_metrics() -> Metrics:
 
 logger = lambda_logger("arbiter-wrapper")
 metrics = lambda_metrics()
+
+
+class PerEnvironment(Generic[_T]):
+    """One object per Lambda execution environment, built on the first invocation (not at import: lean cold starts).
+
+    Args:
+        build: makes the object from the ``ARBITER_*`` variables.
+        close: releases it on :meth:`reset` (a sandbox pool, say).
+    """
+
+    def __init__(self, build: Callable[[], _T], close: Callable[[_T], None] | None = None) -> None:
+        self._build = build
+        self._close = close
+        self._lock = threading.Lock()
+        self._value: _T | None = None
+
+    def get(self) -> _T:
+        """The object, built now if this is the first call."""
+        with self._lock:
+            if self._value is None:
+                self._value = self._build()
+            return self._value
+
+    def reset(self) -> None:
+        """Drop (and close) the object: the next call builds a new one (a new configuration; tests)."""
+        with self._lock:
+            if self._value is not None and self._close is not None:
+                self._close(self._value)
+            self._value = None
 
 
 class NotThisKindError(ValueError):
@@ -157,39 +188,37 @@ class WorkerCredentials:
             return dict(self._env)
 
 
-_executor: Executor | None = None
-_executor_lock = threading.Lock()
+def _build_executor() -> Executor:
+    from blackboard.adapters.aws import AwsConfig, aws_backends
+    from wrapper.executor import Executor
+    from wrapper.sandbox import SandboxPool
+
+    return Executor(
+        aws_backends(AwsConfig.from_env()),
+        sandbox=SandboxPool(size=1),
+        model_spec=os.environ.get(ENV_MODEL) or None,
+        env=WorkerCredentials(os.environ.get(ENV_WORKER_ROLE)),
+        code_cache_dir=os.path.join(tempfile.gettempdir(), "arbiter-code"),
+    )
+
+
+def _close_executor(executor: Executor) -> None:
+    executor.close()
+    if executor.sandbox is not None:
+        executor.sandbox.close()
+
+
+_executor = PerEnvironment(_build_executor, _close_executor)
 
 
 def executor() -> Executor:
     """The function's executor, built once per execution environment from the ``ARBITER_*`` variables."""
-    global _executor
-    with _executor_lock:
-        if _executor is None:
-            from blackboard.adapters.aws import AwsConfig, aws_backends
-            from wrapper.executor import Executor
-            from wrapper.sandbox import SandboxPool
-
-            backends = aws_backends(AwsConfig.from_env())
-            _executor = Executor(
-                backends,
-                sandbox=SandboxPool(size=1),
-                model_spec=os.environ.get(ENV_MODEL) or None,
-                env=WorkerCredentials(os.environ.get(ENV_WORKER_ROLE)),
-                code_cache_dir=os.path.join(tempfile.gettempdir(), "arbiter-code"),
-            )
-        return _executor
+    return _executor.get()
 
 
 def reset() -> None:
     """Drop the cached executor and stop its sandbox pool (a new configuration; tests)."""
-    global _executor
-    with _executor_lock:
-        if _executor is not None:
-            _executor.close()
-            if _executor.sandbox is not None:
-                _executor.sandbox.close()
-        _executor = None
+    _executor.reset()
 
 
 @logger.inject_lambda_context(clear_state=True)
