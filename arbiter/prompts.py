@@ -16,15 +16,25 @@ __all__ = [
     "SYSTEM_PROMPT",
     "agent_tool_spec",
     "event_message",
+    "system_prompt",
     "tool_results_message",
 ]
 
 SYSTEM_PROMPT = """You are the Arbiter: you coordinate a team of worker agents to handle an incoming event.
 - Call workers as tools. All calls you make in one turn run at the same time; results come back together.
 - Give every call exactly the inputs its schema asks for. Do not invent results.
+- While steps remain, reply with tool calls only; write text only for the final answer.
 - If a needed step has no worker, call `fabricate` with a clear description of the missing capability and the inputs
   it needs; the new worker is available in your next turn.
 - When the work is done, answer with a short final summary and call no tools."""
+
+
+def system_prompt(instructions: str | None = None) -> str:
+    """The Arbiter's system prompt, followed by the deployment's own instructions (a runbook) when there are any."""
+    if not instructions or not instructions.strip():
+        return SYSTEM_PROMPT
+    return f"{SYSTEM_PROMPT}\n\nInstructions for this deployment:\n{instructions.strip()}"
+
 
 FABRICATE_TOOL: dict[str, Any] = {
     "name": "fabricate",
@@ -59,8 +69,13 @@ def agent_tool_spec(manifest: AgentManifest) -> dict[str, Any]:
 
 def event_message(event: Event) -> dict[str, Any]:
     """The first user message: the event, as JSON."""
-    body = json.dumps(event.to_dict(), indent=2, default=str)
-    return {"role": "user", "content": [{"text": f"An event arrived. Handle it.\n\n```json\n{body}\n```"}]}
+    body = json.dumps(event.to_dict(), default=str)  # compact: indentation costs a small model's prompt time
+    return {
+        "role": "user",
+        "content": [
+            {"text": f"An event arrived:\n```json\n{body}\n```\nHandle it: call the tools for the first steps now."}
+        ],
+    }
 
 
 def tool_results_message(tasks: Sequence[Task], notes: Iterable[Note] = ()) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from arbiter.coordinator import Coordinator, EngineSettings
 from arbiter.exceptions import UsageError
 from arbiter.inputs import schema_from_signature, source_of
 from arbiter.planner import Planner
-from arbiter.prompts import SYSTEM_PROMPT
+from arbiter.prompts import system_prompt
 from arbiter.sweeper import Sweeper
 from blackboard import (
     AgentManifest,
@@ -100,6 +100,8 @@ class LocalRuntime:
         matching: how the planner's agents are chosen (default ``$ARBITER_MATCHING``, else ``auto``): ``auto``
             (the top 8 by the local embeddings fused with BM25 when installed, else by BM25), ``bm25``, ``bedrock``
             (Titan embeddings), or ``all`` (every active agent, the AWS samples' way).
+        instructions: what this deployment is for, added to the planner's system prompt (a runbook: which steps an
+            event needs); small local models plan much better with them.
         start: start the worker and watchdog threads now (``False`` for inspection only: list, show).
     """
 
@@ -118,6 +120,7 @@ class LocalRuntime:
         fabricator_model: Model | str | None = None,
         approval: bool = False,
         matching: str | None = None,
+        instructions: str | None = None,
         start: bool = True,
     ) -> None:
         # Models are resolved before the store is opened: a bad spec fails without touching ARBITER_HOME.
@@ -147,6 +150,7 @@ class LocalRuntime:
             raise UsageError(str(exc)) from exc
         self._volatile_queue = queue == "memory"
         self._model = model
+        self._instructions = instructions
         self._worker_model = worker_model or (model if isinstance(model, str) else None)
         self._workers = workers
         self._settings = settings or EngineSettings()
@@ -234,7 +238,7 @@ class LocalRuntime:
                 self._planner_model = self._resolve(self._model)
             self._coordinator = Coordinator(
                 self.backends,
-                Planner(self._planner_model, SYSTEM_PROMPT),
+                Planner(self._planner_model, system_prompt(self._instructions)),
                 self._settings,
                 fabricate=self._send_fabrication,
                 matcher=self.matcher,

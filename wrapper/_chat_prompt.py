@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 from strands.types.content import Messages
 from strands.types.tools import ToolSpec
@@ -51,7 +51,7 @@ def chat_messages(messages: Messages, system: str | None) -> list[dict[str, Any]
             if "text" in block:
                 texts.append(block["text"])
             elif "json" in block:
-                texts.append(json.dumps(block["json"]))
+                texts.append(json.dumps(cast(dict[str, Any], block)["json"]))
             elif "toolUse" in block:
                 use = block["toolUse"]
                 names[use["toolUseId"]] = use["name"]

@@ -43,6 +43,7 @@ from wrapper.model_store import default_model_path, resolve_model_file
 
 try:
     import llama_cpp
+    from llama_cpp.llama_grammar import LlamaGrammar, json_schema_to_gbnf
 except ImportError as exc:  # wrapper.models treats a missing module as "the local provider is not installed"
     raise ModuleNotFoundError(
         "the local model provider needs llama-cpp-python: pip install 'arbiter-agents[local]'", name="llama_cpp"
@@ -204,7 +205,7 @@ class LocalModel(Model):
         if calls and not fresh and _ends_with_tool_results(messages):
             # The model repeats a call it has the result of: ask for the answer, without tools this time.
             logger.debug("calls=<%s> | repeated tool calls; asking for the answer", [c.name for c in calls])
-            nudged = [*messages, {"role": "user", "content": [{"text": _ANSWER_NOW}]}]
+            nudged: Messages = [*messages, {"role": "user", "content": [{"text": _ANSWER_NOW}]}]
             chat = render_prompt(loaded.template, nudged, [], system_prompt)
             text, (more_in, more_out) = self._complete(loaded, chat, None, forced=False)
             return _Reply(text.strip(), (), tokens_in + more_in, tokens_out + more_out, _ms(started))
@@ -227,6 +228,7 @@ class LocalModel(Model):
         choice = result["choices"][0]
         usage = result.get("usage") or {}
         text = str(choice.get("text") or "")
+        logger.debug("usage=<%s>, finish=<%s> | reply: %s", usage, choice.get("finish_reason"), text)
         if forced and choice.get("finish_reason") == "length":
             raise LocalModelError(
                 f"the constrained reply was cut at max_tokens={config.get('max_tokens')}; raise max_tokens"
@@ -288,25 +290,24 @@ def _call_schema(specs: list[ToolSpec]) -> dict[str, Any]:
 
 
 def _json_grammar(schema: dict[str, Any]) -> Any:
-    return llama_cpp.LlamaGrammar.from_json_schema(json.dumps(schema), verbose=False)
+    return LlamaGrammar.from_json_schema(json.dumps(schema), verbose=False)
 
 
 def _tool_turn_grammar(specs: list[ToolSpec]) -> Any:
-    """Either tool calls in the model's own ``<tool_call>`` format, each valid for its tool's schema, or an answer.
+    """Tool calls in the model's own ``<tool_call>`` format, each valid for its tool's schema, or an answer, or both.
 
-    The answer may not start like a call (``<``, ``{``, ``[`` or a fence), so a call is never half-written as text.
+    Text may come first (a short plan) but holds no ``<`` or backtick: a call can only be written in the tags, whole,
+    never half-written as text or in a fence the parser would have to guess at.
     """
-    from llama_cpp.llama_grammar import json_schema_to_gbnf
-
     rules = json_schema_to_gbnf(json.dumps(_call_schema(specs)))
     rules = re.sub(r"^root ::=", "call ::=", rules, flags=re.MULTILINE)
     grammar = (
         rules
-        + "\nroot ::= calls | answer\n"
+        + "\nroot ::= calls | text calls | text\n"
         + 'calls ::= "<tool_call>\\n" call "\\n</tool_call>" ("\\n<tool_call>\\n" call "\\n</tool_call>")*\n'
-        + "answer ::= [^<{`\\[ \\t\\n] [^\\x00]*\n"
+        + "text ::= [^<{`\\[ \\t\\n] [^<`]*\n"
     )
-    return llama_cpp.LlamaGrammar.from_string(grammar, verbose=False)
+    return LlamaGrammar.from_string(grammar, verbose=False)
 
 
 def _input_schema(spec: ToolSpec) -> dict[str, Any]:

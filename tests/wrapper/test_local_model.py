@@ -198,5 +198,5 @@ def test_bad_settings_and_missing_model(gguf: Path, tmp_path: Path, monkeypatch:
     with pytest.raises(ModelConfigurationError, match="unknown local model settings: temprature"):
         LocalModel(str(gguf), temprature=0)
     monkeypatch.setenv("ARBITER_MODELS_DIR", str(tmp_path / "none"))
-    with pytest.raises(ModelConfigurationError, match="arbiter models pull qwen2.5-coder-1.5b"):
+    with pytest.raises(ModelConfigurationError, match=r"arbiter models pull qwen2\.5-coder-1\.5b"):
         LocalModel("qwen2.5-coder-1.5b")
