@@ -16,6 +16,7 @@ Lambda invocations) can handle the same orchestration without losing or doubling
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -113,6 +114,16 @@ class Coordinator:
         self.matcher = matcher
         self.top_k = top_k
         self._clock = clock
+        self._planning: set[str] = set()
+        self._planning_lock = threading.Lock()
+
+    def is_planning(self, orchestration_id: str) -> bool:
+        """Whether this coordinator is calling the model for the orchestration right now.
+
+        A slow model is not a stalled orchestration: the watchdog must not plan it a second time meanwhile.
+        """
+        with self._planning_lock:
+            return orchestration_id in self._planning
 
     # ---------------------------------------------------------------- ingress
 
@@ -178,6 +189,17 @@ class Coordinator:
 
     def plan(self, orchestration: Orchestration) -> None:
         """Call the model once; store and dispatch the wave it asks for, or finish."""
+        with self._planning_lock:
+            if orchestration.id in self._planning:
+                return
+            self._planning.add(orchestration.id)
+        try:
+            self._plan(orchestration)
+        finally:
+            with self._planning_lock:
+                self._planning.discard(orchestration.id)
+
+    def _plan(self, orchestration: Orchestration) -> None:
         now = self._clock()
         if orchestration.deadline is not None and orchestration.deadline <= now:
             self.finish(orchestration, OrchestrationStatus.FAILED, error="budget exhausted: deadline passed")
