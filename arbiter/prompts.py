@@ -46,10 +46,14 @@ FABRICATE_TOOL: dict[str, Any] = {
         "json": {
             "type": "object",
             "properties": {
-                "capability": {"type": "string", "description": "What the new worker must do."},
+                "capability": {
+                    "type": "string",
+                    "description": "A full sentence: what the new worker computes from its inputs and returns.",
+                },
                 "inputs": {
                     "type": "object",
-                    "description": "The inputs it takes: input name -> description.",
+                    "description": "The inputs it takes: input name -> description. You pass their values when you "
+                    "call the new worker.",
                     "additionalProperties": {"type": "string"},
                 },
             },

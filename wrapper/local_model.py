@@ -189,12 +189,18 @@ class LocalModel(Model):
         started = time.perf_counter()
         forced = _forced_tool(specs, tool_choice)
         if forced is not None:
-            offered = [s for s in specs if s["name"] == forced] or specs
-            chat = render_prompt(loaded.template, messages, offered, system_prompt)
-            grammar = _json_grammar(_call_schema(offered))
-            text, (tokens_in, tokens_out) = self._complete(loaded, chat, grammar, forced=True)
-            call = json.loads(text, strict=False)
-            return _Reply("", (ParsedCall(call["name"], call["arguments"]),), tokens_in, tokens_out, _ms(started))
+            spec = next((s for s in specs if s["name"] == forced), None)
+            if spec is None:
+                raise LocalModelError(f"the forced tool {forced!r} is not among the tools offered")
+            # No tool listing: the object's fields are asked for in words and its schema is the grammar, so that a
+            # small model fills in values instead of copying the listing's descriptions.
+            asked: Messages = [*messages, {"role": "user", "content": [{"text": _fill_in(spec)}]}]
+            chat = render_prompt(loaded.template, asked, [], system_prompt)
+            text, (tokens_in, tokens_out) = self._complete(
+                loaded, chat, _json_grammar(_input_schema(spec)), forced=True
+            )
+            arguments = json.loads(text, strict=False)
+            return _Reply("", (ParsedCall(spec["name"], arguments),), tokens_in, tokens_out, _ms(started))
         chat = render_prompt(loaded.template, messages, specs, system_prompt)
         grammar = _tool_turn_grammar(specs) if specs and self.config.get("constrain_tools", True) else None
         text, (tokens_in, tokens_out) = self._complete(loaded, chat, grammar, forced=False)
@@ -287,6 +293,27 @@ def _call_schema(specs: list[ToolSpec]) -> dict[str, Any]:
         for spec in specs
     ]
     return options[0] if len(options) == 1 else {"anyOf": options}
+
+
+def _fill_in(spec: ToolSpec) -> str:
+    """Ask for the input of ``spec`` as one JSON object, field by field."""
+    schema = _input_schema(spec)
+    required = set(schema.get("required", []))
+    fields = "\n".join(
+        f"- {name} ({prop.get('type', 'value')}{', required' if name in required else ''})"
+        + (f": {prop['description']}" if prop.get("description") else "")
+        for name, prop in dict(schema.get("properties", {})).items()
+    )
+    description = re.sub(
+        r"^IMPORTANT: This StructuredOutputTool.*?<description>(.*)</description>$",
+        r"\1",
+        spec.get("description", ""),
+        flags=re.DOTALL,
+    )
+    return (
+        f"Reply with one JSON object only: the input of `{spec['name']}` ({description.strip()}).\n"
+        f"Its fields:\n{fields}"
+    )
 
 
 def _json_grammar(schema: dict[str, Any]) -> Any:

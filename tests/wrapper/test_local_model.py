@@ -106,7 +106,7 @@ def test_unconstrained_tool_turn(gguf: Path) -> None:
 
 
 def test_forced_tool_is_grammar_constrained(gguf: Path) -> None:
-    model, fake = model_with(gguf, ['{"name": "recent_deploys", "arguments": {"service": "x"}}'])
+    model, fake = model_with(gguf, ['{"service": "x"}'])
     events = run(
         model,
         [{"role": "user", "content": [{"text": "go"}]}],
@@ -115,6 +115,9 @@ def test_forced_tool_is_grammar_constrained(gguf: Path) -> None:
     )
     assert tool_uses(events) == [("recent_deploys", {"service": "x"})]
     assert fake.requests[0]["grammar"] is not None
+    # The fields are asked for in words; no tool listing for the model to copy from.
+    assert "- service (string, required)" in fake.requests[0]["prompt"]
+    assert "<tools>" not in fake.requests[0]["prompt"]
 
 
 def test_repeated_call_after_its_result_asks_for_the_answer(gguf: Path) -> None:
@@ -148,10 +151,11 @@ def test_structured_output_through_an_agent_takes_one_constrained_call(gguf: Pat
         service: str
         rollback: bool
 
-    model, fake = model_with(gguf, ['{"name": "Verdict", "arguments": {"service": "checkout-api", "rollback": true}}'])
+    model, fake = model_with(gguf, ['{"service": "checkout-api", "rollback": true}'])
     result = Agent(model=model, callback_handler=None)("decide", structured_output_model=Verdict)
     assert result.structured_output == Verdict(service="checkout-api", rollback=True)
     assert len(fake.requests) == 1 and fake.requests[0]["grammar"] is not None
+    assert "StructuredOutputTool" not in fake.requests[0]["prompt"]
 
 
 def test_structured_output_method(gguf: Path) -> None:
