@@ -114,7 +114,9 @@ class Coordinator:
         self.matcher = matcher
         self.top_k = top_k
         self._clock = clock
-        self._planning: set[str] = set()
+        # orchestration id -> (thread planning it, nesting depth): a wave refused whole is answered and planned
+        # again within the same call, in the same thread.
+        self._planning: dict[str, tuple[int, int]] = {}
         self._planning_lock = threading.Lock()
 
     def is_planning(self, orchestration_id: str) -> bool:
@@ -189,15 +191,20 @@ class Coordinator:
 
     def plan(self, orchestration: Orchestration) -> None:
         """Call the model once; store and dispatch the wave it asks for, or finish."""
+        me = threading.get_ident()
         with self._planning_lock:
-            if orchestration.id in self._planning:
-                return
-            self._planning.add(orchestration.id)
+            owner, depth = self._planning.get(orchestration.id, (me, 0))
+            if owner != me:
+                return  # another thread is calling the model for it; its turn decides what happens next
+            self._planning[orchestration.id] = (me, depth + 1)
         try:
             self._plan(orchestration)
         finally:
             with self._planning_lock:
-                self._planning.discard(orchestration.id)
+                if depth == 0:
+                    del self._planning[orchestration.id]
+                else:
+                    self._planning[orchestration.id] = (me, depth)
 
     def _plan(self, orchestration: Orchestration) -> None:
         now = self._clock()

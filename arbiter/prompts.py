@@ -48,6 +48,7 @@ FABRICATE_TOOL: dict[str, Any] = {
             "properties": {
                 "capability": {
                     "type": "string",
+                    "minLength": 40,
                     "description": "A full sentence: what the new worker computes from its inputs and returns.",
                 },
                 "inputs": {

@@ -312,7 +312,9 @@ def _fill_in(spec: ToolSpec) -> str:
     )
     return (
         f"Reply with one JSON object only: the input of `{spec['name']}` ({description.strip()}).\n"
-        f"Its fields:\n{fields}"
+        f"Its fields:\n{fields}\n"
+        'Inside a JSON string write every double quote as \\" and every newline as \\n; in Python code inside a '
+        "string, use single quotes for Python strings."
     )
 
 
