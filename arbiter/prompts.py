@@ -48,7 +48,6 @@ FABRICATE_TOOL: dict[str, Any] = {
             "properties": {
                 "capability": {
                     "type": "string",
-                    "minLength": 40,
                     "description": "A full sentence: what the new worker computes from its inputs and returns.",
                 },
                 "inputs": {
