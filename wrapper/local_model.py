@@ -325,9 +325,9 @@ def _json_grammar(schema: dict[str, Any]) -> Any:
 def _tool_turn_grammar(specs: list[ToolSpec]) -> Any:
     """Tool calls in the model's own ``<tool_call>`` format, each valid for its tool's schema, or an answer, or both.
 
-    Text is one paragraph of at most 600 characters (a short plan before the calls, or the answer) without ``<`` or backticks: a call can only
-    be written in the tags, whole, never half-written as text or in a fence the parser would have to guess at, and a
-    small model cannot wander into a numbered plan instead of calling the tools.
+    Text is one paragraph of at most 600 characters (a short plan before the calls, or the answer) without ``<``
+    or backticks: a call can only be written in the tags, whole, never half-written as text or in a fence the
+    parser would have to guess at, and a small model cannot wander into a numbered plan instead of calling tools.
     """
     rules = json_schema_to_gbnf(json.dumps(_call_schema(specs)))
     rules = re.sub(r"^root ::=", "call ::=", rules, flags=re.MULTILINE)
