@@ -25,7 +25,7 @@ SYSTEM_PROMPT = """You are the Arbiter: you coordinate a team of worker agents t
 - Give every call exactly the inputs its schema asks for. Do not invent results.
 - While steps remain, reply with tool calls only; write text only for the final answer.
 - If a needed step has no worker, call `fabricate` with a clear description of the missing capability and the inputs
-  it needs; the new worker is available in your next turn: call it then.
+  it needs; the new worker is available in your next turn.
 - When the work is done, answer with a short final summary and call no tools."""
 
 
@@ -82,6 +82,17 @@ def event_message(event: Event) -> dict[str, Any]:
     }
 
 
+def _ready_worker(task: Task) -> bool:
+    """Whether the task is a ``fabricate`` call that produced a worker the planner can call now."""
+    output = task.result.output if task.result is not None else None
+    return (
+        task.agent.name == FABRICATE_TOOL["name"]
+        and isinstance(output, dict)
+        and isinstance(output.get("agent"), str)
+        and output.get("state") == "active"
+    )
+
+
 def tool_results_message(tasks: Sequence[Task], notes: Iterable[Note] = ()) -> dict[str, Any]:
     """The user message that answers a wave: one tool result per task (and the blackboard's notes)."""
     content: list[dict[str, Any]] = []
@@ -102,7 +113,12 @@ def tool_results_message(tasks: Sequence[Task], notes: Iterable[Note] = ()) -> d
             status = "error"
         if len(text) > MAX_RESULT_CHARS:
             text = text[:MAX_RESULT_CHARS] + " …(cut)"
-        content.append({"toolResult": {"toolUseId": task.task_id, "status": status, "content": [{"text": text}]}})
+        parts = [{"text": text}]
+        if status == "success" and _ready_worker(task):
+            # Said in words too: small models do not read "call it next turn" out of the JSON.
+            agent = task.result.output["agent"]  # type: ignore[union-attr]
+            parts.append({"text": f"The new worker `{agent}` is ready. Call `{agent}` now with its inputs."})
+        content.append({"toolResult": {"toolUseId": task.task_id, "status": status, "content": parts}})
     shown = {note.key: note.value for note in notes}
     if shown:
         content.append({"text": "Blackboard notes: " + json.dumps(shown, default=str)[:MAX_RESULT_CHARS]})

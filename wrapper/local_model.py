@@ -58,6 +58,8 @@ T = TypeVar("T", bound=BaseModel)
 # Strands puts this word in the description of the tool it registers for `structured_output_model`.
 _STRUCTURED_OUTPUT_MARKER = "StructuredOutputTool"
 _STOP = ["<|im_end|>", "<|endoftext|>"]
+# A tool turn (calls or a short answer) never needs more; a model that runs away is cut off early.
+_TURN_TOKENS = 512
 _ANSWER_NOW = "Answer now from the results above, in plain text. Do not call any tool."
 
 
@@ -203,7 +205,7 @@ class LocalModel(Model):
             return _Reply("", (ParsedCall(spec["name"], arguments),), tokens_in, tokens_out, _ms(started))
         chat = render_prompt(loaded.template, messages, specs, system_prompt)
         grammar = _tool_turn_grammar(specs) if specs and self.config.get("constrain_tools", True) else None
-        text, (tokens_in, tokens_out) = self._complete(loaded, chat, grammar, forced=False)
+        text, (tokens_in, tokens_out) = self._complete(loaded, chat, grammar, forced=False, limit=_TURN_TOKENS)
         parsed = parse_reply(text, {s["name"] for s in specs}) if specs else None
         calls = parsed.calls if parsed is not None else ()
         answered = _answered_calls(messages)
@@ -219,12 +221,15 @@ class LocalModel(Model):
             return _Reply(text.strip(), (), tokens_in, tokens_out, _ms(started))
         return _Reply(parsed.text, fresh, tokens_in, tokens_out, _ms(started))
 
-    def _complete(self, loaded: _Loaded, prompt: str, grammar: Any, *, forced: bool) -> tuple[str, tuple[int, int]]:
+    def _complete(
+        self, loaded: _Loaded, prompt: str, grammar: Any, *, forced: bool, limit: int | None = None
+    ) -> tuple[str, tuple[int, int]]:
         config = self.config
+        max_tokens = config.get("max_tokens", _DEFAULTS["max_tokens"])
         with loaded.lock:
             result = loaded.llama.create_completion(
                 prompt,
-                max_tokens=config.get("max_tokens", _DEFAULTS["max_tokens"]),
+                max_tokens=max_tokens if limit is None else min(limit, max_tokens),
                 temperature=config.get("temperature", 0.0),
                 top_p=config.get("top_p", 0.95),
                 seed=config.get("seed", 0),
