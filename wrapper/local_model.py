@@ -209,7 +209,12 @@ class LocalModel(Model):
         parsed = parse_reply(text, {s["name"] for s in specs}) if specs else None
         calls = parsed.calls if parsed is not None else ()
         answered = _answered_calls(messages)
-        fresh = tuple(c for c in calls if _call_key(c.name, c.input) not in answered)
+        fresh: list[ParsedCall] = []
+        for call in calls:
+            key = _call_key(call.name, call.input)
+            if key not in answered:  # nor repeated within the reply: a small model loops on the same calls
+                fresh.append(call)
+                answered.add(key)
         if calls and not fresh and _ends_with_tool_results(messages):
             # The model repeats a call it has the result of: ask for the answer, without tools this time.
             logger.debug("calls=<%s> | repeated tool calls; asking for the answer", [c.name for c in calls])
@@ -219,7 +224,7 @@ class LocalModel(Model):
             return _Reply(text.strip(), (), tokens_in + more_in, tokens_out + more_out, _ms(started))
         if parsed is None:
             return _Reply(text.strip(), (), tokens_in, tokens_out, _ms(started))
-        return _Reply(parsed.text, fresh, tokens_in, tokens_out, _ms(started))
+        return _Reply(parsed.text, tuple(fresh), tokens_in, tokens_out, _ms(started))
 
     def _complete(
         self, loaded: _Loaded, prompt: str, grammar: Any, *, forced: bool, limit: int | None = None

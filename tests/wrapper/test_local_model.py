@@ -146,6 +146,14 @@ def test_repeated_call_after_its_result_asks_for_the_answer(gguf: Path) -> None:
     assert "Do not call any tool" in fake.requests[1]["prompt"]
 
 
+def test_a_call_repeated_within_the_reply_runs_once(gguf: Path) -> None:
+    call = '<tool_call>\n{"name": "recent_deploys", "arguments": {"service": "x"}}\n</tool_call>'
+    other = '<tool_call>\n{"name": "recent_deploys", "arguments": {"service": "y"}}\n</tool_call>'
+    model, _ = model_with(gguf, ["\n".join([call, other, call, other, call])])
+    events = run(model, [{"role": "user", "content": [{"text": "go"}]}], [DEPLOYS_SPEC])
+    assert tool_uses(events) == [("recent_deploys", {"service": "x"}), ("recent_deploys", {"service": "y"})]
+
+
 def test_structured_output_through_an_agent_takes_one_constrained_call(gguf: Path) -> None:
     class Verdict(BaseModel):
         service: str
