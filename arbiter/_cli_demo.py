@@ -164,22 +164,17 @@ def _run(
 
 
 def _fabricated(view: OrchestrationView) -> list[dict[str, Any]]:
-    """The agents ``fabricate`` produced in this orchestration, and how often the planner then used them."""
+    """Each ``fabricate`` task of this orchestration that produced an agent, and how often the planner then used it."""
     found = []
-    fabricate_outputs = [
-        t.result.output
-        for t in view.tasks
-        if t.agent.name == "fabricate" and t.state is TaskState.SUCCEEDED and t.result is not None
-    ]
-    for name in fabricated_names(view.orchestration):
-        output = next((o for o in fabricate_outputs if isinstance(o, dict) and o.get("agent") == name), {})
+    for task in view.tasks:
+        output = task.result.output if task.result is not None else None
+        if task.agent.name != "fabricate" or task.state is not TaskState.SUCCEEDED or not isinstance(output, dict):
+            continue
+        name = output.get("agent")
+        if not isinstance(name, str) or name not in fabricated_names(view.orchestration):
+            continue
         used = sum(1 for t in view.tasks if t.agent.name == name and t.state is TaskState.SUCCEEDED)
         found.append(
-            {
-                "agent": name,
-                "version": output.get("version"),
-                "reused": bool(output.get("reused")),
-                "used": used,
-            }
+            {"agent": name, "version": output.get("version"), "reused": bool(output.get("reused")), "used": used}
         )
     return found
