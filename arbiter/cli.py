@@ -11,7 +11,6 @@ import logging
 import signal
 import threading
 import time
-import uuid
 from collections import Counter
 from pathlib import Path
 from types import FrameType
@@ -23,7 +22,6 @@ from arbiter import __version__
 from arbiter._cli_common import (
     BACKEND,
     BACKENDS,
-    EXAMPLES,
     HOME,
     JSON,
     err,
@@ -33,6 +31,7 @@ from arbiter._cli_common import (
     print_json,
 )
 from arbiter._cli_inspect import agents_app, orchestrations_app
+from arbiter._cli_models import models_app
 from arbiter._cli_report import report
 from arbiter.exceptions import UsageError
 from arbiter.inputs import load_event_file
@@ -52,6 +51,7 @@ app = typer.Typer(
 app.add_typer(orchestrations_app, name="orchestrations")
 app.add_typer(agents_app, name="agents")
 app.command("report")(report)
+app.add_typer(models_app, name="models")
 
 
 def _print_version(value: bool) -> None:
@@ -129,6 +129,12 @@ def register_agents_file(runtime: LocalRuntime, path: Path) -> list[str]:
     return names
 
 
+def read_instructions(event_file: Path) -> str | None:
+    """The deployment's instructions for the planner: ``instructions.md`` next to the event file, if there is one."""
+    path = event_file.parent / "instructions.md"
+    return path.read_text(encoding="utf-8") if path.is_file() else None
+
+
 def _progress(runtime: LocalRuntime, orchestration_id: str, quiet: bool) -> None:
     """Show waves and task states until the orchestration ends: a live line on a terminal, plain lines otherwise."""
     live = err.is_terminal and not quiet
@@ -173,13 +179,13 @@ def _run(
     budget: Budget | None,
     fabricator_model: str | None = None,
     approval: bool = False,
-    fresh_id: bool = False,
 ) -> RunResult:
     event = load_event_file(event_file)
-    if fresh_id:  # a demo runs again each time; `arbiter run` keeps ingress idempotent on the event id
-        event = event.model_copy(update={"id": str(uuid.uuid4())})
     agents_file = event_file.parent / "agents.json"
-    with open_runtime(home, model=model, fabricator_model=fabricator_model, approval=approval) as runtime:
+    instructions = read_instructions(event_file)
+    with open_runtime(
+        home, model=model, fabricator_model=fabricator_model, approval=approval, instructions=instructions
+    ) as runtime:
         if agents_file.is_file():
             names = register_agents_file(runtime, agents_file)
             if not as_json:
@@ -205,7 +211,7 @@ def run_command(
     ),
     approval: bool = typer.Option(False, "--approval", help="New fabricated agents wait for `agents approve`."),
 ) -> None:
-    """Run one event to a terminal state (agents.json next to the event file is registered first)."""
+    """Run one event to a terminal state (agents.json and instructions.md next to the event file are used)."""
     limits = {"max_waves": max_waves, "max_tasks": max_tasks, "timeout_seconds": timeout}
     budget = Budget(**{k: v for k, v in limits.items() if v is not None}) if any(limits.values()) else None
     try:
@@ -240,39 +246,25 @@ def _report(result: RunResult, as_json: bool) -> NoReturn:
 
 
 @app.command("demo")
-def demo_command(home: Path | None = HOME, as_json: bool = JSON) -> None:
+def demo_command(
+    home: Path | None = HOME,
+    as_json: bool = JSON,
+    model: str = typer.Option(
+        "local",
+        "--model",
+        help="local (the offline Qwen2.5-Coder 1.5B, installed if missing), scripted (instant), or a model spec.",
+    ),
+) -> None:
     """Run the incident example end to end: plan, fabricate the missing worker, validate it, run it, answer.
 
-    The planner's and the Fabricator's model turns are scripted (examples/incident/*.json); everything else is real:
-    the blackboard in the home directory, the sandbox, the validation harness and the registry.
+    By default the planner and the Fabricator are the local model (installed on first use, about 1.1 GB); with
+    ``--model scripted`` their turns are played from examples/incident/*.json and the run takes a second. Everything
+    else is real: the blackboard in the home directory, the sandbox, the validation harness and the registry.
     """
     BACKEND.name = "local"  # the demo always runs embedded
-    scenario = EXAMPLES / "incident"
-    if not scenario.is_dir():
-        fail(f"the examples are not installed next to the package ({scenario} is missing); run from a source checkout")
-    if not as_json:
-        err.print(
-            f"demo: {scenario / 'event.json'} (a CloudWatch alarm); planner and Fabricator models scripted in "
-            f"{scenario}/scripted.json and fabricator.json",
-            highlight=False,
-        )
-    planner, fabricator = f"scripted:{scenario / 'scripted.json'}", f"scripted:{scenario / 'fabricator.json'}"
-    try:
-        result = _run(scenario / "event.json", planner, home, as_json, None, fabricator, fresh_id=True)
-    except (UsageError, ModelConfigurationError, BlackboardError) as exc:
-        fail(str(exc))
-    if not as_json:
-        _show_tasks(home, result.orchestration_id)
-    _report(result, as_json)
+    from arbiter._cli_demo import run_demo
 
-
-def _show_tasks(home: Path | None, orchestration_id: str) -> None:
-    with open_runtime(home, start=False) as runtime:
-        for task in runtime.orchestration(orchestration_id).tasks:
-            output = task.result.output if task.result is not None else None
-            err.print(
-                f"  wave {task.wave}  {task.agent!s:<24} {task.state.value:<10} {str(output)[:90]}", highlight=False
-            )
+    run_demo(model, home, as_json)
 
 
 # ---------------------------------------------------------------- publish

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -123,6 +124,18 @@ class Coordinator:
         self.top_k = top_k
         self._clock = clock
         self.reflector = Reflector(backends, self.settings.reflection, fabricate)
+        # orchestration id -> (thread planning it, nesting depth): a wave refused whole is answered and planned
+        # again within the same call, in the same thread.
+        self._planning: dict[str, tuple[int, int]] = {}
+        self._planning_lock = threading.Lock()
+
+    def is_planning(self, orchestration_id: str) -> bool:
+        """Whether this coordinator is calling the model for the orchestration right now.
+
+        A slow model is not a stalled orchestration: the watchdog must not plan it a second time meanwhile.
+        """
+        with self._planning_lock:
+            return orchestration_id in self._planning
 
     # ---------------------------------------------------------------- ingress
 
@@ -204,6 +217,22 @@ class Coordinator:
 
     def plan(self, orchestration: Orchestration) -> None:
         """Call the model once; store and dispatch the wave it asks for, or finish."""
+        me = threading.get_ident()
+        with self._planning_lock:
+            owner, depth = self._planning.get(orchestration.id, (me, 0))
+            if owner != me:
+                return  # another thread is calling the model for it; its turn decides what happens next
+            self._planning[orchestration.id] = (me, depth + 1)
+        try:
+            self._plan(orchestration)
+        finally:
+            with self._planning_lock:
+                if depth == 0:
+                    del self._planning[orchestration.id]
+                else:
+                    self._planning[orchestration.id] = (me, depth)
+
+    def _plan(self, orchestration: Orchestration) -> None:
         now = self._clock()
         if orchestration.deadline is not None and orchestration.deadline <= now:
             self.finish(orchestration, OrchestrationStatus.FAILED, error="budget exhausted: deadline passed")

@@ -31,6 +31,7 @@ def build_coordinator(
     settings: EngineSettings | None = None,
     fabrication_queue: TaskQueue | None = None,
     matcher: Matcher | None = None,
+    system_prompt: str = SYSTEM_PROMPT,
 ) -> Coordinator:
     """The coordinator over ``backends`` with a planner on ``model``.
 
@@ -40,6 +41,7 @@ def build_coordinator(
         settings: engine defaults.
         fabrication_queue: where ``fabricate`` tasks are sent (none: they fail with a clear error).
         matcher: picks the agents each planning call sees (none: every active agent).
+        system_prompt: the planner's instructions (``arbiter.prompts.system_prompt(runbook)`` adds a runbook).
     """
 
     def send(request: FabricationRequest) -> None:
@@ -48,7 +50,7 @@ def build_coordinator(
 
     return Coordinator(
         backends,
-        Planner(resolve(model), SYSTEM_PROMPT),
+        Planner(resolve(model), system_prompt),
         settings or EngineSettings(),
         fabricate=send if fabrication_queue is not None else None,
         matcher=matcher,

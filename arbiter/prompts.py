@@ -16,15 +16,25 @@ __all__ = [
     "SYSTEM_PROMPT",
     "agent_tool_spec",
     "event_message",
+    "system_prompt",
     "tool_results_message",
 ]
 
 SYSTEM_PROMPT = """You are the Arbiter: you coordinate a team of worker agents to handle an incoming event.
 - Call workers as tools. All calls you make in one turn run at the same time; results come back together.
 - Give every call exactly the inputs its schema asks for. Do not invent results.
+- While steps remain, reply with tool calls only; write text only for the final answer.
 - If a needed step has no worker, call `fabricate` with a clear description of the missing capability and the inputs
   it needs; the new worker is available in your next turn.
 - When the work is done, answer with a short final summary and call no tools."""
+
+
+def system_prompt(instructions: str | None = None) -> str:
+    """The Arbiter's system prompt, followed by the deployment's own instructions (a runbook) when there are any."""
+    if not instructions or not instructions.strip():
+        return SYSTEM_PROMPT
+    return f"{SYSTEM_PROMPT}\n\nInstructions for this deployment:\n{instructions.strip()}"
+
 
 FABRICATE_TOOL: dict[str, Any] = {
     "name": "fabricate",
@@ -36,10 +46,14 @@ FABRICATE_TOOL: dict[str, Any] = {
         "json": {
             "type": "object",
             "properties": {
-                "capability": {"type": "string", "description": "What the new worker must do."},
+                "capability": {
+                    "type": "string",
+                    "description": "A full sentence: what the new worker computes from its inputs and returns.",
+                },
                 "inputs": {
                     "type": "object",
-                    "description": "The inputs it takes: input name -> description.",
+                    "description": "The inputs it takes: input name -> description. You pass their values when you "
+                    "call the new worker.",
                     "additionalProperties": {"type": "string"},
                 },
             },
@@ -59,8 +73,24 @@ def agent_tool_spec(manifest: AgentManifest) -> dict[str, Any]:
 
 def event_message(event: Event) -> dict[str, Any]:
     """The first user message: the event, as JSON."""
-    body = json.dumps(event.to_dict(), indent=2, default=str)
-    return {"role": "user", "content": [{"text": f"An event arrived. Handle it.\n\n```json\n{body}\n```"}]}
+    body = json.dumps(event.to_dict(), default=str)  # compact: indentation costs a small model's prompt time
+    return {
+        "role": "user",
+        "content": [
+            {"text": f"An event arrived:\n```json\n{body}\n```\nHandle it: call the tools for the first steps now."}
+        ],
+    }
+
+
+def _ready_worker(task: Task) -> bool:
+    """Whether the task is a ``fabricate`` call that produced a worker the planner can call now."""
+    output = task.result.output if task.result is not None else None
+    return (
+        task.agent.name == FABRICATE_TOOL["name"]
+        and isinstance(output, dict)
+        and isinstance(output.get("agent"), str)
+        and output.get("state") == "active"
+    )
 
 
 def tool_results_message(tasks: Sequence[Task], notes: Iterable[Note] = ()) -> dict[str, Any]:
@@ -83,7 +113,12 @@ def tool_results_message(tasks: Sequence[Task], notes: Iterable[Note] = ()) -> d
             status = "error"
         if len(text) > MAX_RESULT_CHARS:
             text = text[:MAX_RESULT_CHARS] + " …(cut)"
-        content.append({"toolResult": {"toolUseId": task.task_id, "status": status, "content": [{"text": text}]}})
+        parts = [{"text": text}]
+        if status == "success" and _ready_worker(task):
+            # Said in words too: small models do not read "call it next turn" out of the JSON.
+            agent = task.result.output["agent"]  # type: ignore[union-attr]
+            parts.append({"text": f"The new worker `{agent}` is ready. Call `{agent}` now with its inputs."})
+        content.append({"toolResult": {"toolUseId": task.task_id, "status": status, "content": parts}})
     shown = {note.key: note.value for note in notes}
     if shown:
         content.append({"text": "Blackboard notes: " + json.dumps(shown, default=str)[:MAX_RESULT_CHARS]})

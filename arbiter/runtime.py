@@ -19,6 +19,7 @@ from arbiter.coordinator import Coordinator, EngineSettings
 from arbiter.engine import build_coordinator, resolve
 from arbiter.exceptions import UsageError
 from arbiter.inputs import schema_from_signature, source_of
+from arbiter.prompts import system_prompt
 from arbiter.reflection import ReflectionPolicy
 from arbiter.sweeper import Sweeper
 from blackboard import (
@@ -101,6 +102,8 @@ class LocalRuntime:
             (Titan embeddings), or ``all`` (every active agent, the AWS samples' way).
         reflection: when failing agents are quarantined and rewritten (default: ``settings.reflection``, which
             comes from the environment).
+        instructions: what this deployment is for, added to the planner's system prompt (a runbook: which steps an
+            event needs); small local models plan much better with them.
         start: start the worker and watchdog threads now (``False`` for inspection only: list, show).
         backends: other adapters than the embedded default in ``home`` (the AWS set, say); ``queue`` is then ignored:
             tasks go to ``backends.queue`` and ``fabricate`` tasks to ``fabrication_queue``.
@@ -123,6 +126,7 @@ class LocalRuntime:
         approval: bool = False,
         matching: str | None = None,
         reflection: ReflectionPolicy | None = None,
+        instructions: str | None = None,
         start: bool = True,
         backends: Backends | None = None,
         fabrication_queue: TaskQueue | None = None,
@@ -157,6 +161,7 @@ class LocalRuntime:
             raise UsageError(str(exc)) from exc
         self._volatile_queue = isinstance(backends.queue, MemoryTaskQueue)
         self._model = model
+        self._instructions = instructions
         self._worker_model = worker_model or (model if isinstance(model, str) else None)
         self._workers = workers
         self._settings = settings or EngineSettings()
@@ -249,6 +254,7 @@ class LocalRuntime:
                 self._planner_model,
                 settings=self._settings,
                 fabrication_queue=self._fabrication_queue,
+                system_prompt=system_prompt(self._instructions),
                 matcher=self.matcher,
             )
         return self._coordinator

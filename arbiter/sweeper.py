@@ -113,7 +113,7 @@ class Sweeper:
     def _resume(self, orchestration_id: str) -> int:
         board = self.coordinator.backends.blackboard
         orchestration = board.get_orchestration(orchestration_id)
-        if orchestration.finished:
+        if orchestration.finished or self.coordinator.is_planning(orchestration_id):
             return 0
         last = orchestration.conversation[-1] if orchestration.conversation else {}
         if last.get("role") == "assistant":

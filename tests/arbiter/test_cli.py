@@ -220,9 +220,15 @@ def test_agents_approve_and_rollback(tmp_path: Path) -> None:
 
 def test_demo_runs_again_and_reuses_what_it_fabricated(tmp_path: Path) -> None:
     home = str(tmp_path / "home")
-    first = json.loads(invoke("demo", "--home", home, "--json")[1])
-    second = json.loads(invoke("demo", "--home", home, "--json")[1])
+    first = json.loads(invoke("demo", "--model", "scripted", "--home", home, "--json")[1])
+    second = json.loads(invoke("demo", "--model", "scripted", "--home", home, "--json")[1])
     assert first["status"] == second["status"] == "completed"
+    # The summary: what the orchestration record and the models' usage reports say.
+    assert (first["waves"], first["tasks"]) == (3, 4)
+    assert first["fabricated"] == [{"agent": "alarm_reason_parser", "version": 1, "reused": False, "used": 1}]
+    assert first["model_calls"] == {"planner": 4, "fabricator": 1, "total": 5}
+    assert first["tokens"] == 980 + 120 + 1320 + 70 + 1490 + 64 + 1580 + 40 + 2100 + 410
+    assert second["fabricated"][0]["reused"] is True and second["model_calls"]["fabricator"] == 0
     assert first["orchestration_id"] != second["orchestration_id"]  # a fresh event id each time
     code, out, _ = invoke("orchestrations", "show", second["orchestration_id"], "--home", home, "--json")
     fabricated = next(t for t in json.loads(out)["tasks"] if t["agent"]["name"] == "fabricate")

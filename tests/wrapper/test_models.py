@@ -227,11 +227,11 @@ def test_local_spec_without_the_local_provider_is_an_error() -> None:
 def test_a_local_provider_missing_its_dependencies_counts_as_not_installed(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    import wrapper
-
-    (tmp_path / "local_model.py").write_text("import llama_cpp_is_not_installed_here\n", encoding="utf-8")
-    monkeypatch.setattr(wrapper, "__path__", [*wrapper.__path__, str(tmp_path)])
+    # wrapper.local_model exists, but llama.cpp cannot be imported (None in sys.modules blocks the import).
+    monkeypatch.setitem(sys.modules, "llama_cpp", None)
+    monkeypatch.setitem(sys.modules, "llama_cpp.llama_grammar", None)
     monkeypatch.delitem(sys.modules, "wrapper.local_model")
+    monkeypatch.setenv("ARBITER_MODELS_DIR", str(tmp_path))
 
     with pytest.raises(ModelConfigurationError, match="no model is configured"):
         resolve_model()

@@ -1,0 +1,214 @@
+"""The local model provider's turn logic, over a fake llama.cpp that replays recorded Qwen2.5-Coder completions.
+
+What is checked: tool calls become ``toolUse`` blocks; a forced tool (or a lone structured output tool) is
+grammar-constrained; a reply that only repeats answered calls is replaced by an answer without tools; usage is
+reported; the chat template gets tool calls and named tool results. The real model runs in tests/llm/.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydantic import BaseModel
+from strands import Agent
+
+from wrapper._chat_prompt import chat_messages
+from wrapper.exceptions import ModelConfigurationError
+from wrapper.local_model import LocalModel, _Loaded
+
+DEPLOYS_SPEC: dict[str, Any] = {
+    "name": "recent_deploys",
+    "description": "Lists the deployments of a service.",
+    "inputSchema": {"json": {"type": "object", "properties": {"service": {"type": "string"}}, "required": ["service"]}},
+}
+
+
+class FakeLlama:
+    """Plays llama.cpp's ``create_completion``: returns the given texts in order and records each request."""
+
+    def __init__(self, texts: Sequence[str]) -> None:
+        self.texts = list(texts)
+        self.requests: list[dict[str, Any]] = []
+
+    def create_completion(self, prompt: str, **kwargs: Any) -> dict[str, Any]:
+        self.requests.append({"prompt": prompt, **kwargs})
+        text = self.texts.pop(0)
+        return {
+            "choices": [{"text": text, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": len(prompt) // 4, "completion_tokens": len(text) // 4},
+        }
+
+
+@pytest.fixture
+def gguf(tmp_path: Path) -> Path:
+    path = tmp_path / "model.gguf"
+    path.write_bytes(b"GGUF")
+    return path
+
+
+def model_with(gguf: Path, texts: Sequence[str]) -> tuple[LocalModel, FakeLlama]:
+    model = LocalModel(str(gguf))
+    fake = FakeLlama(texts)
+    loaded = _Loaded(fake, None, threading.Lock())  # no template in the file: the built-in ChatML rendering
+    model._load = lambda: loaded  # type: ignore[method-assign]
+    return model, fake
+
+
+def run(model: LocalModel, messages: list[dict[str, Any]], specs: list[dict[str, Any]], **kwargs: Any) -> list[Any]:
+    async def collect() -> list[Any]:
+        return [event async for event in model.stream(messages, specs, "system", **kwargs)]  # type: ignore[arg-type]
+
+    return asyncio.run(collect())
+
+
+def tool_uses(events: list[Any]) -> list[tuple[str, dict[str, Any]]]:
+    names = [
+        e["contentBlockStart"]["start"]["toolUse"]["name"]
+        for e in events
+        if "toolUse" in e.get("contentBlockStart", {}).get("start", {})
+    ]
+    inputs = [
+        json.loads(e["contentBlockDelta"]["delta"]["toolUse"]["input"])
+        for e in events
+        if "toolUse" in e.get("contentBlockDelta", {}).get("delta", {})
+    ]
+    return list(zip(names, inputs, strict=True))
+
+
+def test_fenced_call_becomes_a_tool_use(gguf: Path) -> None:
+    model, fake = model_with(
+        gguf, ['```json\n{"name": "recent_deploys", "arguments": {"service": "checkout-api"}}\n```']
+    )
+    events = run(model, [{"role": "user", "content": [{"text": "what changed?"}]}], [DEPLOYS_SPEC])
+    assert tool_uses(events) == [("recent_deploys", {"service": "checkout-api"})]
+    assert events[-2] == {"messageStop": {"stopReason": "tool_use"}}
+    usage = events[-1]["metadata"]["usage"]
+    assert usage["inputTokens"] > 0 and usage["totalTokens"] == usage["inputTokens"] + usage["outputTokens"]
+    assert fake.requests[0]["grammar"] is not None  # tool turns are constrained to calls or an answer
+    assert '"name": "recent_deploys"' in fake.requests[0]["prompt"]  # the tools are in the prompt
+    assert fake.requests[0]["temperature"] == 0.0 and fake.requests[0]["seed"] == 0
+
+
+def test_unconstrained_tool_turn(gguf: Path) -> None:
+    model, fake = model_with(
+        gguf, ['I call it:\n```json\n{"name": "recent_deploys", "arguments": {"service": "x"}}\n```']
+    )
+    model.update_config(constrain_tools=False)
+    events = run(model, [{"role": "user", "content": [{"text": "go"}]}], [DEPLOYS_SPEC])
+    assert tool_uses(events) == [("recent_deploys", {"service": "x"})]
+    assert fake.requests[0]["grammar"] is None
+
+
+def test_forced_tool_is_grammar_constrained(gguf: Path) -> None:
+    model, fake = model_with(gguf, ['{"service": "x"}'])
+    events = run(
+        model,
+        [{"role": "user", "content": [{"text": "go"}]}],
+        [DEPLOYS_SPEC],
+        tool_choice={"tool": {"name": "recent_deploys"}},
+    )
+    assert tool_uses(events) == [("recent_deploys", {"service": "x"})]
+    assert fake.requests[0]["grammar"] is not None
+    # The fields are asked for in words; no tool listing for the model to copy from.
+    assert "- service (string, required)" in fake.requests[0]["prompt"]
+    assert "<tools>" not in fake.requests[0]["prompt"]
+
+
+def test_repeated_call_after_its_result_asks_for_the_answer(gguf: Path) -> None:
+    repeat = '<tool_call>\n{"name": "recent_deploys", "arguments": {"service": "x"}}\n</tool_call>'
+    model, fake = model_with(gguf, [repeat, "x was deployed at 07:58."])
+    messages = [
+        {"role": "user", "content": [{"text": "what changed?"}]},
+        {
+            "role": "assistant",
+            "content": [{"toolUse": {"toolUseId": "t1", "name": "recent_deploys", "input": {"service": "x"}}}],
+        },
+        {
+            "role": "user",
+            "content": [{"toolResult": {"toolUseId": "t1", "status": "success", "content": [{"text": "07:58"}]}}],
+        },
+    ]
+    events = run(model, messages, [DEPLOYS_SPEC])
+    assert tool_uses(events) == []
+    assert [
+        e["contentBlockDelta"]["delta"]["text"]
+        for e in events
+        if "text" in e.get("contentBlockDelta", {}).get("delta", {})
+    ] == ["x was deployed at 07:58."]
+    assert len(fake.requests) == 2
+    assert "recent_deploys" not in fake.requests[1]["prompt"].split("<|im_start|>user")[0]  # no tools offered
+    assert "Do not call any tool" in fake.requests[1]["prompt"]
+
+
+def test_a_call_repeated_within_the_reply_runs_once(gguf: Path) -> None:
+    call = '<tool_call>\n{"name": "recent_deploys", "arguments": {"service": "x"}}\n</tool_call>'
+    other = '<tool_call>\n{"name": "recent_deploys", "arguments": {"service": "y"}}\n</tool_call>'
+    model, _ = model_with(gguf, ["\n".join([call, other, call, other, call])])
+    events = run(model, [{"role": "user", "content": [{"text": "go"}]}], [DEPLOYS_SPEC])
+    assert tool_uses(events) == [("recent_deploys", {"service": "x"}), ("recent_deploys", {"service": "y"})]
+
+
+def test_structured_output_through_an_agent_takes_one_constrained_call(gguf: Path) -> None:
+    class Verdict(BaseModel):
+        service: str
+        rollback: bool
+
+    model, fake = model_with(gguf, ['{"service": "checkout-api", "rollback": true}'])
+    result = Agent(model=model, callback_handler=None)("decide", structured_output_model=Verdict)
+    assert result.structured_output == Verdict(service="checkout-api", rollback=True)
+    assert len(fake.requests) == 1 and fake.requests[0]["grammar"] is not None
+    assert "StructuredOutputTool" not in fake.requests[0]["prompt"]
+
+
+def test_structured_output_method(gguf: Path) -> None:
+    class Verdict(BaseModel):
+        rollback: bool
+
+    model, _ = model_with(gguf, ['{"rollback": false}'])
+
+    async def collect() -> list[Any]:
+        return [e async for e in model.structured_output(Verdict, [{"role": "user", "content": [{"text": "?"}]}])]
+
+    events = asyncio.run(collect())
+    assert events[-1] == {"output": Verdict(rollback=False)}
+    assert events[0]["event"]["metadata"]["usage"]["outputTokens"] > 0
+
+
+def test_tool_results_are_named_for_the_template() -> None:
+    messages = [
+        {
+            "role": "assistant",
+            "content": [{"text": "checking"}, {"toolUse": {"toolUseId": "t1", "name": "pager", "input": {"a": 1}}}],
+        },
+        {
+            "role": "user",
+            "content": [
+                {"toolResult": {"toolUseId": "t1", "status": "error", "content": [{"text": "boom"}]}},
+                {"text": "notes"},
+            ],
+        },
+    ]
+    assert chat_messages(messages, "sys") == [  # type: ignore[arg-type]
+        {"role": "system", "content": "sys"},
+        {
+            "role": "assistant",
+            "content": "checking",
+            "tool_calls": [{"type": "function", "function": {"name": "pager", "arguments": {"a": 1}}}],
+        },
+        {"role": "tool", "content": "pager (error): boom"},
+        {"role": "user", "content": "notes"},
+    ]
+
+
+def test_bad_settings_and_missing_model(gguf: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(ModelConfigurationError, match="unknown local model settings: temprature"):
+        LocalModel(str(gguf), temprature=0)
+    monkeypatch.setenv("ARBITER_MODELS_DIR", str(tmp_path / "none"))
+    with pytest.raises(ModelConfigurationError, match=r"arbiter models pull qwen2\.5-coder-1\.5b"):
+        LocalModel("qwen2.5-coder-1.5b")

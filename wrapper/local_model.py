@@ -1,0 +1,412 @@
+"""The ``local:`` model provider: a GGUF model run in this process by llama.cpp (``pip install 'arbiter[local]'``).
+
+:class:`LocalModel` is a Strands model. It renders the conversation with the model's own chat template (tools
+included), runs llama.cpp, and reads tool calls out of the text (see :mod:`wrapper._fenced_tool_calls`): small
+models such as Qwen2.5-Coder write them as JSON, in ``<tool_call>`` tags or fenced blocks. Three things make a
+1.5B model dependable:
+
+- when a tool is forced (``tool_choice``), or the only tool offered is Strands' structured output tool, the output
+  is grammar-constrained to ``{"name": <tool>, "arguments": <its input schema>}``: it is always a valid call;
+- after a tool result, a reply that only repeats calls already answered is not run again: the model is asked once
+  more without tools, for its answer (otherwise it loops on the same call);
+- temperature 0 and a fixed seed by default, so the same conversation gets the same reply.
+
+One model file is loaded once per process, whatever the number of ``LocalModel`` objects and threads using it;
+calls to it take turns (llama.cpp contexts are not thread-safe).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import re
+import threading
+import time
+import uuid
+from collections.abc import AsyncGenerator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypedDict, TypeVar, cast
+
+from pydantic import BaseModel
+from strands.models import Model
+from strands.types.content import Messages
+from strands.types.streaming import StreamEvent
+from strands.types.tools import ToolChoice, ToolSpec
+
+from wrapper._chat_prompt import render_prompt
+from wrapper._fenced_tool_calls import ParsedCall, parse_reply
+from wrapper.exceptions import ModelConfigurationError, WrapperError
+from wrapper.model_store import default_model_path, resolve_model_file
+
+try:
+    import llama_cpp
+    from llama_cpp.llama_grammar import LlamaGrammar, json_schema_to_gbnf
+except ImportError as exc:  # wrapper.models treats a missing module as "the local provider is not installed"
+    raise ModuleNotFoundError(
+        "the local model provider needs llama-cpp-python: pip install 'arbiter-agents[local]'", name="llama_cpp"
+    ) from exc
+
+__all__ = ["LocalModel", "LocalModelError", "default_model_path"]
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T", bound=BaseModel)
+
+# Strands puts this word in the description of the tool it registers for `structured_output_model`.
+_STRUCTURED_OUTPUT_MARKER = "StructuredOutputTool"
+_STOP = ["<|im_end|>", "<|endoftext|>"]
+# A tool turn (calls or a short answer) never needs more; a model that runs away is cut off early.
+_TURN_TOKENS = 512
+_ANSWER_NOW = "Answer now from the results above, in plain text. Do not call any tool."
+
+
+class LocalModelError(WrapperError):
+    """The local model could not be loaded or did not produce a usable reply."""
+
+
+class LocalConfig(TypedDict, total=False):
+    """Settings of a :class:`LocalModel`.
+
+    Attributes:
+        model_id: the GGUF file (set from the path or alias given to the constructor).
+        temperature: sampling temperature; 0 is greedy (the default).
+        top_p: nucleus sampling.
+        seed: the sampling seed (default 0).
+        max_tokens: the longest reply.
+        n_ctx: the context window the model is loaded with.
+        constrain_tools: when tools are offered, constrain the reply to either valid ``<tool_call>`` blocks or a
+            plain answer (default ``True``; turn off for models that call tools in another format).
+        n_threads: CPU threads (default: half the cores, at least one: llama.cpp's threads wait for each other
+            by spinning, so on a machine that is also busy with other work more threads are much slower, not faster).
+    """
+
+    model_id: str
+    temperature: float
+    top_p: float
+    seed: int
+    max_tokens: int
+    n_ctx: int
+    n_threads: int
+    constrain_tools: bool
+
+
+_DEFAULTS: LocalConfig = {"temperature": 0.0, "top_p": 0.95, "seed": 0, "max_tokens": 1536, "n_ctx": 8192}
+
+
+@dataclass
+class _Loaded:
+    llama: Any
+    template: str | None
+    lock: threading.Lock
+
+
+_LOADED: dict[tuple[str, int, int], _Loaded] = {}
+_LOADING = threading.Lock()
+
+
+@dataclass(frozen=True)
+class _Reply:
+    text: str
+    calls: tuple[ParsedCall, ...]
+    input_tokens: int
+    output_tokens: int
+    latency_ms: int
+
+
+class LocalModel(Model):
+    """A GGUF model run in process with llama.cpp, with tool calling for models that write calls as JSON.
+
+    Args:
+        path_or_alias: an installed catalogue alias (``qwen2.5-coder-1.5b``) or the path of a GGUF file.
+        **config: :class:`LocalConfig` settings.
+
+    Raises:
+        ModelConfigurationError: the alias is not installed, or the file does not exist.
+    """
+
+    def __init__(self, path_or_alias: str | os.PathLike[str], **config: Any) -> None:
+        path = resolve_model_file(path_or_alias)
+        unknown = set(config) - set(LocalConfig.__annotations__)
+        if unknown:
+            raise ModelConfigurationError(
+                f"unknown local model settings: {', '.join(sorted(unknown))}; "
+                f"use {', '.join(LocalConfig.__annotations__)}"
+            )
+        self.config: LocalConfig = {**_DEFAULTS, **cast(LocalConfig, config), "model_id": str(path)}
+
+    def update_config(self, **model_config: Any) -> None:
+        """Update the settings (a new ``n_ctx`` or ``n_threads`` takes effect for the next load)."""
+        self.config.update(cast(LocalConfig, model_config))
+
+    def get_config(self) -> LocalConfig:
+        """Return the settings."""
+        return self.config
+
+    async def stream(
+        self,
+        messages: Messages,
+        tool_specs: list[ToolSpec] | None = None,
+        system_prompt: str | None = None,
+        *,
+        tool_choice: ToolChoice | None = None,
+        **kwargs: Any,
+    ) -> AsyncGenerator[StreamEvent, None]:
+        """Run one model turn and yield it as Strands stream events.
+
+        Raises:
+            LocalModelError: the model could not be loaded.
+        """
+        reply = await asyncio.to_thread(self._turn, messages, list(tool_specs or []), system_prompt, tool_choice)
+        for event in _events(reply):
+            yield event
+
+    async def structured_output(
+        self, output_model: type[T], prompt: Messages, system_prompt: str | None = None, **kwargs: Any
+    ) -> AsyncGenerator[dict[str, T | Any], None]:
+        """Answer with an ``output_model`` object, the output constrained to its JSON Schema.
+
+        Yields:
+            The usage event, then ``{"output": <output_model instance>}``.
+
+        Raises:
+            LocalModelError: the model could not be loaded.
+            pydantic.ValidationError: the object does not validate (e.g. a constraint the grammar cannot express).
+        """
+        schema = output_model.model_json_schema()
+        loaded = self._load()
+        chat = render_prompt(loaded.template, prompt, [], system_prompt)
+        text, usage = await asyncio.to_thread(self._complete, loaded, chat, _json_grammar(schema), forced=True)
+        yield {"event": _metadata(*usage)}
+        yield {"output": output_model.model_validate(json.loads(text, strict=False))}
+
+    # ---------------------------------------------------------------- one turn
+
+    def _turn(
+        self, messages: Messages, specs: list[ToolSpec], system_prompt: str | None, tool_choice: ToolChoice | None
+    ) -> _Reply:
+        loaded = self._load()
+        started = time.perf_counter()
+        forced = _forced_tool(specs, tool_choice)
+        if forced is not None:
+            spec = next((s for s in specs if s["name"] == forced), None)
+            if spec is None:
+                raise LocalModelError(f"the forced tool {forced!r} is not among the tools offered")
+            # No tool listing: the object's fields are asked for in words and its schema is the grammar, so that a
+            # small model fills in values instead of copying the listing's descriptions.
+            asked: Messages = [*messages, {"role": "user", "content": [{"text": _fill_in(spec)}]}]
+            chat = render_prompt(loaded.template, asked, [], system_prompt)
+            text, (tokens_in, tokens_out) = self._complete(
+                loaded, chat, _json_grammar(_input_schema(spec)), forced=True
+            )
+            arguments = json.loads(text, strict=False)
+            return _Reply("", (ParsedCall(spec["name"], arguments),), tokens_in, tokens_out, _ms(started))
+        chat = render_prompt(loaded.template, messages, specs, system_prompt)
+        grammar = _tool_turn_grammar(specs) if specs and self.config.get("constrain_tools", True) else None
+        text, (tokens_in, tokens_out) = self._complete(loaded, chat, grammar, forced=False, limit=_TURN_TOKENS)
+        parsed = parse_reply(text, {s["name"] for s in specs}) if specs else None
+        calls = parsed.calls if parsed is not None else ()
+        answered = _answered_calls(messages)
+        fresh: list[ParsedCall] = []
+        for call in calls:
+            key = _call_key(call.name, call.input)
+            if key not in answered:  # nor repeated within the reply: a small model loops on the same calls
+                fresh.append(call)
+                answered.add(key)
+        if calls and not fresh and _ends_with_tool_results(messages):
+            # The model repeats a call it has the result of: ask for the answer, without tools this time.
+            logger.debug("calls=<%s> | repeated tool calls; asking for the answer", [c.name for c in calls])
+            nudged: Messages = [*messages, {"role": "user", "content": [{"text": _ANSWER_NOW}]}]
+            chat = render_prompt(loaded.template, nudged, [], system_prompt)
+            text, (more_in, more_out) = self._complete(loaded, chat, None, forced=False)
+            return _Reply(text.strip(), (), tokens_in + more_in, tokens_out + more_out, _ms(started))
+        if parsed is None:
+            return _Reply(text.strip(), (), tokens_in, tokens_out, _ms(started))
+        return _Reply(parsed.text, tuple(fresh), tokens_in, tokens_out, _ms(started))
+
+    def _complete(
+        self, loaded: _Loaded, prompt: str, grammar: Any, *, forced: bool, limit: int | None = None
+    ) -> tuple[str, tuple[int, int]]:
+        config = self.config
+        max_tokens = config.get("max_tokens", _DEFAULTS["max_tokens"])
+        with loaded.lock:
+            result = loaded.llama.create_completion(
+                prompt,
+                max_tokens=max_tokens if limit is None else min(limit, max_tokens),
+                temperature=config.get("temperature", 0.0),
+                top_p=config.get("top_p", 0.95),
+                seed=config.get("seed", 0),
+                stop=_STOP,
+                grammar=grammar,
+            )
+        choice = result["choices"][0]
+        usage = result.get("usage") or {}
+        text = str(choice.get("text") or "")
+        logger.debug("usage=<%s>, finish=<%s> | reply: %s", usage, choice.get("finish_reason"), text)
+        if forced and choice.get("finish_reason") == "length":
+            raise LocalModelError(
+                f"the constrained reply was cut at max_tokens={config.get('max_tokens')}; raise max_tokens"
+            )
+        return text, (int(usage.get("prompt_tokens", 0)), int(usage.get("completion_tokens", 0)))
+
+    def _load(self) -> _Loaded:
+        path = self.config["model_id"]
+        n_ctx = int(self.config.get("n_ctx", _DEFAULTS["n_ctx"]))
+        n_threads = int(self.config.get("n_threads") or max(1, (os.cpu_count() or 2) // 2))
+        key = (path, n_ctx, n_threads)
+        with _LOADING:
+            loaded = _LOADED.get(key)
+            if loaded is None:
+                started = time.perf_counter()
+                try:
+                    llama = llama_cpp.Llama(
+                        model_path=path,
+                        n_ctx=n_ctx,
+                        n_threads=n_threads,
+                        n_threads_batch=n_threads,
+                        seed=0,
+                        verbose=False,
+                    )
+                except (ValueError, RuntimeError, OSError) as exc:
+                    raise LocalModelError(f"could not load the local model {path}: {exc}") from exc
+                template = llama.metadata.get("tokenizer.chat_template")
+                loaded = _Loaded(llama, template, threading.Lock())
+                _LOADED[key] = loaded
+                logger.debug("path=<%s>, ms=<%.0f> | local model loaded", path, (time.perf_counter() - started) * 1000)
+            return loaded
+
+    def __repr__(self) -> str:
+        return f"LocalModel({Path(self.config['model_id']).name!r})"
+
+
+def _forced_tool(specs: list[ToolSpec], tool_choice: ToolChoice | None) -> str | None:
+    """The tool the reply must call, if one is forced (or the structured output tool is all there is)."""
+    if tool_choice is not None and "tool" in tool_choice:
+        return str(cast(dict[str, Any], tool_choice)["tool"]["name"])
+    if tool_choice is not None and "any" in tool_choice and len(specs) == 1:
+        return specs[0]["name"]
+    if len(specs) == 1 and _STRUCTURED_OUTPUT_MARKER in specs[0].get("description", ""):
+        return specs[0]["name"]
+    return None
+
+
+def _call_schema(specs: list[ToolSpec]) -> dict[str, Any]:
+    """JSON Schema of one call of any of ``specs``: ``{"name": <tool>, "arguments": <its input>}``."""
+    options = [
+        {
+            "type": "object",
+            "properties": {"name": {"const": spec["name"]}, "arguments": _input_schema(spec)},
+            "required": ["name", "arguments"],
+        }
+        for spec in specs
+    ]
+    return options[0] if len(options) == 1 else {"anyOf": options}
+
+
+def _fill_in(spec: ToolSpec) -> str:
+    """Ask for the input of ``spec`` as one JSON object, field by field."""
+    schema = _input_schema(spec)
+    required = set(schema.get("required", []))
+    fields = "\n".join(
+        f"- {name} ({prop.get('type', 'value')}{', required' if name in required else ''})"
+        + (f": {prop['description']}" if prop.get("description") else "")
+        for name, prop in dict(schema.get("properties", {})).items()
+    )
+    description = re.sub(
+        r"^IMPORTANT: This StructuredOutputTool.*?<description>(.*)</description>$",
+        r"\1",
+        spec.get("description", ""),
+        flags=re.DOTALL,
+    )
+    return (
+        f"Reply with one JSON object only: the input of `{spec['name']}` ({description.strip()}).\n"
+        f"Its fields:\n{fields}\n"
+        'Inside a JSON string write every double quote as \\" and every newline as \\n; in Python code inside a '
+        "string, use single quotes for Python strings."
+    )
+
+
+def _json_grammar(schema: dict[str, Any]) -> Any:
+    return LlamaGrammar.from_json_schema(json.dumps(schema), verbose=False)
+
+
+def _tool_turn_grammar(specs: list[ToolSpec]) -> Any:
+    """Tool calls in the model's own ``<tool_call>`` format, each valid for its tool's schema, or an answer, or both.
+
+    Text is one paragraph of at most 600 characters (a short plan before the calls, or the answer) without ``<``
+    or backticks: a call can only be written in the tags, whole, never half-written as text or in a fence the
+    parser would have to guess at, and a small model cannot wander into a numbered plan instead of calling tools.
+    """
+    rules = json_schema_to_gbnf(json.dumps(_call_schema(specs)))
+    rules = re.sub(r"^root ::=", "call ::=", rules, flags=re.MULTILINE)
+    grammar = (
+        rules
+        + "\nroot ::= calls | text calls | text\n"
+        + 'calls ::= "<tool_call>\\n" call "\\n</tool_call>" ("\\n<tool_call>\\n" call "\\n</tool_call>")*\n'
+        + 'text ::= [^<{`\\[ \\t\\n] [^<`\\n]{0,600} "\\n"?\n'
+    )
+    return LlamaGrammar.from_string(grammar, verbose=False)
+
+
+def _input_schema(spec: ToolSpec) -> dict[str, Any]:
+    schema = dict(cast(dict[str, Any], spec.get("inputSchema", {})).get("json") or {"type": "object"})
+    schema.setdefault("type", "object")
+    return schema
+
+
+def _call_key(name: str, tool_input: Any) -> str:
+    return name + "\x00" + json.dumps(tool_input, sort_keys=True, default=str)
+
+
+def _answered_calls(messages: Messages) -> set[str]:
+    """The calls of the conversation that have a result."""
+    answered = {
+        block["toolResult"]["toolUseId"]
+        for message in messages
+        for block in message.get("content", [])
+        if "toolResult" in block
+    }
+    return {
+        _call_key(block["toolUse"]["name"], block["toolUse"].get("input"))
+        for message in messages
+        for block in message.get("content", [])
+        if "toolUse" in block and block["toolUse"]["toolUseId"] in answered
+    }
+
+
+def _ends_with_tool_results(messages: Messages) -> bool:
+    return bool(messages) and any("toolResult" in block for block in messages[-1].get("content", []))
+
+
+def _ms(started: float) -> int:
+    return int((time.perf_counter() - started) * 1000)
+
+
+def _metadata(input_tokens: int, output_tokens: int, latency_ms: int = 0) -> StreamEvent:
+    return {
+        "metadata": {
+            "usage": {
+                "inputTokens": input_tokens,
+                "outputTokens": output_tokens,
+                "totalTokens": input_tokens + output_tokens,
+            },
+            "metrics": {"latencyMs": latency_ms},
+        }
+    }
+
+
+def _events(reply: _Reply) -> Iterator[StreamEvent]:
+    yield {"messageStart": {"role": "assistant"}}
+    if reply.text or not reply.calls:
+        yield {"contentBlockStart": {"start": {}}}
+        yield {"contentBlockDelta": {"delta": {"text": reply.text}}}
+        yield {"contentBlockStop": {}}
+    for call in reply.calls:
+        tool_use_id = f"tooluse_{uuid.uuid4().hex[:16]}"
+        yield {"contentBlockStart": {"start": {"toolUse": {"name": call.name, "toolUseId": tool_use_id}}}}
+        yield {"contentBlockDelta": {"delta": {"toolUse": {"input": json.dumps(call.input)}}}}
+        yield {"contentBlockStop": {}}
+    yield {"messageStop": {"stopReason": "tool_use" if reply.calls else "end_turn"}}
+    yield _metadata(reply.input_tokens, reply.output_tokens, reply.latency_ms)
