@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from arbiter.planner import ToolCall
+from arbiter.prompts import REMINDER_PREFIX
 from blackboard import Orchestration, Task, TaskError, TaskMessage
 from blackboard.messages import NoteSnapshot
 from blackboard.records import TASK_ID_PATTERN
@@ -128,3 +129,20 @@ def fabricated_names(orchestration: Orchestration) -> list[str]:
                     if isinstance(name, str):
                         names.append(name)
     return names
+
+
+def unused_fabrications(orchestration: Orchestration) -> list[str]:
+    """Agents fabricated for this orchestration that no tool call used yet, unless the model was reminded of them.
+
+    A model that asks for a worker and then answers without calling it has usually skipped a step (small models do);
+    the coordinator reminds it once (:func:`arbiter.prompts.unused_reminder`), and never twice.
+    """
+    called: set[str] = set()
+    for message in orchestration.conversation:
+        if message.get("role") == "user" and any(
+            str(block.get("text", "")).startswith(REMINDER_PREFIX) for block in message.get("content", [])
+        ):
+            return []
+        if message.get("role") == "assistant":
+            called.update(b["toolUse"]["name"] for b in message.get("content", []) if "toolUse" in b)
+    return [name for name in dict.fromkeys(fabricated_names(orchestration)) if name not in called]

@@ -29,12 +29,13 @@ from arbiter._tool_calls import (
     schema_problem,
     task_message,
     unique_ids,
+    unused_fabrications,
     waiting_for_results,
     with_ids,
 )
 from arbiter.exceptions import PlannerError
 from arbiter.planner import Planner, PlannerTurn, ToolCall
-from arbiter.prompts import FABRICATE_TOOL, agent_tool_spec, event_message, tool_results_message
+from arbiter.prompts import FABRICATE_TOOL, agent_tool_spec, event_message, tool_results_message, unused_reminder
 from arbiter.reflection import ReflectionPolicy, Reflector
 from blackboard import (
     AgentManifest,
@@ -253,6 +254,15 @@ class Coordinator:
         usage = orchestration.usage.model_copy(update={"tokens": orchestration.usage.tokens + turn.usage.total_tokens})
         if not turn.tool_calls:
             conversation = [*orchestration.conversation, turn.message]
+            unused = unused_fabrications(orchestration)
+            if unused and usage.tokens <= orchestration.budget.max_tokens:
+                # The model answers without ever calling a worker it had written for this event: ask once more.
+                reminded = self.backends.blackboard.update_orchestration(
+                    orchestration, conversation=[*conversation, unused_reminder(unused)], usage=usage
+                )
+                if reminded.applied:
+                    self._plan(reminded.record)
+                return
             if usage.tokens > orchestration.budget.max_tokens:
                 self.finish(
                     orchestration,

@@ -123,3 +123,18 @@ def tool_results_message(tasks: Sequence[Task], notes: Iterable[Note] = ()) -> d
     if shown:
         content.append({"text": "Blackboard notes: " + json.dumps(shown, default=str)[:MAX_RESULT_CHARS]})
     return {"role": "user", "content": content}
+
+
+#: How the coordinator's reminder about an unused fabricated worker starts (it is given once per orchestration).
+REMINDER_PREFIX = "Reminder:"
+
+
+def unused_reminder(names: Sequence[str]) -> dict[str, Any]:
+    """The user message that reminds the model of workers written for this event that it never called."""
+    listed = ", ".join(f"`{name}`" for name in names)
+    text = (
+        f"{REMINDER_PREFIX} {listed} {'was' if len(names) == 1 else 'were'} written for this event because you asked "
+        "for it, but you have not called it. Call it now with the inputs it needs, then answer. If it is not needed, "
+        "give your answer again."
+    )
+    return {"role": "user", "content": [{"text": text}]}

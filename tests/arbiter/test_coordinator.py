@@ -68,6 +68,42 @@ def test_fabricated_agents_are_found_in_the_conversation() -> None:
     assert "alarmName" in text and "cpu_reader" in text
 
 
+AGENT = '{"agent": "cpu_reader"}'
+
+
+def test_an_unused_fabricated_worker_is_reminded_once() -> None:
+    from arbiter._tool_calls import unused_fabrications
+    from arbiter.prompts import unused_reminder
+    from blackboard import Orchestration
+
+    event = Event.parse({"source": "aws.cloudwatch", "detail-type": "Alarm", "detail": {"alarmName": "cpu"}})
+    fabricated = [
+        {"role": "user", "content": [{"text": "event"}]},
+        {"role": "assistant", "content": [{"toolUse": {"toolUseId": "f1", "name": "fabricate", "input": {}}}]},
+        {
+            "role": "user",
+            "content": [
+                {
+                    "toolResult": {
+                        "toolUseId": "f1",
+                        "status": "success",
+                        "content": [{"text": '{"agent": "cpu_reader"}'}],
+                    }
+                }
+            ],
+        },
+    ]
+    answered = [*fabricated, {"role": "assistant", "content": [{"text": "done"}]}]
+    assert unused_fabrications(Orchestration(event=event, conversation=answered, wave=1)) == ["cpu_reader"]
+    reminded = [*answered, unused_reminder(["cpu_reader"]), {"role": "assistant", "content": [{"text": "done"}]}]
+    assert unused_fabrications(Orchestration(event=event, conversation=reminded, wave=1)) == []  # never twice
+    called = [
+        *fabricated,
+        {"role": "assistant", "content": [{"toolUse": {"toolUseId": "c1", "name": "cpu_reader", "input": {}}}]},
+    ]
+    assert unused_fabrications(Orchestration(event=event, conversation=called, wave=2)) == []
+
+
 def test_a_small_registry_is_offered_whole() -> None:
     from blackboard import AgentManifest
     from wrapper.matching import Matcher
