@@ -76,7 +76,9 @@ def _dynamodb(
 
     code = MemoryCodeStore()
     return ClosingBackends(
-        DynamoDBBlackboard(names[0], client=client, payloads=code, clock=clock),
+        # No expiry: the suite's clocks start in the past, and DynamoDB Local really deletes expired items (at any
+        # moment), which would race the tests. Expiry has its own tests (tests/blackboard/test_aws_dynamodb_items.py).
+        DynamoDBBlackboard(names[0], client=client, payloads=code, clock=clock, ttl_days=None),
         DynamoDBRegistry(names[1], client=client),
         code,
         MemoryTaskQueue(max_receives=3, visibility_timeout=30, clock=queue_clock),
