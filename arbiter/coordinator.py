@@ -410,7 +410,7 @@ class Coordinator:
 
     def _trace_of(self, orchestration_id: str) -> str | None:
         """The parent of a span opened outside any (a sweep, a retry): the orchestration's root span."""
-        if not tracing.enabled() or tracing.current_traceparent() is not None:
+        if not tracing.recording() or tracing.current_traceparent() is not None:
             return None
         try:
             return self.backends.blackboard.get_orchestration(orchestration_id).traceparent

@@ -32,6 +32,7 @@ __all__ = [
     "flush",
     "inject",
     "log_context",
+    "recording",
     "start_span",
     "trace_id_of",
 ]
@@ -61,6 +62,11 @@ _log_context: contextvars.ContextVar[Mapping[str, Any] | None] = contextvars.Con
 def enabled() -> bool:
     """Whether OpenTelemetry is importable (spans are then recorded if a provider with an exporter is set)."""
     return _trace is not None
+
+
+def recording() -> bool:
+    """Whether spans are recorded: OpenTelemetry is importable and a tracer provider is set in this process."""
+    return _trace is not None and not isinstance(_trace.get_tracer_provider(), _trace.ProxyTracerProvider)
 
 
 def extract(traceparent: str | None) -> Any:
@@ -101,7 +107,7 @@ def start_span(name: str, parent: str | None = None, attributes: Attributes | No
     Yields:
         The OpenTelemetry span, or ``None`` without OpenTelemetry.
     """
-    if _trace is None or isinstance(_trace.get_tracer_provider(), _trace.ProxyTracerProvider):
+    if not recording():
         yield None  # no provider set in this process: nothing would record, so skip the context work
         return
     parent_context = extract(parent) if parent else None

@@ -41,34 +41,29 @@ def test_matcher_offers_only_the_top_k_and_calls_beyond_them_still_work() -> Non
     assert task.agent.name == "agent_13" and task.state is TaskState.DISPATCHED
 
 
+ALARM = {"source": "aws.cloudwatch", "detail-type": "Alarm", "detail": {"alarmName": "cpu"}}
+#: A conversation in which the planner called ``fabricate`` and got ``cpu_reader``.
+FABRICATED = [
+    {"role": "user", "content": [{"text": "event"}]},
+    {"role": "assistant", "content": [{"toolUse": {"toolUseId": "f1", "name": "fabricate", "input": {}}}]},
+    {
+        "role": "user",
+        "content": [
+            {"toolResult": {"toolUseId": "f1", "status": "success", "content": [{"text": '{"agent": "cpu_reader"}'}]}}
+        ],
+    },
+]
+
+
 def test_fabricated_agents_are_found_in_the_conversation() -> None:
     from arbiter._tool_calls import fabricated_names, query_text
     from blackboard import Orchestration
 
-    event = Event.parse({"source": "aws.cloudwatch", "detail-type": "Alarm", "detail": {"alarmName": "cpu"}})
-    conversation = [
-        {"role": "user", "content": [{"text": "event"}]},
-        {"role": "assistant", "content": [{"toolUse": {"toolUseId": "f1", "name": "fabricate", "input": {}}}]},
-        {
-            "role": "user",
-            "content": [
-                {
-                    "toolResult": {
-                        "toolUseId": "f1",
-                        "status": "success",
-                        "content": [{"text": '{"agent": "cpu_reader"}'}],
-                    }
-                }
-            ],
-        },
-    ]
-    orchestration = Orchestration(event=event, conversation=conversation, wave=1)
+    event = Event.parse(ALARM)
+    orchestration = Orchestration(event=event, conversation=FABRICATED, wave=1)
     assert fabricated_names(orchestration) == ["cpu_reader"]
     text = query_text(orchestration)
     assert "alarmName" in text and "cpu_reader" in text
-
-
-AGENT = '{"agent": "cpu_reader"}'
 
 
 def test_an_unused_fabricated_worker_is_reminded_once() -> None:
@@ -76,23 +71,8 @@ def test_an_unused_fabricated_worker_is_reminded_once() -> None:
     from arbiter.prompts import unused_reminder
     from blackboard import Orchestration
 
-    event = Event.parse({"source": "aws.cloudwatch", "detail-type": "Alarm", "detail": {"alarmName": "cpu"}})
-    fabricated = [
-        {"role": "user", "content": [{"text": "event"}]},
-        {"role": "assistant", "content": [{"toolUse": {"toolUseId": "f1", "name": "fabricate", "input": {}}}]},
-        {
-            "role": "user",
-            "content": [
-                {
-                    "toolResult": {
-                        "toolUseId": "f1",
-                        "status": "success",
-                        "content": [{"text": '{"agent": "cpu_reader"}'}],
-                    }
-                }
-            ],
-        },
-    ]
+    event = Event.parse(ALARM)
+    fabricated = FABRICATED
     answered = [*fabricated, {"role": "assistant", "content": [{"text": "done"}]}]
     assert unused_fabrications(Orchestration(event=event, conversation=answered, wave=1)) == ["cpu_reader"]
     reminded = [*answered, unused_reminder(["cpu_reader"]), {"role": "assistant", "content": [{"text": "done"}]}]
