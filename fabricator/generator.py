@@ -23,7 +23,10 @@ class Draft(BaseModel):
 
     name: str = Field(description="snake_case name that says what the worker does")
     description: str = Field(description="what it does, what it needs and what it returns, for a planner")
-    code: str = Field(description="the whole Python module, defining handler(...) at module level")
+    code: str = Field(
+        description="the whole Python module, defining handler(...) at module level",
+        json_schema_extra={"contentMediaType": "text/x-python"},
+    )
     input_schema: dict[str, Any] = Field(description="JSON Schema (type object) of handler's keyword arguments")
     sample_inputs: list[dict[str, Any]] = Field(description="1 to 3 realistic inputs that match the schema")
 

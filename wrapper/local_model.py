@@ -2,14 +2,20 @@
 
 :class:`LocalModel` is a Strands model. It renders the conversation with the model's own chat template (tools
 included), runs llama.cpp, and reads tool calls out of the text (see :mod:`wrapper._fenced_tool_calls`): small
-models such as Qwen2.5-Coder write them as JSON, in ``<tool_call>`` tags or fenced blocks. Three things make a
+models such as Qwen2.5-Coder write them as JSON, in ``<tool_call>`` tags or fenced blocks. What makes a
 1.5B model dependable:
 
+- one tool call per reply (unless ``parallel_tool_calls``): every call sees the results of the calls before it, so
+  a small model does not fill in values it does not have yet;
 - when a tool is forced (``tool_choice``), or the only tool offered is Strands' structured output tool, the output
-  is grammar-constrained to ``{"name": <tool>, "arguments": <its input schema>}``: it is always a valid call;
-- after a tool result, a reply that only repeats calls already answered is not run again: the model is asked once
-  more without tools, for its answer (otherwise it loops on the same call);
-- temperature 0 and a fixed seed by default, so the same conversation gets the same reply.
+  is grammar-constrained to the tool's input schema: it is always a valid call. A string field declared as code
+  (``"contentMediaType": "text/x-python"``) is written first, as a plain code block, not escaped inside JSON;
+- after a tool result, a reply that only repeats calls already answered is not run again: the same prompt is asked
+  once more without those tools (with one call per reply), or without any tool, for the answer (otherwise a small
+  model loops on the same call);
+- temperature 0 and a fixed seed by default, so the same conversation gets the same reply;
+- the states of earlier prompts are kept (``prompt_cache_bytes``), so a prompt that continues an earlier one (the
+  next turn of a conversation) is evaluated only from where they differ.
 
 One model file is loaded once per process, whatever the number of ``LocalModel`` objects and threads using it;
 calls to it take turns (llama.cpp contexts are not thread-safe).
@@ -25,7 +31,7 @@ import re
 import threading
 import time
 import uuid
-from collections.abc import AsyncGenerator, Iterator
+from collections.abc import AsyncGenerator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypedDict, TypeVar, cast
@@ -43,6 +49,7 @@ from wrapper.model_store import default_model_path, resolve_model_file
 
 try:
     import llama_cpp
+    from llama_cpp.llama_cache import LlamaRAMCache
     from llama_cpp.llama_grammar import LlamaGrammar, json_schema_to_gbnf
 except ImportError as exc:  # wrapper.models treats a missing module as "the local provider is not installed"
     raise ModuleNotFoundError(
@@ -79,6 +86,13 @@ class LocalConfig(TypedDict, total=False):
         n_ctx: the context window the model is loaded with.
         constrain_tools: when tools are offered, constrain the reply to either valid ``<tool_call>`` blocks or a
             plain answer (default ``True``; turn off for models that call tools in another format).
+        parallel_tool_calls: allow several tool calls in one reply (default ``False``: one call per reply). Calls
+            of one reply run at the same time, so none can use another's result; a small model does not keep to
+            that and fills in the values it does not have yet. One call per reply lets every call see the results
+            of all the calls before it, at the price of more turns. Turn it on for a model that plans in waves.
+        prompt_cache_bytes: memory for the states of earlier prompts (default 1.5 GiB; 0 turns it off). A
+            prompt that starts like an earlier one (the same conversation one turn later, or the planner's after the
+            Fabricator's) is evaluated from where that one ended instead of from the start.
         n_threads: CPU threads (default: half the cores, at least one: llama.cpp's threads wait for each other
             by spinning, so on a machine that is also busy with other work more threads are much slower, not faster).
     """
@@ -91,9 +105,33 @@ class LocalConfig(TypedDict, total=False):
     n_ctx: int
     n_threads: int
     constrain_tools: bool
+    parallel_tool_calls: bool
+    prompt_cache_bytes: int
 
 
-_DEFAULTS: LocalConfig = {"temperature": 0.0, "top_p": 0.95, "seed": 0, "max_tokens": 1536, "n_ctx": 8192}
+_DEFAULTS: LocalConfig = {
+    "temperature": 0.0,
+    "top_p": 0.95,
+    "seed": 0,
+    "max_tokens": 1536,
+    "n_ctx": 8192,
+    "prompt_cache_bytes": 3 << 29,
+}
+
+
+class _PromptCache(LlamaRAMCache):
+    """llama.cpp's in-memory prompt cache, with each state counted at its full size.
+
+    The stock cache counts only the context state, not the logits copied with it (hundreds of MB each for a model
+    with a large vocabulary), so its capacity would not bound its memory.
+    """
+
+    @property
+    def cache_size(self) -> int:
+        return sum(
+            state.llama_state_size + state.scores.nbytes + state.input_ids.nbytes
+            for state in self.cache_state.values()
+        )
 
 
 @dataclass
@@ -177,10 +215,52 @@ class LocalModel(Model):
         """
         schema = output_model.model_json_schema()
         loaded = self._load()
-        chat = render_prompt(loaded.template, prompt, [], system_prompt)
-        text, usage = await asyncio.to_thread(self._complete, loaded, chat, _json_grammar(schema), forced=True)
+        value, usage = await asyncio.to_thread(self._fill, loaded, prompt, schema, system_prompt, lambda rest: None)
         yield {"event": _metadata(*usage)}
-        yield {"output": output_model.model_validate(json.loads(text, strict=False))}
+        yield {"output": output_model.model_validate(value)}
+
+    def _fill(
+        self,
+        loaded: _Loaded,
+        messages: Messages,
+        schema: dict[str, Any],
+        system_prompt: str | None,
+        ask: Callable[[dict[str, Any]], str | None],
+    ) -> tuple[dict[str, Any], tuple[int, int]]:
+        """An object of ``schema``: its code fields first, each as a plain code block, then the rest as JSON.
+
+        A string field declared as code (``"contentMediaType": "text/x-python"``, say) is written the way a code
+        model writes code, in a fenced block, instead of escaped inside a JSON string (where a small model breaks
+        its backslashes and quotes). The other fields are then constrained to their schema, with the code above
+        them in the conversation. ``ask`` gives the user message that asks for those (``None``: no message).
+        """
+        conversation: Messages = list(messages)
+        value: dict[str, Any] = {}
+        tokens_in = tokens_out = 0
+        properties = dict(schema.get("properties", {}))
+        for name, prop in properties.items():
+            language = _code_language(prop)
+            if language is None:
+                continue
+            about = f" ({prop['description']})" if prop.get("description") else ""
+            asked = f"First write only `{name}`{about}, as one ```{language} block."
+            conversation.append({"role": "user", "content": [{"text": asked}]})
+            fence = f"```{language}\n"
+            chat = render_prompt(loaded.template, conversation, [], system_prompt) + fence
+            text, (more_in, more_out) = self._complete(loaded, chat, None, forced=True, stop=["```"])
+            tokens_in, tokens_out = tokens_in + more_in, tokens_out + more_out
+            value[name] = text.strip("\n") + "\n"
+            conversation.append({"role": "assistant", "content": [{"text": f"{fence}{value[name]}```"}]})
+        rest = _without(schema, set(value))
+        if value and not rest.get("properties"):
+            return value, (tokens_in, tokens_out)
+        message = ask(rest) if not value else ask(rest) or "Now the other fields, as one JSON object."
+        if message is not None:
+            conversation.append({"role": "user", "content": [{"text": message}]})
+        chat = render_prompt(loaded.template, conversation, [], system_prompt)
+        text, (more_in, more_out) = self._complete(loaded, chat, _json_grammar(rest), forced=True)
+        value.update(json.loads(text, strict=False))
+        return value, (tokens_in + more_in, tokens_out + more_out)
 
     # ---------------------------------------------------------------- one turn
 
@@ -196,38 +276,51 @@ class LocalModel(Model):
                 raise LocalModelError(f"the forced tool {forced!r} is not among the tools offered")
             # No tool listing: the object's fields are asked for in words and its schema is the grammar, so that a
             # small model fills in values instead of copying the listing's descriptions.
-            asked: Messages = [*messages, {"role": "user", "content": [{"text": _fill_in(spec)}]}]
-            chat = render_prompt(loaded.template, asked, [], system_prompt)
-            text, (tokens_in, tokens_out) = self._complete(
-                loaded, chat, _json_grammar(_input_schema(spec)), forced=True
+            arguments, (tokens_in, tokens_out) = self._fill(
+                loaded, messages, _input_schema(spec), system_prompt, lambda rest: _fill_in(spec, rest)
             )
-            arguments = json.loads(text, strict=False)
             return _Reply("", (ParsedCall(spec["name"], arguments),), tokens_in, tokens_out, _ms(started))
         chat = render_prompt(loaded.template, messages, specs, system_prompt)
-        grammar = _tool_turn_grammar(specs) if specs and self.config.get("constrain_tools", True) else None
-        text, (tokens_in, tokens_out) = self._complete(loaded, chat, grammar, forced=False, limit=_TURN_TOKENS)
-        parsed = parse_reply(text, {s["name"] for s in specs}) if specs else None
-        calls = parsed.calls if parsed is not None else ()
+        parallel = bool(self.config.get("parallel_tool_calls", False))
+        constrain = bool(self.config.get("constrain_tools", True))
         answered = _answered_calls(messages)
-        fresh: list[ParsedCall] = []
-        for call in calls:
-            key = _call_key(call.name, call.input)
-            if key not in answered:  # nor repeated within the reply: a small model loops on the same calls
-                fresh.append(call)
-                answered.add(key)
-        if calls and not fresh and _ends_with_tool_results(messages):
-            # The model repeats a call it has the result of: ask for the answer, without tools this time.
-            logger.debug("calls=<%s> | repeated tool calls; asking for the answer", [c.name for c in calls])
-            nudged: Messages = [*messages, {"role": "user", "content": [{"text": _ANSWER_NOW}]}]
-            chat = render_prompt(loaded.template, nudged, [], system_prompt)
-            text, (more_in, more_out) = self._complete(loaded, chat, None, forced=False)
-            return _Reply(text.strip(), (), tokens_in + more_in, tokens_out + more_out, _ms(started))
+        offered = list(specs)
+        tokens_in = tokens_out = 0
+        while True:
+            grammar = _tool_turn_grammar(offered, parallel) if offered and constrain else None
+            text, (more_in, more_out) = self._complete(loaded, chat, grammar, forced=False, limit=_TURN_TOKENS)
+            tokens_in, tokens_out = tokens_in + more_in, tokens_out + more_out
+            parsed = parse_reply(text, {s["name"] for s in offered}) if offered else None
+            calls = parsed.calls if parsed is not None else ()
+            if not parallel:
+                calls = calls[:1]
+            fresh = _fresh_calls(calls, answered)
+            if not calls or fresh or not _ends_with_tool_results(messages):
+                break
+            # The model repeats a call it has the result of. One call per reply: the same prompt again, without
+            # the repeated tools in the grammar, so it takes the next step; else (or when no tool is left): ask for
+            # the answer, without tools this time.
+            repeated = {call.name for call in calls}
+            logger.debug("calls=<%s> | repeated tool calls", sorted(repeated))
+            offered = [spec for spec in offered if spec["name"] not in repeated]
+            if parallel or not constrain or not offered:
+                nudged: Messages = [*messages, {"role": "user", "content": [{"text": _ANSWER_NOW}]}]
+                chat = render_prompt(loaded.template, nudged, [], system_prompt)
+                text, (more_in, more_out) = self._complete(loaded, chat, None, forced=False)
+                return _Reply(text.strip(), (), tokens_in + more_in, tokens_out + more_out, _ms(started))
         if parsed is None:
             return _Reply(text.strip(), (), tokens_in, tokens_out, _ms(started))
         return _Reply(parsed.text, tuple(fresh), tokens_in, tokens_out, _ms(started))
 
     def _complete(
-        self, loaded: _Loaded, prompt: str, grammar: Any, *, forced: bool, limit: int | None = None
+        self,
+        loaded: _Loaded,
+        prompt: str,
+        grammar: Any,
+        *,
+        forced: bool,
+        limit: int | None = None,
+        stop: list[str] | None = None,
     ) -> tuple[str, tuple[int, int]]:
         config = self.config
         max_tokens = config.get("max_tokens", _DEFAULTS["max_tokens"])
@@ -238,7 +331,7 @@ class LocalModel(Model):
                 temperature=config.get("temperature", 0.0),
                 top_p=config.get("top_p", 0.95),
                 seed=config.get("seed", 0),
-                stop=_STOP,
+                stop=[*_STOP, *(stop or [])],
                 grammar=grammar,
             )
         choice = result["choices"][0]
@@ -271,6 +364,9 @@ class LocalModel(Model):
                     )
                 except (ValueError, RuntimeError, OSError) as exc:
                     raise LocalModelError(f"could not load the local model {path}: {exc}") from exc
+                cache_bytes = int(self.config.get("prompt_cache_bytes", _DEFAULTS["prompt_cache_bytes"]))
+                if cache_bytes > 0:
+                    llama.set_cache(_PromptCache(capacity_bytes=cache_bytes))
                 template = llama.metadata.get("tokenizer.chat_template")
                 loaded = _Loaded(llama, template, threading.Lock())
                 _LOADED[key] = loaded
@@ -305,9 +401,8 @@ def _call_schema(specs: list[ToolSpec]) -> dict[str, Any]:
     return options[0] if len(options) == 1 else {"anyOf": options}
 
 
-def _fill_in(spec: ToolSpec) -> str:
-    """Ask for the input of ``spec`` as one JSON object, field by field."""
-    schema = _input_schema(spec)
+def _fill_in(spec: ToolSpec, schema: dict[str, Any]) -> str:
+    """Ask for the input of ``spec`` (its fields in ``schema``) as one JSON object, field by field."""
     required = set(schema.get("required", []))
     fields = "\n".join(
         f"- {name} ({prop.get('type', 'value')}{', required' if name in required else ''})"
@@ -328,24 +423,47 @@ def _fill_in(spec: ToolSpec) -> str:
     )
 
 
+def _code_language(prop: dict[str, Any]) -> str | None:
+    """The language of a string field declared as source code (``contentMediaType`` ``text/x-<language>``)."""
+    media = str(prop.get("contentMediaType", ""))
+    if prop.get("type") == "string" and media.startswith("text/x-") and media[7:].isidentifier():
+        return media[7:]
+    return None
+
+
+def _without(schema: dict[str, Any], names: set[str]) -> dict[str, Any]:
+    """``schema`` without the properties ``names``."""
+    if not names:
+        return schema
+    properties = {k: v for k, v in dict(schema.get("properties", {})).items() if k not in names}
+    required = [k for k in schema.get("required", []) if k not in names]
+    return {**schema, "properties": properties, "required": required}
+
+
 def _json_grammar(schema: dict[str, Any]) -> Any:
     return LlamaGrammar.from_json_schema(json.dumps(schema), verbose=False)
 
 
-def _tool_turn_grammar(specs: list[ToolSpec]) -> Any:
+def _tool_turn_grammar(specs: list[ToolSpec], parallel: bool) -> Any:
     """Tool calls in the model's own ``<tool_call>`` format, each valid for its tool's schema, or an answer, or both.
+
+    Only one call unless ``parallel``.
 
     Text is one paragraph of at most 600 characters (a short plan before the calls, or the answer) without ``<``
     or backticks: a call can only be written in the tags, whole, never half-written as text or in a fence the
     parser would have to guess at, and a small model cannot wander into a numbered plan instead of calling tools.
+    An answer ends a sentence (``.``, ``!`` or ``?``): a reply cannot stop at a preamble such as "the next steps
+    are:" without the calls it announces.
     """
     rules = json_schema_to_gbnf(json.dumps(_call_schema(specs)))
     rules = re.sub(r"^root ::=", "call ::=", rules, flags=re.MULTILINE)
+    more = '("\\n<tool_call>\\n" call "\\n</tool_call>")*' if parallel else ""
     grammar = (
         rules
-        + "\nroot ::= calls | text calls | text\n"
-        + 'calls ::= "<tool_call>\\n" call "\\n</tool_call>" ("\\n<tool_call>\\n" call "\\n</tool_call>")*\n'
+        + "\nroot ::= calls | text calls | answer\n"
+        + f'calls ::= "<tool_call>\\n" call "\\n</tool_call>" {more}\n'
         + 'text ::= [^<{`\\[ \\t\\n] [^<`\\n]{0,600} "\\n"?\n'
+        + 'answer ::= [^<{`\\[ \\t\\n] [^<`\\n]{0,600} [.!?]\n'
     )
     return LlamaGrammar.from_string(grammar, verbose=False)
 
@@ -374,6 +492,18 @@ def _answered_calls(messages: Messages) -> set[str]:
         for block in message.get("content", [])
         if "toolUse" in block and block["toolUse"]["toolUseId"] in answered
     }
+
+
+def _fresh_calls(calls: tuple[ParsedCall, ...], answered: set[str]) -> list[ParsedCall]:
+    """The calls not answered yet, each once (a small model loops on the same calls, even within one reply)."""
+    seen = set(answered)
+    fresh: list[ParsedCall] = []
+    for call in calls:
+        key = _call_key(call.name, call.input)
+        if key not in seen:
+            fresh.append(call)
+            seen.add(key)
+    return fresh
 
 
 def _ends_with_tool_results(messages: Messages) -> bool:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from strands import Agent
 
 from wrapper._chat_prompt import chat_messages
@@ -150,8 +150,59 @@ def test_a_call_repeated_within_the_reply_runs_once(gguf: Path) -> None:
     call = '<tool_call>\n{"name": "recent_deploys", "arguments": {"service": "x"}}\n</tool_call>'
     other = '<tool_call>\n{"name": "recent_deploys", "arguments": {"service": "y"}}\n</tool_call>'
     model, _ = model_with(gguf, ["\n".join([call, other, call, other, call])])
+    model.update_config(parallel_tool_calls=True)
     events = run(model, [{"role": "user", "content": [{"text": "go"}]}], [DEPLOYS_SPEC])
     assert tool_uses(events) == [("recent_deploys", {"service": "x"}), ("recent_deploys", {"service": "y"})]
+
+
+PAGER_SPEC: dict[str, Any] = {
+    "name": "pager",
+    "description": "Pages on-call.",
+    "inputSchema": {"json": {"type": "object", "properties": {"summary": {"type": "string"}}, "required": ["summary"]}},
+}
+
+
+def test_one_call_per_reply_by_default(gguf: Path) -> None:
+    first = '<tool_call>\n{"name": "recent_deploys", "arguments": {"service": "x"}}\n</tool_call>'
+    second = '<tool_call>\n{"name": "pager", "arguments": {"summary": "made up"}}\n</tool_call>'
+    model, fake = model_with(gguf, [first + "\n" + second])
+    model.update_config(constrain_tools=False)  # what a free reply with two calls becomes
+    events = run(model, [{"role": "user", "content": [{"text": "go"}]}], [DEPLOYS_SPEC, PAGER_SPEC])
+    assert tool_uses(events) == [("recent_deploys", {"service": "x"})]
+
+    model, fake = model_with(gguf, [first])
+    run(model, [{"role": "user", "content": [{"text": "go"}]}], [DEPLOYS_SPEC, PAGER_SPEC])
+    single = fake.requests[0]["grammar"]._grammar
+    model, fake = model_with(gguf, [first])
+    model.update_config(parallel_tool_calls=True)
+    run(model, [{"role": "user", "content": [{"text": "go"}]}], [DEPLOYS_SPEC, PAGER_SPEC])
+    assert ")*" in fake.requests[0]["grammar"]._grammar.split("calls ::=")[1].splitlines()[0]
+    assert ")*" not in single.split("calls ::=")[1].splitlines()[0]
+
+
+def test_a_repeated_call_is_taken_out_of_the_grammar_and_the_turn_asked_again(gguf: Path) -> None:
+    repeat = '<tool_call>\n{"name": "recent_deploys", "arguments": {"service": "x"}}\n</tool_call>'
+    page = '<tool_call>\n{"name": "pager", "arguments": {"summary": "x deployed at 07:58"}}\n</tool_call>'
+    model, fake = model_with(gguf, [repeat, page])
+    messages = [
+        {"role": "user", "content": [{"text": "what changed? page on-call"}]},
+        {
+            "role": "assistant",
+            "content": [{"toolUse": {"toolUseId": "t1", "name": "recent_deploys", "input": {"service": "x"}}}],
+        },
+        {
+            "role": "user",
+            "content": [{"toolResult": {"toolUseId": "t1", "status": "success", "content": [{"text": "07:58"}]}}],
+        },
+    ]
+    events = run(model, messages, [DEPLOYS_SPEC, PAGER_SPEC])
+    assert tool_uses(events) == [("pager", {"summary": "x deployed at 07:58"})]
+    assert len(fake.requests) == 2
+    assert fake.requests[1]["prompt"] == fake.requests[0]["prompt"]  # the same prompt: its evaluation is reused
+    assert "recent_deploys" in fake.requests[0]["grammar"]._grammar
+    assert "recent_deploys" not in fake.requests[1]["grammar"]._grammar
+    usage = events[-1]["metadata"]["usage"]
+    assert usage["inputTokens"] == 2 * (len(fake.requests[0]["prompt"]) // 4)  # both requests are counted
 
 
 def test_structured_output_through_an_agent_takes_one_constrained_call(gguf: Path) -> None:
@@ -178,6 +229,23 @@ def test_structured_output_method(gguf: Path) -> None:
     events = asyncio.run(collect())
     assert events[-1] == {"output": Verdict(rollback=False)}
     assert events[0]["event"]["metadata"]["usage"]["outputTokens"] > 0
+
+
+def test_a_code_field_is_written_as_a_code_block_then_the_rest_as_json(gguf: Path) -> None:
+    class Module(BaseModel):
+        name: str
+        code: str = Field(json_schema_extra={"contentMediaType": "text/x-python"})
+
+    code = 'import re\n\ndef handler(text: str) -> dict:\n    return {"n": len(re.findall(r"\\d+", text))}\n'
+    model, fake = model_with(gguf, [code, '{"name": "number_counter"}'])
+    result = Agent(model=model, callback_handler=None)("count numbers", structured_output_model=Module)
+    assert result.structured_output == Module(name="number_counter", code=code)  # backslashes as written
+    first, second = fake.requests
+    assert first["prompt"].endswith("```python\n") and "```" in first["stop"] and first["grammar"] is None
+    assert "`code`" in first["prompt"]
+    assert "```python\n" + code + "```" in second["prompt"]  # the code is in the conversation ...
+    assert "- name (string, required)" in second["prompt"] and "- code" not in second["prompt"]
+    assert "code" not in second["grammar"]._grammar  # ... and no longer in the object asked for
 
 
 def test_tool_results_are_named_for_the_template() -> None:
