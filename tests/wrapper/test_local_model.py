@@ -142,8 +142,16 @@ def test_repeated_call_after_its_result_asks_for_the_answer(gguf: Path) -> None:
         if "text" in e.get("contentBlockDelta", {}).get("delta", {})
     ] == ["x was deployed at 07:58."]
     assert len(fake.requests) == 2
-    assert "recent_deploys" not in fake.requests[1]["prompt"].split("<|im_start|>user")[0]  # no tools offered
+    # The same prompt, then the request for the answer: its evaluation is reused; the grammar allows no call.
+    assert fake.requests[1]["prompt"].startswith(fake.requests[0]["prompt"].rsplit("<|im_start|>assistant", 1)[0])
     assert "Do not call any tool" in fake.requests[1]["prompt"]
+    assert "tool_call" not in fake.requests[1]["grammar"]._grammar
+
+    model, fake = model_with(gguf, [repeat, "x was deployed at 07:58."])
+    model.update_config(constrain_tools=False)
+    run(model, messages, [DEPLOYS_SPEC])
+    assert "recent_deploys" not in fake.requests[1]["prompt"].split("<|im_start|>user")[0]  # no tools offered
+    assert fake.requests[1]["grammar"] is None
 
 
 def test_a_call_repeated_within_the_reply_runs_once(gguf: Path) -> None:
@@ -180,7 +188,7 @@ def test_one_call_per_reply_by_default(gguf: Path) -> None:
     assert ")*" not in single.split("calls ::=")[1].splitlines()[0]
 
 
-def test_a_repeated_call_is_taken_out_of_the_grammar_and_the_turn_asked_again(gguf: Path) -> None:
+def test_after_a_repeated_call_the_turn_is_asked_again_with_the_tools_not_called_yet(gguf: Path) -> None:
     repeat = '<tool_call>\n{"name": "recent_deploys", "arguments": {"service": "x"}}\n</tool_call>'
     page = '<tool_call>\n{"name": "pager", "arguments": {"summary": "x deployed at 07:58"}}\n</tool_call>'
     model, fake = model_with(gguf, [repeat, page])
