@@ -7,7 +7,7 @@ Checks, in order (ARCHITECTURE step 7); the static ones stop at the first failur
 3. ``schema``: the input schema is a Draft 2020-12 JSON Schema of ``type: object``;
 4. ``signature``: ``handler``'s parameters, read from the tree (nothing is imported), fit the schema;
 5. ``sample[i]``: each sample input matches the schema, then runs in the sandbox as a real task would, and returns
-   a JSON-serialisable, non-empty output.
+   a JSON-serialisable, non-empty output (a dict whose every value is empty counts as empty).
 
 Nothing the candidate does raises out of :func:`validate`: it becomes a failed check.
 """
@@ -307,6 +307,12 @@ def _run_sample(
         json.dumps(output, allow_nan=False)
     except (TypeError, ValueError) as exc:
         return False, f"output is not JSON-serialisable ({exc}): {shown}"
-    if output is None or (isinstance(output, str | list | dict) and not output):
+    if _empty(output):
         return False, f"empty output {shown}: return the result the task asks for"
+    if isinstance(output, dict) and all(_empty(value) for value in output.values()):
+        return False, f"every field of the output is empty {shown}: the sample input should give values"
     return True, f"succeeded in {took}; output {shown}"
+
+
+def _empty(value: object) -> bool:
+    return value is None or (isinstance(value, str | list | dict) and not value)

@@ -200,6 +200,15 @@ def test_empty_output_fails(pool: SandboxPool, value: str) -> None:
     assert evidence.startswith("empty output")
 
 
+@pytest.mark.parametrize("value", ["{'values': [], 'threshold': None}", "{'text': ''}"])
+def test_output_with_every_field_empty_fails(pool: SandboxPool, value: str) -> None:
+    report = validate(candidate(code=f"def handler(text, top=2):\n    return {value}\n"), sandbox=pool)
+
+    passed, evidence = check(report, "sample[0]")
+    assert not passed
+    assert evidence.startswith("every field of the output is empty")
+
+
 def test_falsy_but_meaningful_output_passes(pool: SandboxPool) -> None:
     report = validate(candidate(code="def handler(text, top=2):\n    return 0\n"), sandbox=pool)
 
