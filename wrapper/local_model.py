@@ -257,7 +257,7 @@ class LocalModel(Model):
         rest = _without(schema, set(value))
         if value and not rest.get("properties"):
             return value, (tokens_in, tokens_out)
-        message = ask(rest) if not value else ask(rest) or "Now the other fields, as one JSON object."
+        message = ask(rest) or ("Now the other fields, as one JSON object." if value else None)
         if message is not None:
             conversation.append({"role": "user", "content": [{"text": message}]})
         chat = render_prompt(loaded.template, conversation, [], system_prompt)

@@ -81,6 +81,21 @@ def tool_uses(events: list[Any]) -> list[tuple[str, dict[str, Any]]]:
     return list(zip(names, inputs, strict=True))
 
 
+def after_deploys(question: str) -> list[dict[str, Any]]:
+    """A conversation in which ``recent_deploys`` was called and answered ("07:58")."""
+    return [
+        {"role": "user", "content": [{"text": question}]},
+        {
+            "role": "assistant",
+            "content": [{"toolUse": {"toolUseId": "t1", "name": "recent_deploys", "input": {"service": "x"}}}],
+        },
+        {
+            "role": "user",
+            "content": [{"toolResult": {"toolUseId": "t1", "status": "success", "content": [{"text": "07:58"}]}}],
+        },
+    ]
+
+
 def test_fenced_call_becomes_a_tool_use(gguf: Path) -> None:
     model, fake = model_with(
         gguf, ['```json\n{"name": "recent_deploys", "arguments": {"service": "checkout-api"}}\n```']
@@ -123,17 +138,7 @@ def test_forced_tool_is_grammar_constrained(gguf: Path) -> None:
 def test_repeated_call_after_its_result_asks_for_the_answer(gguf: Path) -> None:
     repeat = '<tool_call>\n{"name": "recent_deploys", "arguments": {"service": "x"}}\n</tool_call>'
     model, fake = model_with(gguf, [repeat, "x was deployed at 07:58."])
-    messages = [
-        {"role": "user", "content": [{"text": "what changed?"}]},
-        {
-            "role": "assistant",
-            "content": [{"toolUse": {"toolUseId": "t1", "name": "recent_deploys", "input": {"service": "x"}}}],
-        },
-        {
-            "role": "user",
-            "content": [{"toolResult": {"toolUseId": "t1", "status": "success", "content": [{"text": "07:58"}]}}],
-        },
-    ]
+    messages = after_deploys("what changed?")
     events = run(model, messages, [DEPLOYS_SPEC])
     assert tool_uses(events) == []
     assert [
@@ -192,17 +197,7 @@ def test_after_a_repeated_call_the_turn_is_asked_again_with_the_tools_not_called
     repeat = '<tool_call>\n{"name": "recent_deploys", "arguments": {"service": "x"}}\n</tool_call>'
     page = '<tool_call>\n{"name": "pager", "arguments": {"summary": "x deployed at 07:58"}}\n</tool_call>'
     model, fake = model_with(gguf, [repeat, page])
-    messages = [
-        {"role": "user", "content": [{"text": "what changed? page on-call"}]},
-        {
-            "role": "assistant",
-            "content": [{"toolUse": {"toolUseId": "t1", "name": "recent_deploys", "input": {"service": "x"}}}],
-        },
-        {
-            "role": "user",
-            "content": [{"toolResult": {"toolUseId": "t1", "status": "success", "content": [{"text": "07:58"}]}}],
-        },
-    ]
+    messages = after_deploys("what changed? page on-call")
     events = run(model, messages, [DEPLOYS_SPEC, PAGER_SPEC])
     assert tool_uses(events) == [("pager", {"summary": "x deployed at 07:58"})]
     assert len(fake.requests) == 2
@@ -216,17 +211,7 @@ def test_after_a_repeated_call_the_turn_is_asked_again_with_the_tools_not_called
 def test_an_answer_that_describes_a_call_not_made_is_asked_again_as_that_call(gguf: Path) -> None:
     described = "To page on-call, call the pager with the summary that x was deployed at 07:58."
     page = '<tool_call>\n{"name": "pager", "arguments": {"summary": "x deployed at 07:58"}}\n</tool_call>'
-    messages = [
-        {"role": "user", "content": [{"text": "what changed? page on-call"}]},
-        {
-            "role": "assistant",
-            "content": [{"toolUse": {"toolUseId": "t1", "name": "recent_deploys", "input": {"service": "x"}}}],
-        },
-        {
-            "role": "user",
-            "content": [{"toolResult": {"toolUseId": "t1", "status": "success", "content": [{"text": "07:58"}]}}],
-        },
-    ]
+    messages = after_deploys("what changed? page on-call")
     model, fake = model_with(gguf, [described, page])
     events = run(model, messages, [DEPLOYS_SPEC, PAGER_SPEC])
     assert tool_uses(events) == [("pager", {"summary": "x deployed at 07:58"})]
