@@ -332,7 +332,7 @@ def worker_command(
         caps = pool.capabilities
         err.print(
             f"worker: {concurrency} at a time; sandbox: separate user={caps.separate_user}, "
-            f"no network={caps.network_namespace}, private /tmp={caps.mount_namespace}",
+            f"no network={caps.network_namespace}, private /tmp={caps.mount_namespace}, landlock={caps.landlock}",
             highlight=False,
         )
         executor = Executor(backends, sandbox=pool, model_spec=model)

@@ -4,8 +4,9 @@
   :func:`run_cold` does the same in a fresh interpreter.
 - :class:`SandboxOutcome` is what happened; nothing the worker does raises out of the pool.
 - :func:`sandbox_capabilities` reports which protections this machine grants (a dedicated user id, network and mount
-  namespaces: all three need root on Linux). Without them the child still gets rlimits, a scrubbed environment and a
-  temporary working directory, but it is not cut off the network.
+  namespaces: all three need root on Linux; Landlock, which does not). Without root the child still gets rlimits, a
+  scrubbed environment, no inherited descriptor and a temporary working directory, and the application is
+  non-dumpable; Landlock, where the kernel has it, then keeps the child off other processes, files and TCP.
 """
 
 from wrapper.sandbox._types import SandboxCapabilities, SandboxLimits, SandboxOutcome, SandboxRequest

@@ -8,7 +8,8 @@ than the pool reports.
 
 The child has no handle on the blackboard, registry or bus: it is a separate process whose environment is scrubbed
 to an allow-list plus ``request.env``, whose descriptors are closed except its result pipe, and, under the dedicated
-user id, whose user cannot open the store files of the parent.
+user id, whose user cannot open the store files of the parent. Without a dedicated uid it is confined by Landlock
+where the kernel has it (``_landlock``), last, just before the worker's code is loaded.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from typing import Any, NoReturn
 
 from wrapper import sdk
 from wrapper.exceptions import NonRetryableError
-from wrapper.sandbox import _isolation, _limits, _spans
+from wrapper.sandbox import _isolation, _landlock, _limits, _spans
 from wrapper.sandbox._protocol import Control, Payload, Result, read_frame, write_all
 from wrapper.sandbox._types import SandboxLimits
 
@@ -114,6 +115,18 @@ def _run(spare: Spare, limits: SandboxLimits, payload_buffer: bytearray) -> int:
     # An oversized write must fail with EFBIG where the worker can see it, not kill the child.
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     _limits.set_limits(limits, separate_user=plan.uid is not None)
+    if plan.landlock:
+        try:
+            _landlock.confine(
+                workdir=workdir,
+                readable=plan.readable,
+                network=limits.network,
+                context=payload.context,
+                env=payload.env,
+            )
+        except OSError as exc:
+            _write(result_fd, _failed("IsolationFailed", f"the sandbox could not confine the child: {exc}", True, {}))
+            return 0
     with _spans.recording(payload.context.get("traceparent")) as spans:
         try:
             document = _execute(payload, limits, tail)

@@ -61,6 +61,18 @@ def encode(request: SandboxRequest) -> bytes:
         raise ValueError(str(exc)) from exc
 
 
+def protect_host() -> None:
+    """Make this process non-dumpable, before it starts any zygote (idempotent; Linux only).
+
+    A process may read ``/proc/PID/environ`` and ``/proc/PID/mem`` of every *dumpable* process of its uid. Without
+    root the children share our uid, so our exec-time environment (on Lambda: the function role's credentials) would
+    be theirs to read. Non-dumpable, it is refused to every process without ``CAP_SYS_PTRACE``: the cost is that a
+    debugger or profiler (``py-spy``) needs root to attach to us, and we write no core dumps.
+    """
+    if sys.platform.startswith("linux"):
+        _isolation.prctl(_isolation.PR_SET_DUMPABLE, 0)
+
+
 def kill_uid_processes(uid: int) -> None:
     """Kill every process of ``uid`` (from a fresh single-threaded helper interpreter: killing them means forking)."""
     try:
@@ -116,6 +128,7 @@ class Zygote:
             ",".join(self._preload),
         ]
         argv += self._options
+        protect_host()
         # Its own session: a terminal's signals are for the application, and the pool decides when zygotes end.
         proc = subprocess.Popen(
             argv,

@@ -70,12 +70,16 @@ class Plan:
         mount_namespace: give each child a private mount namespace with fresh scratch tmpfs.
         network_namespace: give each child a private network namespace (unless the request allows the network).
         expose: directories of the interpreter that other users cannot reach, to bind into the mount namespace.
+        landlock: confine each child in a Landlock domain (where there is no dedicated uid; see ``_landlock``).
+        readable: what a Landlock-confined child may read, besides its working directory.
     """
 
     uid: int | None
     mount_namespace: bool
     network_namespace: bool
     expose: tuple[str, ...] = ()
+    landlock: bool = False
+    readable: tuple[str, ...] = ()
 
 
 def _c() -> ctypes.CDLL:

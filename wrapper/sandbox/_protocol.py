@@ -51,12 +51,13 @@ class Payload(BaseModel):
 
 
 class Ready(BaseModel):
-    """A zygote is up: its pid, what isolation it achieved and which modules it preloaded."""
+    """A zygote is up: its pid, what isolation it achieved (``landlock``: the ABI, 0 for none), what it preloaded."""
 
     pid: int
     separate_user: bool
     network_namespace: bool
     mount_namespace: bool
+    landlock: int = 0
     preloaded: list[str]
 
 

@@ -94,8 +94,12 @@ class SandboxCapabilities:
         separate_user: children run under a dedicated unprivileged user id (needs root).
         network_namespace: children can be cut off the network.
         mount_namespace: children get private ``/tmp``, ``/var/tmp`` and ``/dev/shm``.
+        landlock: the Landlock ABI version children are confined with where they share the application's uid
+            (0: none). It keeps them off every other process, every file outside the interpreter, their working
+            directory and a few system files, and (ABI 4) off TCP unless a request allows the network.
     """
 
     separate_user: bool
     network_namespace: bool
     mount_namespace: bool
+    landlock: int = 0

@@ -32,7 +32,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 
-from wrapper.sandbox import _child, _isolation, _reaper
+from wrapper.sandbox import _child, _isolation, _landlock, _reaper
 from wrapper.sandbox._protocol import RESULT_OVERHEAD, Control, Ready, Report, frame, header, read_frame, write_all
 
 #: Time allowed to kill and reap what a child left behind before the zygote gives up and exits.
@@ -245,11 +245,16 @@ def main(argv: list[str] | None = None) -> int:
     else:
         found = _isolation.probe(args.uid if args.uid >= 0 else _isolation.DEFAULT_UID_BASE)
     separate_user = found["separate_user"] and args.uid >= 0
+    # Without a uid of their own, children share ours: Landlock (where the kernel has it) is what keeps them off
+    # our ancestors, our files and the network.
+    landlock = 0 if separate_user else _landlock.abi()
     plan = _isolation.Plan(
         uid=args.uid if separate_user else None,
         mount_namespace=found["mount_namespace"],
         network_namespace=found["network_namespace"],
         expose=_isolation.unreachable([sys.base_prefix, sys.prefix, *sys.path]) if separate_user else (),
+        landlock=landlock > 0,
+        readable=_landlock.readable_paths() if landlock else (),
     )
     # What a previous holder of the uid left (its zygote died, its orphans went to init) must not meet our tasks.
     if plan.uid is not None and not _isolation.clear_uid(plan.uid, CLEANUP_SECONDS):
@@ -264,6 +269,7 @@ def main(argv: list[str] | None = None) -> int:
         separate_user=separate_user,
         network_namespace=plan.network_namespace,
         mount_namespace=plan.mount_namespace,
+        landlock=landlock,
         preloaded=preloaded,
     )
     write_all(replies, frame(ready.model_dump_json().encode()))

