@@ -6,10 +6,20 @@ has no business touching: files, processes, the network, the interpreter's inter
 
 Decisions:
 
-- Imports follow an allow-list. A dotted entry (``wrapper.sdk``, ``urllib.parse``) allows that module only.
-  ``io``, ``pathlib``, ``tempfile`` and ``logging`` are refused like ``open``: a generated worker has no files to
-  read or write, its input comes as arguments and its output is its return value. ``blackboard``, ``arbiter`` and
-  ``fabricator`` are refused even if someone adds them to the allow-list.
+- Imports follow an allow-list of named modules: an entry allows that module, not its submodules (``collections``
+  does not allow ``collections.abc``; that is an entry of its own). An entry may also name one attribute of a module
+  (``strands.Agent``): ``from strands import Agent`` is allowed, ``import strands`` and ``from strands import Skill``
+  are not. Of Strands a worker gets what it needs to run an agent with the environment's model and its own tools;
+  nothing that reads files, loads tools by name, builds a model provider or writes sessions. ``io``, ``pathlib``,
+  ``tempfile`` and ``logging`` are refused like ``open``: a generated worker has no files to read or write, its input
+  comes as arguments and its output is its return value. ``blackboard``, ``arbiter`` and ``fabricator`` are refused
+  even if someone adds them to the allow-list.
+- A module bound by an import can only lead to allowed modules: ``strands.models.openai`` through an allowed
+  ``strands.tools.decorator`` import is refused like its import (submodules are found on disk, never imported here).
+- ``from m import *`` is accepted from a few pure modules (``typing``, ``math``, ...); from any other module the
+  violation names the import to write instead, from the names the code uses.
+- ``Agent(...)`` gets its tools as objects: tool names or paths as strings (which Strands imports or reads from
+  disk), ``load_tools_from_directory`` and ``session_manager`` are refused.
 - Dunder names are refused in code *and in string literals* (``"{0.__class__}".format(x)`` reads attributes), except
   a few harmless ones; ``str.format`` only on a literal template; ``getattr`` and friends only with a literal name.
 - Private attributes of imported modules are refused (``random._os`` is the ``os`` module), and so are attributes that
@@ -22,14 +32,19 @@ Decisions:
 from __future__ import annotations
 
 import ast
+import builtins
 import re
 from dataclasses import dataclass
+
+from fabricator._modules import is_module
 
 __all__ = ["DEFAULT_POLICY", "Policy", "PolicyViolation", "check_policy"]
 
 _DUNDER = re.compile(r"__\w+__")
 _TEMPLATE_CALLS = frozenset({"format", "format_map"})
 _ATTRIBUTE_READERS = frozenset({"getattr", "setattr", "delattr", "hasattr"})
+#: Keywords of ``Agent(...)`` that make Strands read files or write sessions.
+_AGENT_REFUSED_KEYWORDS = frozenset({"load_tools_from_directory", "session_manager"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,7 +53,7 @@ class PolicyViolation:
 
     Attributes:
         rule: ``size``, ``syntax``, ``import``, ``banned-name``, ``banned-attribute``, ``private-attribute``,
-            ``dunder``, ``dynamic-attribute``, ``top-level`` or ``handler``.
+            ``dunder``, ``dynamic-attribute``, ``agent``, ``top-level`` or ``handler``.
         line: 1-based line of the offending code.
         message: what was found, phrased for the generator's next attempt.
     """
@@ -56,9 +71,11 @@ class Policy:
     """What generated worker code may contain; every field has a safe default.
 
     Attributes:
-        allowed_imports: importable modules; an entry allows its submodules unless it is dotted.
+        allowed_imports: importable modules, each by its full name (not its submodules), and single names of a
+            module (``strands.Agent``: ``from strands import Agent``).
         refused_imports: modules refused whatever the allow-list says, with their submodules (the framework's own
-            state, and the Strands tools that run commands, touch files or reach the network).
+            state).
+        star_imports: modules ``from m import *`` is accepted from (pure ones, whose every public name is harmless).
         banned_names: builtins that may not even be referenced.
         banned_attributes: attribute names that lead to modules, frames or code objects.
         allowed_dunders: dunder names that may appear in code and strings.
@@ -70,19 +87,21 @@ class Policy:
     allowed_imports: frozenset[str] = frozenset(
         {
             "__future__", "base64", "bisect", "calendar", "collections", "copy", "csv", "dataclasses", "datetime",
-            "decimal", "difflib", "enum", "fractions", "functools", "hashlib", "heapq", "html", "itertools", "json",
-            "math", "numbers", "operator", "random", "re", "statistics", "string", "strands", "textwrap", "time",
-            "typing", "unicodedata", "urllib.parse", "uuid", "wrapper.sdk", "zoneinfo",
+            "collections.abc", "decimal", "difflib", "enum", "fractions", "functools", "hashlib", "heapq", "html",
+            "itertools", "json", "json.decoder", "math", "numbers", "operator", "random", "re", "statistics",
+            "string", "textwrap", "time", "typing", "unicodedata", "urllib.parse", "uuid", "wrapper.sdk", "zoneinfo",
+            # Strands, by name: an agent with the environment's model (wrapper.sdk.model()) and the worker's own
+            # tools, the types of its messages and results, and the vended tools that touch nothing outside it.
+            "strands.Agent", "strands.ToolContext", "strands.tool", "strands.agent.agent_result",
+            "strands.tools.decorator", "strands.types.content", "strands.types.exceptions", "strands.types.tools",
+            "strands.vended_tools.notebook", "strands.vended_tools.sleep", "strands.vended_tools.stop",
         }
     )  # fmt: skip
-    refused_imports: frozenset[str] = frozenset(
+    refused_imports: frozenset[str] = frozenset({"arbiter", "blackboard", "fabricator"})
+    star_imports: frozenset[str] = frozenset(
         {
-            "arbiter", "blackboard", "fabricator",
-            # Strands parts that run commands, touch files or reach the network: a worker has none of that.
-            "strands.sandbox", "strands.tools.mcp", "strands.vended_tools._bash", "strands.vended_tools.a2a_client",
-            "strands.vended_tools.file_editor", "strands.vended_tools.http_request",
-            "strands.vended_tools.mcp_router", "strands.vended_tools.python_repl", "strands.vended_tools.shell",
-            "strands.vended_tools.subagent", "strands.vended_tools.swarm", "strands.vended_tools.web_fetch",
+            "collections", "dataclasses", "datetime", "decimal", "enum", "fractions", "functools", "heapq",
+            "itertools", "math", "statistics", "string", "textwrap", "typing",
         }
     )  # fmt: skip
     banned_names: frozenset[str] = frozenset(
@@ -94,8 +113,9 @@ class Policy:
     banned_attributes: frozenset[str] = frozenset(
         {
             "Formatter", "_os", "_sys", "ag_code", "ag_frame", "builtins", "co_code", "cr_code", "cr_frame",
-            "f_back", "f_builtins", "f_code", "f_globals", "f_locals", "gi_code", "gi_frame", "importlib", "os",
-            "subprocess", "sys", "tb_frame", "tb_next",
+            "f_back", "f_builtins", "f_code", "f_globals", "f_locals", "gi_code", "gi_frame", "importlib",
+            "load_tool_from_filepath", "os", "process_tools", "subprocess", "sys", "tb_frame", "tb_next",
+            "tool_registry",
         }
     )  # fmt: skip
     allowed_dunders: frozenset[str] = frozenset(
@@ -116,7 +136,7 @@ class Policy:
             "abc.abstractmethod", "abstractmethod", "cache", "cached_property", "classmethod", "dataclass",
             "dataclasses.dataclass", "enum.unique", "final", "functools.cache", "functools.cached_property",
             "functools.lru_cache", "functools.total_ordering", "lru_cache", "overload", "property", "staticmethod",
-            "total_ordering", "typing.final", "typing.overload", "unique",
+            "strands.tool", "tool", "total_ordering", "typing.final", "typing.overload", "unique",
         }
     )  # fmt: skip
     max_source_bytes: int = 64 * 1024
@@ -162,10 +182,6 @@ def _dotted(node: ast.expr) -> str | None:
     return None
 
 
-def _matches(module: str, entries: frozenset[str]) -> bool:
-    return any(module == entry or (module.startswith(entry + ".") and "." not in entry) for entry in entries)
-
-
 def _refused(module: str, entries: frozenset[str]) -> bool:
     """A refused entry covers its submodules too, dotted or not."""
     return any(module == entry or module.startswith(entry + ".") for entry in entries)
@@ -180,14 +196,20 @@ class _Checker:
         self.policy = policy
         self.found: list[PolicyViolation] = []
         self.imported: set[str] = set()
+        self.modules: dict[str, str] = {}  # local name -> the module an import bound to it
+        self.inner: set[int] = set()  # attribute nodes that are part of a longer chain
+        self.tree: ast.Module | None = None
 
     def add(self, rule: str, node: ast.AST, message: str) -> None:
         self.found.append(PolicyViolation(rule, getattr(node, "lineno", 1), message))
 
     def run(self, tree: ast.Module) -> None:
+        self.tree = tree
         for node in ast.walk(tree):
             if isinstance(node, ast.Import | ast.ImportFrom):
                 self.check_import(node)
+            elif isinstance(node, ast.Attribute):
+                self.inner.add(id(node.value))
         for node in ast.walk(tree):
             self.check_node(node)
         self.check_body(tree.body, "module")
@@ -195,29 +217,108 @@ class _Checker:
 
     # ------------------------------------------------------------ imports
 
-    def allowed(self, module: str) -> bool:
-        return not _refused(module, self.policy.refused_imports) and _matches(module, self.policy.allowed_imports)
+    def allowed(self, name: str) -> bool:
+        return not _refused(name, self.policy.refused_imports) and name in self.policy.allowed_imports
+
+    def refuse(self, node: ast.AST, name: str, through: str | None = None) -> None:
+        if through is None:
+            found = f"import of {name!r}"
+        else:
+            found = f"module {name!r}" if through == name else f"{through!r} reaches {name!r}, which"
+        self.add("import", node, f"{found} is not allowed{self.alternatives(name)}")
+
+    def alternatives(self, name: str) -> str:
+        """What the allow-list offers from the same package, when it offers part of it."""
+        top = name.partition(".")[0]
+        entries = sorted(e for e in self.policy.allowed_imports if e.partition(".")[0] == top and "." in e)
+        if not entries or top in self.policy.allowed_imports:
+            return ""
+        names: dict[str, list[str]] = {}
+        for entry in entries:
+            if not is_module(entry):
+                parent, _, attribute = entry.rpartition(".")
+                names.setdefault(parent, []).append(attribute)
+        offered = [f"'from {parent} import {', '.join(found)}'" for parent, found in names.items()]
+        modules = [entry for entry in entries if is_module(entry)]
+        if modules:
+            offered.append(f"the module{'s' if len(modules) > 1 else ''} {', '.join(modules)}")
+        hint = " (its model comes from wrapper.sdk.model())" if top == "strands" else ""
+        return f"; of {top} a worker may use only {' and '.join(offered)}{hint}"
 
     def check_import(self, node: ast.Import | ast.ImportFrom) -> None:
         if isinstance(node, ast.Import):
             for alias in node.names:
-                if not self.allowed(alias.name):
-                    self.add("import", node, f"import of {alias.name!r} is not allowed")
-                self.imported.add(alias.asname or alias.name.partition(".")[0])
+                name = alias.name
+                parent, _, attribute = name.rpartition(".")
+                if self.allowed(name) and parent and not is_module(name):
+                    self.add("import", node, f"{name!r} is not a module: write 'from {parent} import {attribute}'")
+                elif not self.allowed(name):
+                    self.refuse(node, name)
+                local = alias.asname or name.partition(".")[0]
+                self.imported.add(local)
+                self.modules[local] = name if alias.asname else local
             return
         if node.level or node.module is None:
             self.add("import", node, "relative imports are not allowed")
             return
         for alias in node.names:
+            full = f"{node.module}.{alias.name}"
             if alias.name == "*":
-                self.add("import", node, f"'from {node.module} import *' hides what it binds; import names")
-            elif _refused(f"{node.module}.{alias.name}", self.policy.refused_imports) or not (
-                self.allowed(node.module) or self.allowed(f"{node.module}.{alias.name}")
-            ):
-                self.add("import", node, f"import of {node.module + '.' + alias.name!r} is not allowed")
+                self.check_star_import(node, node.module)
+                continue
+            if is_module(full):
+                if not self.allowed(full):
+                    self.refuse(node, full)
+                self.modules[alias.asname or alias.name] = full
+            elif _refused(full, self.policy.refused_imports) or not (self.allowed(node.module) or self.allowed(full)):
+                self.refuse(node, full)
             elif alias.name.startswith("_") or alias.name in self.policy.banned_attributes:
                 self.add("private-attribute", node, f"importing {alias.name!r} from {node.module!r} is not allowed")
             self.imported.add(alias.asname or alias.name)
+
+    def check_star_import(self, node: ast.ImportFrom, module: str) -> None:
+        if module in self.policy.star_imports and self.allowed(module):
+            return
+        wanted = [n for n in self.free_names() if self.allowed(module) or self.allowed(f"{module}.{n}")]
+        instead = f"write 'from {module} import {', '.join(wanted)}'" if wanted else "import the names you use by name"
+        self.add("import", node, f"'from {module} import *' is not allowed: {instead}")
+
+    def free_names(self) -> list[str]:
+        """Names the code reads but never binds (what a star import would have to provide), sorted."""
+        assert self.tree is not None
+        bound = set(dir(builtins))
+        used: list[str] = []
+        for node in ast.walk(self.tree):
+            if isinstance(node, ast.Name):
+                if isinstance(node.ctx, ast.Load):
+                    used.append(node.id)
+                else:
+                    bound.add(node.id)
+            elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+                bound.add(node.name)
+            elif isinstance(node, ast.arg):
+                bound.add(node.arg)
+            elif isinstance(node, ast.alias) and node.name != "*":
+                bound.add(node.asname or node.name.partition(".")[0])
+        return sorted(set(used) - bound)
+
+    def check_module_path(self, node: ast.AST, dotted: str) -> None:
+        """A chain of attributes from an imported module may only lead to allowed modules."""
+        root, _, rest = dotted.partition(".")
+        if root not in self.modules or not rest:
+            return
+        parts = f"{self.modules[root]}.{rest}".split(".")
+        depth = next((n for n in range(len(parts), 0, -1) if is_module(".".join(parts[:n]))), 0)
+        if not depth:
+            return
+        reached = ".".join(parts[:depth])
+        if self.allowed(reached):
+            return
+        if depth < len(parts) and self.allowed(f"{reached}.{parts[depth]}"):
+            return  # an allowed name of the module (strands.Agent)
+        # Past the module an import bound (partly vetted, as strands is), the name is what the allow-list judges.
+        named = depth < len(parts) and reached == self.modules[root]
+        self.refuse(node, ".".join(parts[: depth + 1]) if named else reached, dotted)
 
     # ------------------------------------------------------------ names, attributes, calls, strings
 
@@ -240,6 +341,8 @@ class _Checker:
                 self.add("banned-attribute", node, f"attribute {node.attr!r} is not allowed")
             elif node.attr.startswith("_") and isinstance(root, ast.Name) and root.id in self.imported:
                 self.add("private-attribute", node, f"private attribute {node.attr!r} of {root.id!r}")
+            elif id(node) not in self.inner and (dotted := _dotted(node)) is not None:
+                self.check_module_path(node, dotted)
         elif isinstance(node, ast.Call):
             self.check_call(node)
         elif isinstance(node, ast.Constant) and isinstance(node.value, str):
@@ -250,8 +353,16 @@ class _Checker:
     def check_call(self, node: ast.Call) -> None:
         func = node.func
         name = func.id if isinstance(func, ast.Name) else func.attr if isinstance(func, ast.Attribute) else ""
+        if name == "Agent":
+            self.check_agent(node)
+            return
         if isinstance(func, ast.Name) and name in _ATTRIBUTE_READERS:
-            literal = len(node.args) >= 2 and _is_str(node.args[1])
+            name_arg = node.args[1] if len(node.args) >= 2 else None
+            attribute = name_arg.value if isinstance(name_arg, ast.Constant) else None
+            literal = isinstance(attribute, str)
+            target = _dotted(node.args[0]) if node.args else None
+            if isinstance(attribute, str) and target is not None:
+                self.check_module_path(node, f"{target}.{attribute}")
         elif name == "attrgetter":
             literal = all(_is_str(arg) for arg in node.args) and not node.keywords
         elif name == "methodcaller":
@@ -264,6 +375,26 @@ class _Checker:
             return
         if not literal:
             self.add("dynamic-attribute", node, f"{name}() needs a literal attribute name")
+
+    def check_agent(self, node: ast.Call) -> None:
+        """Strands imports a tool named by a string, or reads it from a path: tools go in as objects."""
+        if len(node.args) > 1:
+            self.add("agent", node, "pass Agent's options by keyword: Agent(model=sdk.model(), tools=[...])")
+        for keyword in node.keywords:
+            if keyword.arg is None:
+                self.add("agent", node, "pass Agent's options by keyword, not with **")
+            elif keyword.arg in _AGENT_REFUSED_KEYWORDS:
+                self.add("agent", node, f"Agent({keyword.arg}=...) is not allowed: a worker has no files or sessions")
+            elif keyword.arg == "tools" and not (
+                isinstance(keyword.value, ast.List | ast.Tuple)
+                and all(isinstance(e, ast.Name | ast.Attribute) for e in keyword.value.elts)
+            ):
+                self.add(
+                    "agent",
+                    node,
+                    "Agent(tools=...) takes a list of tool objects (functions decorated with @tool, or allowed vended"
+                    " tools), written out: tools=[my_tool, notebook]; never names or paths as strings",
+                )
 
     # ------------------------------------------------------------ what runs at import time
 
@@ -286,6 +417,8 @@ class _Checker:
                 continue
             if isinstance(stmt, ast.Import | ast.ImportFrom) and where == "module":
                 continue
+            if isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+                self.check_decorator_name(stmt, stmt.name)
             if isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef):
                 self.check_function(stmt)
             elif isinstance(stmt, ast.ClassDef):
@@ -296,12 +429,20 @@ class _Checker:
                     self.add("top-level", stmt, f"class {stmt.name!r}: metaclass and class keywords are not allowed")
                 self.check_body(stmt.body, f"class {stmt.name!r}")
             elif isinstance(stmt, ast.Assign | ast.AnnAssign):
+                targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
+                for name in (n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)):
+                    self.check_decorator_name(stmt, name)
                 self.check_static(stmt.value, stmt, f"{where} constant")
                 if isinstance(stmt, ast.AnnAssign):
                     self.check_static(stmt.annotation, stmt, "annotation")
             else:
                 kind = type(stmt).__name__
                 self.add("top-level", stmt, f"{where} body: {kind} statements run at import time; move it into a def")
+
+    def check_decorator_name(self, node: ast.stmt, name: str) -> None:
+        """An allowed decorator runs at import time: its name must stay the one that was vetted."""
+        if name in self.policy.allowed_decorators:
+            self.add("top-level", node, f"{name!r} is the name of an allowed decorator; give yours another name")
 
     def check_decorators(self, node: ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef) -> None:
         for decorator in node.decorator_list:

@@ -73,7 +73,8 @@ FINE = [
     "    return json.loads(json.dumps({'days': [d.isoformat() for d in days]}))\n",
     "from wrapper import sdk\nfrom strands import Agent\n\n"
     "def handler(question: str) -> str:\n    return str(Agent(model=sdk.model())(question))\n",
-    "import strands\nimport wrapper.sdk\nfrom wrapper.sdk import NonRetryableError, model, note\n" + HANDLER,
+    "from strands import Agent, ToolContext, tool\nimport wrapper.sdk\n"
+    "from wrapper.sdk import NonRetryableError, model\n" + HANDLER,
     '''from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -168,17 +169,101 @@ def test_policy_is_configurable() -> None:
     assert [v.rule for v in check_policy("import blackboard" + HANDLER, relaxed)] == ["import"]
 
 
+# Strands parts that read files, import by name, reach the network or write sessions: each is refused, whether
+# imported or reached through an allowed import.
+STRANDS_PROBES = [
+    "from strands.storage.local_file_storage import LocalFileStorage" + HANDLER,
+    "from strands.storage import local_file_storage" + HANDLER,
+    "from strands.tools import loader" + HANDLER,
+    "from strands.tools.loader import load_tool_from_string" + HANDLER,
+    "from strands.models.openai import OpenAIModel" + HANDLER,
+    "from strands.models import BedrockModel" + HANDLER,
+    "from strands import Skill\ndef handler(url):\n    return Skill.from_url(url).name\n",
+    "from strands import AgentSkills" + HANDLER,
+    "from strands import PosixShellSandbox" + HANDLER,
+    "from strands.session.file_session_manager import FileSessionManager" + HANDLER,
+    "from strands.session import FileSessionManager" + HANDLER,
+    "from strands.vended_tools import shell" + HANDLER,
+    "from strands.vended_tools.python_repl import python_repl" + HANDLER,
+    "import strands.vended_tools.http_request" + HANDLER,
+    "from strands.vended_tools import notebook, web_fetch" + HANDLER,
+    "from strands.sandbox import base" + HANDLER,
+    "import strands" + HANDLER,
+    "from strands import *" + HANDLER,
+    "import strands.tools.decorator\ndef handler(url):\n    return strands.Skill.from_url(url)\n",
+    "import strands.tools.decorator\ndef handler():\n    return strands.storage.local_file_storage\n",
+    "import strands.tools.decorator\ndef handler():\n    return strands.tools.loader.load_tool_from_string('x')\n",
+    "import strands.types.content\ndef handler():\n    return getattr(strands, 'models').openai\n",
+    "import urllib.parse\ndef handler(url):\n    return urllib.request.urlopen(url).read()\n",
+    "import json\ndef handler():\n    return json.tool.main()\n",
+]
+
+
+@pytest.mark.parametrize("source", STRANDS_PROBES, ids=range(len(STRANDS_PROBES)))
+def test_strands_parts_that_read_load_reach_or_write_are_refused(source: str) -> None:
+    violations = check_policy(source)
+
+    assert [v.rule for v in violations] == ["import"], violations
+
+
+def test_a_refused_strands_import_says_what_a_worker_may_use() -> None:
+    (violation,) = check_policy("from strands.models.openai import OpenAIModel" + HANDLER)
+
+    assert violation.message.startswith("import of 'strands.models.openai.OpenAIModel' is not allowed; of strands")
+    assert "'from strands import Agent, ToolContext, tool'" in violation.message
+    assert "strands.tools.decorator" in violation.message and "wrapper.sdk.model()" in violation.message
+
+
+def test_a_name_imported_as_a_module_is_told_the_from_import() -> None:
+    assert [str(v) for v in check_policy("import strands.Agent" + HANDLER)] == [
+        "line 1: [import] 'strands.Agent' is not a module: write 'from strands import Agent'"
+    ]
+
+
 @pytest.mark.parametrize(
-    "source",
-    [
-        "from strands.vended_tools import shell\ndef handler(**kw):\n    return 1\n",
-        "from strands.vended_tools.python_repl import python_repl\ndef handler(**kw):\n    return 1\n",
-        "import strands.vended_tools.http_request\ndef handler(**kw):\n    return 1\n",
-        "from strands.sandbox import base\ndef handler(**kw):\n    return 1\n",
-    ],
+    "tools",
+    ["['strands.vended_tools.shell']", "[{'path': '/tmp/tool.py'}]", "TOOLS", "['./tools/evil.py', add]"],
 )
-def test_strands_tools_with_commands_files_or_network_are_refused(source: str) -> None:
-    assert [v.rule for v in check_policy(source)] == ["import"]
+def test_agent_tools_are_objects_never_names_or_paths(tools: str) -> None:
+    source = (
+        "from strands import Agent, tool\nfrom wrapper import sdk\n\nTOOLS = ['os']\n\n"
+        "@tool\ndef add(a: int, b: int) -> int:\n    return a + b\n\n"
+        f"def handler(q: str) -> str:\n    return str(Agent(model=sdk.model(), tools={tools})(q))\n"
+    )
+    assert [v.rule for v in check_policy(source)] == ["agent"]
+
+
+@pytest.mark.parametrize("keyword", ["load_tools_from_directory=True", "session_manager=None", "**{}"])
+def test_agent_options_that_read_files_or_write_sessions_are_refused(keyword: str) -> None:
+    source = f"from strands import Agent\ndef handler():\n    return str(Agent({keyword})('x'))\n"
+    assert [v.rule for v in check_policy(source)] == ["agent"]
+
+
+def test_an_agent_with_its_own_tools_passes() -> None:
+    source = (
+        "from strands import Agent, tool\nfrom strands.vended_tools import notebook\nfrom wrapper import sdk\n\n"
+        '@tool\ndef add(a: int, b: int) -> int:\n    """Add two numbers."""\n    return a + b\n\n'
+        "def handler(q: str) -> str:\n"
+        "    return str(Agent(model=sdk.model(), tools=[add, notebook], callback_handler=None)(q))\n"
+    )
+    assert check_policy(source) == []
+
+
+def test_a_function_named_like_an_allowed_decorator_is_refused() -> None:
+    source = "def tool(f):\n    return f\n\n@tool\ndef helper():\n    pass\n" + HANDLER
+    assert [v.rule for v in check_policy(source)] == ["top-level"]
+
+
+def test_a_star_import_from_a_pure_module_is_accepted() -> None:
+    source = "from typing import *\nfrom math import *\n\ndef handler(x: Any) -> Optional[float]:\n    return sqrt(x)\n"
+    assert check_policy(source) == []
+
+
+def test_any_other_star_import_is_told_the_names_to_import() -> None:
+    source = "from urllib.parse import *\n\ndef handler(url: str) -> str:\n    return urlparse(url).path + quote(url)\n"
+    assert [str(v) for v in check_policy(source)] == [
+        "line 1: [import] 'from urllib.parse import *' is not allowed: write 'from urllib.parse import quote, urlparse'"
+    ]
 
 
 def test_harmless_strands_parts_are_allowed() -> None:
