@@ -58,7 +58,7 @@ from blackboard import (
     tracing,
 )
 from blackboard._base import utcnow
-from blackboard.messages import NoteSnapshot
+from blackboard.messages import NoteSnapshot, example_problem
 from blackboard.ports.registry import StatsDelta
 from wrapper.matching import Matcher
 
@@ -352,6 +352,10 @@ class Coordinator:
             attempts = manifest.max_attempts or self.settings.max_attempts
         if problem is None and schema is not None:
             problem = schema_problem(schema, call.input)
+        if problem is None and call.name == FABRICATE:
+            refused = example_problem(dict(call.input.get("inputs") or {}), list(call.input.get("examples") or []))
+            if refused is not None:
+                problem = TaskError(type="InvalidToolInput", message=refused, retryable=False)
         deadline = now + timedelta(seconds=timeout + self.settings.queue_grace_seconds)
         if orchestration.deadline is not None:
             deadline = min(deadline, orchestration.deadline)
@@ -388,6 +392,7 @@ class Coordinator:
                             attempt=task.attempt,
                             capability=str(task.input.get("capability", "")) or "(no description given)",
                             inputs={str(k): str(v) for k, v in dict(task.input.get("inputs") or {}).items()},
+                            examples=list(task.input.get("examples") or []),
                             deadline=task.deadline,
                             traceparent=traceparent,
                         )

@@ -10,6 +10,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from blackboard import AgentManifest, Event, Note, Task, TaskState
+from blackboard.messages import MAX_EXAMPLES
 
 __all__ = [
     "FABRICATE_TOOL",
@@ -25,7 +26,8 @@ SYSTEM_PROMPT = """You are the Arbiter: you coordinate a team of worker agents t
 - Give every call exactly the inputs its schema asks for. Do not invent results.
 - While steps remain, reply with tool calls only; write text only for the final answer.
 - If a needed step has no worker, call `fabricate` with a clear description of the missing capability and the inputs
-  it needs; the new worker is available in your next turn.
+  it needs, and, when the event or earlier results show concrete values, `examples`: inputs taken from them with
+  the output you expect; the new worker is available in your next turn.
 - When the work is done, answer with a short final summary and call no tools."""
 
 
@@ -40,7 +42,8 @@ FABRICATE_TOOL: dict[str, Any] = {
     "name": "fabricate",
     "description": (
         "Create a new worker agent when no available worker can do a needed step. Describe the capability in one or "
-        "two sentences and list the inputs it needs. The new worker can be called in the next turn."
+        "two sentences and list the inputs it needs. Give examples whose answer you know: the new worker must "
+        "reproduce them. The new worker can be called in the next turn."
     ),
     "inputSchema": {
         "json": {
@@ -55,6 +58,18 @@ FABRICATE_TOOL: dict[str, Any] = {
                     "description": "The inputs it takes: input name -> description. You pass their values when you "
                     "call the new worker.",
                     "additionalProperties": {"type": "string"},
+                },
+                "examples": {
+                    "type": "array",
+                    "description": f"Up to {MAX_EXAMPLES} examples: an input (the same names as `inputs`, values from "
+                    "the event or earlier results) and the output expected for it (for an object, the fields you "
+                    "need).",
+                    "maxItems": MAX_EXAMPLES,
+                    "items": {
+                        "type": "object",
+                        "properties": {"input": {"type": "object"}, "expected": {}},
+                        "required": ["input", "expected"],
+                    },
                 },
             },
             "required": ["capability"],

@@ -25,6 +25,7 @@ from blackboard.exceptions import (
     VersionConflictError,
 )
 from blackboard.messages import (
+    AcceptanceExample,
     AgentRef,
     CompletionEvent,
     Event,
@@ -64,6 +65,7 @@ from blackboard.retry import RetryPolicy
 from blackboard.states import AgentOrigin, AgentState, OrchestrationStatus, TaskState
 
 __all__ = [
+    "AcceptanceExample",
     "AgentManifest",
     "AgentNotFoundError",
     "AgentOrigin",

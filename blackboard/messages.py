@@ -8,6 +8,7 @@ written on every dump and accepted on input when the canonical field is missing.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, ClassVar, Literal
 
@@ -19,7 +20,9 @@ from blackboard.states import OrchestrationStatus, TaskState
 __all__ = [
     "COMPLETION_DETAIL_TYPE",
     "COMPLETION_SOURCE",
+    "MAX_EXAMPLES",
     "ORCHESTRATION_SOURCE",
+    "AcceptanceExample",
     "AgentRef",
     "CompletionEvent",
     "Event",
@@ -28,6 +31,7 @@ __all__ = [
     "TaskError",
     "TaskMessage",
     "Usage",
+    "example_problem",
 ]
 
 COMPLETION_SOURCE = "arbiter.wrapper"
@@ -222,23 +226,76 @@ class OrchestrationFinished(Message):
         )
 
 
-class FabricationRequest(Message):
-    """What the Fabricator is asked to build: a capability described in words, and the inputs it takes.
+#: The most acceptance examples one fabrication request may carry.
+MAX_EXAMPLES = 5
 
-    ``replaces`` names an agent whose new version is wanted (a quarantined one) and ``replaces_version`` the version
-    it follows (the new one is exactly ``replaces_version + 1``, so a duplicate request publishes nothing twice);
-    ``evidence`` carries the failures that led to the request. A request with ``replaces`` has no task of its own:
-    it comes from reflection, and ``orchestration_id`` / ``task_id`` name where the decision was taken.
+
+class AcceptanceExample(Message):
+    """An input the caller knows the answer for, and that answer.
+
+    ``expected`` is a JSON value, or an object of the fields the caller needs (a subset of the output's fields);
+    see :mod:`fabricator.compare` for how an output is compared with it.
     """
 
-    schema_: Literal["arbiter.fabrication/1"] = Field("arbiter.fabrication/1", alias="schema")
+    input: dict[str, Any]
+    expected: Any
+
+
+class FabricationRequest(Message):
+    """What the Fabricator is asked to build: a capability described in words, the inputs it takes, and examples.
+
+    ``examples`` are acceptance examples from the caller (at most :data:`MAX_EXAMPLES`): a draft that does not
+    reproduce every one of them is never published. ``replaces`` names an agent whose new version is wanted (a
+    quarantined one) and ``replaces_version`` the version it follows (the new one is exactly ``replaces_version + 1``,
+    so a duplicate request publishes nothing twice); ``evidence`` carries the failures that led to the request. A
+    request with ``replaces`` has no task of its own: it comes from reflection, and ``orchestration_id`` /
+    ``task_id`` name where the decision was taken.
+
+    Schema ``arbiter.fabrication/2`` added ``examples``; ``/1`` messages (without them) are still read.
+    """
+
+    schema_: Literal["arbiter.fabrication/1", "arbiter.fabrication/2"] = Field("arbiter.fabrication/2", alias="schema")
     orchestration_id: str = Field(min_length=1, max_length=128)
     task_id: str = Field(min_length=1, max_length=128)
     attempt: int = Field(1, ge=1)
     capability: str = Field(min_length=1, max_length=8000)
     inputs: dict[str, str] = Field(default_factory=dict)
+    examples: list[AcceptanceExample] = Field(default_factory=list, max_length=MAX_EXAMPLES)
     replaces: str | None = None
     replaces_version: int | None = Field(None, ge=1)
     evidence: list[dict[str, Any]] = Field(default_factory=list)
     deadline: datetime | None = None
     traceparent: str | None = None
+
+    @model_validator(mode="after")
+    def _examples_fit_inputs(self) -> FabricationRequest:
+        problem = example_problem(self.inputs, self.examples)
+        if problem is not None:
+            raise ValueError(problem)
+        return self
+
+
+def example_problem(inputs: Mapping[str, Any], examples: Sequence[AcceptanceExample | Mapping[str, Any]]) -> str | None:
+    """Why ``examples`` do not fit the declared ``inputs`` (naming the example and the field), or ``None``.
+
+    With declared inputs, every example's input must give exactly those names; without any, examples must at least
+    agree with each other on the names.
+    """
+    declared = set(inputs)
+    for index, example in enumerate(examples):
+        given = example.input if isinstance(example, AcceptanceExample) else example.get("input")
+        if not isinstance(given, Mapping):
+            return f"examples[{index}].input must be an object of input name -> value"
+        names = set(given)
+        if not declared:
+            declared = names
+            continue
+        unknown, missing = sorted(names - declared), sorted(declared - names)
+        if unknown:
+            return (
+                f"examples[{index}].input has the field {unknown[0]!r}, which is not one of the inputs "
+                f"{sorted(declared)}"
+            )
+        if missing:
+            return f"examples[{index}].input lacks the input {missing[0]!r} (the inputs are {sorted(declared)})"
+    return None

@@ -215,6 +215,8 @@ class AgentStats(Record):
 
     ``duration_buckets[i]`` counts invocations whose duration fell in bucket ``i`` of :data:`DURATION_BUCKETS_MS`
     (the last one: longer than the last bound). A shorter stored list (older data) is padded with zeros.
+    ``example_checks`` counts the callers' acceptance examples this version has reproduced (when it was validated,
+    and each time it was checked before being reused).
     """
 
     invocations: int = 0
@@ -224,6 +226,7 @@ class AgentStats(Record):
     total_ms: float = 0.0
     tokens: int = 0
     duration_buckets: list[int] = Field(default_factory=lambda: [0] * _BUCKETS)
+    example_checks: int = 0
 
     @field_validator("duration_buckets")
     @classmethod
@@ -278,7 +281,9 @@ class AgentManifest(Record):
     """One version of one worker agent in the registry.
 
     ``isolation`` is the explicit per-agent choice of how the wrapper runs it: ``sandbox`` (a child process; always
-    for fabricated code) or ``in_process`` (only for trusted Python callables a user registers).
+    for fabricated code) or ``in_process`` (only for trusted Python callables a user registers). ``output_schema``
+    (a JSON Schema; fabricated agents always have one) is the output contract: the executor fails a run whose output
+    does not match it.
     """
 
     schema_: Literal["arbiter.agent/1"] = Field("arbiter.agent/1", alias="schema")
@@ -286,6 +291,7 @@ class AgentManifest(Record):
     version: int = Field(ge=1)
     description: str = Field(min_length=1, max_length=8000)
     input_schema: dict[str, Any] = Field(default_factory=lambda: {"type": "object", "properties": {}})
+    output_schema: dict[str, Any] | None = None
     code: CodeRef
     entrypoint: str = Field("handler", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
     state: AgentState = AgentState.ACTIVE
@@ -308,6 +314,16 @@ class AgentManifest(Record):
             raise ValueError(f"not a valid JSON Schema: {exc.message}") from None
         if value.get("type") != "object":
             raise ValueError('must describe an object (its "type" must be "object")')
+        return value
+
+    @field_validator("output_schema")
+    @classmethod
+    def _is_schema(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        if value is not None:
+            try:
+                Draft202012Validator.check_schema(value)
+            except SchemaError as exc:
+                raise ValueError(f"not a valid JSON Schema: {exc.message}") from None
         return value
 
     @property

@@ -1,8 +1,21 @@
-"""The Fabricator: reuse an existing agent, or generate → validate → refine → publish a new one.
+"""The Fabricator: reuse an existing agent, or tests → generate → validate → refine → publish a new one.
 
 Generation and validation are kept apart: the model writes a draft; the harness decides, with checks the model
-cannot influence (policy, compile, schema, signature, sandboxed sample runs); a refused draft's report goes back to
-the model for the next attempt, up to ``max_attempts``; then the request fails with the last report.
+cannot influence (policy, compile, schemas, signature, sandboxed runs compared with expected outputs); a refused
+draft's report goes back to the model for the next attempt, up to ``max_attempts``; then the request fails with the
+last report, and nothing is published.
+
+What a draft must reproduce:
+
+- the caller's acceptance examples (``FabricationRequest.examples``): always; a draft that fails one is refused;
+- the Fabricator's own tests, written by the model *before* any code and without seeing any (``tests``):
+  generated tests can be wrong too. With ``tests="settle"`` (the default) a draft that passes everything but some
+  generated tests gets each of those tests re-derived once by a separate call that sees neither the code nor the
+  test: when the re-derived value agrees with the draft's output and not with the test, the test is overruled
+  (kept in the report with the reason, and dropped for later attempts); otherwise it stands and the draft is
+  refused. ``"strict"`` never overrules; ``"off"`` writes no tests.
+
+An existing agent is reused only if its description matches and it reproduces the caller's examples in the sandbox.
 """
 
 from __future__ import annotations
@@ -10,11 +23,14 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import ValidationError
 
 from blackboard import AgentManifest, Backends, FabricationRequest, tracing
+from blackboard.ports.registry import StatsDelta
+from fabricator.cases import MAX_TESTS, Case, examples_of, input_key, usable_tests
+from fabricator.compare import compare, shown
 from fabricator.exceptions import FabricatorError
 from fabricator.generator import Draft, GenerationError, Generator
 from fabricator.harness import Candidate, ValidationReport, validate
@@ -31,6 +47,9 @@ __all__ = ["FabricationFailedError", "FabricationResult", "Fabricator"]
 
 logger = logging.getLogger(__name__)
 
+#: How generated tests are used: ``settle`` disagreements with a re-derivation, ``strict``, or ``off`` (none written).
+TestsMode = Literal["settle", "strict", "off"]
+
 
 @dataclass(frozen=True)
 class FabricationResult:
@@ -40,8 +59,9 @@ class FabricationResult:
         agent: the agent to use (new, or the existing one that was reused).
         reused: whether an existing agent was chosen instead of writing one.
         attempts: how many drafts were written.
-        report: the validation report of the published draft (``None`` when reused).
+        report: the validation report of the published draft, or of the examples an agent reused passed.
         duration_ms: wall time of the whole fabrication.
+        examples_passed: how many of the caller's acceptance examples the agent reproduced.
     """
 
     agent: AgentManifest
@@ -49,6 +69,7 @@ class FabricationResult:
     attempts: int
     report: ValidationReport | None
     duration_ms: float
+    examples_passed: int = 0
 
 
 class FabricationFailedError(FabricatorError):
@@ -75,6 +96,8 @@ class Fabricator:
         policy: the static policy drafts must meet.
         sample_timeout: seconds one sample run may take.
         matcher: the capability matcher the planner uses; the reuse check asks it (lexical matching without one).
+        tests: how the Fabricator's own tests are used (see the module docstring).
+        test_count: how many tests the model is asked to write.
     """
 
     def __init__(
@@ -90,6 +113,8 @@ class Fabricator:
         policy: Policy = DEFAULT_POLICY,
         sample_timeout: float = 20.0,
         matcher: Matcher | None = None,
+        tests: TestsMode = "settle",
+        test_count: int = 5,
     ) -> None:
         self.backends = backends
         self.generator = Generator(model, policy)
@@ -101,41 +126,46 @@ class Fabricator:
         self.policy = policy
         self.sample_timeout = sample_timeout
         self.matcher = matcher
+        self.tests = tests
+        self.test_count = min(test_count, MAX_TESTS)
 
     def fabricate(self, request: FabricationRequest) -> FabricationResult:
         """Answer a fabrication request with an agent.
 
         Raises:
-            FabricationFailedError: no draft passed validation.
+            FabricationFailedError: no draft passed validation (the caller's examples included).
             GenerationError: (retryable) only if the model never answered at all.
         """
         started = time.perf_counter()
+        examples = examples_of(request.examples)
         if request.replaces is None:
-            existing = self._existing(request.capability)
-            if existing is not None:
-                logger.debug("agent=<%s>, score=<%.2f> | reusing an existing agent", existing[0].ref, existing[1])
-                return FabricationResult(existing[0], True, 0, None, (time.perf_counter() - started) * 1000)
+            reused = self._reuse(request, examples)
+            if reused is not None:
+                agent, report = reused
+                passed = 0 if report is None else report.count("example[")
+                took = (time.perf_counter() - started) * 1000
+                return FabricationResult(agent, True, 0, report, took, passed)
+        tests = self._tests(request, examples)
+        derived: dict[str, tuple[bool, Any]] = {}
         feedback, report = "", None
         taken = {m.name for m in self.backends.registry.list_agents()}
         for attempt in range(1, self.max_attempts + 1):
             try:
                 with tracing.start_span("fabricator.generate", attributes={"arbiter.fabrication_attempt": attempt}):
-                    draft = self.generator.draft(request, taken, feedback)
+                    draft = self.generator.draft(request, taken, feedback, [*examples, *tests])
             except GenerationError as exc:
                 feedback, report = str(exc), None
                 logger.warning("attempt=<%d> | %s", attempt, exc)
                 continue
-            candidate, feedback = self._candidate(draft)
+            candidate, feedback = self._candidate(draft, [*examples, *tests])
             if candidate is None:
                 report = None
                 continue
-            report = validate(
-                candidate,
-                sandbox=self.sandbox,
-                model_spec=self.model_spec,
-                policy=self.policy,
-                timeout_seconds=self.sample_timeout,
-            )
+            report = self._validate(candidate)
+            if not report.passed and self.tests == "settle":
+                report = self._settle(request, report, derived)
+                overruled = {input_key(c.input) for c in report.checks if c.overruled and c.input is not None}
+                tests = [t for t in tests if t.key not in overruled]
             logger.debug(
                 "attempt=<%d>, name=<%s>, passed=<%s>, ms=<%.0f> | validated",
                 attempt,
@@ -153,9 +183,103 @@ class Fabricator:
                         exact_version=None if request.replaces_version is None else request.replaces_version + 1,
                         approval=self.approval,
                     )
-                return FabricationResult(agent, False, attempt, report, (time.perf_counter() - started) * 1000)
+                passed = report.count("example[")
+                self._count_examples(agent, passed)
+                took = (time.perf_counter() - started) * 1000
+                return FabricationResult(agent, False, attempt, report, took, passed)
             feedback = report.to_feedback()
         raise FabricationFailedError(self.max_attempts, feedback, report)
+
+    def _validate(self, candidate: Candidate, *, runs_only: bool = False) -> ValidationReport:
+        return validate(
+            candidate,
+            sandbox=self.sandbox,
+            model_spec=self.model_spec,
+            policy=self.policy,
+            timeout_seconds=self.sample_timeout,
+            runs_only=runs_only,
+        )
+
+    def _tests(self, request: FabricationRequest, examples: list[Case]) -> list[Case]:
+        """The model's own tests, written before any code; none when the model could not write any."""
+        if self.tests == "off":
+            return []
+        try:
+            with tracing.start_span("fabricator.tests"):
+                written = self.generator.tests(request, examples, self.test_count)
+        except GenerationError as exc:
+            logger.warning("capability=<%s> | no tests written: %s", request.capability[:80], exc)
+            return []
+        tests = usable_tests(written, list(request.inputs), examples)
+        logger.debug("written=<%d>, usable=<%d> | tests written before the code", len(written), len(tests))
+        return tests
+
+    def _settle(
+        self, request: FabricationRequest, report: ValidationReport, derived: dict[str, tuple[bool, Any]]
+    ) -> ValidationReport:
+        """Overrule each failed generated test whose expected value a re-derivation contradicts, as the draft does.
+
+        Only when generated tests are all that failed (anything else refuses the draft anyway), and only for a test
+        whose run returned an output (a crash is the code's fault). ``derived`` keeps each re-derivation by input,
+        so an input is worked out once per fabrication.
+        """
+        failed = report.failed
+        if not failed or any(not c.name.startswith("test[") or c.input is None for c in failed):
+            return report
+        for check in failed:
+            if check.got is None or check.input is None:
+                continue
+            key = input_key(check.input)
+            if key not in derived:
+                try:
+                    with tracing.start_span("fabricator.rederive"):
+                        derived[key] = self.generator.rederive(request, check.input)
+                except GenerationError as exc:
+                    logger.warning("test=<%s> | could not re-derive: %s", check.name, exc)
+                    derived[key] = (False, None)
+            ok, value = derived[key]
+            if ok and compare(value, check.got).matches and not compare(value, check.expected).matches:
+                reason = (
+                    f"re-derived {shown(value)} from the capability, as the code returned, not the test's "
+                    f"{shown(check.expected)}"
+                )
+                logger.debug("test=<%s> | overruled: %s", check.name, reason)
+                report = report.overrule(check.name, reason)
+        return report
+
+    def _reuse(
+        self, request: FabricationRequest, examples: list[Case]
+    ) -> tuple[AgentManifest, ValidationReport | None] | None:
+        """An active agent that does the job: its description matches, and it reproduces every caller example."""
+        existing = self._existing(request.capability)
+        if existing is None:
+            return None
+        manifest, score = existing
+        if not examples:
+            logger.debug("agent=<%s>, score=<%.2f> | reusing an existing agent", manifest.ref, score)
+            return manifest, None
+        if manifest.isolation != "sandbox":
+            logger.info("agent=<%s> | not reused: a trusted agent's examples cannot be checked here", manifest.ref)
+            return None
+        candidate = Candidate(
+            name=manifest.name,
+            description=manifest.description,
+            code=self.backends.code_store.get(manifest.code.sha256).decode("utf-8"),
+            input_schema=manifest.input_schema,
+            output_schema=manifest.output_schema,
+            cases=examples,
+        )
+        report = self._validate(candidate, runs_only=True)
+        if not report.passed:
+            logger.info("agent=<%s> | not reused: %s", manifest.ref, report.to_feedback())
+            return None
+        logger.debug("agent=<%s>, score=<%.2f> | reusing an agent that passed the examples", manifest.ref, score)
+        self._count_examples(manifest, report.count("example["))
+        return manifest, report
+
+    def _count_examples(self, agent: AgentManifest, passed: int) -> None:
+        if passed:
+            self.backends.registry.add_stats(agent.name, agent.version, StatsDelta(example_checks=passed))
 
     def _existing(self, capability: str) -> tuple[AgentManifest, float] | None:
         if self.matcher is None:
@@ -165,14 +289,16 @@ class Fabricator:
         return None if match is None else (match.manifest, match.score)
 
     @staticmethod
-    def _candidate(draft: Draft) -> tuple[Candidate | None, str]:
+    def _candidate(draft: Draft, cases: list[Case]) -> tuple[Candidate | None, str]:
         try:
             candidate = Candidate(
                 name=safe_name(draft.name),
                 description=draft.description,
                 code=draft.code,
                 input_schema=draft.input_schema,
-                sample_inputs=draft.sample_inputs,
+                output_schema=draft.output_schema,
+                sample_inputs=draft.sample_inputs[:3],
+                cases=cases,
             )
         except ValidationError as exc:
             problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())

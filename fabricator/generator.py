@@ -1,21 +1,43 @@
-"""Generation: a Strands agent with no tools at all writes a worker module, returned as a structured draft."""
+"""Generation: a Strands agent with no tools at all writes tests, then a worker module, returned as structured output.
+
+Three kinds of call, each a fresh agent with no tools (no shell, no network, no files):
+
+- :meth:`Generator.tests`: test cases for the capability, written *before* any code and without seeing any;
+- :meth:`Generator.draft`: the worker module with its schemas, written against the capability, the caller's
+  examples and those tests;
+- :meth:`Generator.rederive`: one expected output worked out again, step by step, to settle whether a failed test
+  or the code is wrong.
+
+Tests and derivations are asked for as Python source (asserts, an ``expected = ...`` line) declared as code, which a
+small local model writes as a plain code block, fast and unconstrained; they are read back from the syntax tree.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel, Field
 
 from blackboard import FabricationRequest, Usage
+from fabricator.cases import Case, parse_literal_assignment, parse_tests
 from fabricator.exceptions import FabricatorError
 from fabricator.policy import DEFAULT_POLICY, Policy
-from fabricator.prompts import request_prompt, system_prompt
+from fabricator.prompts import (
+    DERIVATION_SYSTEM_PROMPT,
+    TESTS_SYSTEM_PROMPT,
+    derivation_prompt,
+    request_prompt,
+    system_prompt,
+    tests_prompt,
+)
 
 if TYPE_CHECKING:
     from strands.models import Model
 
-__all__ = ["Draft", "GenerationError", "Generator"]
+__all__ = ["CaseTable", "Derivation", "Draft", "GenerationError", "Generator"]
+
+M = TypeVar("M", bound=BaseModel)
 
 
 class Draft(BaseModel):
@@ -28,7 +50,30 @@ class Draft(BaseModel):
         json_schema_extra={"contentMediaType": "text/x-python"},
     )
     input_schema: dict[str, Any] = Field(description="JSON Schema (type object) of handler's keyword arguments")
-    sample_inputs: list[dict[str, Any]] = Field(description="1 to 3 realistic inputs that match the schema")
+    output_schema: dict[str, Any] = Field(
+        description="JSON Schema of what handler returns (for an object: its properties, types and required fields)"
+    )
+    sample_inputs: list[dict[str, Any]] = Field(
+        default_factory=list, description="0 to 2 more realistic inputs that match the schema"
+    )
+
+
+class CaseTable(BaseModel):
+    """Test cases for a capability, written before the code as Python asserts."""
+
+    tests: str = Field(
+        description="Python asserts, one per line: assert handler(name=value, ...) == expected",
+        json_schema_extra={"contentMediaType": "text/x-python"},
+    )
+
+
+class Derivation(BaseModel):
+    """One expected output worked out step by step: comments, then ``expected = <literal>``."""
+
+    working: str = Field(
+        description="the working as Python comments, then one line: expected = <the literal value>",
+        json_schema_extra={"contentMediaType": "text/x-python"},
+    )
 
 
 class GenerationError(FabricatorError):
@@ -52,22 +97,48 @@ class Generator:
         self._system_prompt = system_prompt(policy)
         self.usage = Usage()
 
-    def draft(self, request: FabricationRequest, taken: Iterable[str], feedback: str = "") -> Draft:
-        """Write one draft for ``request``, avoiding the ``taken`` names, fixing what ``feedback`` says."""
+    def draft(
+        self, request: FabricationRequest, taken: Iterable[str], feedback: str = "", cases: Iterable[Case] = ()
+    ) -> Draft:
+        """Write one draft for ``request`` that passes ``cases``, avoiding the ``taken`` names, fixing ``feedback``."""
+        return self._ask(self._system_prompt, request_prompt(request, taken, feedback, list(cases)), Draft)
+
+    def tests(self, request: FabricationRequest, examples: list[Case], count: int) -> list[Case]:
+        """About ``count`` test cases for ``request``'s capability, read from the asserts the model writes.
+
+        Raises:
+            GenerationError: the model did not answer.
+        """
+        table = self._ask(TESTS_SYSTEM_PROMPT, tests_prompt(request, examples, count), CaseTable)
+        return parse_tests(table.tests, list(request.inputs) or (list(examples[0].input) if examples else []))
+
+    def rederive(self, request: FabricationRequest, data: dict[str, Any]) -> tuple[bool, Any]:
+        """The output the input ``data`` should give, worked out again from the capability alone (no code, no test).
+
+        Returns:
+            ``(True, value)``, or ``(False, None)`` when the working ends in no readable ``expected = ...`` line.
+
+        Raises:
+            GenerationError: the model did not answer.
+        """
+        derivation = self._ask(DERIVATION_SYSTEM_PROMPT, derivation_prompt(request, data), Derivation)
+        return parse_literal_assignment(derivation.working, "expected")
+
+    def _ask(self, system: str, prompt: str, output: type[M]) -> M:
         from strands import Agent
 
-        agent = Agent(model=self.model, system_prompt=self._system_prompt, tools=[], callback_handler=None)
+        agent = Agent(model=self.model, system_prompt=system, tools=[], callback_handler=None)
         try:
-            result = agent(request_prompt(request, taken, feedback), structured_output_model=Draft)
+            result = agent(prompt, structured_output_model=output)
         except Exception as exc:
-            raise GenerationError(f"the model did not write a draft: {type(exc).__name__}: {exc}") from exc
+            raise GenerationError(f"the model did not write a {output.__name__}: {type(exc).__name__}: {exc}") from exc
         usage = result.metrics.accumulated_usage
         self.usage = self.usage + Usage(
             input_tokens=usage.get("inputTokens", 0),
             output_tokens=usage.get("outputTokens", 0),
             total_tokens=usage.get("totalTokens", 0),
         )
-        draft = result.structured_output
-        if not isinstance(draft, Draft):
-            raise GenerationError("the model returned no draft")
-        return draft
+        value = result.structured_output
+        if not isinstance(value, output):
+            raise GenerationError(f"the model returned no {output.__name__}")
+        return value

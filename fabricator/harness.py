@@ -1,14 +1,20 @@
 """The validation harness: decides whether a candidate worker may be registered, with the evidence of every check.
 
-Checks, in order (ARCHITECTURE step 7); the static ones stop at the first failure, the sample runs all run:
+Checks, in order (ARCHITECTURE step 7); the static ones stop at the first failure, the runs all run:
 
 1. ``policy``: the static policy on the syntax tree (:mod:`fabricator.policy`);
 2. ``compile``: the builtin compiler accepts the source;
 3. ``schema``: the input schema is a Draft 2020-12 JSON Schema of ``type: object``;
-4. ``signature``: ``handler``'s parameters, read from the tree (nothing is imported), fit the schema;
-5. ``sample[i]``: each sample input matches the schema, then runs in the sandbox as a real task would, and returns
-   a JSON-serialisable, non-empty output (a dict whose every value is empty counts as empty).
+4. ``output_schema``: the declared output schema is a Draft 2020-12 JSON Schema;
+5. ``signature``: ``handler``'s parameters, read from the tree (nothing is imported), fit the schema;
+6. ``example[i]`` (the caller's acceptance examples), ``test[i]`` (the Fabricator's own tests) and ``sample[i]``
+   (the draft's sample inputs): each input matches the input schema, then runs in the sandbox as a real task would;
+   the output must be JSON, match the output schema, and equal the expected value under the rules of
+   :mod:`fabricator.compare` (a sample has no expected value: its output must not be empty, and a dict whose every
+   value is empty counts as empty).
 
+Every run's check carries its evidence as fields too (``input``, ``expected``, ``got``, ``rule``). A failed ``test``
+check may later be *overruled* (the Fabricator found the test itself wrong); it then no longer fails the report.
 Nothing the candidate does raises out of :func:`validate`: it becomes a failed check.
 """
 
@@ -26,16 +32,18 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from blackboard import tracing
 from blackboard.records import AGENT_NAME_PATTERN
+from fabricator.cases import Case, call_text
+from fabricator.compare import RULE, compare, shown
 from fabricator.exceptions import HarnessError
 from fabricator.policy import DEFAULT_POLICY, Policy, PolicyViolation, check_policy
 from wrapper.exceptions import SandboxError
 from wrapper.models import needs_network
 from wrapper.sandbox import SandboxLimits, SandboxPool, SandboxRequest
-from wrapper.schemas import input_problem
+from wrapper.schemas import input_problem, output_problem
 from wrapper.sdk import TaskContext
 
 __all__ = ["Candidate", "Check", "ValidationReport", "validate"]
@@ -45,6 +53,8 @@ logger = logging.getLogger(__name__)
 #: Providers reached over the network; workers that use them need it, all others run without.
 _MAX_EVIDENCE = 2000
 _MAX_OUTPUT_REPR = 300
+#: What a check function returns: passed, evidence and, for runs, the check's fields (input, expected, got, rule).
+_Outcome = tuple[bool, str] | tuple[bool, str, dict[str, Any]]
 _MAX_PARALLEL_SAMPLES = 4
 
 
@@ -56,7 +66,9 @@ class Candidate(BaseModel):
         description: what it does (for the planner).
         code: the module source; it defines ``handler``.
         input_schema: the JSON Schema of ``handler``'s keyword arguments.
-        sample_inputs: inputs to try it on; at least one.
+        output_schema: the JSON Schema every output must match (``None``: not declared, which fails validation).
+        sample_inputs: inputs to try it on, with no expected output.
+        cases: inputs with an expected output (the caller's examples, the Fabricator's tests).
     """
 
     model_config = ConfigDict(frozen=True)
@@ -65,11 +77,23 @@ class Candidate(BaseModel):
     description: str
     code: str
     input_schema: dict[str, Any]
-    sample_inputs: list[dict[str, Any]] = Field(min_length=1)
+    output_schema: dict[str, Any] | None = None
+    sample_inputs: list[dict[str, Any]] = Field(default_factory=list)
+    cases: list[Case] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _has_inputs(self) -> Candidate:
+        if not self.sample_inputs and not self.cases:
+            raise ValueError("a candidate needs at least one sample input or case to run")
+        return self
 
 
 class Check(BaseModel):
-    """The outcome of one check, with what was seen."""
+    """The outcome of one check, with what was seen.
+
+    A run's check also names its ``input``, what was ``expected`` (for examples and tests), what it ``got`` and the
+    comparison ``rule``; ``overruled`` says why a failed test was found wrong itself (it then does not count).
+    """
 
     model_config = ConfigDict(frozen=True)
 
@@ -77,6 +101,11 @@ class Check(BaseModel):
     passed: bool
     evidence: str
     duration_ms: float
+    input: dict[str, Any] | None = None
+    expected: Any = None
+    got: Any = None
+    rule: str = ""
+    overruled: str = ""
 
 
 class ValidationReport(BaseModel):
@@ -88,8 +117,17 @@ class ValidationReport(BaseModel):
 
     @property
     def failed(self) -> list[Check]:
-        """The checks that failed, in order."""
-        return [check for check in self.checks if not check.passed]
+        """The checks that failed and were not overruled, in order."""
+        return [check for check in self.checks if not check.passed and not check.overruled]
+
+    def overrule(self, name: str, reason: str) -> ValidationReport:
+        """This report with the failed check ``name`` (a generated test) overruled for ``reason``."""
+        checks = [c.model_copy(update={"overruled": reason}) if c.name == name else c for c in self.checks]
+        return self.model_copy(update={"checks": checks, "passed": all(c.passed or c.overruled for c in checks)})
+
+    def count(self, prefix: str) -> int:
+        """How many checks whose name starts with ``prefix`` (``example[``, ``test[``) passed."""
+        return sum(1 for check in self.checks if check.name.startswith(prefix) and check.passed)
 
     def to_feedback(self) -> str:
         """Return the failed checks as compact text for the generator's next attempt ("" when all passed)."""
@@ -107,6 +145,7 @@ def validate(
     model_spec: str | None = None,
     policy: Policy = DEFAULT_POLICY,
     timeout_seconds: float = 20.0,
+    runs_only: bool = False,
 ) -> ValidationReport:
     """Run every check on ``candidate`` and report.
 
@@ -116,6 +155,8 @@ def validate(
         model_spec: the model spec the worker gets from ``wrapper.sdk.model()`` while it runs the samples.
         policy: the static policy.
         timeout_seconds: wall-clock limit of each sample run.
+        runs_only: run the cases and samples only, without the static checks (for a registered agent that passed
+            them when it was published, checked again before it is reused).
 
     Returns:
         The report; ``passed`` tells whether the candidate may be registered.
@@ -124,31 +165,46 @@ def validate(
         HarnessError: the sandbox machinery failed (not the candidate); retryable.
     """
     with tracing.start_span("fabricator.validate", attributes={"arbiter.agent": candidate.name}) as span:
-        report = _validate(candidate, sandbox, model_spec, policy, timeout_seconds)
+        report = _validate(candidate, sandbox, model_spec, policy, timeout_seconds, runs_only)
         if span is not None:
             span.set_attribute("arbiter.passed", report.passed)
         return report
 
 
 def _validate(
-    candidate: Candidate, sandbox: SandboxPool, model_spec: str | None, policy: Policy, timeout_seconds: float
+    candidate: Candidate,
+    sandbox: SandboxPool,
+    model_spec: str | None,
+    policy: Policy,
+    timeout_seconds: float,
+    runs_only: bool,
 ) -> ValidationReport:
     started = time.perf_counter()
     static: list[tuple[str, Callable[[], tuple[bool, str]]]] = [
         ("policy", lambda: _policy(candidate.code, policy)),
         ("compile", lambda: _compile(candidate)),
         ("schema", lambda: _schema(candidate.input_schema)),
+        ("output_schema", lambda: _output_schema(candidate.output_schema)),
         ("signature", lambda: _signature(candidate.code, candidate.input_schema)),
     ]
     checks: list[Check] = []
-    for name, run in static:
+    for name, run in [] if runs_only else static:
         checks.append(_timed(name, run))
         if not checks[-1].passed:
             return _report(checks, started)
     limits = SandboxLimits(timeout_seconds=timeout_seconds, network=needs_network(model_spec))
+    counters = {"example": 0, "test": 0}
+    named: list[tuple[str, dict[str, Any], Case | None]] = []
+    for case in candidate.cases:
+        named.append((f"{case.origin}[{counters[case.origin]}]", case.input, case))
+        counters[case.origin] += 1
+    named += [(f"sample[{i}]", sample, None) for i, sample in enumerate(candidate.sample_inputs)]
     runs = [
-        (f"sample[{i}]", lambda i=i, sample=sample: _sample(candidate, i, sample, sandbox, model_spec, limits))
-        for i, sample in enumerate(candidate.sample_inputs)
+        (
+            name,
+            lambda name=name, data=data, case=case: _sample(candidate, name, data, case, sandbox, model_spec, limits),
+        )
+        for name, data, case in named
     ]
     # Samples run side by side: the pool queues what it cannot take, and a hanging sample does not delay the others.
     # Each thread continues this one's context, so that the sample runs are spans of the validation.
@@ -163,10 +219,12 @@ def _report(checks: list[Check], started: float) -> ValidationReport:
     return ValidationReport(passed=all(c.passed for c in checks), checks=checks, duration_ms=duration)
 
 
-def _timed(name: str, run: Callable[[], tuple[bool, str]]) -> Check:
+def _timed(name: str, run: Callable[[], _Outcome]) -> Check:
     started = time.perf_counter()
+    fields: dict[str, Any] = {}
     try:
-        passed, evidence = run()
+        passed, evidence, *more = run()
+        fields = more[0] if more else {}
     except HarnessError:
         raise
     except Exception as exc:  # whatever the candidate's input provokes is its failure, never ours to raise
@@ -174,7 +232,8 @@ def _timed(name: str, run: Callable[[], tuple[bool, str]]) -> Check:
         passed, evidence = False, f"{type(exc).__name__}: {exc}"
     if len(evidence) > _MAX_EVIDENCE:
         evidence = evidence[: _MAX_EVIDENCE - 15] + " ... (truncated)"
-    return Check(name=name, passed=passed, evidence=evidence, duration_ms=(time.perf_counter() - started) * 1000)
+    took = (time.perf_counter() - started) * 1000
+    return Check(name=name, passed=passed, evidence=evidence, duration_ms=took, **fields)
 
 
 def _quietly(action: Callable[[], Any]) -> list[str]:
@@ -218,6 +277,17 @@ def _schema(schema: Mapping[str, Any]) -> tuple[bool, str]:
     return True, f"valid Draft 2020-12 object schema; properties {props}, required {schema.get('required', [])}"
 
 
+def _output_schema(schema: Mapping[str, Any] | None) -> tuple[bool, str]:
+    if schema is None:
+        return False, "no output_schema: declare the JSON Schema of what handler returns"
+    try:
+        Draft202012Validator.check_schema(schema)
+    except SchemaError as exc:
+        where = "/".join(str(p) for p in exc.absolute_path) or "(root)"
+        return False, f"output_schema is not a valid Draft 2020-12 JSON Schema at {where}: {exc.message}"
+    return True, f"valid Draft 2020-12 schema of type {schema.get('type', 'any')!r}"
+
+
 def _signature(code: str, schema: Mapping[str, Any]) -> tuple[bool, str]:
     trees: list[ast.Module] = []
     _quietly(lambda: trees.append(ast.parse(code)))
@@ -254,30 +324,36 @@ def _signature(code: str, schema: Mapping[str, Any]) -> tuple[bool, str]:
 
 def _sample(
     candidate: Candidate,
-    index: int,
-    sample: dict[str, Any],
+    name: str,
+    data: dict[str, Any],
+    case: Case | None,
     sandbox: SandboxPool,
     model_spec: str | None,
     limits: SandboxLimits,
-) -> tuple[bool, str]:
-    problem = input_problem(candidate.input_schema, sample)
+) -> _Outcome:
+    fields: dict[str, Any] = {"input": data}
+    if case is not None:
+        fields |= {"expected": case.expected, "rule": RULE}
+    problem = input_problem(candidate.input_schema, data)
     if problem is not None:
-        return False, f"sample input does not match the input schema at {problem}"
-    with tracing.start_span("fabricator.sample", attributes={"arbiter.sample": index}):
-        return _run_sample(candidate, index, sample, sandbox, model_spec, limits)
+        return False, f"input {shown(data)} does not match the input schema at {problem}", fields
+    with tracing.start_span("fabricator.sample", attributes={"arbiter.sample": name}):
+        passed, evidence, got = _run_sample(candidate, name, data, case, sandbox, model_spec, limits)
+    return passed, evidence, fields | {"got": got}
 
 
 def _run_sample(
     candidate: Candidate,
-    index: int,
-    sample: dict[str, Any],
+    name: str,
+    data: dict[str, Any],
+    case: Case | None,
     sandbox: SandboxPool,
     model_spec: str | None,
     limits: SandboxLimits,
-) -> tuple[bool, str]:
+) -> tuple[bool, str, Any]:
     context = TaskContext(
         orchestration_id="validation",
-        task_id=f"sample{index}",
+        task_id=name.replace("[", "").replace("]", ""),
         agent=f"{candidate.name}@candidate",
         model_spec=model_spec,
         traceparent=tracing.current_traceparent(),
@@ -285,33 +361,45 @@ def _run_sample(
     request = SandboxRequest(
         code=candidate.code.encode("utf-8"),
         module_name=f"candidate_{candidate.name}",
-        input=sample,
+        input=data,
         context=context.model_dump(mode="json"),
         limits=limits,
     )
     try:
         outcome = sandbox.run(request)
     except SandboxError as exc:
-        raise HarnessError(f"the sandbox could not run sample {index} of {candidate.name!r}: {exc}") from exc
+        raise HarnessError(f"the sandbox could not run {name} of {candidate.name!r}: {exc}") from exc
     took = f"{outcome.duration_ms:.0f} ms"
+    call = call_text(data)
     if outcome.status == "timed_out":
-        return False, f"timed out after {limits.timeout_seconds:g} s ({outcome.error_type}: {outcome.error_message})"
+        return False, f"{call} timed out after {limits.timeout_seconds:g} s ({outcome.error_message})", None
     if outcome.status != "succeeded":
         tail = f"; stdout: {outcome.stdout_tail[-300:]!r}" if outcome.stdout_tail else ""
-        return False, f"failed in {took}: {outcome.error_type}: {outcome.error_message}{tail}"
+        return False, f"{call} failed in {took}: {outcome.error_type}: {outcome.error_message}{tail}", None
     output = outcome.output
-    shown = repr(output)
-    if len(shown) > _MAX_OUTPUT_REPR:
-        shown = shown[:_MAX_OUTPUT_REPR] + "..."
     try:
         json.dumps(output, allow_nan=False)
     except (TypeError, ValueError) as exc:
-        return False, f"output is not JSON-serialisable ({exc}): {shown}"
+        return False, f"{call} returned a value that is not JSON ({exc}): {repr(output)[:_MAX_OUTPUT_REPR]}", None
+    got = shown(output)
+    if candidate.output_schema is not None:
+        problem = output_problem(candidate.output_schema, output)
+        if problem is not None:
+            return False, f"{call} returned {got}, which does not match the output schema at {problem}", output
+    if case is not None:
+        comparison = compare(case.expected, output)
+        if not comparison.matches:
+            return (
+                False,
+                f"{call} returned {got}; expected {shown(case.expected)} ({comparison.where}: {comparison.reason})",
+                output,
+            )
+        return True, f"{call} returned {got} as expected, in {took}", output
     if _empty(output):
-        return False, f"empty output {shown}: return the result the task asks for"
+        return False, f"{call} returned the empty output {got}: return the result the task asks for", output
     if isinstance(output, dict) and all(_empty(value) for value in output.values()):
-        return False, f"every field of the output is empty {shown}: the sample input should give values"
-    return True, f"succeeded in {took}; output {shown}"
+        return False, f"{call} returned {got}, every field empty: the sample input should give values", output
+    return True, f"{call} succeeded in {took}; output {got}", output
 
 
 def _empty(value: object) -> bool:

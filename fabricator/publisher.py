@@ -76,6 +76,7 @@ def publish(
             version=version,
             description=draft.description,
             input_schema=draft.input_schema,
+            output_schema=draft.output_schema,
             code=code,
             state=state,
             origin=AgentOrigin.FABRICATOR,

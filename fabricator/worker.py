@@ -102,6 +102,7 @@ class FabricationWorker:
                     "reused": result.reused,
                     "description": agent.description,
                     "input_schema": agent.input_schema,
+                    "examples_passed": result.examples_passed,
                     "note": (
                         f"call the tool {agent.name!r} from your next turn"
                         if ready

@@ -10,9 +10,9 @@ import blackboard
 import blackboard.exceptions
 
 BLACKBOARD = {
-    "AgentManifest", "AgentNotFoundError", "AgentOrigin", "AgentRef", "AgentState", "AgentStats", "Applied",
-    "Backends", "BatchFailedError", "Blackboard", "BlackboardError", "Budget", "BudgetUsage", "CodeRef", "CodeStore",
-    "Completion",
+    "AcceptanceExample", "AgentManifest", "AgentNotFoundError", "AgentOrigin", "AgentRef", "AgentState", "AgentStats",
+    "Applied", "Backends", "BatchFailedError", "Blackboard", "BlackboardError", "Budget", "BudgetUsage", "CodeRef",
+    "CodeStore", "Completion",
     "CompletionEvent", "ConfigurationError", "DeadLetter", "Event", "EventBus", "FabricationRequest", "IntegrityError",
     "InvalidTransitionError", "MessageTooLargeError", "Note", "NotFoundError", "Orchestration", "OrchestrationFinished",
     "OrchestrationNotFoundError", "OrchestrationStatus", "PatternError", "QueueMessage", "QueueStats", "Received",

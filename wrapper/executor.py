@@ -20,7 +20,6 @@ import contextvars
 import json
 import logging
 import time
-import types
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -49,7 +48,7 @@ from blackboard.messages import NoteSnapshot
 from wrapper import sdk
 from wrapper.cache import CodeCache, ManifestCache
 from wrapper.sandbox import SandboxLimits, SandboxOutcome, SandboxPool, SandboxRequest
-from wrapper.schemas import input_problem
+from wrapper.schemas import input_problem, output_problem
 
 __all__ = ["Executor", "Outcome", "TrustedHandler"]
 
@@ -86,9 +85,10 @@ class Executor:
     Args:
         backends: where tasks, agents, code, notes and completions live.
         sandbox: the warm pool that runs sandboxed agents (required if any agent is sandboxed).
-        trusted: Python callables for agents registered as trusted (``isolation="in_process"``), by agent name;
-            an in-process agent without one is loaded from its code in this process. The mapping is read at each
-            execution, so callables registered later are found.
+        trusted: Python callables for agents registered as trusted (``isolation="in_process"``), by agent name.
+            Trusted code runs only as the callable registered in this process, never from its stored source: a
+            task of a trusted agent without one fails, not retried, with ``TrustedHandlerUnavailable``. The mapping
+            is read at each execution, so callables registered later are found.
         model_spec: the model spec workers get from ``wrapper.sdk.model()``.
         limits: sandbox limits; the timeout is replaced per task by the agent's ``timeout_seconds`` (capped by the
             task's deadline).
@@ -127,7 +127,6 @@ class Executor:
         self._clock = clock
         self.manifests = ManifestCache(backends.registry)
         self.code = CodeCache(backends.code_store, code_cache_dir)
-        self._modules: dict[str, types.ModuleType] = {}
         self._threads = ThreadPoolExecutor(thread_name_prefix="arbiter-in-process")
 
     @property
@@ -233,8 +232,10 @@ class Executor:
             # The worker's own spans (in the sandbox child, or Strands' in process) continue this one.
             context = context.model_copy(update={"traceparent": tracing.current_traceparent() or context.traceparent})
             if manifest.isolation == "in_process":
-                return self._run_in_process(manifest, code, message.input, context, timeout)
-            return self._run_sandboxed(manifest, code, message.input, context, timeout)
+                run = self._run_in_process(manifest, code, message.input, context, timeout)
+            else:
+                run = self._run_sandboxed(manifest, code, message.input, context, timeout)
+        return _held_to_contract(manifest, run)
 
     @staticmethod
     def _invalid_input(manifest: AgentManifest, data: Mapping[str, Any]) -> str | None:
@@ -271,12 +272,14 @@ class Executor:
     ) -> Outcome:
         handler = self._trusted.get(manifest.name)
         if handler is None:
-            module = self._modules.get(manifest.code.sha256)
-            if module is None:
-                module = types.ModuleType(f"agent_{manifest.name.replace('-', '_')}_v{manifest.version}")
-                exec(compile(code, f"<agent {manifest.ref}>", "exec"), module.__dict__)  # trusted code only
-                self._modules[manifest.code.sha256] = module
-            handler = getattr(module, manifest.entrypoint)
+            # Its stored source is a record of what was registered; running it would be running text as code.
+            message = (
+                f"{manifest.ref} is a trusted agent: it runs only as the Python callable registered for "
+                f"{manifest.name!r} in the process that runs it, and this process has none. Register it before tasks "
+                "run (LocalRuntime(agents=[...]) or register_agent); an `arbiter worker` process runs sandboxed "
+                "agents only"
+            )
+            return _failed("TrustedHandlerUnavailable", message, retryable=False)
 
         def call() -> Outcome:
             started = time.perf_counter()
@@ -388,6 +391,24 @@ def _call(handler: TrustedHandler, data: Mapping[str, Any]) -> Outcome:
             "OutputNotSerializable", f"the handler returned a value that is not JSON: {exc}", retryable=False
         )
     return Outcome(TaskState.SUCCEEDED, output)
+
+
+def _held_to_contract(manifest: AgentManifest, run: Outcome) -> Outcome:
+    """A succeeded run whose output breaks the agent's output schema fails, so that reflection counts wrong outputs.
+
+    Not retryable: the same code given the same input answers the same way.
+    """
+    if run.status is not TaskState.SUCCEEDED or manifest.output_schema is None:
+        return run
+    problem = output_problem(manifest.output_schema, run.output)
+    if problem is None:
+        return run
+    error = TaskError(
+        type="OutputSchemaMismatch",
+        message=f"the output of {manifest.ref} does not match its output schema at {problem}",
+        retryable=False,
+    )
+    return replace(run, status=TaskState.FAILED, output=None, error=error, notes=())
 
 
 def _from_outcome(outcome: SandboxOutcome) -> Outcome:

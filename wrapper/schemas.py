@@ -1,4 +1,4 @@
-"""Checking a task input against an agent's input JSON Schema, with a message that says where it fails."""
+"""Checking a task input or output against an agent's JSON Schemas, with a message that says where it fails."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import best_match
 
-__all__ = ["input_problem"]
+__all__ = ["input_problem", "output_problem"]
 
 
 @lru_cache(maxsize=2048)
@@ -23,9 +23,18 @@ def input_problem(schema: Mapping[str, Any], data: Mapping[str, Any]) -> str | N
 
     Validators are cached by the schema's content, so checking many inputs against one agent's schema is cheap.
     """
+    return _problem(schema, dict(data), "(input)")
+
+
+def output_problem(schema: Mapping[str, Any], value: Any) -> str | None:
+    """``None`` if an output ``value`` matches an agent's output ``schema``; else ``"<path>: <what is wrong>"``."""
+    return _problem(schema, value, "(output)")
+
+
+def _problem(schema: Mapping[str, Any], value: Any, whole: str) -> str | None:
     validator = _validator(json.dumps(schema, sort_keys=True, default=str))
-    error = best_match(validator.iter_errors(dict(data)))
+    error = best_match(validator.iter_errors(value))
     if error is None:
         return None
-    where = "/".join(str(p) for p in error.absolute_path) or "(input)"
+    where = "/".join(str(p) for p in error.absolute_path) or whole
     return f"{where}: {error.message}"

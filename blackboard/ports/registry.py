@@ -33,6 +33,7 @@ class StatsDelta:
 
     ``duration_buckets`` has one count per bucket of :data:`~blackboard.records.DURATION_BUCKETS_MS` plus the
     overflow bucket (an empty tuple means no durations to add); adapters add it element by element.
+    ``example_checks`` counts acceptance examples the version reproduced.
     """
 
     invocations: int = 0
@@ -42,6 +43,7 @@ class StatsDelta:
     total_ms: float = 0.0
     tokens: int = 0
     duration_buckets: tuple[int, ...] = ()
+    example_checks: int = 0
 
     def __post_init__(self) -> None:
         if self.duration_buckets and len(self.duration_buckets) != BUCKET_COUNT:
@@ -77,6 +79,7 @@ class StatsDelta:
             total_ms=stats.total_ms + self.total_ms,
             tokens=stats.tokens + self.tokens,
             duration_buckets=[a + b for a, b in zip(stats.duration_buckets, self.buckets, strict=True)],
+            example_checks=stats.example_checks + self.example_checks,
         )
 
     def __add__(self, other: StatsDelta) -> StatsDelta:
@@ -89,6 +92,7 @@ class StatsDelta:
             self.total_ms + other.total_ms,
             self.tokens + other.tokens,
             buckets,
+            self.example_checks + other.example_checks,
         )
 
     def _sum(self, other: StatsDelta) -> tuple[int, ...]:

@@ -8,6 +8,7 @@ from typing import Any
 from arbiter import LocalRuntime
 from arbiter.testing import ScriptedModel
 from tests.arbiter.conftest import FAST
+from tests.fabrication_turns import WORD_COUNT_OUTPUT, WORD_COUNT_TESTS
 from wrapper import SandboxPool
 
 HOSTILE = '<script>window.__pwned = 1</script><img src=x onerror="window.__pwned = 2">'
@@ -17,6 +18,7 @@ DRAFT = {
         "description": "Counts the words of a text.",
         "code": "def handler(text: str) -> dict:\n    return {'words': len(text.split())}\n",
         "input_schema": {"type": "object", "properties": {"text": {"type": "string"}}, "required": ["text"]},
+        "output_schema": WORD_COUNT_OUTPUT,
         "sample_inputs": [{"text": "one two three"}],
     }
 }
@@ -50,7 +52,7 @@ def run_scenario(home: Path, pool: SandboxPool) -> str:
     with LocalRuntime(
         home,
         model=ScriptedModel(turns),
-        fabricator_model=ScriptedModel([DRAFT]),
+        fabricator_model=ScriptedModel([WORD_COUNT_TESTS, DRAFT]),
         settings=FAST,
         sandbox=pool,
         sweep_interval=0.1,

@@ -110,8 +110,12 @@ def test_run_incident_example_fabricates_the_missing_worker(tmp_path: Path) -> N
     (agent,) = json.loads(out)
     assert agent["origin"] == "fabricator" and agent["state"] == "active" and agent["report"]["passed"]
     assert [c["name"] for c in agent["report"]["checks"]] == [
-        "policy", "compile", "schema", "signature", "sample[0]", "sample[1]",
+        "policy", "compile", "schema", "output_schema", "signature",
+        "example[0]", "test[0]", "test[1]", "test[2]", "sample[0]", "sample[1]",
     ]  # fmt: skip
+    example = agent["report"]["checks"][5]
+    assert example["expected"]["threshold"] == 25.0 and example["got"]["threshold"] == 25.0 and example["rule"]
+    assert agent["stats"]["example_checks"] == 1 and agent["output_schema"]["type"] == "object"
 
 
 def test_failed_orchestration_exits_1(tmp_path: Path) -> None:
@@ -226,8 +230,8 @@ def test_demo_runs_again_and_reuses_what_it_fabricated(tmp_path: Path) -> None:
     # The summary: what the orchestration record and the models' usage reports say.
     assert (first["waves"], first["tasks"]) == (3, 4)
     assert first["fabricated"] == [{"agent": "alarm_reason_parser", "version": 1, "reused": False, "used": 1}]
-    assert first["model_calls"] == {"planner": 4, "fabricator": 1, "total": 5}
-    assert first["tokens"] == 980 + 120 + 1320 + 70 + 1490 + 64 + 1580 + 40 + 2100 + 410
+    assert first["model_calls"] == {"planner": 4, "fabricator": 2, "total": 6}
+    assert first["tokens"] == 980 + 120 + 1320 + 70 + 1490 + 64 + 1580 + 40 + 420 + 160 + 2100 + 410
     assert second["fabricated"][0]["reused"] is True and second["model_calls"]["fabricator"] == 0
     assert first["orchestration_id"] != second["orchestration_id"]  # a fresh event id each time
     code, out, _ = invoke("orchestrations", "show", second["orchestration_id"], "--home", home, "--json")

@@ -13,6 +13,7 @@ from arbiter.reflection import REFLECTION_SOURCE, AgentQuarantined, note_key
 from arbiter.testing import ScriptedModel
 from blackboard import AgentManifest, AgentOrigin, AgentState, Event, TaskState
 from tests.arbiter.conftest import RuntimeFactory, event
+from tests.fabrication_turns import case_table_turn
 
 BROKEN = "def handler(a: int, b: int) -> dict:\n    return {'ratio': a / b}\n"
 FIXED = (
@@ -68,15 +69,17 @@ def test_failing_agent_is_quarantined_rewritten_and_replaced(runtime: RuntimeFac
     ]
     fabricator = ScriptedModel(
         [
+            case_table_turn("assert handler(a=6, b=3)['ratio'] == 2.0", "assert handler(a=1, b=0)['ratio'] is None"),
             {
                 "structured": {
                     "name": "ratio",
                     "description": DESCRIPTION + " A zero divisor gives no ratio instead of an error.",
                     "code": FIXED,
                     "input_schema": SCHEMA,
+                    "output_schema": {"type": "object", "properties": {"ratio": {"type": ["number", "null"]}}},
                     "sample_inputs": [{"a": 1, "b": 0}, {"a": 6, "b": 3}],
                 }
-            }
+            },
         ]
     )
     rt = runtime(turns, fabricator_model=fabricator)
@@ -100,7 +103,8 @@ def test_failing_agent_is_quarantined_rewritten_and_replaced(runtime: RuntimeFac
     assert v2.state is AgentState.ACTIVE and v2.origin is AgentOrigin.FABRICATOR and v2.input_schema == SCHEMA
     assert v2.validation_report is not None
     assert rt.backends.code_store.get_json(v2.validation_report)["passed"] is True
-    prompt = "".join(b.get("text", "") for m in fabricator.requests[0].messages for b in m["content"])
+    # The tests come first (fabricator.requests[0]); the draft's prompt carries the failures it replaces.
+    prompt = "".join(b.get("text", "") for m in fabricator.requests[1].messages for b in m["content"])
     assert "replaces the agent 'ratio'" in prompt and "ZeroDivisionError" in prompt and '"b": 0' in prompt
 
     second = rt.run(event(task="more ratios"), timeout=120)

@@ -15,6 +15,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from arbiter import LocalRuntime
 from arbiter.testing import ScriptedModel
 from tests.arbiter.conftest import FAST, event
+from tests.fabrication_turns import WORD_COUNT_OUTPUT, WORD_COUNT_TESTS
 from wrapper import SandboxPool
 
 
@@ -40,6 +41,7 @@ DRAFT = {
         "description": "Counts the words of a text.",
         "code": COUNTER,
         "input_schema": {"type": "object", "properties": {"text": {"type": "string"}}, "required": ["text"]},
+        "output_schema": WORD_COUNT_OUTPUT,
         "sample_inputs": [{"text": "one two three"}],
     }
 }
@@ -89,7 +91,7 @@ def test_one_trace_across_every_hop(tmp_path: Path, pool: SandboxPool, spans: In
     with LocalRuntime(
         tmp_path / "home",
         model=ScriptedModel(turns),
-        fabricator_model=ScriptedModel([DRAFT]),
+        fabricator_model=ScriptedModel([WORD_COUNT_TESTS, DRAFT]),
         settings=FAST,
         sandbox=pool,
         sweep_interval=0.1,
@@ -133,16 +135,17 @@ def test_one_trace_across_every_hop(tmp_path: Path, pool: SandboxPool, spans: In
     assert len(completions) == 3
     assert {_ancestors(s, by_id)[0] for s in completions} == {"wrapper.execute", "fabricator.fabricate"}
 
-    # Fabrication and its validation, whose sample ran in a sandbox child.
+    # Fabrication and its validation, whose two tests and one sample each ran in a sandbox child.
     (fabrication,) = [s for s in finished if s.name == "fabricator.fabricate"]
     assert _ancestors(fabrication, by_id)[0] == "arbiter.dispatch"
     (validation,) = [s for s in finished if s.name == "fabricator.validate"]
     assert "fabricator.fabricate" in _ancestors(validation, by_id)
     sample_children = [s for s in children if _ancestors(s, by_id)[:2] == ["fabricator.sample", "fabricator.validate"]]
-    assert len(sample_children) == 1
+    assert len(sample_children) == 3
     assert "fabricator.publish" in names
 
-    # Strands' own spans (the generator's agent) nest inside the generation span.
+    # Strands' own spans (the generator's agents) nest inside the spans of writing the tests and the draft.
     strands = [s for s in finished if s.instrumentation_scope is not None and "strands" in s.instrumentation_scope.name]
     assert strands, f"no Strands span among {sorted(set(names))}"
-    assert all("fabricator.generate" in _ancestors(s, by_id) for s in strands)
+    assert all({"fabricator.tests", "fabricator.generate"} & set(_ancestors(s, by_id)) for s in strands)
+    assert any("fabricator.tests" in _ancestors(s, by_id) for s in strands)

@@ -71,6 +71,17 @@ def test_a_delta_adds_to_every_counter_and_bucket(backends: Backends) -> None:
     assert sum(stats.duration_buckets) == 3
     assert stats.p95_ms == 131_072.0  # the upper bound of the bucket of the slowest call
     assert round(stats.failure_rate, 3) == 0.667
+    assert stats.example_checks == 0
+
+
+def test_example_checks_add_up_apart_from_invocations(backends: Backends) -> None:
+    registry = backends.registry
+    registry.put(manifest())
+    registry.add_stats("burger_cook", 1, StatsDelta(example_checks=2))
+    registry.add_stats("burger_cook", 1, StatsDelta(example_checks=1) + StatsDelta.of(TaskState.SUCCEEDED, 3.0, 0))
+    stats = registry.get("burger_cook", 1).stats
+    assert (stats.example_checks, stats.invocations, stats.succeeded) == (3, 1, 1)
+    assert registry.versions("burger_cook")[0].stats.example_checks == 3
 
 
 def test_threads_lose_no_stats_update(backends: Backends) -> None:

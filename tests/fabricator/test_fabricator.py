@@ -17,6 +17,7 @@ from wrapper.testing import ScriptedModel
 
 GOOD = "def handler(text: str) -> dict:\n    return {'words': len(text.split())}\n"
 SCHEMA = {"type": "object", "properties": {"text": {"type": "string"}}, "required": ["text"]}
+OUTPUT = {"type": "object", "properties": {"words": {"type": "integer"}}, "required": ["words"]}
 
 
 def draft(name: str = "word_counter", code: str = GOOD, **changes: Any) -> dict[str, Any]:
@@ -25,6 +26,7 @@ def draft(name: str = "word_counter", code: str = GOOD, **changes: Any) -> dict[
         "description": "Counts the words of a text.",
         "code": code,
         "input_schema": SCHEMA,
+        "output_schema": OUTPUT,
         "sample_inputs": [{"text": "one two three"}],
     }
     return {"structured": {**body, **changes}}
@@ -46,7 +48,8 @@ def backends() -> Backends:
 
 
 def fabricator(backends: Backends, pool: SandboxPool, turns: list[dict[str, Any]], **kwargs: Any) -> Fabricator:
-    return Fabricator(backends, ScriptedModel(turns), pool, sample_timeout=5, **kwargs)
+    """A Fabricator playing ``turns``; without tests of its own unless ``tests=`` says (see test_acceptance.py)."""
+    return Fabricator(backends, ScriptedModel(turns), pool, sample_timeout=5, **{"tests": "off", **kwargs})
 
 
 def existing(backends: Backends, name: str, description: str, state: AgentState = AgentState.ACTIVE) -> AgentManifest:

@@ -23,8 +23,13 @@ DRAFT = {
         "description": "Counts the words of a text.",
         "code": GOOD,
         "input_schema": SCHEMA,
+        "output_schema": {"type": "object", "properties": {"words": {"type": "integer"}}},
         "sample_inputs": [{"text": "one two three"}],
     }
+}
+#: The Fabricator's own tests, written before the draft (the failure evidence's input among them).
+TESTS = {
+    "structured": {"tests": "assert handler(text='a b') == {'words': 2}\nassert handler(text='') == {'words': 0}\n"}
 }
 
 
@@ -66,26 +71,26 @@ def _request(orchestration_id: str) -> FabricationRequest:
 
 
 def test_a_replacement_is_the_next_version_once(backends: Backends, pool: SandboxPool) -> None:
-    model = ScriptedModel([DRAFT])
+    model = ScriptedModel([TESTS, DRAFT])
     worker = FabricationWorker(Fabricator(backends, model, pool, sample_timeout=5), Executor(backends, sandbox=pool))
     orchestration = started(backends.blackboard)
     request = _request(orchestration.id)
     assert worker.handle(request) is None  # no task of its own: nothing to complete
     v2 = backends.registry.get("word_counter", 2)
     assert (v2.state, v2.origin, v2.input_schema) == (AgentState.ACTIVE, AgentOrigin.FABRICATOR, SCHEMA)
-    prompt = str(model.requests[0].messages)
+    prompt = str(model.requests[1].messages)
     assert "keep its name" in prompt and "ZeroDivisionError" in prompt and "Names already taken" not in prompt
     note = backends.blackboard.get_note(orchestration.id, "reflection:word_counter@1")
     assert note is not None and note.value == {"replacement": "word_counter@2", "replacement_state": "active"}
     assert worker.replace(request) is None  # delivered again: v2 exists, the model is not asked again
-    assert model.calls == 1 and [m.version for m in backends.registry.versions("word_counter")] == [1, 2]
+    assert model.calls == 2 and [m.version for m in backends.registry.versions("word_counter")] == [1, 2]
 
 
 def test_a_replacement_that_never_validates_is_noted(backends: Backends, pool: SandboxPool) -> None:
     bad = {
         "structured": {**DRAFT["structured"], "code": "import os\n\ndef handler(text: str) -> dict:\n    return {}\n"}
     }
-    fabricator = Fabricator(backends, ScriptedModel([bad]), pool, max_attempts=1, sample_timeout=5)
+    fabricator = Fabricator(backends, ScriptedModel([TESTS, bad]), pool, max_attempts=1, sample_timeout=5)
     worker = FabricationWorker(fabricator, Executor(backends, sandbox=pool))
     orchestration = started(backends.blackboard)
     assert worker.replace(_request(orchestration.id)) is None

@@ -41,6 +41,7 @@ class Harness:
         isolation: str = "sandbox",
         timeout: float = 20.0,
         max_attempts: int | None = None,
+        output_schema: dict[str, Any] | None = None,
     ) -> AgentManifest:
         ref = self.backends.code_store.put(code.encode())
         manifest = AgentManifest(
@@ -48,6 +49,7 @@ class Harness:
             version=self.backends.registry.next_version(name),
             description=f"{name} for tests",
             input_schema=schema or {"type": "object"},
+            output_schema=output_schema,
             code=ref,
             isolation=isolation,  # type: ignore[arg-type]
             timeout_seconds=timeout,

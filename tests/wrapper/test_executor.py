@@ -211,20 +211,42 @@ def test_trusted_callable_runs_in_process(harness: Harness) -> None:
     assert harness.backends.blackboard.get_note(message.orchestration_id, "cooked").value == "fries"  # type: ignore[union-attr]
 
 
-def test_in_process_module_code_and_failures(harness: Harness) -> None:
-    executor = Executor(harness.backends)
+def test_in_process_results_and_failures(harness: Harness) -> None:
+    release = threading.Event()
+    trusted = {
+        "inproc": lambda **kw: {"echo": kw},
+        "inproc_bad": lambda **kw: object(),
+        "inproc_slow": lambda **kw: release.wait(5),
+    }
+    executor = Executor(harness.backends, trusted=trusted)
     ok = harness.register("inproc", ECHO, isolation="in_process")
     bad = harness.register("inproc_bad", "def handler(**kw):\n    return object()\n", isolation="in_process")
-    slow = harness.register(
-        "inproc_slow", "import time\ndef handler(**kw):\n    time.sleep(5)\n", isolation="in_process", timeout=0.2
-    )
+    slow = harness.register("inproc_slow", "def handler(**kw):\n    pass\n", isolation="in_process", timeout=0.2)
     m_ok, m_bad, m_slow = harness.wave((ok, {"a": 1}), (bad, {}), (slow, {}))
     assert executor.execute(m_ok).output == {"echo": {"a": 1}}  # type: ignore[union-attr]
     failed = executor.execute(m_bad)
     assert failed is not None and failed.error is not None and failed.error.type == "OutputNotSerializable"
     timed_out = executor.execute(m_slow)
+    release.set()
     assert timed_out is not None and timed_out.status is TaskState.TIMED_OUT
     executor.close()
+
+
+def test_a_trusted_agent_without_its_callable_fails_and_its_source_never_runs(harness: Harness) -> None:
+    import builtins
+
+    source = "import builtins\nbuiltins.ARBITER_SOURCE_RAN = True\n\ndef handler(**kw):\n    return 'ran'\n"
+    agent = harness.register("cook", source, isolation="in_process")
+    executor = Executor(harness.backends, trusted={"other": lambda: None})
+    (message,) = harness.wave((agent, {}))
+    completion = executor.execute(message)
+    executor.close()
+    assert not hasattr(builtins, "ARBITER_SOURCE_RAN")
+    assert completion is not None and completion.status is TaskState.FAILED and completion.error is not None
+    assert (completion.error.type, completion.error.retryable) == ("TrustedHandlerUnavailable", False)
+    assert "cook@1" in completion.error.message
+    task = harness.backends.blackboard.get_task(message.orchestration_id, message.task_id)
+    assert task.state is TaskState.FAILED and task.retry_at is None  # not retried: no attempt can find it
 
 
 def test_sandboxed_agent_without_a_pool_fails_clearly(harness: Harness) -> None:
@@ -239,3 +261,21 @@ def test_manifest_and_code_caches(harness: Harness, executor: Executor) -> None:
         executor.execute(message)
     assert (executor.manifests.misses, executor.manifests.hits) == (1, 2)
     assert (executor.code.misses, executor.code.hits) == (1, 2)
+
+
+@pytest.mark.parametrize("isolation", ["sandbox", "in_process"])
+def test_an_output_that_breaks_the_output_schema_fails_the_attempt(
+    harness: Harness, executor: Executor, isolation: str
+) -> None:
+    contract = {"type": "object", "properties": {"threshold": {"type": "number"}}, "required": ["threshold"]}
+    code = "def handler(**kwargs):\n    return kwargs\n"
+    agent = harness.register("reader", code, output_schema=contract, isolation=isolation)
+    if isolation == "in_process":  # trusted code runs only as a registered callable
+        executor = Executor(harness.backends, trusted={"reader": lambda **kwargs: kwargs})
+    (bad, good) = harness.wave((agent, {"threshold": "25"}), (agent, {"threshold": 25}))
+    refused = executor.execute(bad)
+    assert refused is not None and refused.status is TaskState.FAILED and refused.output is None
+    assert refused.error is not None and refused.error.type == "OutputSchemaMismatch" and not refused.error.retryable
+    assert "reader@1" in refused.error.message and "threshold: '25' is not of type 'number'" in refused.error.message
+    accepted = executor.execute(good)
+    assert accepted is not None and accepted.status is TaskState.SUCCEEDED

@@ -42,7 +42,7 @@ CREATE TABLE agents (
     name TEXT NOT NULL, version INTEGER NOT NULL, state TEXT NOT NULL, doc TEXT NOT NULL,
     invocations INTEGER NOT NULL DEFAULT 0, succeeded INTEGER NOT NULL DEFAULT 0, failed INTEGER NOT NULL DEFAULT 0,
     timed_out INTEGER NOT NULL DEFAULT 0, total_ms REAL NOT NULL DEFAULT 0, tokens INTEGER NOT NULL DEFAULT 0,
-    duration_buckets TEXT NOT NULL DEFAULT '[]',
+    duration_buckets TEXT NOT NULL DEFAULT '[]', example_checks INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (name, version)) WITHOUT ROWID;
 CREATE INDEX agents_by_state ON agents (state, name, version);
 CREATE TABLE queue_messages (
@@ -55,7 +55,10 @@ CREATE TABLE IF NOT EXISTS revisions (name TEXT PRIMARY KEY, value INTEGER NOT N
 #: Tables added after a schema version was released are created on open, so older files keep working.
 _ADDED = ("CREATE TABLE IF NOT EXISTS revisions (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID",)
 #: Columns added after a schema version was released: (table, column, definition), added on open where missing.
-_ADDED_COLUMNS = (("agents", "duration_buckets", "TEXT NOT NULL DEFAULT '[]'"),)
+_ADDED_COLUMNS = (
+    ("agents", "duration_buckets", "TEXT NOT NULL DEFAULT '[]'"),
+    ("agents", "example_checks", "INTEGER NOT NULL DEFAULT 0"),
+)
 
 
 class SqliteDatabase:

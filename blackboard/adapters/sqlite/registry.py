@@ -13,11 +13,11 @@ from blackboard.states import AgentState
 
 __all__ = ["SqliteRegistry"]
 
-_COLUMNS = "doc, state, invocations, succeeded, failed, timed_out, total_ms, tokens, duration_buckets"
+_COLUMNS = "doc, state, invocations, succeeded, failed, timed_out, total_ms, tokens, duration_buckets, example_checks"
 
 
-def _manifest(row: tuple[str, str, int, int, int, int, float, int, str]) -> AgentManifest:
-    doc, state, invocations, succeeded, failed, timed_out, total_ms, tokens, buckets = row
+def _manifest(row: tuple[str, str, int, int, int, int, float, int, str, int]) -> AgentManifest:
+    doc, state, invocations, succeeded, failed, timed_out, total_ms, tokens, buckets, example_checks = row
     stats = AgentStats(
         invocations=invocations,
         succeeded=succeeded,
@@ -26,6 +26,7 @@ def _manifest(row: tuple[str, str, int, int, int, int, float, int, str]) -> Agen
         total_ms=total_ms,
         tokens=tokens,
         duration_buckets=json.loads(buckets),
+        example_checks=example_checks,
     )
     return AgentManifest.model_validate_json(doc).model_copy(update={"state": AgentState(state), "stats": stats})
 
@@ -116,8 +117,8 @@ class SqliteRegistry(Registry):
             buckets = [a + b for a, b in zip(stored, delta.buckets, strict=True)]
             conn.execute(
                 "UPDATE agents SET invocations = invocations + ?, succeeded = succeeded + ?, failed = failed + ?,"
-                " timed_out = timed_out + ?, total_ms = total_ms + ?, tokens = tokens + ?, duration_buckets = ?"
-                " WHERE name = ? AND version = ?",
+                " timed_out = timed_out + ?, total_ms = total_ms + ?, tokens = tokens + ?, duration_buckets = ?,"
+                " example_checks = example_checks + ? WHERE name = ? AND version = ?",
                 (
                     delta.invocations,
                     delta.succeeded,
@@ -126,6 +127,7 @@ class SqliteRegistry(Registry):
                     delta.total_ms,
                     delta.tokens,
                     json.dumps(buckets),
+                    delta.example_checks,
                     name,
                     version,
                 ),

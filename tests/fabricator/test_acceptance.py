@@ -1,0 +1,214 @@
+"""Workers that are right, not just runnable: caller examples, tests written first, disagreements settled, reuse.
+
+Every model turn is scripted: the tests the Fabricator writes before the code (``case_table_turn``), its drafts,
+and the derivations that settle a failed test.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from blackboard import AgentManifest, Backends, FabricationRequest, RecordValidationError, memory_backends
+from fabricator.fabricator import FabricationFailedError, Fabricator
+from tests.fabrication_turns import case_table_turn
+from wrapper.sandbox import SandboxPool
+from wrapper.testing import ScriptedModel
+
+SCHEMA = {"type": "object", "properties": {"reason": {"type": "string"}}, "required": ["reason"]}
+OUTPUT = {
+    "type": "object",
+    "properties": {"datapoints": {"type": "array", "items": {"type": "number"}}, "threshold": {"type": "number"}},
+    "required": ["datapoints", "threshold"],
+}
+REASON = "Threshold Crossed: 3 out of the last 3 datapoints [41.0, 57.0, 66.0] were greater than the threshold (25.0)."
+EXAMPLE = {"input": {"reason": REASON}, "expected": {"datapoints": [41.0, 57.0, 66.0], "threshold": 25.0}}
+RIGHT = """import re
+
+
+def handler(reason: str) -> dict:
+    points = [float(v) for v in re.search(r"\\[([^\\]]*)\\]", reason).group(1).split(",")]
+    return {"datapoints": points, "threshold": float(re.search(r"threshold \\(([-0-9.]+)\\)", reason).group(1))}
+"""
+# Takes the "3" of "3 out of the last 3" for everything, as a small model did.
+WRONG = """import re
+
+
+def handler(reason: str) -> dict:
+    first = float(re.findall(r"[0-9.]+", reason)[0])
+    return {"datapoints": [first], "threshold": first}
+"""
+ONE = "Threshold Crossed: 1 datapoint [0.5] was greater than the threshold (0.25)."
+
+
+def draft(code: str, **changes: Any) -> dict[str, Any]:
+    body = {
+        "code": code,
+        "name": "alarm_reason_reader",
+        "description": "Reads the datapoints and the threshold out of a CloudWatch alarm's state reason.",
+        "input_schema": SCHEMA,
+        "output_schema": OUTPUT,
+    }
+    return {"structured": {**body, **changes}}
+
+
+def derivation(value: str) -> dict[str, Any]:
+    return {"structured": {"working": f"# the brackets hold the datapoints\nexpected = {value}\n"}}
+
+
+def request(**changes: Any) -> FabricationRequest:
+    fields = {
+        "orchestration_id": "o1",
+        "task_id": "t1",
+        "capability": "Extract the datapoints and the threshold from a CloudWatch alarm state reason.",
+        "inputs": {"reason": "the state reason text"},
+        "examples": [EXAMPLE],
+    }
+    return FabricationRequest.parse({**fields, **changes})
+
+
+@pytest.fixture(scope="module")
+def pool() -> Iterator[SandboxPool]:
+    with SandboxPool(size=2) as sandbox:
+        yield sandbox
+
+
+@pytest.fixture
+def backends() -> Backends:
+    return memory_backends()
+
+
+def fabricator(backends: Backends, pool: SandboxPool, turns: list[dict[str, Any]], **kwargs: Any) -> Fabricator:
+    return Fabricator(backends, ScriptedModel(turns), pool, sample_timeout=5, **kwargs)
+
+
+def prompt(fab: Fabricator, call: int) -> str:
+    requests = fab.generator.model.requests  # type: ignore[attr-defined]
+    return "".join(b.get("text", "") for m in requests[call].messages for b in m["content"])
+
+
+def test_a_draft_that_reproduces_the_example_and_the_tests_is_published(backends: Backends, pool: SandboxPool) -> None:
+    tests = case_table_turn(f"assert handler(reason={ONE!r}) == {{'datapoints': [0.5], 'threshold': 0.25}}")
+    fab = fabricator(backends, pool, [tests, draft(RIGHT)])
+    result = fab.fabricate(request())
+    assert result.attempts == 1 and result.examples_passed == 1 and result.report is not None
+    example, test = (c for c in result.report.checks if c.name in ("example[0]", "test[0]"))
+    assert example.passed and example.input == {"reason": REASON} and example.got["threshold"] == 25.0
+    assert example.expected == EXAMPLE["expected"] and "subset" in example.rule
+    assert test.passed and test.input == {"reason": ONE}
+    agent = backends.registry.get(result.agent.name, 1)
+    assert agent.output_schema == OUTPUT and agent.stats.example_checks == 1
+    # The tests were written from the capability and the example alone; the draft was asked to pass both.
+    assert "def handler" not in prompt(fab, 0) and REASON in prompt(fab, 0)
+    assert "The code must pass these tests" in prompt(fab, 1) and ONE in prompt(fab, 1)
+
+
+def test_a_draft_that_fails_the_example_is_refused_and_told_what_came_back(
+    backends: Backends, pool: SandboxPool
+) -> None:
+    fab = fabricator(backends, pool, [case_table_turn(), draft(WRONG), draft(RIGHT)])
+    result = fab.fabricate(request())
+    assert result.attempts == 2
+    feedback = prompt(fab, 2)
+    assert "example[0]" in feedback and REASON in feedback
+    assert "$.datapoints: expected 3 items" in feedback and '"threshold": 3.0' in feedback
+
+
+def test_an_example_no_draft_meets_fails_with_the_comparison_and_publishes_nothing(
+    backends: Backends, pool: SandboxPool
+) -> None:
+    fab = fabricator(backends, pool, [case_table_turn(), draft(WRONG), draft(WRONG)], max_attempts=2)
+    with pytest.raises(FabricationFailedError) as failed:
+        fab.fabricate(request())
+    assert "example[0]" in failed.value.feedback and "expected 3 items" in failed.value.feedback
+    assert failed.value.report is not None and failed.value.report.failed[0].got == {
+        "datapoints": [3.0],
+        "threshold": 3.0,
+    }
+    assert list(backends.registry.list_agents()) == []
+
+
+def test_a_wrong_generated_test_is_overruled_by_a_derivation_that_agrees_with_the_code(
+    backends: Backends, pool: SandboxPool
+) -> None:
+    wrong_test = case_table_turn(f"assert handler(reason={ONE!r})['threshold'] == 1.0")  # it is 0.25
+    fab = fabricator(backends, pool, [wrong_test, draft(RIGHT), derivation("{'datapoints': [0.5], 'threshold': 0.25}")])
+    result = fab.fabricate(request())
+    assert result.attempts == 1 and result.report is not None and result.report.passed
+    (test,) = [c for c in result.report.checks if c.name == "test[0]"]
+    assert not test.passed and "as the code returned, not the test's" in test.overruled
+    assert "What must `handler(reason=" in prompt(fab, 2) and "def handler" not in prompt(fab, 2)
+
+
+def test_a_generated_test_the_derivation_confirms_stands_and_the_draft_is_rewritten(
+    backends: Backends, pool: SandboxPool
+) -> None:
+    right_test = case_table_turn(f"assert handler(reason={ONE!r})['threshold'] == 0.25")
+    first_point = RIGHT.replace('"threshold": float(', '"threshold": points[0] or float(')  # 0.5, not 0.25
+    turns = [right_test, draft(first_point), derivation("{'threshold': 0.25}"), draft(RIGHT)]
+    fab = fabricator(backends, pool, turns)
+    result = fab.fabricate(request(examples=[]))
+    assert result.attempts == 2
+    assert "test[0]" in prompt(fab, 3) and "expected 0.25, got 0.5" in prompt(fab, 3)
+
+
+def test_strict_tests_are_never_overruled(backends: Backends, pool: SandboxPool) -> None:
+    wrong_test = case_table_turn(f"assert handler(reason={ONE!r})['threshold'] == 1.0")
+    fab = fabricator(backends, pool, [wrong_test, draft(RIGHT)], tests="strict", max_attempts=1)
+    with pytest.raises(FabricationFailedError, match=r"test\[0\]"):
+        fab.fabricate(request())
+    assert fab.generator.model.calls == 2  # type: ignore[attr-defined]  # no derivation asked
+
+
+def existing(backends: Backends, code: str) -> AgentManifest:
+    manifest = AgentManifest(
+        name="reason_reader",
+        version=1,
+        description="Extract the datapoints and the threshold from a CloudWatch alarm state reason.",
+        input_schema=SCHEMA,
+        output_schema=OUTPUT,
+        code=backends.code_store.put(code.encode()),
+    )
+    return backends.registry.put(manifest).record
+
+
+def test_an_agent_that_fails_the_example_is_not_reused(backends: Backends, pool: SandboxPool) -> None:
+    existing(backends, WRONG)
+    fab = fabricator(backends, pool, [case_table_turn(), draft(RIGHT)])
+    result = fab.fabricate(request())
+    assert not result.reused and result.agent.name == "alarm_reason_reader"
+    assert backends.registry.get("reason_reader", 1).stats.example_checks == 0
+
+
+def test_an_agent_that_passes_the_example_is_reused_and_its_checks_counted(
+    backends: Backends, pool: SandboxPool
+) -> None:
+    present = existing(backends, RIGHT)
+    fab = fabricator(backends, pool, [])  # any model call would raise
+    for _ in range(2):
+        result = fab.fabricate(request())
+        assert result.reused and result.agent.ref == present.ref and result.examples_passed == 1
+    assert backends.registry.get("reason_reader", 1).stats.example_checks == 2
+
+
+@pytest.mark.parametrize(
+    ("examples", "message"),
+    [
+        ([{"input": {"text": REASON}, "expected": 1}], "examples[0].input has the field 'text'"),
+        ([{"input": {}, "expected": 1}], "examples[0].input lacks the input 'reason'"),
+        ([{"input": "a reason", "expected": 1}], "examples.0.input"),
+        ([EXAMPLE] * 6, "at most 5"),
+    ],
+)
+def test_examples_that_do_not_fit_the_inputs_are_refused_naming_the_field(examples: list[Any], message: str) -> None:
+    with pytest.raises(RecordValidationError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        request(examples=examples)
+
+
+def test_a_request_of_the_first_schema_version_is_still_read() -> None:
+    old = {"schema": "arbiter.fabrication/1", "orchestration_id": "o", "task_id": "t", "capability": "Count words."}
+    parsed = FabricationRequest.parse(old)
+    assert parsed.examples == [] and parsed.capability == "Count words."
+    assert request().to_dict()["schema"] == "arbiter.fabrication/2"
