@@ -1,6 +1,7 @@
 """Arbiter: event-driven multi-agent systems on the Arbiter pattern.
 
-- :class:`LocalRuntime` runs the whole system in this process, with its state in ``ARBITER_HOME``.
+- :class:`LocalRuntime` runs the whole system in this process, with its state in ``ARBITER_HOME``; its agents can be
+  given up front as :class:`AgentDefinition` entries.
 - :class:`Coordinator` and :class:`Sweeper` are the engine (the same on every backend); :class:`Planner` is one model
   turn per wave.
 - :mod:`arbiter.testing` has :class:`~arbiter.testing.ScriptedModel`, a deterministic model for tests.
@@ -10,6 +11,7 @@ Layering: ``arbiter`` builds on ``fabricator``, ``wrapper`` and ``blackboard``; 
 
 from importlib.metadata import PackageNotFoundError, version
 
+from arbiter.agents import AgentDefinition
 from arbiter.coordinator import Coordinator, EngineSettings
 from arbiter.exceptions import ArbiterError, PlannerError, UsageError
 from arbiter.planner import Planner
@@ -23,6 +25,7 @@ except PackageNotFoundError:  # running from a source tree that was not installe
     __version__ = "0.0.0"
 
 __all__ = [
+    "AgentDefinition",
     "ArbiterError",
     "Coordinator",
     "EngineSettings",

@@ -335,6 +335,13 @@ def worker_command(
             f"no network={caps.network_namespace}, private /tmp={caps.mount_namespace}, landlock={caps.landlock}",
             highlight=False,
         )
+        trusted = sorted(name for name, m in backends.registry.active_agents().items() if m.isolation == "in_process")
+        if trusted:
+            err.print(
+                f"worker: cannot run the trusted agents {', '.join(trusted)}: trusted code runs only in the process "
+                "that registers it; their tasks taken here fail with TrustedHandlerUnavailable",
+                highlight=False,
+            )
         executor = Executor(backends, sandbox=pool, model_spec=model)
         try:
             stats = run_worker(backends.queue, executor, concurrency=concurrency, stop=stop, max_messages=max_messages)

@@ -10,11 +10,12 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from arbiter.agents import AgentDefinition, load_trusted_module
 from arbiter.coordinator import Coordinator, EngineSettings
 from arbiter.engine import build_coordinator, resolve
 from arbiter.exceptions import UsageError
@@ -108,6 +109,8 @@ class LocalRuntime:
         backends: other adapters than the embedded default in ``home`` (the AWS set, say); ``queue`` is then ignored:
             tasks go to ``backends.queue`` and ``fabricate`` tasks to ``fabrication_queue``.
         fabrication_queue: the Fabricator's queue with ``backends`` (default: one in memory).
+        agents: agents to register before the runtime starts (and resumes what a crash left): a trusted agent's
+            callable must be registered in this process before its tasks run, so pass trusted agents here.
     """
 
     def __init__(
@@ -130,6 +133,7 @@ class LocalRuntime:
         start: bool = True,
         backends: Backends | None = None,
         fabrication_queue: TaskQueue | None = None,
+        agents: Sequence[AgentDefinition] = (),
     ) -> None:
         # Models are resolved before the store is opened: a bad spec fails without touching ARBITER_HOME.
         self._planner_model: Model | None = None
@@ -177,6 +181,16 @@ class LocalRuntime:
         self._executor: Executor | None = None
         self._coordinator: Coordinator | None = None
         self.backends.bus.subscribe({"source": [ORCHESTRATION_SOURCE]}, self._on_finished, name="runtime-wait")
+        for agent in agents:
+            self.register_agent(
+                agent.name,
+                agent.description,
+                agent.handler,
+                input_schema=agent.input_schema,
+                trusted=agent.trusted,
+                timeout_seconds=agent.timeout_seconds,
+                max_attempts=agent.max_attempts,
+            )
         if start:
             self.start()
 
@@ -289,7 +303,9 @@ class LocalRuntime:
             name: the agent's name (also its tool name).
             description: what it does, written for the planner.
             handler: a Python callable (trusted: runs in this process) or the path of a worker module (runs in the
-                sandbox unless ``trusted=True``).
+                sandbox unless ``trusted=True``; a trusted module is imported now). Trusted code runs only as the
+                callable registered here, never from its stored source: after a restart, register it again before
+                its tasks run (``LocalRuntime(agents=[...])``).
             input_schema: the JSON Schema of its input; derived from the callable's signature when omitted.
             trusted: run in process; defaults to ``True`` for callables and ``False`` for module files.
             timeout_seconds: how long one attempt may run.
@@ -313,6 +329,8 @@ class LocalRuntime:
                 raise UsageError(f"cannot read the worker module {path}: {exc}") from exc
             schema = dict(input_schema) if input_schema is not None else {"type": "object"}
             in_process = bool(trusted)
+            if in_process:
+                self._trusted[name] = load_trusted_module(path, name)
         registry = self.backends.registry
         ref = self.backends.code_store.put(code)
         for existing in reversed(registry.versions(name)):
