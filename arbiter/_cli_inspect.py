@@ -12,8 +12,9 @@ from arbiter._cli_common import HOME, JSON, fail, open_runtime, print_json
 from arbiter._cli_reflection import quarantine_command, release_command, stats_dict, stats_line, stats_summary
 from arbiter.exceptions import UsageError
 from blackboard import AgentManifest, AgentState, BlackboardError, OrchestrationStatus
-from fabricator import FabricatorError
+from fabricator import FabricationFailedError, FabricatorError
 from fabricator.publisher import approve, rollback
+from wrapper.exceptions import ModelConfigurationError
 
 __all__ = ["agents_app", "orchestrations_app"]
 
@@ -148,10 +149,11 @@ def agents_show(name: str, home: Path | None = HOME, as_json: bool = JSON) -> No
         typer.echo(f"  {m.description}")
         typer.echo(f"  code sha256 {m.code.sha256}  timeout {m.timeout_seconds}s  input {json.dumps(m.input_schema)}")
         typer.echo(f"  stats: {stats_line(m.stats)}")
+        if m.output_schema is not None:
+            typer.echo(f"  output {json.dumps(m.output_schema)}")
         report = reports.get(m.version)
         if report is not None:
-            checks = ", ".join(f"{c['name']} {'ok' if c['passed'] else 'FAILED'}" for c in report["checks"])
-            typer.echo(f"  validation: {'passed' if report['passed'] else 'failed'} ({checks})")
+            typer.echo(checks_line(report))
 
 
 @agents_app.command("add")
@@ -178,6 +180,65 @@ def agents_add(
         print_json(manifest.model_dump(mode="json", by_alias=True, exclude={"embedding"}))
     else:
         typer.echo(f"registered {manifest.ref} ({manifest.isolation})")
+
+
+@agents_app.command("fabricate")
+def agents_fabricate(
+    capability: str = typer.Argument(..., help="What the worker computes from its inputs and returns."),
+    inputs: list[str] = typer.Option([], "--input", help="An input as NAME=DESCRIPTION (repeat for more)."),
+    examples: list[str] = typer.Option(
+        [], "--example", help='An acceptance example as JSON: {"input": {...}, "expected": ...} (repeat, up to 5).'
+    ),
+    model: str | None = typer.Option(None, "--model", help="Model spec the Fabricator writes with."),
+    approval: bool = typer.Option(False, "--approval", help="The new version waits for `agents approve`."),
+    home: Path | None = HOME,
+    as_json: bool = JSON,
+) -> None:
+    """Fabricate a worker directly: reuse one that passes the examples, or write, check and publish a new one.
+
+    Exit code 1 when no draft passed (nothing is published), 2 for a usage error.
+    """
+    declared: dict[str, str] = {}
+    for pair in inputs:
+        name, sep, about = pair.partition("=")
+        if not sep or not name.strip():
+            fail(f"--input {pair!r}: expected NAME=DESCRIPTION")
+        declared[name.strip()] = about.strip()
+    given: list[Any] = []
+    for index, text in enumerate(examples):
+        try:
+            given.append(json.loads(text))
+        except ValueError as exc:
+            fail(f"--example {index + 1} is not JSON: {exc}")
+    try:
+        with open_runtime(home, model=model, approval=approval) as runtime:
+            result = runtime.fabricate(capability, declared, given)
+    except (UsageError, ModelConfigurationError) as exc:
+        fail(str(exc))
+    except FabricationFailedError as exc:
+        fail(str(exc), code=1)
+    agent, report = result.agent, result.report
+    if as_json:
+        print_json(
+            {
+                "agent": agent.name,
+                "version": agent.version,
+                "state": agent.state.value,
+                "reused": result.reused,
+                "attempts": result.attempts,
+                "examples_passed": result.examples_passed,
+                "seconds": round(result.duration_ms / 1000, 1),
+                "report": None if report is None else report.model_dump(mode="json"),
+            }
+        )
+        return
+    verb = "reused" if result.reused else "published"
+    typer.echo(
+        f"{verb} {agent.ref} ({agent.state.value}) in {result.duration_ms / 1000:.1f} s, "
+        f"{result.attempts} draft(s); caller examples passed: {result.examples_passed}/{len(given)}"
+    )
+    if report is not None:
+        typer.echo(checks_line(report.model_dump(mode="json")))
 
 
 agents_app.command("quarantine")(quarantine_command)
@@ -266,6 +327,16 @@ def agents_search(
     typer.echo(f"matcher: {matcher.provider}")
     for rank, match in enumerate(matches, 1):
         typer.echo(f"{rank:>3}. {match.score:7.3f}  {match.manifest.ref!s:<28} {match.manifest.description[:70]}")
+
+
+def checks_line(report: dict[str, Any]) -> str:
+    """A stored validation report in one line: every check, ok, FAILED or overruled."""
+
+    def outcome(check: dict[str, Any]) -> str:
+        return "overruled" if check.get("overruled") else "ok" if check["passed"] else "FAILED"
+
+    checks = ", ".join(f"{c['name']} {outcome(c)}" for c in report["checks"])
+    return f"  validation: {'passed' if report['passed'] else 'failed'} ({checks})"
 
 
 def _show_version(manifest: AgentManifest, as_json: bool, text: str) -> None:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from arbiter.agents import AgentDefinition, load_trusted_module
+from arbiter.agents import AgentDefinition, check_contract, load_trusted_module
 from arbiter.coordinator import Coordinator, EngineSettings
 from arbiter.engine import build_coordinator, resolve
 from arbiter.exceptions import UsageError
@@ -30,15 +30,18 @@ from blackboard import (
     Backends,
     Budget,
     Event,
+    FabricationRequest,
     Note,
     Orchestration,
+    RecordValidationError,
     Task,
     TaskQueue,
     local_backends,
 )
+from blackboard._base import new_id
 from blackboard.adapters import MemoryTaskQueue, SqliteTaskQueue
 from blackboard.messages import COMPLETION_DETAIL_TYPE, COMPLETION_SOURCE, ORCHESTRATION_SOURCE
-from fabricator.fabricator import Fabricator
+from fabricator.fabricator import FabricationResult, Fabricator
 from fabricator.worker import FabricationWorker
 from wrapper import Executor, SandboxPool, run_worker
 from wrapper.exceptions import ModelConfigurationError
@@ -180,6 +183,7 @@ class LocalRuntime:
         self._own_pool = sandbox is None
         self._executor: Executor | None = None
         self._coordinator: Coordinator | None = None
+        self._fabricator: Fabricator | None = None
         self.backends.bus.subscribe({"source": [ORCHESTRATION_SOURCE]}, self._on_finished, name="runtime-wait")
         for agent in agents:
             self.register_agent(
@@ -213,17 +217,15 @@ class LocalRuntime:
         )
         if self._fabricator_model is None:
             self._fabricator_model = self.coordinator.planner.model
-        fabrication = FabricationWorker(
-            Fabricator(
-                self.backends,
-                self._fabricator_model,
-                self._pool,
-                model_spec=self._worker_model,
-                approval=self._approval,
-                matcher=self.matcher,
-            ),
-            self._executor,
+        self._fabricator = Fabricator(
+            self.backends,
+            self._fabricator_model,
+            self._pool,
+            model_spec=self._worker_model,
+            approval=self._approval,
+            matcher=self.matcher,
         )
+        fabrication = FabricationWorker(self._fabricator, self._executor)
         sweeper = Sweeper(coordinator, volatile_queue=self._volatile_queue)
         sweeper.sweep(resume=True)
         self._threads = [
@@ -286,6 +288,43 @@ class LocalRuntime:
 
     # ---------------------------------------------------------------- agents
 
+    def fabricate(
+        self,
+        capability: str,
+        inputs: Mapping[str, str] | None = None,
+        examples: Sequence[Mapping[str, Any]] = (),
+    ) -> FabricationResult:
+        """Ask the Fabricator for a worker directly, outside any orchestration.
+
+        An active agent that matches and reproduces every example is reused; otherwise the Fabricator writes tests,
+        drafts, checks each draft against the examples and its tests in the sandbox, and publishes the first that
+        passes.
+
+        Args:
+            capability: what the worker computes and returns, in words.
+            inputs: input name -> description.
+            examples: ``{"input": {...}, "expected": ...}`` acceptance examples (at most 5).
+
+        Raises:
+            UsageError: the runtime was not started, or the request is invalid (an example's input does not fit).
+            FabricationFailedError: no draft passed; nothing was published.
+        """
+        if self._fabricator is None:
+            raise UsageError("the runtime is not started: create it with start=True (the default)")
+        try:
+            request = FabricationRequest.parse(
+                {
+                    "orchestration_id": "direct",
+                    "task_id": new_id(),
+                    "capability": capability,
+                    "inputs": dict(inputs or {}),
+                    "examples": [dict(e) for e in examples],
+                }
+            )
+        except RecordValidationError as exc:
+            raise UsageError(str(exc)) from exc
+        return self._fabricator.fabricate(request)
+
     def register_agent(
         self,
         name: str,
@@ -315,6 +354,7 @@ class LocalRuntime:
             The active manifest.
         """
         if callable(handler):
+            check_contract(handler, name)
             code = source_of(handler)
             schema = dict(input_schema) if input_schema is not None else schema_from_signature(handler)
             in_process = True if trusted is None else trusted

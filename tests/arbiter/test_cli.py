@@ -266,3 +266,64 @@ def test_agents_search_ranks_with_scores(tmp_path: Path) -> None:
         assert result["provider"] == ("bm25" if extra else "all-minilm-l6-v2-int8+bm25")
     code, out, _ = invoke("agents", "search", "rain tomorrow in Oslo", "--home", home, "--k", "1")
     assert code == 0 and "weather_forecast@1" in out and "matcher: all-minilm-l6-v2-int8+bm25" in out
+
+
+REASON_ONE = "Threshold Crossed: 1 datapoint [0.5] was greater than the threshold (0.25)."
+#: What the scripted parser's description says, so that asking again finds it.
+PARSE_REASON = "Parses the state reason of a CloudWatch threshold alarm: the datapoints, the threshold, how far above."
+
+
+def _fabricator_script() -> str:
+    """The incident's scripted Fabricator turns (tests first, then the draft) as a model spec."""
+    return f"scripted:{ROOT / 'examples' / 'incident' / 'fabricator.json'}"
+
+
+def test_agents_fabricate_publishes_a_worker_that_passes_the_example(tmp_path: Path) -> None:
+    example = {"input": {"reason": REASON_ONE}, "expected": {"datapoints": [0.5], "threshold": 0.25}}
+    common = ["--input", "reason=the state reason text", "--example", json.dumps(example), "--home", str(tmp_path)]
+    code, out, err = invoke("agents", "fabricate", PARSE_REASON, *common, "--model", _fabricator_script())
+    assert code == 0, err
+    assert out.startswith("published alarm_reason_parser@1 (active)") and "caller examples passed: 1/1" in out
+    # The scripted test about the example's own input is left out: the caller's example answers that input.
+    assert "example[0] ok" in out and "test[1] ok" in out and "test[2]" not in out
+    # Asked again: the agent is reused after it reproduced the example again, with no model call.
+    empty = tmp_path / "none.json"
+    empty.write_text('{"turns": [{"text": "no call expected"}]}')
+    code, out, err = invoke("agents", "fabricate", PARSE_REASON, *common, "--model", f"scripted:{empty}", "--json")
+    assert code == 0, err
+    reused = json.loads(out)
+    assert reused["reused"] is True and reused["examples_passed"] == 1 and reused["agent"] == "alarm_reason_parser"
+
+
+def test_agents_fabricate_refuses_what_cannot_be_met_or_does_not_fit(tmp_path: Path) -> None:
+    impossible = {"input": {"reason": REASON_ONE}, "expected": {"threshold": 99}}
+    tests, draft = json.loads((ROOT / "examples" / "incident" / "fabricator.json").read_text())["turns"]
+    three_drafts = tmp_path / "three.json"
+    three_drafts.write_text(json.dumps({"turns": [tests, draft, draft, draft]}))
+    code, _, err = invoke(
+        "agents",
+        "fabricate",
+        "Read a CloudWatch alarm reason.",
+        "--input",
+        "reason=the state reason text",
+        "--example",
+        json.dumps(impossible),
+        "--home",
+        str(tmp_path),
+        "--model",
+        f"scripted:{three_drafts}",
+    )
+    assert (
+        code == 1
+        and "no valid worker after 3 attempt(s)" in err
+        and "example[0]" in err
+        and "expected 99, got 0.25" in err
+    )
+    assert "alarm_reason_parser" not in invoke("agents", "list", "--home", str(tmp_path))[1]
+    misfit = {"input": {"text": REASON_ONE}, "expected": 1}
+    code, _, err = invoke(
+        "agents", "fabricate", "Read it.", "--input", "reason=the text", "--example", json.dumps(misfit),
+        "--home", str(tmp_path), "--model", _fabricator_script(),
+    )  # fmt: skip
+    assert code == 2 and "examples[0].input has the field 'text'" in err
+    assert invoke("agents", "fabricate", "x", "--example", "{nope", "--home", str(tmp_path))[0] == 2
