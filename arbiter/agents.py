@@ -8,6 +8,7 @@ in the code store is a record; nothing ever runs it. A runtime that restarts get
 from __future__ import annotations
 
 import importlib.util
+import inspect
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -16,7 +17,7 @@ from typing import Any
 
 from arbiter.exceptions import UsageError
 
-__all__ = ["AgentDefinition", "load_trusted_module"]
+__all__ = ["AgentDefinition", "check_contract", "load_trusted_module"]
 
 
 @dataclass(frozen=True)
@@ -60,4 +61,18 @@ def load_trusted_module(path: Path, name: str, entrypoint: str = "handler") -> C
     handler = getattr(module, entrypoint, None)
     if not callable(handler):
         raise UsageError(f"the worker module {path} has no callable {entrypoint!r}")
+    check_contract(handler, name)
     return handler  # type: ignore[no-any-return]
+
+
+def check_contract(handler: Callable[..., Any], name: str) -> None:
+    """Refuse a handler that cannot keep the worker contract: one that returns a coroutine instead of a value.
+
+    Raises:
+        UsageError: ``handler`` is an ``async def`` (or an async generator).
+    """
+    if inspect.iscoroutinefunction(handler) or inspect.isasyncgenfunction(handler):
+        raise UsageError(
+            f"{name}: the handler is an async def; a worker is a plain def handler(**input) that returns a JSON "
+            "value (dict, list, str, number, bool or None); run async code inside it"
+        )

@@ -46,6 +46,7 @@ from blackboard import (
 from blackboard._base import utcnow
 from blackboard.messages import NoteSnapshot
 from wrapper import sdk
+from wrapper._json_values import strict_json
 from wrapper.cache import CodeCache, ManifestCache
 from wrapper.sandbox import SandboxLimits, SandboxOutcome, SandboxPool, SandboxRequest
 from wrapper.schemas import input_problem, output_problem
@@ -385,8 +386,8 @@ def _call(handler: TrustedHandler, data: Mapping[str, Any]) -> Outcome:
     except Exception as exc:
         return _failed(type(exc).__name__, str(exc), retryable=True)
     try:
-        json.dumps(output, allow_nan=False)
-    except (TypeError, ValueError) as exc:
+        strict_json(output)
+    except ValueError as exc:
         return _failed(
             "OutputNotSerializable", f"the handler returned a value that is not JSON: {exc}", retryable=False
         )

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from wrapper._json_values import strict_json, text
 from wrapper.exceptions import NonRetryableError, WrapperError
 
 if TYPE_CHECKING:
@@ -145,15 +146,17 @@ def note(key: str, value: Any) -> None:
     started, this note is not written (the first writer wins) and the conflict is logged.
 
     Raises:
-        ValueError: the key is empty or too long, the value is not JSON-serialisable or too large, or the task
-            already contributed too many notes.
+        ValueError: the key is empty, too long or not valid Unicode, the value is not strict JSON (the message names
+            the offending value and its path) or too large, or the task already contributed too many notes.
     """
     if not isinstance(key, str) or not 1 <= len(key) <= 256:
         raise ValueError("a note key is a string of 1 to 256 characters")
+    if text(key) != key:
+        raise ValueError(f"note key {text(key)!r} is not valid Unicode (it has a lone surrogate)")
     try:
-        encoded = json.dumps(value)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"note {key!r}: value is not JSON-serialisable: {exc}") from None
+        encoded = strict_json(value)
+    except ValueError as exc:
+        raise ValueError(f"note {text(key)!r}: value is not JSON: {exc}") from None
     if len(encoded) > MAX_NOTE_BYTES:
         raise ValueError(f"note {key!r}: value is {len(encoded)} bytes as JSON; the limit is {MAX_NOTE_BYTES}")
     current = _session()

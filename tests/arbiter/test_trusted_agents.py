@@ -6,7 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from arbiter import AgentDefinition, LocalRuntime
+import pytest
+
+from arbiter import AgentDefinition, LocalRuntime, UsageError
 from arbiter.testing import ScriptedModel
 from blackboard import TaskState
 from tests.arbiter.conftest import FAST, event
@@ -66,3 +68,15 @@ def test_a_trusted_module_file_is_imported_at_registration(tmp_path: Path, pool:
         result = runtime.run(event(), timeout=60)
         (task,) = runtime.orchestration(result.orchestration_id).tasks
     assert result.ok and task.result is not None and task.result.output == 8
+
+
+def test_an_async_handler_is_refused_naming_the_contract(tmp_path: Path, pool: SandboxPool) -> None:
+    async def answer(question: str) -> str:
+        return question
+
+    runtime = LocalRuntime(tmp_path / "home", model=ScriptedModel(ANSWER), sandbox=pool, start=False)
+    try:
+        with pytest.raises(UsageError, match=r"answer: the handler is an async def; a worker is a plain def handler"):
+            runtime.register_agent("answer", "Answers.", answer)
+    finally:
+        runtime.close()

@@ -279,3 +279,16 @@ def test_an_output_that_breaks_the_output_schema_fails_the_attempt(
     assert "reader@1" in refused.error.message and "threshold: '25' is not of type 'number'" in refused.error.message
     accepted = executor.execute(good)
     assert accepted is not None and accepted.status is TaskState.SUCCEEDED
+
+
+def test_a_trusted_result_that_is_not_json_is_named_with_its_path(harness: Harness) -> None:
+    trusted = {"stats": lambda: {"series": [1.0, float("inf")]}, "text": lambda: {"t": "caf\udce9"}}
+    executor = Executor(harness.backends, trusted=trusted)
+    stats = harness.register("stats", ECHO, isolation="in_process")
+    text = harness.register("text", ECHO, isolation="in_process")
+    infinite, surrogate = (executor.execute(m) for m in harness.wave((stats, {}), (text, {})))
+    executor.close()
+    assert infinite is not None and infinite.error is not None and infinite.error.type == "OutputNotSerializable"
+    assert "inf at $.series[1]" in infinite.error.message
+    assert surrogate is not None and surrogate.error is not None
+    assert "$.t is not valid Unicode" in surrogate.error.message

@@ -98,6 +98,28 @@ def test_hostile_handler_fails_cleanly(
     assert outcome.output is None and outcome.notes == ()
 
 
+# Bad input a worker hands back: refused with a message that names what is wrong, where, and what to write instead.
+WORDED = [
+    pytest.param("async_handler", "TypeError", False, ["handler is an async def", "plain `def handler(**input)`"]),
+    pytest.param("nan_result", "OutputNotSerializable", False, ["nan at $.stats[1].mean", "no NaN or Infinity"]),
+    pytest.param(
+        "lone_surrogate", "OutputNotSerializable", False, ["$.text is not valid Unicode", "'\\udce9' at index 3"]
+    ),
+    pytest.param("lone_surrogate_error", "ValueError", True, ["cannot read caf\\udce9"]),  # its own error, kept
+]
+
+
+@pytest.mark.parametrize(("name", "error_type", "retryable", "words"), WORDED)
+def test_bad_results_are_named_for_what_they_are(
+    served: SandboxPool, name: str, error_type: str, retryable: bool, words: list[str]
+) -> None:
+    outcome = served.run(hostile(name))
+    assert (outcome.status, outcome.error_type, outcome.retryable) == ("failed", error_type, retryable), outcome
+    for word in words:
+        assert word in (outcome.error_message or ""), outcome.error_message
+    assert "coroutine" not in (outcome.error_message or "") and "ProtocolError" not in repr(outcome)
+
+
 def _nothing_left(pool: SandboxPool) -> bool:
     """No process of the sandbox uids; without them, nothing under a zygote but its next child (the spare)."""
     if pool.uids:

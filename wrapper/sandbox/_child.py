@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import Any, NoReturn
 
 from wrapper import sdk
+from wrapper._json_values import CONTRACT, strict_json, text
 from wrapper.exceptions import NonRetryableError
 from wrapper.sandbox import _isolation, _landlock, _limits, _spans
 from wrapper.sandbox._protocol import Control, Payload, Result, read_frame, write_all
@@ -190,8 +191,8 @@ def _write(fd: int, document: bytes) -> None:
 def _failed(error_type: str, message: str, retryable: bool, usage: dict[str, int], tail: str = "") -> bytes:
     result = Result(
         status="failed",
-        error_type=error_type,
-        error_message=_clip(message),
+        error_type=text(error_type),
+        error_message=_clip(text(message)),
         retryable=retryable,
         usage=usage,
         stdout_tail=tail,
@@ -237,6 +238,8 @@ def _load(payload: Payload) -> Callable[..., Any]:
         raise AttributeError(f"module {payload.module_name!r} has no attribute {payload.entrypoint!r}")
     if not callable(handler):
         raise TypeError(f"{payload.module_name}.{payload.entrypoint} is not callable")
+    if inspect.iscoroutinefunction(handler) or inspect.isasyncgenfunction(handler):
+        raise TypeError(f"{payload.entrypoint} is an async def; the contract is {CONTRACT} (run async code inside it)")
     try:
         signature = inspect.signature(handler)
     except (TypeError, ValueError):
@@ -278,7 +281,7 @@ def _execute(payload: Payload, limits: SandboxLimits, tail: _TailRaw) -> bytes:
         except BaseException as exc:
             return _exception_document(exc, _call_failure(exc), session, tail)
         try:
-            encoded = json.dumps(output, allow_nan=False)
+            encoded = strict_json(output)
         except MemoryError as exc:
             return _exception_document(exc, ("MemoryLimitExceeded", False), session, tail)
         except Exception as exc:
