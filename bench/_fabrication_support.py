@@ -1,8 +1,4 @@
-"""Helpers of ``bench/fabrication_quality.py``: the summary table, reading results, and the comparison rules.
-
-:func:`compare` repeats the rules of ``fabricator.compare`` for checkouts older than that module, so that the benchmark
-also runs there; where that module exists the runner uses it.
-"""
+"""Helpers of ``bench/fabrication_quality.py``: the summary table and reading results."""
 
 from __future__ import annotations
 
@@ -10,7 +6,6 @@ import json
 import math
 import statistics
 from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -90,42 +85,3 @@ def print_summary(records: Iterable[dict[str, Any]], *, title: str) -> None:
     print(f"\n{title}: model {', '.join(models) or '-'}; examples {', '.join(given) or '-'}; {len(records)} items")
     for line in summary_lines(records):
         print(line)
-
-
-@dataclass(frozen=True)
-class Comparison:
-    """The outcome of one comparison (as ``fabricator.compare.Comparison``)."""
-
-    matches: bool
-    where: str = ""
-    reason: str = ""
-
-
-def compare(expected: Any, got: Any, where: str = "$") -> Comparison:
-    """Expected object fields as a subset, numbers within 1e-6 relative, lists item by item, the rest JSON-equal."""
-    if isinstance(expected, int | float) and not isinstance(expected, bool):
-        if isinstance(got, int | float) and not isinstance(got, bool):
-            if math.isclose(expected, got, rel_tol=1e-6, abs_tol=1e-9):
-                return Comparison(True)
-        return Comparison(False, where, f"expected {expected!r}, got {got!r}")
-    if isinstance(expected, dict):
-        if not isinstance(got, dict):
-            return Comparison(False, where, f"expected an object, got {got!r}")
-        for key, value in expected.items():
-            if key not in got:
-                return Comparison(False, f"{where}.{key}", f"the field {key!r} is missing")
-            inner = compare(value, got[key], f"{where}.{key}")
-            if not inner.matches:
-                return inner
-        return Comparison(True)
-    if isinstance(expected, list):
-        if not isinstance(got, list) or len(got) != len(expected):
-            return Comparison(False, where, f"expected {len(expected)} items, got {got!r}")
-        for index, (item, other) in enumerate(zip(expected, got, strict=True)):
-            inner = compare(item, other, f"{where}[{index}]")
-            if not inner.matches:
-                return inner
-        return Comparison(True)
-    if type(expected) is type(got) and expected == got:
-        return Comparison(True)
-    return Comparison(False, where, f"expected {expected!r}, got {got!r}")

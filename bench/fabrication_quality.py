@@ -10,6 +10,9 @@ acceptance examples where ``FabricationRequest`` takes them. A published worker 
 every example in the sandbox: the item is ``correct`` if all of them give the expected value (``fabricator.compare``),
 ``valid_but_wrong`` if one does not, and ``failed`` if nothing was published. One JSON line per item is appended to
 the results file (default ``bench/results/fabrication/<model>-<UTC time>.jsonl``) as soon as the item is done.
+
+To measure an older checkout, copy this file, ``bench/_fabrication_support.py``, ``bench/data/fabrication/`` and
+``fabricator/compare.py`` (the comparison rules) into it and run it there.
 """
 
 from __future__ import annotations
@@ -28,16 +31,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench._fabrication_support import clipped, print_summary, read_results
 from blackboard import AgentManifest, FabricationRequest, memory_backends
+from fabricator.compare import compare
 from fabricator.fabricator import FabricationFailedError, Fabricator
 from wrapper.exceptions import SandboxError
 from wrapper.models import resolve_model
 from wrapper.sandbox import SandboxLimits, SandboxPool, SandboxRequest
 from wrapper.sdk import TaskContext
-
-try:
-    from fabricator.compare import compare
-except ImportError:  # checkouts older than fabricator.compare: the same rules, kept with the benchmark
-    from bench._fabrication_support import compare
 
 BENCH = Path(__file__).resolve().parent
 DATA = BENCH / "data" / "fabrication" / "capabilities.json"
