@@ -1,9 +1,9 @@
 """Fabrication quality: how many capabilities of a public set the Fabricator turns into correct workers.
 
 Run: ``.venv/bin/python bench/fabrication_quality.py --model local:qwen2.5-coder-1.5b`` with, optionally,
-``--difficulty easy``, ``--only id1,id2``, ``--limit N``, ``--out PATH.jsonl``, ``--no-examples`` and
-``--max-attempts 3``; ``.venv/bin/python bench/fabrication_quality.py --summary PATH.jsonl [PATH.jsonl ...]`` prints
-the summary of earlier runs and runs nothing.
+``--difficulty easy``, ``--only id1,id2``, ``--limit N``, ``--out PATH.jsonl``, ``--no-examples``,
+``--max-attempts 3`` and ``--tests settle|strict|off``; ``.venv/bin/python bench/fabrication_quality.py --summary
+PATH.jsonl [PATH.jsonl ...]`` prints the summary of earlier runs and runs nothing.
 
 Each capability of ``bench/data/fabrication/capabilities.json`` is fabricated on fresh in-memory backends, with its
 acceptance examples where ``FabricationRequest`` takes them. A published worker then runs every hidden check and
@@ -52,11 +52,22 @@ def load_items(path: Path = DATA) -> list[dict[str, Any]]:
 
 
 def run_item(
-    item: dict[str, Any], *, model: Any, model_spec: str, pool: SandboxPool, max_attempts: int, with_examples: bool
+    item: dict[str, Any],
+    *,
+    model: Any,
+    model_spec: str,
+    pool: SandboxPool,
+    max_attempts: int,
+    with_examples: bool,
+    tests: str | None = None,
 ) -> dict[str, Any]:
-    """Fabricate one capability on fresh backends and judge what was published; never raises for the item's sake."""
+    """Fabricate one capability on fresh backends and judge what was published; never raises for the item's sake.
+
+    ``tests`` is the Fabricator's way with its own tests (``settle``, ``strict``, ``off``; ``None``: its default).
+    """
     backends = memory_backends()
-    fabricator = Fabricator(backends, model, pool, model_spec=model_spec, max_attempts=max_attempts)
+    options: dict[str, Any] = {} if tests is None else {"tests": tests}
+    fabricator = Fabricator(backends, model, pool, model_spec=model_spec, max_attempts=max_attempts, **options)
     fields: dict[str, Any] = {"capability": item["capability"], "inputs": item["inputs"]}
     examples_given = with_examples and "examples" in FabricationRequest.model_fields
     if examples_given:
@@ -68,6 +79,7 @@ def run_item(
         "model": model_spec,
         "examples_given": examples_given,
         "max_attempts": max_attempts,
+        "tests": tests or getattr(fabricator, "tests", None),
     }
     tokens_before = _tokens(fabricator)
     started = time.perf_counter()
@@ -189,6 +201,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, help="results file (JSON lines, appended)")
     parser.add_argument("--no-examples", action="store_true", help="do not give the acceptance examples")
     parser.add_argument("--max-attempts", type=int, default=3)
+    parser.add_argument(
+        "--tests", choices=("settle", "strict", "off"), help="how the Fabricator uses its own tests (default: its own)"
+    )
     parser.add_argument("--summary", nargs="+", type=Path, metavar="PATH", help="print the summary of results files")
     args = parser.parse_args(argv)
     if args.summary:
@@ -212,6 +227,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 pool=pool,
                 max_attempts=args.max_attempts,
                 with_examples=not args.no_examples,
+                tests=args.tests,
             )
             results.write(json.dumps(record, ensure_ascii=False) + "\n")
             results.flush()
