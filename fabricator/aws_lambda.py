@@ -12,12 +12,11 @@ from typing import TYPE_CHECKING, Any
 
 from blackboard import FabricationRequest
 from wrapper.aws_lambda import (
-    ENV_WORKER_ROLE,
     PerEnvironment,
-    WorkerCredentials,
     lambda_logger,
     lambda_metrics,
     process_sqs_batch,
+    worker_sandbox,
 )
 from wrapper.constants import ENV_MODEL
 
@@ -44,10 +43,9 @@ def _build_worker() -> FabricationWorker:
     from wrapper.executor import Executor
     from wrapper.matching import matcher_for
     from wrapper.models import resolve_model
-    from wrapper.sandbox import SandboxPool
 
     backends = aws_backends(AwsConfig.from_env())
-    pool = SandboxPool(size=1)
+    pool, env = worker_sandbox()  # the validation samples run where every other untrusted run does
     worker_model = os.environ.get(ENV_MODEL) or None
     fabricator = Fabricator(
         backends,
@@ -57,8 +55,7 @@ def _build_worker() -> FabricationWorker:
         approval=os.environ.get(ENV_APPROVAL, "auto") == "manual",
         matcher=matcher_for(backends.registry, None),
     )
-    credentials = WorkerCredentials(os.environ.get(ENV_WORKER_ROLE))
-    return FabricationWorker(fabricator, Executor(backends, sandbox=pool, env=credentials))
+    return FabricationWorker(fabricator, Executor(backends, sandbox=pool, env=env))
 
 
 def _close_worker(worker: FabricationWorker) -> None:

@@ -8,8 +8,10 @@ succeeds without running anything, so nothing runs twice.
 Spans of the executions continue each message's ``traceparent`` and are flushed before the invocation returns
 (configure a tracer provider, e.g. with the AWS Distro for OpenTelemetry layer). The engine is built on the first
 invocation, not at import, to keep cold starts lean; see :func:`process_sqs_batch`
-for the loop the Fabricator's function shares. Sandboxed workers get temporary credentials of the worker role
-(``ARBITER_WORKER_ROLE_ARN``), which can invoke Bedrock models and nothing else.
+for the loop the Fabricator's function shares. With ``ARBITER_SANDBOX_FUNCTION`` set, sandboxed workers run in that
+function (see ``wrapper.sandbox_function``), whose role is the worker role; otherwise they run in a local pool and
+get temporary credentials of the worker role (``ARBITER_WORKER_ROLE_ARN``), which can invoke Bedrock models and
+nothing else.
 """
 
 from __future__ import annotations
@@ -35,8 +37,10 @@ if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
     from wrapper.executor import Executor
+    from wrapper.sandbox import SandboxPool
 
 __all__ = [
+    "ENV_SANDBOX_FUNCTION",
     "ENV_WORKER_ROLE",
     "PerEnvironment",
     "WorkerCredentials",
@@ -45,10 +49,13 @@ __all__ = [
     "lambda_metrics",
     "process_sqs_batch",
     "reset",
+    "worker_sandbox",
 ]
 
 #: The role sandboxed workers act as on AWS (Bedrock invoke only).
 ENV_WORKER_ROLE = "ARBITER_WORKER_ROLE_ARN"
+#: The sandbox function untrusted code runs in (its execution role is the worker role); unset: a local pool.
+ENV_SANDBOX_FUNCTION = "ARBITER_SANDBOX_FUNCTION"
 
 _M = TypeVar("_M", TaskMessage, FabricationRequest)
 _T = TypeVar("_T")
@@ -188,16 +195,32 @@ class WorkerCredentials:
             return dict(self._env)
 
 
+def worker_sandbox() -> tuple[SandboxPool, Mapping[str, str] | Callable[[], Mapping[str, str]]]:
+    """Where a function runs sandboxed code, and the environment each run gets.
+
+    The sandbox function when ``ARBITER_SANDBOX_FUNCTION`` names one (its own role is the worker role: nothing to
+    hand over); otherwise a local pool whose children get the worker role's temporary credentials.
+    """
+    function = os.environ.get(ENV_SANDBOX_FUNCTION)
+    if function:
+        from wrapper.sandbox_function import LambdaInvoker, RemoteSandbox
+
+        return RemoteSandbox(LambdaInvoker(function)), {}
+    from wrapper.sandbox import SandboxPool
+
+    return SandboxPool(size=1), WorkerCredentials(os.environ.get(ENV_WORKER_ROLE))
+
+
 def _build_executor() -> Executor:
     from blackboard.adapters.aws import AwsConfig, aws_backends
     from wrapper.executor import Executor
-    from wrapper.sandbox import SandboxPool
 
+    sandbox, env = worker_sandbox()
     return Executor(
         aws_backends(AwsConfig.from_env()),
-        sandbox=SandboxPool(size=1),
+        sandbox=sandbox,
         model_spec=os.environ.get(ENV_MODEL) or None,
-        env=WorkerCredentials(os.environ.get(ENV_WORKER_ROLE)),
+        env=env,
         code_cache_dir=os.path.join(tempfile.gettempdir(), "arbiter-code"),
     )
 
