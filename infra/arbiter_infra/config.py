@@ -42,9 +42,11 @@ DEFAULTS: dict[str, Any] = {
     "arbiterTimeoutSeconds": 300,
     "wrapperTimeoutSeconds": 120,
     "fabricatorTimeoutSeconds": 600,
+    "sandboxTimeoutSeconds": None,  # None: three quarters of wrapperTimeoutSeconds, which waits for it
     "arbiterMemoryMb": 1024,
     "wrapperMemoryMb": 1769,
     "fabricatorMemoryMb": 1769,
+    "sandboxMemoryMb": 1024,
     "wrapperBatchSize": 1,
     "fabricatorBatchSize": 1,
     "wrapperMaxConcurrency": 10,
@@ -52,6 +54,7 @@ DEFAULTS: dict[str, Any] = {
     "arbiterReservedConcurrency": None,  # None: draw from the account's unreserved pool
     "wrapperReservedConcurrency": None,
     "fabricatorReservedConcurrency": None,
+    "sandboxReservedConcurrency": None,  # None: wrapperMaxConcurrency + fabricatorMaxConcurrency, its only callers
     "logLevel": "INFO",
     "logRetentionDays": 30,
     "deletionProtection": True,
@@ -89,9 +92,11 @@ class DeploymentConfig:
     arbiter_timeout_seconds: int
     wrapper_timeout_seconds: int
     fabricator_timeout_seconds: int
+    sandbox_timeout_seconds: int
     arbiter_memory_mb: int
     wrapper_memory_mb: int
     fabricator_memory_mb: int
+    sandbox_memory_mb: int
     wrapper_batch_size: int
     fabricator_batch_size: int
     wrapper_max_concurrency: int
@@ -99,6 +104,7 @@ class DeploymentConfig:
     arbiter_reserved_concurrency: int | None
     wrapper_reserved_concurrency: int | None
     fabricator_reserved_concurrency: int | None
+    sandbox_reserved_concurrency: int
     log_level: str
     log_retention_days: int
     deletion_protection: bool
@@ -139,6 +145,17 @@ class DeploymentConfig:
         fabricator_model_id = _text(v, "fabricatorModelId") if v["fabricatorModelId"] is not None else model_id
         wrapper_timeout = _int(v, "wrapperTimeoutSeconds", 1, _LAMBDA_MAX_TIMEOUT)
         fabricator_timeout = _int(v, "fabricatorTimeoutSeconds", 1, _LAMBDA_MAX_TIMEOUT)
+        sandbox_timeout = _optional_int(v, "sandboxTimeoutSeconds", 1, _LAMBDA_MAX_TIMEOUT) or max(
+            1, wrapper_timeout * 3 // 4
+        )
+        if sandbox_timeout >= wrapper_timeout and wrapper_timeout > 1:
+            raise ConfigError(
+                f"sandboxTimeoutSeconds={sandbox_timeout}: must be below wrapperTimeoutSeconds={wrapper_timeout}, "
+                "which waits for it"
+            )
+        wrapper_concurrency = _int(v, "wrapperMaxConcurrency", 2, 1000)
+        fabricator_concurrency = _int(v, "fabricatorMaxConcurrency", 2, 1000)
+        sandbox_concurrency = _optional_int(v, "sandboxReservedConcurrency", 1, 1000)
         return cls(
             env_name=env_name,
             model_id=model_id,
@@ -149,16 +166,19 @@ class DeploymentConfig:
             arbiter_timeout_seconds=_int(v, "arbiterTimeoutSeconds", 1, _LAMBDA_MAX_TIMEOUT),
             wrapper_timeout_seconds=wrapper_timeout,
             fabricator_timeout_seconds=fabricator_timeout,
+            sandbox_timeout_seconds=sandbox_timeout,
             arbiter_memory_mb=_int(v, "arbiterMemoryMb", 128, 10240),
             wrapper_memory_mb=_int(v, "wrapperMemoryMb", 128, 10240),
             fabricator_memory_mb=_int(v, "fabricatorMemoryMb", 128, 10240),
+            sandbox_memory_mb=_int(v, "sandboxMemoryMb", 128, 10240),
             wrapper_batch_size=_int(v, "wrapperBatchSize", 1, 10),
             fabricator_batch_size=_int(v, "fabricatorBatchSize", 1, 10),
-            wrapper_max_concurrency=_int(v, "wrapperMaxConcurrency", 2, 1000),
-            fabricator_max_concurrency=_int(v, "fabricatorMaxConcurrency", 2, 1000),
+            wrapper_max_concurrency=wrapper_concurrency,
+            fabricator_max_concurrency=fabricator_concurrency,
             arbiter_reserved_concurrency=_optional_int(v, "arbiterReservedConcurrency", 1, 1000),
             wrapper_reserved_concurrency=_optional_int(v, "wrapperReservedConcurrency", 1, 1000),
             fabricator_reserved_concurrency=_optional_int(v, "fabricatorReservedConcurrency", 1, 1000),
+            sandbox_reserved_concurrency=sandbox_concurrency or wrapper_concurrency + fabricator_concurrency,
             log_level=_choice(v, "logLevel", _LOG_LEVELS, upper=True),
             log_retention_days=_retention(v),
             deletion_protection=_bool(v, "deletionProtection"),

@@ -1,4 +1,11 @@
-"""The Lambda functions (arbiter, wrapper, fabricator), their roles, and the worker role for generated agent code.
+"""The Lambda functions (arbiter, wrapper, fabricator, sandbox), their roles, and the worker role.
+
+Untrusted code (everything the Fabricator writes, every sandboxed agent) runs only in the *sandbox* function, whose
+execution role is the worker role: it can invoke the configured Bedrock model and nothing else. The wrapper and the
+Fabricator invoke it (``ARBITER_SANDBOX_FUNCTION``) and never run such code in their own environment, where their
+roles can write the blackboard, the registry and the code bucket. It has no VPC (Lambda's own network: its role's
+credentials open nothing but the model), a small memory and timeout, and a reserved concurrency equal to what its two
+callers can send at once.
 
 Each function has its own role whose permissions come only from the grant helpers of the other constructs (the
 function sees the role as immutable, so no construct can add to it behind the stack's back: the SQS event sources'
@@ -29,6 +36,7 @@ HANDLERS = {
     "arbiter": "arbiter.aws_lambda.handler",
     "wrapper": "wrapper.aws_lambda.handler",
     "fabricator": "fabricator.aws_lambda.handler",
+    "sandbox": "wrapper.sandbox_function.handler",
 }
 RUNTIME = lambda_.Runtime.PYTHON_3_12
 _ASSET_EXCLUDE = [".complete"]
@@ -36,7 +44,7 @@ _ASSET_EXCLUDE = [".complete"]
 
 @dataclass(frozen=True)
 class FunctionSpec:
-    """What differs between the three functions."""
+    """What differs between the functions."""
 
     name: str
     timeout_seconds: int
@@ -46,7 +54,7 @@ class FunctionSpec:
 
 
 class Functions(Construct):
-    """The three functions on one dependency layer, with their log groups, roles and SQS event sources."""
+    """The four functions on one dependency layer, with their log groups, roles and SQS event sources."""
 
     def __init__(
         self,
@@ -91,24 +99,35 @@ class Functions(Construct):
         self.worker_role = iam.Role(
             self,
             "WorkerRole",
-            assumed_by=iam.CompositePrincipal(
-                iam.ArnPrincipal(self.wrapper_role.role_arn), iam.ArnPrincipal(self.fabricator_role.role_arn)
-            ),
-            description="Generated agent code in the sandbox: invokes the configured Bedrock model and nothing else",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description="The sandbox function, where generated agent code runs: invokes the configured Bedrock model "
+            "and nothing else",
             max_session_duration=Duration.hours(1),
         )
         bedrock.grant_invoke(self, self.worker_role, config.model_id)
-        for role in (self.wrapper_role, self.fabricator_role):
-            iam.Grant.add_to_principal(
-                grantee=role, actions=["sts:AssumeRole"], resource_arns=[self.worker_role.role_arn]
-            )
         bedrock.grant_invoke(self, self.arbiter_role, config.model_id)
         bedrock.grant_invoke(self, self.arbiter_role, EMBEDDING_MODEL_ID)
         bedrock.grant_invoke(self, self.fabricator_role, config.fabricator_model_id)
         # The Fabricator's reuse check asks the same matcher as the planner (ARBITER_MATCHING=bedrock).
         bedrock.grant_invoke(self, self.fabricator_role, EMBEDDING_MODEL_ID)
 
-        worker_env = {"ARBITER_WORKER_ROLE_ARN": self.worker_role.role_arn}
+        # Its environment names nothing of the stack: the code, input and model spec come with each invocation.
+        self.sandbox = self._function(
+            FunctionSpec(
+                "sandbox",
+                config.sandbox_timeout_seconds,
+                config.sandbox_memory_mb,
+                config.sandbox_reserved_concurrency,
+                "Arbiter sandbox: runs generated and sandboxed agent code under the worker role",
+            ),
+            self.worker_role,
+            {},
+        )
+        for role in (self.wrapper_role, self.fabricator_role):
+            iam.Grant.add_to_principal(
+                grantee=role, actions=["lambda:InvokeFunction"], resource_arns=[self.sandbox.function_arn]
+            )
+        worker_env = {"ARBITER_SANDBOX_FUNCTION": self.sandbox.function_name}
         self.arbiter = self._function(
             FunctionSpec(
                 "arbiter",
@@ -163,7 +182,12 @@ class Functions(Construct):
     @property
     def all(self) -> dict[str, lambda_.Function]:
         """The functions by name."""
-        return {"arbiter": self.arbiter, "wrapper": self.wrapper, "fabricator": self.fabricator}
+        return {
+            "arbiter": self.arbiter,
+            "wrapper": self.wrapper,
+            "fabricator": self.fabricator,
+            "sandbox": self.sandbox,
+        }
 
     def _role(self, name: str, purpose: str) -> iam.Role:
         return iam.Role(

@@ -153,8 +153,11 @@ def test_variant_settings_reach_the_template(variant: Assembly) -> None:
     patterns = [r["Properties"].get("EventPattern") for r in by_type["AWS::Events::Rule"]]
     assert {"source": ["shop.orders"]} in patterns
     assert {"detail-type": ["CloudWatch Alarm State Change"]} in patterns
-    wrapper = next(f for f in by_type["AWS::Lambda::Function"] if f["Properties"]["Handler"].startswith("wrapper."))
+    functions = {f["Properties"]["Handler"]: f["Properties"] for f in by_type["AWS::Lambda::Function"]}
+    wrapper = {"Properties": functions["wrapper.aws_lambda.handler"]}
     assert wrapper["Properties"]["ReservedConcurrentExecutions"] == 20
+    sandbox = functions["wrapper.sandbox_function.handler"]
+    assert (sandbox["Timeout"], sandbox["ReservedConcurrentExecutions"]) == (45, 17)  # follows its callers
     assert wrapper["Properties"]["Timeout"] == 60
     assert wrapper["Properties"]["Environment"]["Variables"]["ARBITER_APPROVAL"] == "manual"
     assert {q["Properties"].get("VisibilityTimeout") for q in by_type["AWS::SQS::Queue"]} >= {360}

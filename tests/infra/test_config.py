@@ -31,6 +31,14 @@ def test_defaults() -> None:
     assert c.max_receive_count == 3
     assert c.deletion_protection is True and c.retain_data is True
     assert c.wrapper_reserved_concurrency is None
+    # The sandbox function: shorter than the wrapper that waits for it, reserved for what its two callers can send.
+    assert (c.sandbox_timeout_seconds, c.sandbox_memory_mb, c.sandbox_reserved_concurrency) == (90, 1024, 12)
+
+
+def test_the_sandbox_concurrency_follows_its_callers_unless_set() -> None:
+    assert config(wrapperMaxConcurrency="20").sandbox_reserved_concurrency == 22
+    assert config(sandboxReservedConcurrency="5").sandbox_reserved_concurrency == 5
+    assert config(wrapperTimeoutSeconds="60").sandbox_timeout_seconds == 45
 
 
 def test_command_line_strings_are_parsed() -> None:
@@ -67,6 +75,7 @@ def test_command_line_strings_are_parsed() -> None:
         ({"alarmTopicArn": "oncall"}, "expected an ARN"),
         ({"modelId": " "}, "modelId=' ': expected a non-empty string"),
         ({"modelid": "x"}, "unknown context key(s) ['modelid']"),
+        ({"sandboxTimeoutSeconds": "120"}, "sandboxTimeoutSeconds=120: must be below wrapperTimeoutSeconds=120"),
     ],
 )
 def test_wrong_values_are_refused_with_the_key_and_what_it_accepts(values: dict[str, Any], message: str) -> None:

@@ -301,7 +301,7 @@ def test_functions_runtime_handler_timeout_and_layer(
 @pytest.mark.parametrize("name", ["Arbiter", "Wrapper", "Fabricator"])
 def test_function_environment(resources: dict[str, Any], name: str) -> None:
     env = function(resources, name)["Environment"]["Variables"]
-    expected = COMMON_ENV | ({"ARBITER_WORKER_ROLE_ARN"} if name != "Arbiter" else set())
+    expected = COMMON_ENV | ({"ARBITER_SANDBOX_FUNCTION"} if name != "Arbiter" else set())
     assert set(env) == expected
     assert env["ARBITER_MODEL"] == "bedrock:us.anthropic.claude-3-5-haiku-20241022-v1:0"
     assert env["ARBITER_FABRICATOR_MODEL"] == env["ARBITER_MODEL"]
@@ -311,8 +311,43 @@ def test_function_environment(resources: dict[str, Any], name: str) -> None:
     assert env["POWERTOOLS_SERVICE_NAME"] == name.lower()
     assert env["POWERTOOLS_LOG_LEVEL"] == "INFO"
     if name != "Arbiter":
-        worker = logical_id(resources, "AWS::IAM::Role", "FunctionsWorkerRole")
-        assert env["ARBITER_WORKER_ROLE_ARN"] == {"Fn::GetAtt": [worker, "Arn"]}
+        sandbox = logical_id(resources, "AWS::Lambda::Function", "FunctionsSandbox")
+        assert env["ARBITER_SANDBOX_FUNCTION"] == {"Ref": sandbox}
+
+
+def test_the_sandbox_function_runs_under_the_worker_role_small_bounded_and_knowing_nothing(
+    resources: dict[str, Any],
+) -> None:
+    props = function(resources, "Sandbox")
+    worker = logical_id(resources, "AWS::IAM::Role", "FunctionsWorkerRole")
+    assert props["Handler"] == "wrapper.sandbox_function.handler"
+    assert props["Role"] == {"Fn::GetAtt": [worker, "Arn"]}
+    assert (props["Timeout"], props["MemorySize"]) == (90, 1024)
+    assert props["Timeout"] < function(resources, "Wrapper")["Timeout"]  # the wrapper waits for it
+    assert props["ReservedConcurrentExecutions"] == 12  # what the wrapper (10) and the Fabricator (2) can send
+    assert "VpcConfig" not in props
+    assert set(props["Environment"]["Variables"]) == {
+        "POWERTOOLS_SERVICE_NAME",
+        "POWERTOOLS_METRICS_NAMESPACE",
+        "POWERTOOLS_LOG_LEVEL",
+    }
+    assert not any(
+        v["Type"] == "AWS::Lambda::EventSourceMapping"
+        and v["Properties"]["FunctionName"]
+        == {"Ref": logical_id(resources, "AWS::Lambda::Function", "FunctionsSandbox")}
+        for v in resources.values()
+    )
+
+
+@pytest.mark.parametrize("name", ["Wrapper", "Fabricator"])
+def test_the_wrapper_and_the_fabricator_only_invoke_the_sandbox_function(resources: dict[str, Any], name: str) -> None:
+    sandbox = logical_id(resources, "AWS::Lambda::Function", "FunctionsSandbox")
+    invoke = [s for s in statements(resources, name) if "lambda:InvokeFunction" in as_list(s["Action"])]
+    assert [(s["Action"], s["Resource"]) for s in invoke] == [
+        ("lambda:InvokeFunction", {"Fn::GetAtt": [sandbox, "Arn"]})
+    ]
+    actions = {a for s in statements(resources, name) for a in as_list(s["Action"])}
+    assert "sts:AssumeRole" not in actions
 
 
 @pytest.mark.parametrize(("name", "queue", "concurrency"), [("Wrapper", "Task", 10), ("Fabricator", "Fabrication", 2)])
@@ -344,7 +379,7 @@ def test_failed_arbiter_invocations_go_to_the_events_dlq(resources: dict[str, An
 
 
 def test_functions_log_to_their_own_log_groups_with_retention(resources: dict[str, Any]) -> None:
-    for name in ("Arbiter", "Wrapper", "Fabricator"):
+    for name in ("Arbiter", "Wrapper", "Fabricator", "Sandbox"):
         group = logical_id(resources, "AWS::Logs::LogGroup", f"Functions{name}Logs")
         assert resources[group]["Properties"]["RetentionInDays"] == 30
         assert function(resources, name)["LoggingConfig"] == {"LogGroup": {"Ref": group}}
@@ -375,12 +410,9 @@ def test_wrapper_cannot_write_the_registry_or_the_code_bucket(resources: dict[st
     assert granted(resources, "Wrapper", code) == {"s3:GetObject", "s3:ListBucket"}
 
 
-def test_wrapper_has_no_bedrock_and_assumes_only_the_worker_role(resources: dict[str, Any]) -> None:
+def test_wrapper_has_no_bedrock(resources: dict[str, Any]) -> None:
     actions = {a for s in statements(resources, "Wrapper") for a in as_list(s["Action"])}
     assert not {a for a in actions if a.startswith("bedrock:")}
-    worker = logical_id(resources, "AWS::IAM::Role", "FunctionsWorkerRole")
-    assume = [s for s in statements(resources, "Wrapper") if "sts:AssumeRole" in as_list(s["Action"])]
-    assert [s["Resource"] for s in assume] == [{"Fn::GetAtt": [worker, "Arn"]}]
 
 
 def test_wrapper_consumes_the_task_queue_and_nothing_else(resources: dict[str, Any]) -> None:
@@ -459,7 +491,13 @@ def test_worker_role_only_invokes_the_configured_model(resources: dict[str, Any]
     assert {a for s in worker for a in as_list(s["Action"])} == {
         "bedrock:InvokeModel",
         "bedrock:InvokeModelWithResponseStream",
+        "logs:CreateLogStream",  # its own log group, as every function's role
+        "logs:PutLogEvents",
     }
+    logs = [s for s in worker if "logs:PutLogEvents" in as_list(s["Action"])]
+    group = logical_id(resources, "AWS::Logs::LogGroup", "FunctionsSandboxLogs")
+    assert [s["Resource"] for s in logs] == [{"Fn::GetAtt": [group, "Arn"]}]
+    worker = [s for s in worker if "logs:PutLogEvents" not in as_list(s["Action"])]
     rendered = str([s["Resource"] for s in worker])
     assert "inference-profile/us.anthropic.claude-3-5-haiku-20241022-v1:0" in rendered
     assert "foundation-model/anthropic.claude-3-5-haiku-20241022-v1:0" in rendered
@@ -468,15 +506,16 @@ def test_worker_role_only_invokes_the_configured_model(resources: dict[str, Any]
     assert "bedrock:InferenceProfileArn" in cross_region["Condition"]["StringEquals"]
 
 
-def test_worker_role_is_trusted_only_by_the_wrapper_and_fabricator_roles(resources: dict[str, Any]) -> None:
+def test_worker_role_is_the_sandbox_functions_and_nobody_elses(resources: dict[str, Any]) -> None:
     worker = resources[logical_id(resources, "AWS::IAM::Role", "FunctionsWorkerRole")]["Properties"]
     (statement,) = worker["AssumeRolePolicyDocument"]["Statement"]
-    wrapper = logical_id(resources, "AWS::IAM::Role", "FunctionsWrapperRole")
-    fabricator = logical_id(resources, "AWS::IAM::Role", "FunctionsFabricatorRole")
     assert statement["Action"] == "sts:AssumeRole"
-    assert sorted(map(str, statement["Principal"]["AWS"])) == sorted(
-        str({"Fn::GetAtt": [role, "Arn"]}) for role in (wrapper, fabricator)
-    )
+    assert statement["Principal"] == {"Service": "lambda.amazonaws.com"}
+    roles = [v for v in resources.values() if v["Type"] == "AWS::Lambda::Function"]
+    worker_id = logical_id(resources, "AWS::IAM::Role", "FunctionsWorkerRole")
+    assert [str(f["Properties"]["Handler"]) for f in roles if worker_id in str(f["Properties"]["Role"])] == [
+        "wrapper.sandbox_function.handler"
+    ]
 
 
 def test_planner_and_embeddings_for_the_arbiter(resources: dict[str, Any]) -> None:
@@ -497,7 +536,7 @@ def test_alarms_on_every_dlq_and_on_function_errors_and_throttles(resources: dic
         assert any(logical_id(resources, "AWS::SQS::Queue", f"Queues{dlq}") in d for d in dlq_alarms), dlq
     for metric in ("Errors", "Throttles"):
         watched = {str(a["Dimensions"][0]["Value"]) for a in alarms if a["MetricName"] == metric}
-        for name in ("Arbiter", "Wrapper", "Fabricator"):
+        for name in ("Arbiter", "Wrapper", "Fabricator", "Sandbox"):
             fn = logical_id(resources, "AWS::Lambda::Function", f"Functions{name}")
             assert any(fn in w for w in watched), (metric, name)
     assert all(a["Threshold"] >= 1 and a["TreatMissingData"] == "notBreaching" for a in alarms)
