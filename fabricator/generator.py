@@ -1,6 +1,6 @@
 """Generation: a Strands agent with no tools at all writes tests, then a worker module, returned as structured output.
 
-Three kinds of call, each a fresh agent with no tools (no shell, no network, no files):
+Three kinds of call, each one structured answer of the model with no tools (no shell, no network, no files):
 
 - :meth:`Generator.tests`: test cases for the capability, written *before* any code and without seeing any;
 - :meth:`Generator.draft`: the worker module with its schemas, written against the capability, the caller's
@@ -14,7 +14,9 @@ small local model writes as a plain code block, fast and unconstrained; they are
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import asyncio
+from collections.abc import Callable, Coroutine, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel, Field
@@ -38,6 +40,7 @@ if TYPE_CHECKING:
 __all__ = ["CaseTable", "Derivation", "Draft", "GenerationError", "Generator"]
 
 M = TypeVar("M", bound=BaseModel)
+T = TypeVar("T")
 
 
 class Draft(BaseModel):
@@ -83,9 +86,10 @@ class GenerationError(FabricatorError):
 
 
 class Generator:
-    """Writes drafts with any Strands model.
+    """Writes tests, drafts and derivations with any Strands model.
 
-    The agent it uses has no tools (no shell, no network, no files): it can only answer with a draft.
+    Each is one structured-output call of the model itself: no agent, no tools (no shell, no network, no files);
+    the model can only answer with the object asked for.
 
     Args:
         model: the Strands model.
@@ -125,20 +129,48 @@ class Generator:
         return parse_literal_assignment(derivation.working, "expected")
 
     def _ask(self, system: str, prompt: str, output: type[M]) -> M:
-        from strands import Agent
+        """One structured answer from the model itself (no agent loop: one call, its usage counted).
 
-        agent = Agent(model=self.model, system_prompt=system, tools=[], callback_handler=None)
+        A provider's validation failure is raised, never retried in a loop here: the Fabricator's own attempts
+        decide what happens next.
+        """
+        messages: list[dict[str, Any]] = [{"role": "user", "content": [{"text": prompt}]}]
         try:
-            result = agent(prompt, structured_output_model=output)
+            value, usage = _in_own_loop(lambda: self._structured(output, messages, system))
         except Exception as exc:
-            raise GenerationError(f"the model did not write a {output.__name__}: {type(exc).__name__}: {exc}") from exc
-        usage = result.metrics.accumulated_usage
-        self.usage = self.usage + Usage(
-            input_tokens=usage.get("inputTokens", 0),
-            output_tokens=usage.get("outputTokens", 0),
-            total_tokens=usage.get("totalTokens", 0),
-        )
-        value = result.structured_output
-        if not isinstance(value, output):
-            raise GenerationError(f"the model returned no {output.__name__}")
+            raise GenerationError(
+                f"the model did not write a {output.__name__}: {type(exc).__name__}: {str(exc)[:2000]}"
+            ) from exc
+        self.usage = self.usage + usage
         return value
+
+    async def _structured(self, output: type[M], messages: list[dict[str, Any]], system: str) -> tuple[M, Usage]:
+        value: M | None = None
+        usage = Usage()
+        events = self.model.structured_output(output, messages, system)  # type: ignore[arg-type]
+        async for event in events:
+            item: dict[str, Any] = dict(event)
+            if isinstance(item.get("output"), output):
+                value = item["output"]
+                continue
+            raw = item["event"] if isinstance(item.get("event"), dict) else item
+            reported = raw.get("metadata", {}).get("usage") if isinstance(raw.get("metadata"), dict) else None
+            if isinstance(reported, dict):
+                usage = usage + Usage(
+                    input_tokens=int(reported.get("inputTokens", 0)),
+                    output_tokens=int(reported.get("outputTokens", 0)),
+                    total_tokens=int(reported.get("totalTokens", 0)),
+                )
+        if value is None:
+            raise GenerationError(f"the model returned no {output.__name__}")
+        return value, usage
+
+
+def _in_own_loop(run: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    """Run a coroutine to its end from synchronous code, also when the calling thread already runs an event loop."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(run())
+    with ThreadPoolExecutor(1, thread_name_prefix="arbiter-fabricator-model") as thread:
+        return thread.submit(lambda: asyncio.run(run())).result()

@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 from arbiter.cli import app
 from arbiter.runtime import LocalRuntime
 from blackboard import AgentOrigin, AgentState, TaskState
+from fabricator.compare import compare
 from wrapper.model_store import installed_path
 
 pytestmark = [pytest.mark.llm, pytest.mark.slow, pytest.mark.timeout(3600)]
@@ -48,18 +49,25 @@ def test_incident_plans_fabricates_runs_and_answers(model_installed: Path, tmp_p
         report = runtime.backends.code_store.get_json(manifest.validation_report)
         tasks = runtime.orchestration(summary["orchestration_id"]).tasks
     assert manifest.origin is AgentOrigin.FABRICATOR and manifest.state is AgentState.ACTIVE
-    assert report["passed"] and any(check["name"].startswith("sample") for check in report["checks"])
+    assert report["passed"] and any(check["name"].startswith("example") for check in report["checks"])
+    assert manifest.output_schema is not None and manifest.stats.example_checks >= 1
     used = [t for t in tasks if t.agent.name == made["agent"]]
-    assert any(t.state is TaskState.SUCCEEDED for t in used)
+    (parsed,) = [t.result.output for t in used if t.state is TaskState.SUCCEEDED and t.result is not None]
 
-    # The registered workers did their part: the deploys were read and on-call was paged.
+    # The worker read the right numbers out of the reason text, because the planner's example said what is right.
+    expected = {"datapoints": [41, 57, 66], "threshold": 25, "above_threshold_by": 41}
+    assert compare(expected, parsed).matches, (parsed, compare(expected, parsed))
+
+    # The registered workers did their part: the deploys were read and on-call was paged with those numbers.
     assert any(t.agent.name == "recent_deploys" and t.state is TaskState.SUCCEEDED for t in tasks)
-    assert any(t.agent.name == "pager" and t.state is TaskState.SUCCEEDED for t in tasks)
+    (page,) = [t.result.output["page"] for t in tasks if t.agent.name == "pager" and t.result and t.result.output]
+    assert "66" in page and "25" in page, page
 
-    # The answer names the failing service and the deploy it suspects.
+    # The answer names the failing service, the numbers and the deploy it suspects.
     answer = summary["output"]
     assert "checkout-api" in answer
     assert "2026.11.29-1" in answer
+    assert "66" in answer and "25" in answer, answer
 
     assert summary["model_calls"]["planner"] >= 3 and summary["model_calls"]["fabricator"] >= 1
     assert summary["tokens"] > 0 and summary["waves"] >= 2
