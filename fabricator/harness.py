@@ -53,6 +53,9 @@ logger = logging.getLogger(__name__)
 #: Providers reached over the network; workers that use them need it, all others run without.
 _MAX_EVIDENCE = 2000
 _MAX_OUTPUT_REPR = 300
+#: How many failed checks the feedback to the model tells, and how long each may be.
+_FEEDBACK_CHECKS = 4
+_FEEDBACK_CHARS = 500
 #: What a check function returns: passed, evidence and, for runs, the check's fields (input, expected, got, rule).
 _Outcome = tuple[bool, str] | tuple[bool, str, dict[str, Any]]
 _MAX_PARALLEL_SAMPLES = 4
@@ -130,11 +133,20 @@ class ValidationReport(BaseModel):
         return sum(1 for check in self.checks if check.name.startswith(prefix) and check.passed)
 
     def to_feedback(self) -> str:
-        """Return the failed checks as compact text for the generator's next attempt ("" when all passed)."""
-        if not self.failed:
+        """Return the failed checks as compact text for the generator's next attempt ("" when all passed).
+
+        Each check is told in one line (a traceback is left out: its last line, the error, is in the evidence) and
+        at most :data:`_FEEDBACK_CHECKS` of them: a small model's next prompt stays short, and so its evaluation.
+        """
+        failed = self.failed
+        if not failed:
             return ""
-        lines = [f"The candidate failed {len(self.failed)} check(s); fix these and keep what passed:"]
-        lines += [f"- {check.name}: {check.evidence}" for check in self.failed]
+        lines = [f"The candidate failed {len(failed)} check(s); fix these and keep what passed:"]
+        lines += [f"- {check.name}: {_one_line(check.evidence)}" for check in failed[:_FEEDBACK_CHECKS]]
+        if len(failed) > _FEEDBACK_CHECKS:
+            lines.append(
+                f"- and {len(failed) - _FEEDBACK_CHECKS} more: " + ", ".join(c.name for c in failed[_FEEDBACK_CHECKS:])
+            )
         return "\n".join(lines)
 
 
@@ -212,6 +224,12 @@ def _validate(
         contexts = [contextvars.copy_context() for _ in runs]  # one each: a context runs in one thread at a time
         checks += threads.map(lambda context, item: context.run(_timed, *item), contexts, runs)
     return _report(checks, started)
+
+
+def _one_line(evidence: str) -> str:
+    """Evidence without its traceback, cut to :data:`_FEEDBACK_CHARS`."""
+    head = evidence.split("\nTraceback (most recent call last):", 1)[0].strip()
+    return head if len(head) <= _FEEDBACK_CHARS else head[: _FEEDBACK_CHARS - 4] + " ..."
 
 
 def _report(checks: list[Check], started: float) -> ValidationReport:

@@ -48,19 +48,6 @@ _EXAMPLE_PLAIN = '''def handler(text: str) -> dict:
         return {"count": 0, "values": [], "max": None}
     return {"count": len(values), "values": values, "max": max(values)}'''
 
-_EXAMPLE_MODEL = '''from strands import Agent
-
-from wrapper import sdk
-
-
-def handler(text: str, words: int = 30) -> dict:
-    """Summarise a text in a few words with the environment's model."""
-    if not text.strip():
-        raise sdk.NonRetryableError("there is no text to summarise")
-    agent = Agent(model=sdk.model(), callback_handler=None)
-    summary = str(agent(f"Summarise in at most {words} words:\\n{text}")).strip()
-    return {"summary": summary}'''
-
 
 def system_prompt(policy: Policy = DEFAULT_POLICY) -> str:
     """The Fabricator's instructions (generated from the policy and the installed tool catalog)."""
@@ -74,7 +61,9 @@ The contract:
   number, bool) that answers the task. An empty result (None, "", [], {{}}) counts as a failure.
 - Raise an exception when the input cannot be handled; for input that can never work,
   `from wrapper import sdk` and `raise sdk.NonRetryableError("why")`.
-- For any language-model use call `sdk.model()` (for example `Agent(model=sdk.model())`); never build a model.
+- Compute the answer in plain Python. Only a task that needs understanding free text (summarise, classify,
+  translate) may use a language model, as `Agent(model=sdk.model(), callback_handler=None)(prompt)` with
+  `from strands import Agent`; never build a model.
 - Only these imports are allowed: {imports}.
 - No files, no network, no processes, no environment variables, no eval/exec, no dunder attributes.
 - Nothing runs at import time except imports, constants, function and class definitions.
@@ -92,10 +81,6 @@ The code must pass the tests given with the capability: the same output field na
 Example of a module:
 ```python
 {_EXAMPLE_PLAIN}
-```
-Example of a module that uses the model:
-```python
-{_EXAMPLE_MODEL}
 ```"""
 
 

@@ -245,3 +245,16 @@ def test_candidate_needs_samples_and_a_valid_name() -> None:
         candidate(samples=[])
     with pytest.raises(ValueError, match="name"):
         Candidate(name="Bad Name", description="", code=GOOD, input_schema=SCHEMA, sample_inputs=[{"text": "a"}])
+
+
+def test_feedback_is_one_line_per_check_and_at_most_four_checks(pool: SandboxPool) -> None:
+    code = "def handler(text, top=2):\n    raise KeyError('x' * 900)\n"
+    samples = [{"text": str(n)} for n in range(6)]
+
+    feedback = validate(candidate(code=code, samples=samples), sandbox=pool).to_feedback()
+
+    lines = feedback.splitlines()
+    assert lines[0] == "The candidate failed 6 check(s); fix these and keep what passed:"
+    assert [line.split(":")[0] for line in lines[1:5]] == [f"- sample[{n}]" for n in range(4)]
+    assert lines[5] == "- and 2 more: sample[4], sample[5]"
+    assert "Traceback" not in feedback and all(len(line) <= 520 for line in lines)

@@ -52,8 +52,8 @@ def gguf(tmp_path: Path) -> Path:
     return path
 
 
-def model_with(gguf: Path, texts: Sequence[str]) -> tuple[LocalModel, FakeLlama]:
-    model = LocalModel(str(gguf))
+def model_with(gguf: Path, texts: Sequence[str], **config: Any) -> tuple[LocalModel, FakeLlama]:
+    model = LocalModel(str(gguf), **config)
     fake = FakeLlama(texts)
     loaded = _Loaded(fake, None, threading.Lock())  # no template in the file: the built-in ChatML rendering
     model._load = lambda: loaded  # type: ignore[method-assign]
@@ -120,7 +120,7 @@ def test_unconstrained_tool_turn(gguf: Path) -> None:
     assert fake.requests[0]["grammar"] is None
 
 
-def test_forced_tool_is_grammar_constrained(gguf: Path) -> None:
+def test_forced_tool_is_written_as_free_json_first(gguf: Path) -> None:
     model, fake = model_with(gguf, ['{"service": "x"}'])
     events = run(
         model,
@@ -129,10 +129,37 @@ def test_forced_tool_is_grammar_constrained(gguf: Path) -> None:
         tool_choice={"tool": {"name": "recent_deploys"}},
     )
     assert tool_uses(events) == [("recent_deploys", {"service": "x"})]
-    assert fake.requests[0]["grammar"] is not None
+    (request,) = fake.requests
+    assert request["grammar"] is None and request["prompt"].endswith("```json\n") and "```" in request["stop"]
     # The fields are asked for in words; no tool listing for the model to copy from.
-    assert "- service (string, required)" in fake.requests[0]["prompt"]
-    assert "<tools>" not in fake.requests[0]["prompt"]
+    assert "- service (string, required)" in request["prompt"]
+    assert "<tools>" not in request["prompt"]
+
+
+@pytest.mark.parametrize("free", ['{"service": 3}', "Sure! service = x", '["x"]', '{"hours": 2}'])
+def test_forced_tool_is_grammar_constrained_when_the_free_json_does_not_fit(gguf: Path, free: str) -> None:
+    model, fake = model_with(gguf, [free, '{"service": "x"}'])
+    events = run(
+        model,
+        [{"role": "user", "content": [{"text": "go"}]}],
+        [DEPLOYS_SPEC],
+        tool_choice={"tool": {"name": "recent_deploys"}},
+    )
+    assert tool_uses(events) == [("recent_deploys", {"service": "x"})]
+    first, second = fake.requests
+    assert first["grammar"] is None and second["grammar"] is not None
+    assert second["prompt"] + "```json\n" == first["prompt"]  # the same question, now under the grammar
+
+
+def test_json_first_can_be_turned_off(gguf: Path) -> None:
+    model, fake = model_with(gguf, ['{"service": "x"}'], json_first=False)
+    run(
+        model,
+        [{"role": "user", "content": [{"text": "go"}]}],
+        [DEPLOYS_SPEC],
+        tool_choice={"tool": {"name": "recent_deploys"}},
+    )
+    assert len(fake.requests) == 1 and fake.requests[0]["grammar"] is not None
 
 
 def test_repeated_call_after_its_result_asks_for_the_answer(gguf: Path) -> None:
@@ -226,7 +253,7 @@ def test_an_answer_that_describes_a_call_not_made_is_asked_again_as_that_call(gg
         assert tool_uses(events) == [] and len(fake.requests) == 1
 
 
-def test_structured_output_through_an_agent_takes_one_constrained_call(gguf: Path) -> None:
+def test_structured_output_through_an_agent_takes_one_call(gguf: Path) -> None:
     class Verdict(BaseModel):
         service: str
         rollback: bool
@@ -234,7 +261,7 @@ def test_structured_output_through_an_agent_takes_one_constrained_call(gguf: Pat
     model, fake = model_with(gguf, ['{"service": "checkout-api", "rollback": true}'])
     result = Agent(model=model, callback_handler=None)("decide", structured_output_model=Verdict)
     assert result.structured_output == Verdict(service="checkout-api", rollback=True)
-    assert len(fake.requests) == 1 and fake.requests[0]["grammar"] is not None
+    assert len(fake.requests) == 1 and fake.requests[0]["prompt"].endswith("```json\n")
     assert "StructuredOutputTool" not in fake.requests[0]["prompt"]
 
 
@@ -258,15 +285,16 @@ def test_a_code_field_is_written_as_a_code_block_then_the_rest_as_json(gguf: Pat
         code: str = Field(json_schema_extra={"contentMediaType": "text/x-python"})
 
     code = 'import re\n\ndef handler(text: str) -> dict:\n    return {"n": len(re.findall(r"\\d+", text))}\n'
-    model, fake = model_with(gguf, [code, '{"name": "number_counter"}'])
+    model, fake = model_with(gguf, [code, '{"name": 1}', '{"name": "number_counter"}'])
     result = Agent(model=model, callback_handler=None)("count numbers", structured_output_model=Module)
     assert result.structured_output == Module(name="number_counter", code=code)  # backslashes as written
-    first, second = fake.requests
+    first, second, third = fake.requests
     assert first["prompt"].endswith("```python\n") and "```" in first["stop"] and first["grammar"] is None
     assert "`code`" in first["prompt"]
     assert "```python\n" + code + "```" in second["prompt"]  # the code is in the conversation ...
     assert "- name (string, required)" in second["prompt"] and "- code" not in second["prompt"]
-    assert "code" not in second["grammar"]._grammar  # ... and no longer in the object asked for
+    assert second["grammar"] is None  # free JSON first; {"name": 1} does not fit, so under the grammar:
+    assert "code" not in third["grammar"]._grammar  # ... and no longer in the object asked for
 
 
 def test_tool_results_are_named_for_the_template() -> None:
