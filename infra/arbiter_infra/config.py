@@ -55,6 +55,7 @@ DEFAULTS: dict[str, Any] = {
     "wrapperReservedConcurrency": None,
     "fabricatorReservedConcurrency": None,
     "sandboxReservedConcurrency": None,  # None: wrapperMaxConcurrency + fabricatorMaxConcurrency, its only callers
+    "sandboxNetwork": "isolated",  # isolated: a VPC reaching only the Bedrock runtime; internet: Lambda's network
     "logLevel": "INFO",
     "logRetentionDays": 30,
     "deletionProtection": True,
@@ -105,6 +106,7 @@ class DeploymentConfig:
     wrapper_reserved_concurrency: int | None
     fabricator_reserved_concurrency: int | None
     sandbox_reserved_concurrency: int
+    sandbox_network: str
     log_level: str
     log_retention_days: int
     deletion_protection: bool
@@ -179,6 +181,7 @@ class DeploymentConfig:
             wrapper_reserved_concurrency=_optional_int(v, "wrapperReservedConcurrency", 1, 1000),
             fabricator_reserved_concurrency=_optional_int(v, "fabricatorReservedConcurrency", 1, 1000),
             sandbox_reserved_concurrency=sandbox_concurrency or wrapper_concurrency + fabricator_concurrency,
+            sandbox_network=_choice(v, "sandboxNetwork", ("isolated", "internet")),
             log_level=_choice(v, "logLevel", _LOG_LEVELS, upper=True),
             log_retention_days=_retention(v),
             deletion_protection=_bool(v, "deletionProtection"),

@@ -3,9 +3,10 @@
 Untrusted code (everything the Fabricator writes, every sandboxed agent) runs only in the *sandbox* function, whose
 execution role is the worker role: it can invoke the configured Bedrock model and nothing else. The wrapper and the
 Fabricator invoke it (``ARBITER_SANDBOX_FUNCTION``) and never run such code in their own environment, where their
-roles can write the blackboard, the registry and the code bucket. It has no VPC (Lambda's own network: its role's
-credentials open nothing but the model), a small memory and timeout, and a reserved concurrency equal to what its two
-callers can send at once.
+roles can write the blackboard, the registry and the code bucket. By default it runs in an isolated VPC whose only
+way out is the Bedrock runtime endpoint (:mod:`arbiter_infra.network`); ``sandboxNetwork=internet`` leaves it on
+Lambda's own network. It has a small memory and timeout, and a reserved concurrency equal to what its two callers can
+send at once.
 
 Each function has its own role whose permissions come only from the grant helpers of the other constructs (the
 function sees the role as immutable, so no construct can add to it behind the stack's back: the SQS event sources'
@@ -27,6 +28,7 @@ from constructs import Construct
 
 from arbiter_infra import bedrock
 from arbiter_infra.config import EMBEDDING_MODEL_ID, DeploymentConfig
+from arbiter_infra.network import SandboxNetwork
 from arbiter_infra.packaging import BuiltAsset
 
 __all__ = ["HANDLERS", "RUNTIME", "FunctionSpec", "Functions"]
@@ -68,6 +70,7 @@ class Functions(Construct):
         task_queue: sqs.IQueue,
         fabrication_queue: sqs.IQueue,
         failed_invocations: sqs.IQueue,
+        sandbox_network: SandboxNetwork | None = None,
     ) -> None:
         """Define the functions.
 
@@ -81,6 +84,7 @@ class Functions(Construct):
             task_queue: consumed by the wrapper.
             fabrication_queue: consumed by the Fabricator.
             failed_invocations: where arbiter invocations that failed after Lambda's retries go.
+            sandbox_network: the VPC the sandbox function runs in; None: Lambda's own network.
         """
         super().__init__(scope, construct_id)
         self._config = config
@@ -122,6 +126,7 @@ class Functions(Construct):
             ),
             self.worker_role,
             {},
+            network=sandbox_network,
         )
         for role in (self.wrapper_role, self.fabricator_role):
             iam.Grant.add_to_principal(
@@ -204,6 +209,7 @@ class Functions(Construct):
         environment: dict[str, str],
         *,
         dead_letter_queue: sqs.IQueue | None = None,
+        network: SandboxNetwork | None = None,
     ) -> lambda_.Function:
         config = self._config
         title = spec.name.capitalize()
@@ -242,7 +248,13 @@ class Functions(Construct):
             dead_letter_queue=dead_letter_queue,
             retry_attempts=2 if dead_letter_queue is not None else None,
             max_event_age=Duration.hours(1) if dead_letter_queue is not None else None,
+            vpc=network.vpc if network is not None else None,
+            vpc_subnets=network.subnets if network is not None else None,
+            security_groups=[network.security_group] if network is not None else None,
         )
+        if network is not None:
+            # The role is immutable to the function, so its VPC permissions come from here, created before it.
+            function.node.add_dependency(network.allow_network_interfaces(role))
         return function
 
 

@@ -35,6 +35,16 @@ _PROFILE_REASON = (
     "through the configured profile (condition bedrock:InferenceProfileArn)."
 )
 
+_INTERFACES_REASON = (
+    "Lambda creates the sandbox function's network interfaces with its execution role, and their ids do not exist "
+    "before; creation is also limited to the isolated subnets and the sandbox security group, and the VPC has no "
+    "route to the EC2 API, so code running under the role cannot call it."
+)
+_DESCRIBE_REASON = (
+    "EC2 Describe actions support no resource-level permissions (only '*'); Lambda calls them with the execution "
+    "role to attach the sandbox function to its VPC, and the VPC has no route to the EC2 API for code under the role."
+)
+
 
 @dataclass(frozen=True)
 class NagAcknowledgment:
@@ -73,6 +83,12 @@ def acknowledgments(stack: ArbiterStack) -> list[tuple[IConstruct, NagAcknowledg
         if base is not None:
             arn = f"arn:<AWS::Partition>:bedrock:*::foundation-model/{base}"
             add(role, f"AwsSolutions-IAM5[Resource::{arn}]", _PROFILE_REASON)
+
+    network = stack.sandbox_network
+    if network is not None and network.network_interfaces is not None:
+        interfaces = "arn:<AWS::Partition>:ec2:<AWS::Region>:<AWS::AccountId>:network-interface/*"
+        add(network.network_interfaces, f"AwsSolutions-IAM5[Resource::{interfaces}]", _INTERFACES_REASON)
+        add(network.network_interfaces, "AwsSolutions-IAM5[Resource::*]", _DESCRIBE_REASON)
     return found
 
 

@@ -12,6 +12,7 @@ from arbiter_infra.config import DeploymentConfig
 from arbiter_infra.functions import Functions
 from arbiter_infra.monitoring import Monitoring
 from arbiter_infra.nag import acknowledge_findings
+from arbiter_infra.network import SandboxNetwork
 from arbiter_infra.packaging import BuiltAsset
 from arbiter_infra.queues import Queues
 from arbiter_infra.routing import EventRouting
@@ -88,6 +89,16 @@ class ArbiterStack(Stack):
             "ARBITER_APPROVAL": config.approval,
             "ARBITER_MATCHING": "bedrock",
         }
+        self.sandbox_network = (
+            SandboxNetwork(
+                self,
+                "SandboxNetwork",
+                log_retention_days=config.log_retention_days,
+                retain_data=config.retain_data,
+            )
+            if config.sandbox_network == "isolated"
+            else None
+        )
         self.functions = Functions(
             self,
             "Functions",
@@ -98,6 +109,7 @@ class ArbiterStack(Stack):
             task_queue=self.queues.task,
             fabrication_queue=self.queues.fabrication,
             failed_invocations=self.queues.events_dlq,
+            sandbox_network=self.sandbox_network,
         )
         self.routing = EventRouting(
             self,

@@ -33,6 +33,7 @@ def test_defaults() -> None:
     assert c.wrapper_reserved_concurrency is None
     # The sandbox function: shorter than the wrapper that waits for it, reserved for what its two callers can send.
     assert (c.sandbox_timeout_seconds, c.sandbox_memory_mb, c.sandbox_reserved_concurrency) == (90, 1024, 12)
+    assert c.sandbox_network == "isolated"
 
 
 def test_the_sandbox_concurrency_follows_its_callers_unless_set() -> None:
@@ -49,6 +50,7 @@ def test_command_line_strings_are_parsed() -> None:
         logLevel="debug",
         wrapperReservedConcurrency="25",
         arbiterReservedConcurrency="none",
+        sandboxNetwork="Internet",
         ingressPatterns='[{"source": ["shop"]}]',
     )
     assert c.max_receive_count == 5
@@ -57,6 +59,7 @@ def test_command_line_strings_are_parsed() -> None:
     assert c.log_level == "DEBUG"
     assert c.wrapper_reserved_concurrency == 25
     assert c.arbiter_reserved_concurrency is None
+    assert c.sandbox_network == "internet"
     assert c.ingress_patterns == ({"source": ["shop"]},)
 
 
@@ -75,6 +78,7 @@ def test_command_line_strings_are_parsed() -> None:
         ({"alarmTopicArn": "oncall"}, "expected an ARN"),
         ({"modelId": " "}, "modelId=' ': expected a non-empty string"),
         ({"modelid": "x"}, "unknown context key(s) ['modelid']"),
+        ({"sandboxNetwork": "vpc"}, "sandboxNetwork='vpc': expected one of isolated, internet"),
         ({"sandboxTimeoutSeconds": "120"}, "sandboxTimeoutSeconds=120: must be below wrapperTimeoutSeconds=120"),
     ],
 )
