@@ -39,6 +39,7 @@ from fabricator.publisher import publish, safe_name
 from fabricator.reuse import find_existing
 from wrapper.matching import Matcher
 from wrapper.sandbox import SandboxPool
+from wrapper.schemas import modern_bounds
 
 if TYPE_CHECKING:
     from strands.models import Model
@@ -147,12 +148,12 @@ class Fabricator:
                 return FabricationResult(agent, True, 0, report, took, passed)
         tests = self._tests(request, examples)
         derived: dict[str, tuple[bool, Any]] = {}
-        feedback, report = "", None
+        feedback, report, previous = "", None, ""
         taken = {m.name for m in self.backends.registry.list_agents()}
         for attempt in range(1, self.max_attempts + 1):
             try:
                 with tracing.start_span("fabricator.generate", attributes={"arbiter.fabrication_attempt": attempt}):
-                    draft = self.generator.draft(request, taken, feedback, [*examples, *tests])
+                    draft = self.generator.draft(request, taken, feedback, [*examples, *tests], previous)
             except GenerationError as exc:
                 feedback, report = str(exc), None
                 logger.warning("attempt=<%d> | %s", attempt, exc)
@@ -177,7 +178,13 @@ class Fabricator:
                 with tracing.start_span("fabricator.publish", attributes={"arbiter.agent": candidate.name}):
                     agent = publish(
                         self.backends,
-                        draft.model_copy(update={"name": candidate.name}),
+                        draft.model_copy(
+                            update={
+                                "name": candidate.name,
+                                "input_schema": candidate.input_schema,
+                                "output_schema": candidate.output_schema,
+                            }
+                        ),
                         report,
                         replaces=request.replaces,
                         exact_version=None if request.replaces_version is None else request.replaces_version + 1,
@@ -187,7 +194,7 @@ class Fabricator:
                 self._count_examples(agent, passed)
                 took = (time.perf_counter() - started) * 1000
                 return FabricationResult(agent, False, attempt, report, took, passed)
-            feedback = report.to_feedback()
+            feedback, previous = report.to_feedback(), draft.code
         raise FabricationFailedError(self.max_attempts, feedback, report)
 
     def _validate(self, candidate: Candidate, *, runs_only: bool = False) -> ValidationReport:
@@ -295,8 +302,8 @@ class Fabricator:
                 name=safe_name(draft.name),
                 description=draft.description,
                 code=draft.code,
-                input_schema=draft.input_schema,
-                output_schema=draft.output_schema,
+                input_schema=modern_bounds(draft.input_schema),
+                output_schema=modern_bounds(draft.output_schema),
                 sample_inputs=draft.sample_inputs[:3],
                 cases=cases,
             )

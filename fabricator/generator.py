@@ -42,6 +42,10 @@ __all__ = ["CaseTable", "Derivation", "Draft", "GenerationError", "Generator"]
 M = TypeVar("M", bound=BaseModel)
 T = TypeVar("T")
 
+#: Bounds of a test table and of a derivation (a model that runs on is cut at a line end: the asserts before count).
+MAX_TABLE_CHARS = 2400
+MAX_DERIVATION_CHARS = 1500
+
 
 class Draft(BaseModel):
     """A worker agent as the Fabricator's model writes it."""
@@ -66,6 +70,7 @@ class CaseTable(BaseModel):
 
     tests: str = Field(
         description="Python asserts, one per line: assert handler(name=value, ...) == expected",
+        max_length=MAX_TABLE_CHARS,
         json_schema_extra={"contentMediaType": "text/x-python"},
     )
 
@@ -75,6 +80,7 @@ class Derivation(BaseModel):
 
     working: str = Field(
         description="the working as Python comments, then one line: expected = <the literal value>",
+        max_length=MAX_DERIVATION_CHARS,
         json_schema_extra={"contentMediaType": "text/x-python"},
     )
 
@@ -102,10 +108,19 @@ class Generator:
         self.usage = Usage()
 
     def draft(
-        self, request: FabricationRequest, taken: Iterable[str], feedback: str = "", cases: Iterable[Case] = ()
+        self,
+        request: FabricationRequest,
+        taken: Iterable[str],
+        feedback: str = "",
+        cases: Iterable[Case] = (),
+        previous: str = "",
     ) -> Draft:
-        """Write one draft for ``request`` that passes ``cases``, avoiding the ``taken`` names, fixing ``feedback``."""
-        return self._ask(self._system_prompt, request_prompt(request, taken, feedback, list(cases)), Draft)
+        """Write one draft for ``request`` that passes ``cases``, avoiding the ``taken`` names.
+
+        After a refusal, ``previous`` is the refused code and ``feedback`` what to fix in it.
+        """
+        prompt = request_prompt(request, taken, feedback, list(cases), previous)
+        return self._ask(self._system_prompt, prompt, Draft)
 
     def tests(self, request: FabricationRequest, examples: list[Case], count: int) -> list[Case]:
         """About ``count`` test cases for ``request``'s capability, read from the asserts the model writes.

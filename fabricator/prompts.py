@@ -64,7 +64,7 @@ The contract:
 - Compute the answer in plain Python. Only a task that needs understanding free text (summarise, classify,
   translate) may use a language model, as `Agent(model=sdk.model(), callback_handler=None)(prompt)` with
   `from strands import Agent`; never build a model.
-- Only these imports are allowed: {imports}.
+- Import only the names you use (`import re`, `from datetime import date`), only from: {imports}.
 - No files, no network, no processes, no environment variables, no eval/exec, no dunder attributes.
 - Nothing runs at import time except imports, constants, function and class definitions.
 - Tools a worker's own Strands agent may use:
@@ -117,7 +117,11 @@ def derivation_prompt(request: FabricationRequest, data: dict[str, object]) -> s
 
 
 def request_prompt(
-    request: FabricationRequest, taken: Iterable[str], feedback: str = "", cases: Sequence[Case] = ()
+    request: FabricationRequest,
+    taken: Iterable[str],
+    feedback: str = "",
+    cases: Sequence[Case] = (),
+    previous: str = "",
 ) -> str:
     """The user message for one generation attempt: the capability, the tests to pass, and what to fix."""
     parts = _capability(request)
@@ -134,6 +138,8 @@ def request_prompt(
     names = sorted(set(taken) - {request.replaces})
     if names:
         parts.append("Names already taken (choose another): " + ", ".join(names[:200]))
+    if previous:
+        parts.append(f"Your previous code:\n```python\n{previous.strip()}\n```")
     if feedback:
         parts.append(
             f"Your previous attempt was refused. Fix exactly this and return the whole module again:\n{feedback}"

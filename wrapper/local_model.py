@@ -9,7 +9,8 @@ models such as Qwen2.5-Coder write them as JSON, in ``<tool_call>`` tags or fenc
   a small model does not fill in values it does not have yet;
 - when a tool is forced (``tool_choice``), or the only tool offered is Strands' structured output tool, the output
   is grammar-constrained to the tool's input schema: it is always a valid call. A string field declared as code
-  (``"contentMediaType": "text/x-python"``) is written first, as a plain code block, not escaped inside JSON; the
+  (``"contentMediaType": "text/x-python"``) is written first, as a plain code block, not escaped inside JSON (cut at
+  a line end at its ``maxLength``, if it has one); the
   other fields are written freely as a JSON block first (``json_first``) and under the grammar only when that
   block is not a valid object of the schema;
 - after a tool result, a reply that only repeats calls already answered is not run again: the same prompt is asked
@@ -72,6 +73,8 @@ _STOP = ["<|im_end|>", "<|endoftext|>"]
 # A tool turn (calls or a short answer) never needs more; a model that runs away is cut off early.
 _TURN_TOKENS = 512
 _BATCH = 128
+# A code field's ``maxLength`` in characters, as tokens: code averages more than three characters a token.
+_CHARS_PER_TOKEN = 3
 # An answer is one paragraph that ends a sentence.
 _ANSWER_RULE = "answer ::= [^<{`\\[ \\t\\n] [^<`\\n]{0,600} [.!?]\n"
 _ANSWER_NOW = "Answer now from the results above, in plain text. Do not call any tool."
@@ -257,7 +260,14 @@ class LocalModel(Model):
             conversation.append({"role": "user", "content": [{"text": asked}]})
             fence = f"```{language}\n"
             chat = render_prompt(loaded.template, conversation, [], system_prompt) + fence
-            text, (more_in, more_out) = self._complete(loaded, chat, None, forced=True, stop=["```"])
+            longest = prop.get("maxLength")
+            if isinstance(longest, int):
+                # A bounded field (tests, a derivation) is cut at its bound, on a line end, instead of running on.
+                limit = max(16, longest // _CHARS_PER_TOKEN)
+                text, (more_in, more_out) = self._complete(loaded, chat, None, forced=False, stop=["```"], limit=limit)
+                text = _whole_lines(text, longest - 1)
+            else:
+                text, (more_in, more_out) = self._complete(loaded, chat, None, forced=True, stop=["```"])
             tokens_in, tokens_out = tokens_in + more_in, tokens_out + more_out
             value[name] = text.strip("\n") + "\n"
             conversation.append({"role": "assistant", "content": [{"text": f"{fence}{value[name]}```"}]})
@@ -459,6 +469,14 @@ def _fill_in(spec: ToolSpec, schema: dict[str, Any]) -> str:
         'Inside a JSON string write every double quote as \\" and every newline as \\n; in Python code inside a '
         "string, use single quotes for Python strings."
     )
+
+
+def _whole_lines(text: str, longest: int) -> str:
+    """``text`` cut to at most ``longest`` characters, at the end of a line when it is longer."""
+    if len(text) <= longest:
+        return text
+    cut = text[:longest]
+    return cut[: cut.rfind("\n") + 1] if "\n" in cut else cut
 
 
 def _code_language(prop: dict[str, Any]) -> str | None:

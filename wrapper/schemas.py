@@ -10,7 +10,7 @@ from typing import Any
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import best_match
 
-__all__ = ["input_problem", "output_problem"]
+__all__ = ["input_problem", "modern_bounds", "output_problem"]
 
 
 @lru_cache(maxsize=2048)
@@ -38,3 +38,23 @@ def _problem(schema: Mapping[str, Any], value: Any, whole: str) -> str | None:
         return None
     where = "/".join(str(p) for p in error.absolute_path) or whole
     return f"{where}: {error.message}"
+
+
+def modern_bounds(schema: Any) -> Any:
+    """``schema`` with draft-04 exclusive bounds written as 2020-12 ones, everywhere in it.
+
+    Draft 4 wrote ``{"minimum": 0, "exclusiveMinimum": true}``; 2020-12 writes ``{"exclusiveMinimum": 0}`` (and a
+    boolean there is invalid). Models trained on older schemas write the first; it means the second.
+    """
+    if isinstance(schema, list):
+        return [modern_bounds(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    result = {key: modern_bounds(value) for key, value in schema.items()}
+    for exclusive, bound in (("exclusiveMinimum", "minimum"), ("exclusiveMaximum", "maximum")):
+        flag = result.get(exclusive)
+        if isinstance(flag, bool):
+            del result[exclusive]
+            if flag and bound in result:
+                result[exclusive] = result.pop(bound)
+    return result

@@ -212,3 +212,25 @@ def test_a_request_of_the_first_schema_version_is_still_read() -> None:
     parsed = FabricationRequest.parse(old)
     assert parsed.examples == [] and parsed.capability == "Count words."
     assert request().to_dict()["schema"] == "arbiter.fabrication/2"
+
+
+def test_a_refused_draft_is_shown_again_with_what_to_fix(backends: Backends, pool: SandboxPool) -> None:
+    fab = fabricator(backends, pool, [case_table_turn(), draft(WRONG), draft(RIGHT)])
+    fab.fabricate(request())
+    assert "Your previous code:" in prompt(fab, 2) and WRONG.strip() in prompt(fab, 2)
+    assert "Your previous code:" not in prompt(fab, 1)
+
+
+def test_draft_04_exclusive_bounds_are_read_as_2020_12_ones(backends: Backends, pool: SandboxPool) -> None:
+    old_style = {
+        "type": "object",
+        "properties": {
+            "threshold": {"type": "number", "minimum": 0, "exclusiveMinimum": True},
+            "datapoints": {"type": "array", "maxItems": 10, "exclusiveMaximum": False},
+        },
+    }
+    fab = fabricator(backends, pool, [case_table_turn(), draft(RIGHT, output_schema=old_style)])
+    agent = fab.fabricate(request()).agent
+    assert agent.output_schema is not None
+    assert agent.output_schema["properties"]["threshold"] == {"type": "number", "exclusiveMinimum": 0}
+    assert agent.output_schema["properties"]["datapoints"] == {"type": "array", "maxItems": 10}

@@ -64,3 +64,11 @@ def test_derivation_reads_the_last_literal_assignment() -> None:
     assert parse_literal_assignment(working, "expected") == (True, {"latest": 66})
     assert parse_literal_assignment("expected = compute()\n", "expected") == (False, None)
     assert parse_literal_assignment("# no result\n", "expected") == (False, None)
+
+
+def test_a_bounded_test_table_is_cut_at_a_line_end() -> None:
+    from wrapper.local_model import _whole_lines
+
+    table = "assert handler(n=1) == 2\nassert handler(n=2) == 4\nassert handler(n=3) =="
+    assert _whole_lines(table, 40) == "assert handler(n=1) == 2\n"
+    assert _whole_lines(table, 500) == table
