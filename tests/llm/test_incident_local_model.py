@@ -44,14 +44,14 @@ def test_incident_plans_fabricates_runs_and_answers(model_installed: Path, tmp_p
         tasks = runtime.orchestration(summary["orchestration_id"]).tasks
         fabricated = [m for m in runtime.backends.registry.list_agents() if m.origin is AgentOrigin.FABRICATOR]
         reports = [runtime.backends.code_store.get_json(m.validation_report) for m in fabricated]
-    (asked,) = [t for t in tasks if t.agent.name == "fabricate"]
-    (example,) = asked.input["examples"]
+    asked = [t for t in tasks if t.agent.name == "fabricate"]
+    (example,) = asked[0].input["examples"]
     assert "[41.0, 57.0, 66.0]" in example["input"]["reason"]
     assert compare({"datapoints": [41, 57, 66], "threshold": 25}, example["expected"]).matches, example
 
     if summary["fabricated"]:
         # Published: it reproduced the example, and the planner used it; it read the right numbers.
-        (manifest,) = fabricated
+        manifest = fabricated[0]
         assert manifest.state is AgentState.ACTIVE and manifest.output_schema is not None
         assert reports[0]["passed"] and manifest.stats.example_checks >= 1
         used = [t for t in tasks if t.agent.name == manifest.name and t.state is TaskState.SUCCEEDED]
@@ -60,8 +60,9 @@ def test_incident_plans_fabricates_runs_and_answers(model_installed: Path, tmp_p
         assert compare(expected, used[0].result.output).matches, used[0].result.output
     else:
         # Refused: no draft reproduced the example, and nothing was published (a wrong worker is never used).
-        assert asked.state is TaskState.FAILED and asked.result is not None and asked.result.error is not None
-        assert "example[0]" in asked.result.error.message
+        first = asked[0]
+        assert first.state is TaskState.FAILED and first.result is not None and first.result.error is not None
+        assert "example[0]" in first.result.error.message
         assert fabricated == []
 
     # The registered workers did their part: the deploys were read and on-call was paged with the numbers.
