@@ -33,6 +33,7 @@ from fabricator.prompts import (
     system_prompt,
     tests_prompt,
 )
+from wrapper.models import track_usage
 
 if TYPE_CHECKING:
     from strands.models import Model
@@ -104,6 +105,7 @@ class Generator:
 
     def __init__(self, model: Model, policy: Policy = DEFAULT_POLICY) -> None:
         self.model = model
+        self._counted = track_usage(model, self._count)  # each call's usage report adds to ``usage``
         self._system_prompt = system_prompt(policy)
         self.usage = Usage()
 
@@ -151,34 +153,23 @@ class Generator:
         """
         messages: list[dict[str, Any]] = [{"role": "user", "content": [{"text": prompt}]}]
         try:
-            value, usage = _in_own_loop(lambda: self._structured(output, messages, system))
+            return _in_own_loop(lambda: self._structured(output, messages, system))
         except Exception as exc:
             raise GenerationError(
                 f"the model did not write a {output.__name__}: {type(exc).__name__}: {str(exc)[:2000]}"
             ) from exc
-        self.usage = self.usage + usage
-        return value
 
-    async def _structured(self, output: type[M], messages: list[dict[str, Any]], system: str) -> tuple[M, Usage]:
-        value: M | None = None
-        usage = Usage()
-        events = self.model.structured_output(output, messages, system)  # type: ignore[arg-type]
-        async for event in events:
-            item: dict[str, Any] = dict(event)
-            if isinstance(item.get("output"), output):
-                value = item["output"]
-                continue
-            raw = item["event"] if isinstance(item.get("event"), dict) else item
-            reported = raw.get("metadata", {}).get("usage") if isinstance(raw.get("metadata"), dict) else None
-            if isinstance(reported, dict):
-                usage = usage + Usage(
-                    input_tokens=int(reported.get("inputTokens", 0)),
-                    output_tokens=int(reported.get("outputTokens", 0)),
-                    total_tokens=int(reported.get("totalTokens", 0)),
-                )
-        if value is None:
-            raise GenerationError(f"the model returned no {output.__name__}")
-        return value, usage
+    async def _structured(self, output: type[M], messages: list[dict[str, Any]], system: str) -> M:
+        async for event in self._counted.structured_output(output, messages, system):  # type: ignore[arg-type]
+            value = dict(event).get("output")
+            if isinstance(value, output):
+                return value
+        raise GenerationError(f"the model returned no {output.__name__}")
+
+    def _count(self, input_tokens: int, output_tokens: int) -> None:
+        self.usage = self.usage + Usage(
+            input_tokens=input_tokens, output_tokens=output_tokens, total_tokens=input_tokens + output_tokens
+        )
 
 
 def _in_own_loop(run: Callable[[], Coroutine[Any, Any, T]]) -> T:
