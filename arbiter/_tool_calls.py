@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from arbiter.planner import ToolCall
-from arbiter.prompts import REMINDER_PREFIX
+from arbiter.prompts import FABRICATE_TOOL, REMINDER_PREFIX
 from blackboard import Orchestration, Task, TaskError, TaskMessage
 from blackboard.messages import NoteSnapshot
 from blackboard.records import TASK_ID_PATTERN
@@ -16,6 +16,7 @@ from wrapper.schemas import input_problem
 
 __all__ = [
     "fabricated_names",
+    "fabrication_refusal",
     "query_text",
     "schema_problem",
     "task_message",
@@ -146,3 +147,43 @@ def unused_fabrications(orchestration: Orchestration) -> list[str]:
         if message.get("role") == "assistant":
             called.update(b["toolUse"]["name"] for b in message.get("content", []) if "toolUse" in b)
     return [name for name in dict.fromkeys(fabricated_names(orchestration)) if name not in called]
+
+
+def _capability_key(text: object) -> str:
+    return " ".join(str(text).lower().split()).rstrip(" .")
+
+
+def _failed_capabilities(orchestration: Orchestration) -> set[str]:
+    """The capabilities whose ``fabricate`` call in this orchestration ended without a worker (read from results)."""
+    asked = {
+        block["toolUse"]["toolUseId"]: _capability_key(block["toolUse"].get("input", {}).get("capability", ""))
+        for message in orchestration.conversation
+        if message.get("role") == "assistant"
+        for block in message.get("content", [])
+        if block.get("toolUse", {}).get("name") == FABRICATE_TOOL["name"]
+    }
+    failed = set()
+    for message in orchestration.conversation:
+        for block in message.get("content", []):
+            result = block.get("toolResult", {})
+            if result.get("toolUseId") in asked and result.get("status") == "error":
+                if any("FabricationFailed:" in str(item.get("text", "")) for item in result.get("content", [])):
+                    failed.add(asked[result["toolUseId"]])
+    return failed
+
+
+def fabrication_refusal(orchestration: Orchestration, call_input: dict[str, Any]) -> str | None:
+    """Why a ``fabricate`` call is refused before it costs a fabrication, or ``None``.
+
+    Refused: a capability that is the tool's own description (small models copy it), and a capability whose
+    fabrication already failed in this orchestration (the same request would fail the same way and spend minutes).
+    """
+    capability = _capability_key(call_input.get("capability", ""))
+    if capability == _capability_key(FABRICATE_TOOL["description"]):
+        return "`capability` repeats the description of the fabricate tool: describe the missing step instead"
+    if capability in _failed_capabilities(orchestration):
+        return (
+            "a worker for this capability could not be written earlier for this event; do not ask again: "
+            "go on with the workers you have, then answer"
+        )
+    return None

@@ -25,6 +25,7 @@ from typing import Any
 
 from arbiter._tool_calls import (
     fabricated_names,
+    fabrication_refusal,
     query_text,
     schema_problem,
     task_message,
@@ -353,7 +354,9 @@ class Coordinator:
         if problem is None and schema is not None:
             problem = schema_problem(schema, call.input)
         if problem is None and call.name == FABRICATE:
-            refused = example_problem(dict(call.input.get("inputs") or {}), list(call.input.get("examples") or []))
+            refused = fabrication_refusal(orchestration, call.input) or example_problem(
+                dict(call.input.get("inputs") or {}), list(call.input.get("examples") or [])
+            )
             if refused is not None:
                 problem = TaskError(type="InvalidToolInput", message=refused, retryable=False)
         deadline = now + timedelta(seconds=timeout + self.settings.queue_grace_seconds)

@@ -73,6 +73,10 @@ class FabricationResult:
     examples_passed: int = 0
 
 
+#: How much of the failed check the planner sees.
+_PLANNER_CHECK_CHARS = 400
+
+
 class FabricationFailedError(FabricatorError):
     """No draft passed validation within the attempts; ``feedback`` is the last refusal, for the planner."""
 
@@ -81,6 +85,22 @@ class FabricationFailedError(FabricatorError):
         self.feedback = feedback
         self.report = report
         super().__init__(f"no valid worker after {attempts} attempt(s); last refusal:\n{feedback}")
+
+    def for_planner(self) -> str:
+        """What the planner is told: the first failed check, that nothing was published, and what to do instead.
+
+        The full refusal is written for the Fabricator's model ("fix these"); shown to a planner it reads as an
+        invitation to ask again, which only spends the budget on the same capability.
+        """
+        checks = [line[2:] for line in self.feedback.splitlines() if line.startswith("- ")]
+        first = checks[0] if checks else (self.feedback.strip().splitlines() or ["no draft could be written"])[0]
+        if len(first) > _PLANNER_CHECK_CHARS:
+            first = first[:_PLANNER_CHECK_CHARS] + "…"
+        return (
+            f"no worker could be written for this capability: no draft passed after {self.attempts} attempt(s); "
+            f"the last failed {first}. Nothing was published. Do not ask for this capability again for this "
+            "event: go on with the workers you have, then answer."
+        )
 
 
 class Fabricator:

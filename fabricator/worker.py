@@ -84,7 +84,7 @@ class FabricationWorker:
             result = self.fabricator.fabricate(request)
         except FabricationFailedError as exc:
             outcome = Outcome(
-                TaskState.FAILED, error=TaskError(type="FabricationFailed", message=str(exc), retryable=False)
+                TaskState.FAILED, error=TaskError(type="FabricationFailed", message=exc.for_planner(), retryable=False)
             )
         except Exception as exc:
             logger.exception("task_id=<%s> | fabrication failed", request.task_id)

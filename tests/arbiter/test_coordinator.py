@@ -97,3 +97,39 @@ def test_a_small_registry_is_offered_whole() -> None:
         Event.parse({"source": "s", "detail-type": "unrelated words", "detail": {}})
     )
     assert model.requests[0].tool_names == ["alpha", "beta", "fabricate"]
+
+
+def test_a_capability_that_failed_or_the_tool_description_is_refused_without_a_fabrication() -> None:
+    from arbiter.prompts import FABRICATE_TOOL
+    from blackboard import FabricationRequest, TaskError, TaskResult
+    from blackboard.records import utcnow
+
+    backends = memory_backends()
+    asked: list[FabricationRequest] = []
+    capability = "Read the numbers in an alarm reason."
+    script = [
+        {"tool_calls": [{"name": "fabricate", "input": {"capability": capability, "inputs": {"reason": "text"}}}]},
+        {
+            "tool_calls": [
+                {"name": "fabricate", "input": {"capability": "  read the numbers in an ALARM reason ", "inputs": {}}},
+                {"name": "fabricate", "input": {"capability": FABRICATE_TOOL["description"], "inputs": {}}},
+            ]
+        },
+        {"text": "answered without it"},
+    ]
+    coordinator = Coordinator(backends, Planner(ScriptedModel(script), SYSTEM_PROMPT), fabricate=asked.append)
+    orchestration = coordinator.start(Event.parse(ALARM))
+    (request,) = asked
+    error = TaskError(type="FabricationFailed", message="no worker could be written", retryable=False)
+    failed = TaskResult(status=TaskState.FAILED, error=error, attempt=1, finished_at=utcnow())
+    assert backends.blackboard.complete(orchestration.id, request.task_id, 1, failed).closes_wave
+    coordinator.continue_orchestration(orchestration.id)
+
+    assert len(asked) == 1  # neither call of the second wave reached the Fabricator
+    second = [t for t in backends.blackboard.list_tasks(orchestration.id) if t.wave == 2]
+    errors = [t.result.error for t in second if t.result is not None]
+    assert [e.type for e in errors if e is not None] == ["InvalidToolInput", "InvalidToolInput"]
+    messages = sorted(e.message for e in errors if e is not None)
+    assert "description of the fabricate tool" in messages[0] and "could not be written earlier" in messages[1]
+    finished = backends.blackboard.get_orchestration(orchestration.id)
+    assert finished.status.value == "completed" and finished.output == "answered without it"

@@ -178,3 +178,15 @@ def test_prompt_injection_gets_neither_a_shell_nor_an_overwrite(backends: Backen
     assert backends.registry.versions("recent_deploys") == [victim]
     # The Fabricator's own agent has no tools at all: it can only answer with a draft.
     assert all(r.tool_names in ([], ["Draft"]) for r in fab.generator.model.requests)  # type: ignore[attr-defined]
+
+
+def test_the_planner_is_told_the_first_failed_check_and_not_to_ask_again() -> None:
+    feedback = (
+        "The candidate failed 2 check(s); fix these and keep what passed:\n"
+        '- example[0]: handler(reason="x") returned {"threshold": null}, expected {"threshold": 25}\n'
+        '- sample[0]: handler(reason="x") returned {"threshold": null}'
+    )
+    told = FabricationFailedError(3, feedback, None).for_planner()
+    assert "after 3 attempt(s)" in told and 'example[0]: handler(reason="x")' in told
+    assert "sample[0]" not in told and "fix these" not in told and "Do not ask for this capability again" in told
+    assert "Nothing was published" in FabricationFailedError(2, "the model gave no code", None).for_planner()
