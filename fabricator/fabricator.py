@@ -20,6 +20,7 @@ An existing agent is reused only if its description matches and it reproduces th
 
 from __future__ import annotations
 
+import ast
 import logging
 import time
 from dataclasses import dataclass
@@ -71,6 +72,21 @@ class FabricationResult:
     report: ValidationReport | None
     duration_ms: float
     examples_passed: int = 0
+
+
+#: Told to the model when its draft repeats code that was refused already.
+_REPEATED = (
+    "Your last draft repeated code that was already refused. Do not repeat it: write the module again from the "
+    "start, another way."
+)
+
+
+def _code_key(code: str) -> str:
+    """The same key for the same program whatever its comments and layout (its syntax tree when it parses)."""
+    try:
+        return ast.dump(ast.parse(code))
+    except (SyntaxError, ValueError):
+        return "\n".join(line.rstrip() for line in code.strip().splitlines())
 
 
 #: How much of the failed check the planner sees.
@@ -169,6 +185,7 @@ class Fabricator:
         tests = self._tests(request, examples)
         derived: dict[str, tuple[bool, Any]] = {}
         feedback, report, previous = "", None, ""
+        refused: set[str] = set()
         taken = {m.name for m in self.backends.registry.list_agents()}
         for attempt in range(1, self.max_attempts + 1):
             try:
@@ -178,6 +195,14 @@ class Fabricator:
                 feedback, report = str(exc), None
                 logger.warning("attempt=<%d> | %s", attempt, exc)
                 continue
+            seen = _code_key(draft.code)
+            if seen in refused:
+                # Shown its refused code, a small greedy model often gives it back unchanged; checking it again would
+                # only repeat the refusal, so the next attempt starts from scratch (the same prompt, the same code).
+                logger.info("attempt=<%d> | the draft repeats refused code; asking for a new start", attempt)
+                feedback, previous = f"{feedback}\n{_REPEATED}", ""
+                continue
+            refused.add(seen)
             candidate, feedback = self._candidate(draft, [*examples, *tests])
             if candidate is None:
                 report = None

@@ -234,3 +234,15 @@ def test_draft_04_exclusive_bounds_are_read_as_2020_12_ones(backends: Backends, 
     assert agent.output_schema is not None
     assert agent.output_schema["properties"]["threshold"] == {"type": "number", "exclusiveMinimum": 0}
     assert agent.output_schema["properties"]["datapoints"] == {"type": "array", "maxItems": 10}
+
+
+def test_a_draft_that_repeats_refused_code_is_not_checked_again_and_the_next_starts_from_scratch(
+    backends: Backends, pool: SandboxPool
+) -> None:
+    relaid = WRONG.replace("    first =", "    # the same program, laid out again\n    first =")
+    fab = fabricator(backends, pool, [case_table_turn(), draft(WRONG), draft(relaid), draft(RIGHT)])
+    result = fab.fabricate(request())
+    assert result.attempts == 3 and result.report is not None and result.report.passed
+    assert "Your previous code" in prompt(fab, 2)  # the refused draft is shown once, to be fixed
+    assert "repeated code that was already refused" in prompt(fab, 3) and "Your previous code" not in prompt(fab, 3)
+    assert "example[0]" in prompt(fab, 3)  # the evidence of the refusal is still given
