@@ -16,7 +16,7 @@ from arbiter._tool_calls import fabricated_names
 from arbiter.exceptions import UsageError
 from arbiter.inputs import load_event_file
 from arbiter.runtime import LocalRuntime, OrchestrationView, RunResult
-from blackboard import BlackboardError, TaskState
+from blackboard import BlackboardError, Budget, TaskState
 from wrapper.exceptions import ModelConfigurationError
 from wrapper.model_catalog import DEFAULT_ALIAS
 from wrapper.model_store import ModelPullError
@@ -76,6 +76,11 @@ class DemoSummary:
             f"tokens:           {self.tokens}",
             f"wall time:        {self.wall_seconds:.1f} s",
         ]
+
+
+#: The demo's limits: the default budget with more time, since a small local model on two CPU cores spends minutes on
+#: each draft the Fabricator asks for (a planner that loops is still stopped by the waves and tasks limits).
+DEMO_BUDGET = Budget(timeout_seconds=1800.0)
 
 
 def run_demo(model: str, home: Path | None, as_json: bool) -> NoReturn:
@@ -155,7 +160,7 @@ def _run(
         names = register_agents_file(runtime, scenario / "agents.json")
         if not quiet:
             err.print(f"agents: {', '.join(names)}", highlight=False)
-        orchestration_id = runtime.submit(event)
+        orchestration_id = runtime.submit(event, budget=DEMO_BUDGET)
         if not quiet:
             err.print(f"orchestration {orchestration_id}", highlight=False)
         _progress(runtime, orchestration_id, quiet)

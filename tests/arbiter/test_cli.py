@@ -235,7 +235,9 @@ def test_demo_runs_again_and_reuses_what_it_fabricated(tmp_path: Path) -> None:
     assert second["fabricated"][0]["reused"] is True and second["model_calls"]["fabricator"] == 0
     assert first["orchestration_id"] != second["orchestration_id"]  # a fresh event id each time
     code, out, _ = invoke("orchestrations", "show", second["orchestration_id"], "--home", home, "--json")
-    fabricated = next(t for t in json.loads(out)["tasks"] if t["agent"]["name"] == "fabricate")
+    shown = json.loads(out)
+    assert shown["orchestration"]["budget"]["timeout_seconds"] == 1800  # minutes per draft on a CPU: more time
+    fabricated = next(t for t in shown["tasks"] if t["agent"]["name"] == "fabricate")
     assert fabricated["result"]["output"]["reused"] is True
     assert fabricated["result"]["output"]["agent"] == "alarm_reason_parser"
     code, out, _ = invoke("agents", "list", "--home", home, "--json")
