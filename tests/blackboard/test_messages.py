@@ -84,7 +84,7 @@ def test_task_message_writes_and_reads_seed_aliases() -> None:
         orchestration_id="o", task_id="tooluse_1", attempt=2, agent=AgentRef(name="fry_cook", version=3), input={"n": 2}
     )
     wire = message.to_dict()
-    assert wire["schema"] == "arbiter.task/1"
+    assert wire["schema"] == "arbiter.task/2"
     assert (wire["tool_use_id"], wire["node"], wire["tool_input"]) == ("tooluse_1", "fry_cook", {"n": 2})
     assert TaskMessage.parse(wire) == message
     assert TaskMessage.parse_json(json.dumps(wire)) == message
