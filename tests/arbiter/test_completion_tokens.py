@@ -122,3 +122,17 @@ def test_a_forged_completion_on_the_local_bus_does_not_complete_a_running_task(
     assert result.ok and result.output == "served"
     (done,) = rt.orchestration(orchestration_id).tasks
     assert done.result is not None and done.result.output == "fries"  # the real worker's result, not the forgery
+
+
+def test_a_fabrication_request_carries_its_tasks_token() -> None:
+    from blackboard import FabricationRequest
+
+    backends = memory_backends()
+    requests: list[FabricationRequest] = []
+    script = [{"tool_calls": [{"name": "fabricate", "input": {"capability": "juggle"}}]}, {"text": "x"}]
+    coordinator = Coordinator(backends, Planner(ScriptedModel(script), SYSTEM_PROMPT), fabricate=requests.append)
+    orchestration = coordinator.start(Event.parse(event()))
+    (task,) = backends.blackboard.list_tasks(orchestration.id)
+    (request,) = requests
+    assert task.token is not None and request.token == task.token
+    assert request.to_dict()["schema"] == "arbiter.fabrication/3"
