@@ -72,7 +72,8 @@ def orchestrations_show(orchestration_id: str, home: Path | None = HOME, as_json
         print_json(
             {
                 "orchestration": view.orchestration.to_dict(),
-                "tasks": [t.to_dict() for t in view.tasks],
+                # A running task's completion token is a secret: it is never shown.
+                "tasks": [t.model_dump(mode="json", by_alias=True, exclude={"token"}) for t in view.tasks],
                 "notes": [n.to_dict() for n in view.notes],
             }
         )

@@ -41,6 +41,7 @@ def task_message(task: Task, traceparent: str | None = None, notes: list[NoteSna
         input=task.input,
         deadline=task.deadline,
         traceparent=traceparent,
+        token=task.token,
     )
 
 

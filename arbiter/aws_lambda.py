@@ -3,12 +3,16 @@
 Handler: ``arbiter.aws_lambda.handler``. EventBridge invokes it for three kinds of event, told apart by the event:
 
 - the schedule (``source: aws.events``, ``detail-type: Scheduled Event``): one watchdog sweep;
-- a completion (``detail-type: task.completed``): recorded; the completion that closes its wave plans the next one;
-- anything else the ingress rule lets through: a new orchestration (idempotent on the event id).
+- a completion (``source: arbiter.wrapper``, ``detail-type: task.completed``, from this function's own account):
+  recorded if it carries its task's token; the completion that closes its wave plans the next one;
+- anything else the ingress rule lets through: a new orchestration (idempotent on the event id). An event from
+  another source is never taken for a completion, whatever its detail-type.
 
 A malformed event is rejected with a clear error in the log and a ``RejectedEvents`` metric, and not retried (it can
-never succeed). Any other error is raised, so that EventBridge's retry policy and the target's dead-letter queue take
-over; every step is idempotent, so a retry never doubles work.
+never succeed). A completion without its task's token, or from another account, is refused (logged, a
+``RefusedCompletions`` metric) and records nothing. Any other error, a transient planner failure (throttling, a
+timeout, a 5xx answer) among them, is raised, so that EventBridge's retry policy and the target's dead-letter queue
+take over; every step is idempotent, and a redelivered event takes its orchestration on from where it stopped.
 """
 
 from __future__ import annotations
@@ -21,10 +25,12 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.parser import ValidationError, parse
 from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
 
-from blackboard import Event, RecordValidationError, tracing
-from blackboard.messages import COMPLETION_DETAIL_TYPE
+from arbiter.exceptions import ArbiterError
+from blackboard import BlackboardError, Event, RecordValidationError, tracing
+from blackboard.messages import COMPLETION_DETAIL_TYPE, COMPLETION_SOURCE, CompletionEvent
 from wrapper.aws_lambda import PerEnvironment, lambda_logger, lambda_metrics
 from wrapper.constants import ENV_MODEL
+from wrapper.exceptions import WrapperError
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -42,6 +48,7 @@ metrics = lambda_metrics()
 
 
 def _build_coordinator() -> Coordinator:
+    from arbiter.coordinator import EngineSettings
     from arbiter.engine import build_coordinator
     from blackboard.adapters.aws import AwsConfig, aws_backends, fabrication_queue
     from wrapper.matching import matcher_for
@@ -51,6 +58,8 @@ def _build_coordinator() -> Coordinator:
     return build_coordinator(
         backends,
         os.environ.get(ENV_MODEL) or None,
+        # A transient planner failure is raised: EventBridge delivers the event again, with backoff.
+        settings=EngineSettings(raise_transient=True),
         fabrication_queue=fabrication_queue(config) if config.fabrication_queue_url else None,
         matcher=matcher_for(backends.registry, None),
     )
@@ -74,12 +83,23 @@ def reset() -> None:
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Handle one EventBridge event (see the module's docstring)."""
     try:
-        return _handle(event)
+        return _handle(event, _account_of(context))
+    except (ArbiterError, BlackboardError, WrapperError) as exc:
+        if exc.retryable:  # raised for EventBridge's retry policy; counted so that a storm shows
+            logger.warning("transient failure, raised for a retry", error=str(exc), error_type=type(exc).__name__)
+            metrics.add_metric(name="TransientErrors", unit=MetricUnit.Count, value=1)
+        raise
     finally:
         tracing.flush()
 
 
-def _handle(event: dict[str, Any]) -> dict[str, Any]:
+def _account_of(context: LambdaContext) -> str:
+    """The function's own account id (from its ARN ``arn:aws:lambda:<region>:<account>:function:<name>``)."""
+    parts = str(getattr(context, "invoked_function_arn", "")).split(":")
+    return parts[4] if len(parts) > 4 else ""
+
+
+def _handle(event: dict[str, Any], account: str) -> dict[str, Any]:
     try:
         parse(event=event, model=EventBridgeModel)
         parsed = Event.parse(event)
@@ -95,18 +115,22 @@ def _handle(event: dict[str, Any]) -> dict[str, Any]:
         for name, value in vars(report).items():
             metrics.add_metric(name="".join(p.title() for p in name.split("_")), unit=MetricUnit.Count, value=value)
         return {"status": "swept", **vars(report)}
-    if parsed.detail_type == COMPLETION_DETAIL_TYPE:
+    if parsed.source == COMPLETION_SOURCE and parsed.detail_type == COMPLETION_DETAIL_TYPE:
         logger.append_keys(
             orchestration_id=parsed.detail.get("orchestration_id"),
             task_id=parsed.detail.get("task_id"),
             trace_id=tracing.trace_id_of(parsed.detail.get("traceparent")),
         )
+        if account and parsed.account and parsed.account != account:
+            return _refused(f"it was put on the bus from account {parsed.account}, not this one")
         try:
-            engine.on_event(parsed)
+            accepted = engine.on_completion(CompletionEvent.parse(parsed.detail))
         except RecordValidationError as exc:
             logger.error("rejected a malformed completion", error=str(exc))
             metrics.add_metric(name="RejectedEvents", unit=MetricUnit.Count, value=1)
             return {"status": "rejected", "error": str(exc)}
+        if not accepted:
+            return _refused("it does not carry its task's token")
         metrics.add_metric(name="Completions", unit=MetricUnit.Count, value=1)
         return {"status": "recorded"}
     orchestration = engine.start(parsed)
@@ -114,3 +138,10 @@ def _handle(event: dict[str, Any]) -> dict[str, Any]:
     logger.info("orchestration started", source=parsed.source, detail_type=parsed.detail_type)
     metrics.add_metric(name="Orchestrations", unit=MetricUnit.Count, value=1)
     return {"status": "started", "orchestration_id": orchestration.id}
+
+
+def _refused(reason: str) -> dict[str, Any]:
+    """A completion that did not prove it came from the engine: counted, not retried (it can never succeed)."""
+    logger.warning("refused a completion", reason=reason)
+    metrics.add_metric(name="RefusedCompletions", unit=MetricUnit.Count, value=1)
+    return {"status": "refused", "error": f"completion refused: {reason}"}

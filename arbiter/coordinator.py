@@ -11,6 +11,13 @@ Lambda invocations) can handle the same orchestration without losing or doubling
   tool results with a compare-and-set (so a second continuer is a no-op) and calls the planner again;
 - the orchestration ends ``completed`` when the model answers without tool calls, or ``failed`` with the name of the
   budget that ran out.
+
+A completion is accepted only if it carries the token stored with its task at dispatch (see
+:meth:`Coordinator.on_completion`): an event with the right source and ids but without the token records nothing.
+A transient planner failure (throttling, a timeout, a 5xx answer) is retried with jitter within the orchestration's
+deadline; a permanent one fails the orchestration with the reason. With ``raise_transient`` (on Lambda) a transient
+failure that outlived its retries is raised, so that the platform delivers the event again: a redelivered event
+takes the orchestration on from where it stopped (:meth:`Coordinator.resume`).
 """
 
 from __future__ import annotations
@@ -18,11 +25,13 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from arbiter._planner_retry import PlannerRetry
 from arbiter._tool_calls import (
     fabricated_names,
     fabrication_refusal,
@@ -40,6 +49,7 @@ from arbiter.prompts import FABRICATE_TOOL, agent_tool_spec, event_message, tool
 from arbiter.reflection import ReflectionPolicy, Reflector
 from blackboard import (
     AgentManifest,
+    AgentNotFoundError,
     AgentRef,
     Backends,
     BlackboardError,
@@ -48,6 +58,7 @@ from blackboard import (
     CompletionEvent,
     Event,
     FabricationRequest,
+    NotFoundError,
     Orchestration,
     OrchestrationFinished,
     OrchestrationStatus,
@@ -59,7 +70,7 @@ from blackboard import (
     tracing,
 )
 from blackboard._base import utcnow
-from blackboard.messages import NoteSnapshot, example_problem
+from blackboard.messages import NoteSnapshot, example_problem, new_completion_token
 from blackboard.ports.registry import StatsDelta
 from wrapper.matching import Matcher
 
@@ -82,6 +93,9 @@ class EngineSettings:
         retry: backoff between attempts.
         queue_grace_seconds: time a task may wait in the queue on top of the agent's timeout before it times out.
         reflection: when failing agents are quarantined and rewritten (default: from the environment).
+        planner_retry: how transient planner failures are retried within one step (and the orchestration's deadline).
+        raise_transient: raise a transient planner failure that outlived its retries (the caller's platform retries
+            the whole event: EventBridge on Lambda) instead of failing the orchestration with it.
     """
 
     budget: Budget = field(default_factory=Budget)
@@ -89,6 +103,8 @@ class EngineSettings:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     queue_grace_seconds: float = 60.0
     reflection: ReflectionPolicy = field(default_factory=ReflectionPolicy.from_env)
+    planner_retry: PlannerRetry = field(default_factory=PlannerRetry)
+    raise_transient: bool = False
 
 
 FabricationHandler = Callable[[FabricationRequest], None]
@@ -105,6 +121,10 @@ class Coordinator:
         matcher: offers the planner the ``top_k`` agents that fit the orchestration instead of every active agent.
         top_k: how many agents a planning call sees (plus ``fabricate``).
         clock: returns "now" (aware UTC).
+        sleep: waits between planner retries (seconds).
+
+    Attributes:
+        refused_completions: how many completion events this coordinator refused (no or a wrong token).
     """
 
     def __init__(
@@ -117,6 +137,7 @@ class Coordinator:
         matcher: Matcher | None = None,
         top_k: int = 8,
         clock: Callable[[], datetime] = utcnow,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.backends = backends
         self.planner = planner
@@ -125,6 +146,8 @@ class Coordinator:
         self.matcher = matcher
         self.top_k = top_k
         self._clock = clock
+        self._sleep = sleep
+        self.refused_completions = 0
         self.reflector = Reflector(backends, self.settings.reflection, fabricate)
         # orchestration id -> (thread planning it, nesting depth): a wave refused whole is answered and planned
         # again within the same call, in the same thread.
@@ -157,8 +180,12 @@ class Coordinator:
             )
             created = self.backends.blackboard.create_orchestration(orchestration)
             if not created.applied:
+                # A redelivery (after a transient failure was raised, say): take the orchestration on from where
+                # it stopped; when it is not stuck this does nothing.
                 logger.debug("event_id=<%s> | orchestration exists, not starting again", event.id)
-                return created.record
+                with tracing.bind(orchestration_id=created.record.id):
+                    self.resume(created.record.id)
+                return self.backends.blackboard.get_orchestration(created.record.id)
             if span is not None:
                 span.set_attribute("arbiter.orchestration_id", created.record.id)
             with tracing.bind(orchestration_id=created.record.id):
@@ -169,11 +196,23 @@ class Coordinator:
     # ---------------------------------------------------------------- completions
 
     def on_event(self, event: Event) -> None:
-        """Bus handler for ``task.completed`` events."""
+        """Bus handler for ``task.completed`` events (see :meth:`on_completion`).
+
+        Raises:
+            RecordValidationError: the detail is not a completion.
+        """
         self.on_completion(CompletionEvent.parse(event.detail))
 
-    def on_completion(self, completion: CompletionEvent) -> None:
-        """Record a completion (a no-op if the wrapper did) and continue the orchestration if it closed the wave."""
+    def on_completion(self, completion: CompletionEvent) -> bool:
+        """Record a completion (a no-op if the wrapper did) and continue the orchestration if it closed the wave.
+
+        The completion must carry its task's token (made at dispatch, known only to the dispatcher and the executor
+        that ran the attempt): one without it, with another, or for a task that does not exist is refused (logged,
+        counted in :attr:`refused_completions`) and nothing is recorded or continued.
+
+        Returns:
+            Whether the completion was accepted.
+        """
         attributes: tracing.Attributes = {
             "arbiter.task_id": completion.task_id,
             "arbiter.closes_wave": completion.closes_wave,
@@ -182,12 +221,37 @@ class Coordinator:
             tracing.start_span("arbiter.completion", parent=completion.traceparent, attributes=attributes),
             tracing.bind(orchestration_id=completion.orchestration_id, task_id=completion.task_id),
         ):
+            refused = self._refusal(completion)
+            if refused is not None:
+                with self._planning_lock:
+                    self.refused_completions += 1
+                logger.warning(
+                    "orchestration_id=<%s>, task_id=<%s>, attempt=<%d> | completion refused: %s",
+                    completion.orchestration_id,
+                    completion.task_id,
+                    completion.attempt,
+                    refused,
+                )
+                return False
             closes = completion.closes_wave
             if not closes and not completion.recorded:
                 result = TaskResult.from_completion(completion)
                 closes = self.record_result(completion.orchestration_id, completion.task_id, completion.attempt, result)
             if closes:
-                self.continue_orchestration(completion.orchestration_id)
+                self.resume(completion.orchestration_id)
+            return True
+
+    def _refusal(self, completion: CompletionEvent) -> str | None:
+        """Why a completion cannot be accepted, or ``None`` when it carries its task's token."""
+        try:
+            task = self.backends.blackboard.get_task(completion.orchestration_id, completion.task_id)
+        except NotFoundError:
+            return "no such task"
+        if completion.token is None:
+            return "it carries no token"
+        if not task.accepts(completion.token):
+            return "its token is not the task's"
+        return None
 
     def record_result(self, orchestration_id: str, task_id: str, attempt: int, result: TaskResult) -> bool:
         """Write a result with the retry policy applied; return whether it closed the wave."""
@@ -197,13 +261,39 @@ class Coordinator:
 
     def continue_orchestration(self, orchestration_id: str) -> None:
         """Answer the finished wave with its tool results and plan the next one (a no-op if already done)."""
+        self._continue(self.backends.blackboard.get_orchestration(orchestration_id))
+
+    def resume(self, orchestration_id: str) -> bool:
+        """Take a running orchestration on if its next step was lost; return whether a step was taken.
+
+        A step is lost when a process crashed, or a transient failure was raised for the platform to retry: the
+        wave is done but its results were never appended (they are appended and the next turn planned), or they
+        were (or the event is all there is) but the next turn never happened (it is planned). An orchestration
+        this coordinator is planning right now, or whose wave is still running, is left alone.
+        """
         board = self.backends.blackboard
         orchestration = board.get_orchestration(orchestration_id)
+        if orchestration.finished or self.is_planning(orchestration_id):
+            return False
+        if waiting_for_results(orchestration):
+            return self._continue(orchestration)
+        last = orchestration.conversation[-1] if orchestration.conversation else {}
+        if last.get("role") == "assistant":
+            return False
+        tasks = board.list_tasks(orchestration.id, wave=orchestration.wave) if orchestration.wave else []
+        if not all(t.done for t in tasks):
+            return False
+        self.plan(orchestration)
+        return True
+
+    def _continue(self, orchestration: Orchestration) -> bool:
+        board = self.backends.blackboard
+        orchestration_id = orchestration.id
         if orchestration.finished or not waiting_for_results(orchestration):
-            return
+            return False
         tasks = board.list_tasks(orchestration_id, wave=orchestration.wave)
-        if not all(task.done for task in tasks):
-            return
+        if not tasks or not all(task.done for task in tasks):
+            return False
         tokens = sum(r.usage.total_tokens for t in tasks for r in [*t.attempts, *([t.result] if t.result else [])])
         usage = orchestration.usage.model_copy(update={"tokens": orchestration.usage.tokens + tokens})
         message = tool_results_message(tasks, board.notes(orchestration_id))
@@ -211,9 +301,10 @@ class Coordinator:
             orchestration, conversation=[*orchestration.conversation, message], usage=usage
         )
         if not updated.applied:
-            return  # another coordinator continued this wave
+            return False  # another coordinator continued this wave
         self._record_stats(tasks)
         self.plan(updated.record)
+        return True
 
     # ---------------------------------------------------------------- planning
 
@@ -241,16 +332,21 @@ class Coordinator:
             return
         agents = self._offered(orchestration)
         specs = [agent_tool_spec(m) for m in agents.values()] + [FABRICATE_TOOL]
-        try:
+
+        def call() -> PlannerTurn:
             with tracing.start_span(
                 "arbiter.plan",
                 parent=_parent(orchestration.traceparent),
                 attributes={"arbiter.wave": orchestration.wave},
             ):
-                turn = self.planner.plan(orchestration.conversation, specs)
+                return self.planner.plan(orchestration.conversation, specs)
+
+        try:
+            turn = self.settings.planner_retry.call(
+                call, deadline=orchestration.deadline, clock=self._clock, sleep=self._sleep, label=orchestration.id
+            )
         except PlannerError as exc:
-            logger.warning("orchestration_id=<%s> | planner failed: %s", orchestration.id, exc)
-            self.finish(orchestration, OrchestrationStatus.FAILED, error=str(exc))
+            self._planner_failed(orchestration, exc)
             return
         usage = orchestration.usage.model_copy(update={"tokens": orchestration.usage.tokens + turn.usage.total_tokens})
         if not turn.tool_calls:
@@ -278,6 +374,25 @@ class Coordinator:
             )
             return
         self._start_wave(orchestration, turn, agents, usage)
+
+    def _planner_failed(self, orchestration: Orchestration, exc: PlannerError) -> None:
+        """Fail the orchestration with the reason, or raise a transient failure for the platform to retry."""
+        past_deadline = orchestration.deadline is not None and orchestration.deadline <= self._clock()
+        if exc.retryable and self.settings.raise_transient and not past_deadline:
+            logger.warning(
+                "orchestration_id=<%s> | planner failed transiently, raising for a retry: %s", orchestration.id, exc
+            )
+            raise exc
+        reason = str(exc)
+        if exc.retryable:
+            attempts = self.settings.planner_retry.attempts
+            reason = (
+                f"budget exhausted: deadline passed while the model call kept failing: {exc}"
+                if past_deadline
+                else f"the model call kept failing ({attempts} attempts): {exc}"
+            )
+        logger.warning("orchestration_id=<%s> | planner failed: %s", orchestration.id, reason)
+        self.finish(orchestration, OrchestrationStatus.FAILED, error=reason)
 
     def _start_wave(
         self, orchestration: Orchestration, turn: PlannerTurn, agents: dict[str, AgentManifest], usage: BudgetUsage
@@ -370,6 +485,7 @@ class Coordinator:
             input=call.input,
             max_attempts=attempts,
             deadline=deadline,
+            token=new_completion_token(),
         )
         return task, problem
 
@@ -398,6 +514,7 @@ class Coordinator:
                             examples=list(task.input.get("examples") or []),
                             deadline=task.deadline,
                             traceparent=traceparent,
+                            token=task.token,
                         )
                     )
             notes: dict[str, list[NoteSnapshot] | None] = {}
@@ -441,12 +558,15 @@ class Coordinator:
             self.dispatch([retried.task])
 
     def _timeout(self, agent: AgentRef) -> float:
+        """The pinned version's timeout; a registry outage is raised (the sweep that called this tries again)."""
         if agent.version is None:
             return 600.0
         try:
             return self.backends.registry.get(agent.name, agent.version).timeout_seconds
-        except Exception:
-            return 60.0
+        except AgentNotFoundError:
+            # The executor fails the attempt at once (AgentNotFound): it only needs time to get through the queue.
+            logger.warning("agent=<%s> | pinned version not in the registry; no run time allowed", agent)
+            return 0.0
 
     def finish(
         self,
@@ -519,8 +639,8 @@ class Coordinator:
             return None
         try:
             return self.backends.registry.active(name)
-        except Exception:
-            return None
+        except AgentNotFoundError:
+            return None  # any other error (an outage) is not "no such tool": it reaches the retry machinery
 
     def _record_stats(self, tasks: Sequence[Task]) -> None:
         """Count every attempt of a closed wave in its agent version's stats: one atomic update per version."""

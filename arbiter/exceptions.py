@@ -1,7 +1,9 @@
 """Errors raised by the arbiter package.
 
 :class:`ArbiterError` is the root. :class:`UsageError` is a caller's mistake (a bad event file, an unknown option):
-the CLI exits 2 on it. :class:`PlannerError` is a run-time failure of the model call.
+the CLI exits 2 on it. :class:`PlannerError` is a run-time failure of the model call, transient (``retryable``:
+throttling, a timeout, a 5xx answer, a broken connection) or permanent; the coordinator retries the first kind
+(see :class:`~arbiter.coordinator.EngineSettings`) and fails the orchestration with the reason on the second.
 """
 
 from __future__ import annotations
@@ -24,6 +26,12 @@ class UsageError(ArbiterError):
 
 
 class PlannerError(ArbiterError):
-    """The planning model call failed (the provider raised, or its stream broke off)."""
+    """The planning model call failed (the provider raised, or its stream broke off).
 
-    retryable = True
+    Attributes:
+        retryable: whether the failure is transient (see :func:`wrapper.model_errors.transient_model_error`).
+    """
+
+    def __init__(self, message: str, *, retryable: bool = False) -> None:
+        self.retryable = retryable
+        super().__init__(message)

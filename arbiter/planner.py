@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from arbiter.exceptions import PlannerError
 from blackboard import Usage
+from wrapper.model_errors import transient_model_error
 
 if TYPE_CHECKING:
     from strands.models import Model
@@ -65,14 +66,17 @@ class Planner:
         """Run one model turn.
 
         Raises:
-            PlannerError: the provider raised or returned no message.
+            PlannerError: the provider raised or returned no message; ``retryable`` when the failure is transient
+                (throttling, a timeout, a 5xx answer, a broken connection).
         """
         try:
             return asyncio.run(self._turn(list(conversation), list(tool_specs)))
         except PlannerError:
             raise
         except Exception as exc:
-            raise PlannerError(f"the model call failed: {type(exc).__name__}: {exc}") from exc
+            raise PlannerError(
+                f"the model call failed: {type(exc).__name__}: {exc}", retryable=transient_model_error(exc)
+            ) from exc
 
     async def _turn(self, messages: list[dict[str, Any]], tool_specs: list[dict[str, Any]]) -> PlannerTurn:
         blocks: list[dict[str, Any]] = []

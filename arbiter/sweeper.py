@@ -10,7 +10,9 @@ Each sweep:
    whose results were appended but whose next turn never happened (a crash in the coordinator).
 
 Steps 4 and 5 only touch records older than ``stalled_after`` so that they never race a live coordinator; after a
-restart, :meth:`Sweeper.sweep` with ``resume=True`` treats everything as stalled.
+restart, :meth:`Sweeper.sweep` with ``resume=True`` treats everything as stalled. A transient failure while resuming
+one orchestration (the model throttled, the store unreachable) is logged and left for the next sweep; the others are
+still swept.
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from arbiter.coordinator import Coordinator
-from blackboard import OrchestrationStatus, TaskError, TaskResult, TaskState
+from arbiter.exceptions import ArbiterError
+from blackboard import BlackboardError, OrchestrationStatus, TaskError, TaskResult, TaskState
 from blackboard._base import utcnow
 
 __all__ = ["SweepReport", "Sweeper"]
@@ -111,20 +114,11 @@ class Sweeper:
         return report
 
     def _resume(self, orchestration_id: str) -> int:
-        board = self.coordinator.backends.blackboard
-        orchestration = board.get_orchestration(orchestration_id)
-        if orchestration.finished or self.coordinator.is_planning(orchestration_id):
+        """Resume one orchestration; a transient failure (a model or store outage) waits for the next sweep."""
+        try:
+            return int(self.coordinator.resume(orchestration_id))
+        except (ArbiterError, BlackboardError) as exc:
+            if not exc.retryable:
+                raise
+            logger.warning("orchestration_id=<%s> | not resumed, the next sweep tries again: %s", orchestration_id, exc)
             return 0
-        last = orchestration.conversation[-1] if orchestration.conversation else {}
-        if last.get("role") == "assistant":
-            tasks = board.list_tasks(orchestration.id, wave=orchestration.wave)
-            if tasks and all(t.done for t in tasks):
-                self.coordinator.continue_orchestration(orchestration.id)
-                return 1
-            return 0
-        # The conversation ends with the event or with tool results: the next model turn never happened.
-        tasks = board.list_tasks(orchestration.id, wave=orchestration.wave) if orchestration.wave else []
-        if all(t.done for t in tasks):
-            self.coordinator.plan(orchestration)
-            return 1
-        return 0

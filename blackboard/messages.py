@@ -7,10 +7,12 @@ written on every dump and accepted on input when the canonical field is missing.
 
 from __future__ import annotations
 
+import hmac
+import secrets
 import uuid
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import Field, SerializerFunctionWrapHandler, model_serializer, model_validator
 
@@ -21,10 +23,12 @@ __all__ = [
     "COMPLETION_DETAIL_TYPE",
     "COMPLETION_SOURCE",
     "MAX_EXAMPLES",
+    "MAX_TOKEN_LENGTH",
     "ORCHESTRATION_SOURCE",
     "AcceptanceExample",
     "AgentRef",
     "CompletionEvent",
+    "CompletionToken",
     "Event",
     "FabricationRequest",
     "OrchestrationFinished",
@@ -32,11 +36,34 @@ __all__ = [
     "TaskMessage",
     "Usage",
     "example_problem",
+    "new_completion_token",
+    "tokens_match",
 ]
 
 COMPLETION_SOURCE = "arbiter.wrapper"
 COMPLETION_DETAIL_TYPE = "task.completed"
 ORCHESTRATION_SOURCE = "arbiter"
+#: The most characters a completion token may have (what :func:`new_completion_token` makes is 43).
+MAX_TOKEN_LENGTH = 128
+
+#: A completion token on the wire: printable ASCII without spaces, bounded.
+CompletionToken = Annotated[str, Field(min_length=16, max_length=MAX_TOKEN_LENGTH, pattern=r"^[!-~]+$")]
+
+
+def new_completion_token() -> str:
+    """A random secret for one task, made at dispatch: its completions must echo it to be accepted.
+
+    Only the dispatcher (which stores it with the task) and the executor (which gets it in the task message) know
+    it, so an event that merely has the right source and ids cannot complete the task.
+    """
+    return secrets.token_urlsafe(32)
+
+
+def tokens_match(expected: str | None, given: str | None) -> bool:
+    """Whether ``given`` is the task's token, compared in constant time; a task without a token matches nothing."""
+    if expected is None or given is None:
+        return False
+    return hmac.compare_digest(expected.encode(), given.encode())
 
 
 class Event(Message):
@@ -144,12 +171,15 @@ class TaskMessage(_Aliased):
 
     ``notes`` are the orchestration's notes when this attempt was dispatched, so that the wrapper need not read them
     (and every task of a wave sees the same ones); ``None`` when they were too large to carry: the wrapper reads them.
+    ``token`` is the task's completion token: the executor echoes it in the completion, which is refused without it.
+
+    Schema ``arbiter.task/2`` added ``token``; ``/1`` messages (without one) are still read.
     """
 
     model_config = Message.model_config | {"extra": "allow"}
     _ALIASES: ClassVar[dict[str, str | None]] = {"tool_use_id": "task_id", "tool_input": "input", "node": None}
 
-    schema_: Literal["arbiter.task/1"] = Field("arbiter.task/1", alias="schema")
+    schema_: Literal["arbiter.task/1", "arbiter.task/2"] = Field("arbiter.task/2", alias="schema")
     orchestration_id: str = Field(min_length=1, max_length=128)
     task_id: str = Field(min_length=1, max_length=128)
     attempt: int = Field(ge=1)
@@ -158,6 +188,7 @@ class TaskMessage(_Aliased):
     deadline: datetime | None = None
     traceparent: str | None = None
     notes: list[NoteSnapshot] | None = None
+    token: CompletionToken | None = Field(None, repr=False)
 
     def _alias_values(self) -> dict[str, Any]:
         return {"tool_use_id": self.task_id, "node": self.agent.name, "tool_input": self.input}
@@ -169,13 +200,17 @@ class CompletionEvent(_Aliased):
     ``closes_wave`` is ``True`` on exactly one completion per wave: the one whose write made every task of the wave
     done. Its receiver continues the orchestration. ``recorded`` says the wrapper's own write of the result applied;
     when it did not, the receiver records the result itself (idempotently). A large output travels by reference
-    (``output_ref``, a SHA-256 in the payload store) instead of inline.
+    (``output_ref``, a SHA-256 in the payload store) instead of inline. ``token`` echoes the task message's token:
+    the receiver accepts the completion only if it matches the one stored with the task.
+
+    Schema ``arbiter.completion/2`` added ``token``; ``/1`` completions are still read (and refused: they prove
+    nothing).
     """
 
     model_config = Message.model_config | {"extra": "allow"}
     _ALIASES: ClassVar[dict[str, str | None]] = {"tool_use_id": "task_id", "node": None, "data": None}
 
-    schema_: Literal["arbiter.completion/1"] = Field("arbiter.completion/1", alias="schema")
+    schema_: Literal["arbiter.completion/1", "arbiter.completion/2"] = Field("arbiter.completion/2", alias="schema")
     orchestration_id: str = Field(min_length=1, max_length=128)
     task_id: str = Field(min_length=1, max_length=128)
     attempt: int = Field(ge=1)
@@ -189,6 +224,7 @@ class CompletionEvent(_Aliased):
     closes_wave: bool = False
     recorded: bool = False
     traceparent: str | None = None
+    token: CompletionToken | None = Field(None, repr=False)
 
     def _alias_values(self) -> dict[str, Any]:
         data = self.output if self.error is None else f"{self.error.type}: {self.error.message}"
@@ -251,10 +287,13 @@ class FabricationRequest(Message):
     request with ``replaces`` has no task of its own: it comes from reflection, and ``orchestration_id`` /
     ``task_id`` name where the decision was taken.
 
-    Schema ``arbiter.fabrication/2`` added ``examples``; ``/1`` messages (without them) are still read.
+    Schema ``arbiter.fabrication/2`` added ``examples`` and ``/3`` the task's completion ``token`` (see
+    :class:`TaskMessage`); older messages are still read.
     """
 
-    schema_: Literal["arbiter.fabrication/1", "arbiter.fabrication/2"] = Field("arbiter.fabrication/2", alias="schema")
+    schema_: Literal["arbiter.fabrication/1", "arbiter.fabrication/2", "arbiter.fabrication/3"] = Field(
+        "arbiter.fabrication/3", alias="schema"
+    )
     orchestration_id: str = Field(min_length=1, max_length=128)
     task_id: str = Field(min_length=1, max_length=128)
     attempt: int = Field(1, ge=1)
@@ -266,6 +305,7 @@ class FabricationRequest(Message):
     evidence: list[dict[str, Any]] = Field(default_factory=list)
     deadline: datetime | None = None
     traceparent: str | None = None
+    token: CompletionToken | None = Field(None, repr=False)
 
     @model_validator(mode="after")
     def _examples_fit_inputs(self) -> FabricationRequest:

@@ -13,7 +13,7 @@ from jsonschema.exceptions import SchemaError
 from pydantic import Field, field_validator, model_validator
 
 from blackboard._base import Record, new_id, utcnow
-from blackboard.messages import AgentRef, CompletionEvent, Event, TaskError, Usage
+from blackboard.messages import AgentRef, CompletionEvent, CompletionToken, Event, TaskError, Usage, tokens_match
 from blackboard.states import AgentOrigin, AgentState, OrchestrationStatus, TaskState
 
 __all__ = [
@@ -153,6 +153,9 @@ class Task(Record):
 
     ``attempt`` starts at 1 and grows by one per retry; ``attempts`` keeps the results of earlier attempts.
     A failed or timed-out task with ``retry_at`` set is waiting for its next attempt and does not count as done.
+    ``token`` is the secret its completions must echo (made at dispatch, carried in the task messages; ``None`` on
+    tasks stored before tokens existed, whose completion events are then refused and whose waves the sweeper
+    continues). It is never shown (``repr``, reports, the CLI).
     """
 
     schema_: Literal["arbiter.taskrecord/1"] = Field("arbiter.taskrecord/1", alias="schema")
@@ -170,6 +173,11 @@ class Task(Record):
     deadline: datetime | None = None
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
+    token: CompletionToken | None = Field(None, repr=False)
+
+    def accepts(self, token: str | None) -> bool:
+        """Whether a completion carrying ``token`` was issued for this task (a constant-time comparison)."""
+        return tokens_match(self.token, token)
 
     @property
     def done(self) -> bool:

@@ -77,6 +77,7 @@ class FabricationWorker:
             input={"capability": request.capability, "inputs": request.inputs},
             deadline=request.deadline,
             traceparent=request.traceparent,
+            token=request.token,
         )
         started = time.perf_counter()
         usage_before = self.fabricator.generator.usage

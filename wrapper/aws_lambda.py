@@ -12,6 +12,10 @@ for the loop the Fabricator's function shares. With ``ARBITER_SANDBOX_FUNCTION``
 function (see ``wrapper.sandbox_function``), whose role is the worker role; otherwise they run in a local pool and
 get temporary credentials of the worker role (``ARBITER_WORKER_ROLE_ARN``), which can invoke Bedrock models and
 nothing else.
+
+Each task's run time is capped by what the invocation has left (``context.get_remaining_time_in_millis()``) less
+:data:`REPORT_MARGIN_SECONDS`, so that its result is written and its completion emitted before Lambda stops the
+invocation; a task that finds no time left is not started and its record is retried.
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ if TYPE_CHECKING:
 __all__ = [
     "ENV_SANDBOX_FUNCTION",
     "ENV_WORKER_ROLE",
+    "REPORT_MARGIN_SECONDS",
     "PerEnvironment",
     "WorkerCredentials",
     "handler",
@@ -56,6 +61,9 @@ __all__ = [
 ENV_WORKER_ROLE = "ARBITER_WORKER_ROLE_ARN"
 #: The sandbox function untrusted code runs in (its execution role is the worker role); unset: a local pool.
 ENV_SANDBOX_FUNCTION = "ARBITER_SANDBOX_FUNCTION"
+
+#: Seconds kept back from a task's run, out of the invocation's remaining time, to write its result and emit it.
+REPORT_MARGIN_SECONDS = 5.0
 
 _M = TypeVar("_M", TaskMessage, FabricationRequest)
 _T = TypeVar("_T")
@@ -249,4 +257,9 @@ def reset() -> None:
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Execute an SQS batch of task messages; return the partial batch response."""
     run = executor()
-    return process_sqs_batch(event, context, TaskMessage, run.execute, log=logger, metric_prefix="Tasks")
+
+    def execute(message: TaskMessage) -> object | None:
+        time_limit = context.get_remaining_time_in_millis() / 1000 - REPORT_MARGIN_SECONDS
+        return run.execute(message, time_limit=time_limit)
+
+    return process_sqs_batch(event, context, TaskMessage, execute, log=logger, metric_prefix="Tasks")

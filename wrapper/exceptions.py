@@ -7,7 +7,7 @@ What a worker's own code does wrong never raises out of the wrapper: it becomes 
 
 from __future__ import annotations
 
-__all__ = ["ModelConfigurationError", "NonRetryableError", "SandboxError", "WrapperError"]
+__all__ = ["ModelConfigurationError", "NoTimeLeftError", "NonRetryableError", "SandboxError", "WrapperError"]
 
 
 class WrapperError(Exception):
@@ -28,6 +28,22 @@ class SandboxError(WrapperError):
     """The sandbox could not run a task (a worker process could not start or died); trying again may work."""
 
     retryable = True
+
+
+class NoTimeLeftError(WrapperError):
+    """The process running tasks (a Lambda invocation) has no time left for this one; it was not started.
+
+    Attributes:
+        task_id: the task that was not started.
+        time_left: the seconds that were left (zero or less).
+    """
+
+    retryable = True
+
+    def __init__(self, task_id: str, time_left: float) -> None:
+        self.task_id = task_id
+        self.time_left = time_left
+        super().__init__(f"task {task_id!r} not started: the invocation has {max(time_left, 0.0):.1f}s left")
 
 
 class NonRetryableError(Exception):

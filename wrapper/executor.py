@@ -48,6 +48,7 @@ from blackboard.messages import NoteSnapshot
 from wrapper import sdk
 from wrapper._json_values import strict_json
 from wrapper.cache import CodeCache, ManifestCache
+from wrapper.exceptions import NoTimeLeftError
 from wrapper.sandbox import SandboxLimits, SandboxOutcome, SandboxPool, SandboxRequest
 from wrapper.schemas import input_problem, output_problem
 
@@ -139,12 +140,23 @@ class Executor:
         """Stop the in-process thread pool (the sandbox pool belongs to the caller)."""
         self._threads.shutdown(wait=False, cancel_futures=True)
 
-    def execute(self, message: TaskMessage) -> CompletionEvent | None:
+    def execute(self, message: TaskMessage, *, time_limit: float | None = None) -> CompletionEvent | None:
         """Run one task message; return the completion it emitted, or ``None`` if the claim did not apply.
 
         The execution is a span of the orchestration's trace (continued from the message's ``traceparent``) with
         the claim, the load, the run and the report inside; the completion event carries this span's context.
+
+        Args:
+            message: the task message.
+            time_limit: seconds the caller can give the run at most (a Lambda invocation's remaining time, less
+                what writing the result takes): the agent's timeout is capped by it.
+
+        Raises:
+            NoTimeLeftError: ``time_limit`` leaves no time to run anything; the task is not claimed, so the message
+                can be delivered again (to an invocation with time) without using up an attempt.
         """
+        if time_limit is not None and time_limit <= 0:
+            raise NoTimeLeftError(message.task_id, time_limit)
         attributes: tracing.Attributes = {
             "arbiter.orchestration_id": message.orchestration_id,
             "arbiter.task_id": message.task_id,
@@ -160,12 +172,12 @@ class Executor:
             ),
             tracing.start_span("wrapper.execute", parent=message.traceparent, attributes=attributes) as span,
         ):
-            completion = self._execute(message)
+            completion = self._execute(message, time_limit)
             if span is not None:
                 span.set_attribute("arbiter.status", "dropped" if completion is None else completion.status.value)
             return completion
 
-    def _execute(self, message: TaskMessage) -> CompletionEvent | None:
+    def _execute(self, message: TaskMessage, time_limit: float | None) -> CompletionEvent | None:
         board = self._backends.blackboard
         with tracing.start_span("wrapper.claim"):
             claim = board.claim(message.orchestration_id, message.task_id, message.attempt)
@@ -179,7 +191,7 @@ class Executor:
             return None
         started = time.perf_counter()
         try:
-            run = self._run(message)
+            run = self._run(message, time_limit)
         except Exception as exc:  # the executor's own failure still ends in a completion
             logger.exception("task_id=<%s> | executor failed", message.task_id)
             run = _failed(type(exc).__name__, str(exc), retryable=getattr(exc, "retryable", True))
@@ -189,7 +201,7 @@ class Executor:
 
     # ---------------------------------------------------------------- running
 
-    def _run(self, message: TaskMessage) -> Outcome:
+    def _run(self, message: TaskMessage, time_limit: float | None = None) -> Outcome:
         now = self._clock()
         if message.deadline is not None and message.deadline <= now:
             return Outcome(
@@ -212,6 +224,9 @@ class Executor:
         timeout = manifest.timeout_seconds
         if message.deadline is not None:
             timeout = min(timeout, (message.deadline - now).total_seconds())
+        capped = time_limit is not None and time_limit < timeout
+        if time_limit is not None:
+            timeout = min(timeout, time_limit)
         context = sdk.TaskContext(
             orchestration_id=message.orchestration_id,
             task_id=message.task_id,
@@ -236,6 +251,12 @@ class Executor:
                 run = self._run_in_process(manifest, code, message.input, context, timeout)
             else:
                 run = self._run_sandboxed(manifest, code, message.input, context, timeout)
+        if capped and run.status is TaskState.TIMED_OUT:
+            cause = (
+                f"no result within {timeout:.1f}s, all the time the invocation running it had left (the agent's "
+                f"timeout is {manifest.timeout_seconds:g}s); raise the function's timeout or lower its batch size"
+            )
+            run = replace(run, error=TaskError(type="Timeout", message=cause, retryable=True))
         return _held_to_contract(manifest, run)
 
     @staticmethod
@@ -343,6 +364,7 @@ class Executor:
             closes_wave=closes_wave,
             recorded=recorded,
             traceparent=tracing.current_traceparent() or message.traceparent,
+            token=message.token,
             **dict(result.model_dump(include=_REPORTED)),
         )
         try:

@@ -1,11 +1,16 @@
-"""EventBridge: the custom bus, its rules (ingress, completions, orchestration results) and the sweeper schedule."""
+"""EventBridge: the custom bus, its rules (ingress, completions, orchestration results) and the sweeper schedule.
+
+The engine's own sources (``arbiter``, ``arbiter.*``) are reserved: the bus's resource policy refuses ``PutEvents``
+of such events from any principal but the stack's functions, and the completions rule takes only the wrapper's
+source from this account. (The Arbiter also checks each completion's source, account and per-task token.)
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any, cast
 
-from aws_cdk import Duration
+from aws_cdk import Duration, Stack
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
@@ -13,13 +18,16 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-__all__ = ["COMPLETION_PATTERN", "RESULTS_PATTERN", "EventRouting"]
+__all__ = ["COMPLETION_PATTERN", "RESERVED_SOURCES", "RESULTS_PATTERN", "EventRouting"]
 
-#: Task completions, emitted by the wrapper and by the Fabricator.
+#: Task completions, emitted by the wrapper (the Fabricator reports through the same code, with the same source).
+#: The rule adds the stack's account: a completion put on the bus from another account is not delivered.
 COMPLETION_PATTERN: dict[str, Any] = {
-    "source": ["arbiter.wrapper", "arbiter.fabricator"],
+    "source": ["arbiter.wrapper"],
     "detail-type": ["task.completed"],
 }
+#: ``events:source`` patterns (``StringLike``) of the engine's own events, which only its functions may put.
+RESERVED_SOURCES = ("arbiter", "arbiter.*")
 #: Orchestration results, emitted by the Arbiter.
 RESULTS_PATTERN: dict[str, Any] = {
     "source": ["arbiter"],
@@ -70,8 +78,12 @@ class EventRouting(Construct):
             self,
             "Completions",
             event_bus=self.bus,
-            description="Task completions from the wrapper and the Fabricator",
-            event_pattern=_pattern(COMPLETION_PATTERN),
+            description="Task completions from the wrapper and the Fabricator, from this account",
+            event_pattern=events.EventPattern(
+                source=COMPLETION_PATTERN["source"],
+                detail_type=COMPLETION_PATTERN["detail-type"],
+                account=[Stack.of(self).account],
+            ),
             targets=[work_target],
         )
         self.results = events.Rule(
@@ -117,6 +129,26 @@ class EventRouting(Construct):
         """Publish to the bus (``events:PutEvents`` on this bus only)."""
         iam.Grant.add_to_principal(
             grantee=grantee, actions=["events:PutEvents"], resource_arns=[self.bus.event_bus_arn]
+        )
+
+    def reserve_sources(self, publishers: Sequence[iam.IRole]) -> None:
+        """Refuse ``PutEvents`` with a reserved source (:data:`RESERVED_SOURCES`) from all but ``publishers``.
+
+        An explicit deny in the bus's resource policy: it holds whatever an identity policy elsewhere allows, so
+        no other role, user or account can put an event that looks like the engine's own.
+        """
+        self.bus.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="OnlyTheEnginePutsReservedSources",
+                effect=iam.Effect.DENY,
+                principals=[iam.AnyPrincipal()],
+                actions=["events:PutEvents"],
+                resources=[self.bus.event_bus_arn],
+                conditions={
+                    "StringLike": {"events:source": list(RESERVED_SOURCES)},
+                    "ArnNotEquals": {"aws:PrincipalArn": [role.role_arn for role in publishers]},
+                },
+            )
         )
 
 

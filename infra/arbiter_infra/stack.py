@@ -162,6 +162,7 @@ class ArbiterStack(Stack):
         buckets.grant_payload_read_write(fabricator)
         queues.grant_consume_fabrications(fabricator)
         routing.grant_put_events(fabricator)
+        routing.reserve_sources([arbiter, wrapper, fabricator])
 
     def _outputs(self) -> None:
         values = {

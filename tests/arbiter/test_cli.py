@@ -70,6 +70,7 @@ def test_run_restaurant_example(tmp_path: Path) -> None:
     ]
     assert shown["tasks"][3]["result"]["output"]["announcement"] == "Order for table 7 is ready!"
     assert [n["key"] for n in shown["notes"]] == ["grill"]
+    assert not any("token" in task for task in shown["tasks"])  # completion tokens are never shown
 
     code, out, _ = invoke("orchestrations", "list", "--home", str(tmp_path), "--json")
     assert code == 0 and [o["id"] for o in json.loads(out)] == [result["orchestration_id"]]

@@ -4,17 +4,24 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from strands.types.exceptions import ModelThrottledException
 
 import arbiter.aws_lambda
 import wrapper.aws_lambda
+from arbiter import PlannerError
+from arbiter._planner_retry import PlannerRetry
 from arbiter.inputs import load_event_file
 from blackboard import Backends, Budget, Event, OrchestrationStatus, TaskState
+from blackboard.messages import new_completion_token
 from tests.aws.conftest import EXAMPLES, register_example
-from tests.aws.deployment import FakeLambdaContext, MotoDeployment
+from tests.aws.deployment import ACCOUNT, REGION, FakeLambdaContext, MotoDeployment
+from tests.flaky_model import FakeFailingModel
 
 pytestmark = pytest.mark.aws
 
@@ -114,3 +121,98 @@ def test_missing_configuration_is_a_clear_error(monkeypatch: pytest.MonkeyPatch)
         monkeypatch.delenv(var, raising=False)
     with pytest.raises(ConfigurationError, match=r"ARBITER_BLACKBOARD_TABLE .*BlackboardTableName"):
         AwsConfig.from_env({"ARBITER_REGISTRY_TABLE": "r"}).require()
+
+
+# ---------------------------------------------------------------- forged completions
+
+
+def _completion_event(
+    task: Any, source: str = "arbiter.wrapper", account: str = ACCOUNT, **detail: Any
+) -> dict[str, Any]:
+    return {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": "task.completed",
+        "source": source,
+        "account": account,
+        "time": datetime.now(UTC).isoformat(),
+        "region": REGION,
+        "resources": [],
+        "detail": {
+            "orchestration_id": task.orchestration_id,
+            "task_id": task.task_id,
+            "attempt": task.attempt,
+            "agent": task.agent.model_dump(),
+            "status": "succeeded",
+            "output": "the attacker's result",
+            **detail,
+        },
+    }
+
+
+def test_forged_completions_do_not_complete_a_running_task(
+    deployment: MotoDeployment, aws: Backends, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    started = arbiter.aws_lambda.handler(_restaurant(monkeypatch, aws), FakeLambdaContext())
+    task = aws.blackboard.list_tasks(started["orchestration_id"])[0]
+    assert aws.blackboard.claim(task.orchestration_id, task.task_id, 1).applied  # a worker is running it
+    assert task.token is not None
+    probes = {
+        "foreign source, even with the token": _completion_event(task, source="acme.billing", token=task.token),
+        "no token": _completion_event(task),
+        "another task's token": _completion_event(task, token=new_completion_token()),
+        "another account": _completion_event(task, account="210987654321", token=task.token),
+    }
+    statuses = {}
+    for probe, forged in probes.items():
+        statuses[probe] = arbiter.aws_lambda.handler(forged, FakeLambdaContext())["status"]
+        after = aws.blackboard.get_task(task.orchestration_id, task.task_id)
+        assert after.state is TaskState.RUNNING and after.result is None, probe
+    # A foreign source is never a completion: it is an ordinary event, which the ingress rule may let in.
+    assert statuses == {
+        "foreign source, even with the token": "started",
+        "no token": "refused",
+        "another task's token": "refused",
+        "another account": "refused",
+    }
+    genuine = arbiter.aws_lambda.handler(_completion_event(task, output="fries", token=task.token), FakeLambdaContext())
+    assert genuine["status"] == "recorded"
+    assert aws.blackboard.get_task(task.orchestration_id, task.task_id).state is TaskState.SUCCEEDED
+
+
+# ---------------------------------------------------------------- transient errors and the invocation's time
+
+
+def test_a_transient_planner_failure_is_raised_and_eventbridges_retry_plans(
+    deployment: MotoDeployment, aws: Backends, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    event = _restaurant(monkeypatch, aws)
+    engine = arbiter.aws_lambda.coordinator()
+    engine.planner.model = FakeFailingModel(engine.planner.model, ModelThrottledException("slow down"), failures=2)
+    engine.settings = replace(engine.settings, planner_retry=PlannerRetry(attempts=2, backoff_seconds=0))
+    with pytest.raises(PlannerError) as raised:
+        arbiter.aws_lambda.handler(event, FakeLambdaContext())
+    assert raised.value.retryable
+    (waiting,) = aws.blackboard.list_orchestrations(None, limit=5)
+    assert waiting.status is OrchestrationStatus.RUNNING and aws.blackboard.list_tasks(waiting.id) == []
+    again = arbiter.aws_lambda.handler(event, FakeLambdaContext())  # EventBridge delivers the event again
+    assert again == {"status": "started", "orchestration_id": waiting.id}
+    assert len(aws.blackboard.list_tasks(waiting.id)) == 3 and len(deployment.drain("task")) == 3
+
+
+class ShortLambdaContext(FakeLambdaContext):
+    """An invocation that has almost no time left."""
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 1_000
+
+
+def test_the_wrapper_starts_no_task_the_invocation_has_no_time_for(
+    deployment: MotoDeployment, aws: Backends, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    started = arbiter.aws_lambda.handler(_restaurant(monkeypatch, aws), FakeLambdaContext())
+    batch = deployment.sqs_event("task", deployment.drain("task"))
+    response = wrapper.aws_lambda.handler(batch, ShortLambdaContext())
+    assert len(response["batchItemFailures"]) == 3  # delivered again, to an invocation with time
+    tasks = aws.blackboard.list_tasks(started["orchestration_id"])
+    assert [(t.state, t.attempt) for t in tasks] == [(TaskState.DISPATCHED, 1)] * 3  # no attempt used

@@ -84,7 +84,7 @@ def test_task_message_writes_and_reads_seed_aliases() -> None:
         orchestration_id="o", task_id="tooluse_1", attempt=2, agent=AgentRef(name="fry_cook", version=3), input={"n": 2}
     )
     wire = message.to_dict()
-    assert wire["schema"] == "arbiter.task/1"
+    assert wire["schema"] == "arbiter.task/2"
     assert (wire["tool_use_id"], wire["node"], wire["tool_input"]) == ("tooluse_1", "fry_cook", {"n": 2})
     assert TaskMessage.parse(wire) == message
     assert TaskMessage.parse_json(json.dumps(wire)) == message
@@ -200,3 +200,19 @@ def test_code_ref_and_agent_ref() -> None:
     assert str(AgentRef(name="a", version=2)) == "a@2"
     with pytest.raises(RecordValidationError):
         CodeRef.parse({"sha256": SHA.upper(), "key": "k"})
+
+
+def test_messages_of_the_schema_before_tokens_are_still_read() -> None:
+    from blackboard import CompletionEvent
+
+    task = {"schema": "arbiter.task/1", "orchestration_id": "o", "task_id": "t", "attempt": 1, "agent": {"name": "a"}}
+    assert TaskMessage.parse(task).token is None
+    completion = {**task, "schema": "arbiter.completion/1", "status": "succeeded", "output": 1}
+    assert CompletionEvent.parse(completion).token is None
+
+
+@pytest.mark.parametrize("token", ["short", "has space in it, long enough", "x" * 129])
+def test_a_malformed_token_is_refused(token: str) -> None:
+    wire = {"orchestration_id": "o", "task_id": "t", "attempt": 1, "agent": {"name": "a"}, "token": token}
+    with pytest.raises(RecordValidationError, match="token"):
+        TaskMessage.parse(wire)

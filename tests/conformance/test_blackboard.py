@@ -346,3 +346,23 @@ def test_add_wave_counts_on_top_of_the_callers_usage(backends: Backends) -> None
     usage = current.usage.model_copy(update={"tokens": 500, "fabrications": 1})
     stored = board.add_wave(current, tasks_for(current, 2), usage=usage).record
     assert (stored.usage.waves, stored.usage.tasks, stored.usage.tokens, stored.usage.fabrications) == (1, 2, 500, 1)
+
+
+def test_the_completion_token_survives_every_transition(backends: Backends, clock: ManualClock) -> None:
+    from blackboard.messages import new_completion_token
+
+    board = backends.blackboard
+    orchestration = started(board)
+    token = new_completion_token()
+    (task,) = [t.model_copy(update={"token": token}) for t in tasks_for(orchestration, 1)]
+    assert board.add_wave(orchestration, [task]).applied
+    assert board.get_task(orchestration.id, task.task_id).accepts(token)
+    board.mark_dispatched([board.get_task(orchestration.id, task.task_id)])
+    assert board.claim(orchestration.id, task.task_id, 1).task.accepts(token)
+    board.complete(orchestration.id, task.task_id, 1, failed(), retry_at=clock.now())
+    retried = board.retry(orchestration.id, task.task_id, 1)
+    assert retried.applied and retried.task.accepts(token)
+    assert board.list_tasks(orchestration.id)[0].accepts(token)
+    stored = board.get_task(orchestration.id, task.task_id)
+    assert not stored.accepts(None) and not stored.accepts(token[:-1] + ("A" if token[-1] != "A" else "B"))
+    assert token not in repr(stored)  # never shown

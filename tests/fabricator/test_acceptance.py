@@ -211,7 +211,7 @@ def test_a_request_of_the_first_schema_version_is_still_read() -> None:
     old = {"schema": "arbiter.fabrication/1", "orchestration_id": "o", "task_id": "t", "capability": "Count words."}
     parsed = FabricationRequest.parse(old)
     assert parsed.examples == [] and parsed.capability == "Count words."
-    assert request().to_dict()["schema"] == "arbiter.fabrication/2"
+    assert request().to_dict()["schema"] == "arbiter.fabrication/3"
 
 
 def test_a_refused_draft_is_shown_again_with_what_to_fix(backends: Backends, pool: SandboxPool) -> None:

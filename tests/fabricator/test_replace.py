@@ -97,3 +97,27 @@ def test_a_replacement_that_never_validates_is_noted(backends: Backends, pool: S
     assert [m.version for m in backends.registry.versions("word_counter")] == [1]
     note = backends.blackboard.get_note(orchestration.id, "reflection:word_counter@1")
     assert note is not None and note.value["replacement"] is None and "no valid worker" in note.value["error"]
+
+
+def test_the_completion_of_a_fabricate_task_echoes_its_token(backends: Backends, pool: SandboxPool) -> None:
+    from blackboard import AgentRef, Task
+    from blackboard.messages import new_completion_token
+
+    board = backends.blackboard
+    orchestration = started(board)
+    task = Task(
+        orchestration_id=orchestration.id,
+        task_id="f1",
+        wave=1,
+        agent=AgentRef(name="fabricate"),
+        token=new_completion_token(),
+    )
+    assert board.add_wave(orchestration, [task]).applied
+    board.mark_dispatched([task])
+    fabricator = Fabricator(backends, ScriptedModel([]), pool, max_attempts=1, sample_timeout=5)
+    worker = FabricationWorker(fabricator, Executor(backends, sandbox=pool))
+    request = FabricationRequest(
+        orchestration_id=orchestration.id, task_id="f1", capability="Counts words.", token=task.token
+    )
+    completion = worker.handle(request)  # the model has nothing to say: the task fails, and still reports
+    assert completion is not None and completion.token == task.token

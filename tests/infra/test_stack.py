@@ -224,13 +224,31 @@ def test_ingress_excludes_the_systems_own_events_by_default(resources: dict[str,
 
 
 def test_completions_and_results_patterns(resources: dict[str, Any]) -> None:
+    # Only the engine's own completion source, put on the bus from the stack's own account.
     assert rule(resources, "Completions")["EventPattern"] == {
-        "source": ["arbiter.wrapper", "arbiter.fabricator"],
+        "source": ["arbiter.wrapper"],
         "detail-type": ["task.completed"],
+        "account": [{"Ref": "AWS::AccountId"}],
     }
     assert rule(resources, "Results")["EventPattern"] == {
         "source": ["arbiter"],
         "detail-type": ["orchestration.completed", "orchestration.failed"],
+    }
+
+
+def test_the_bus_refuses_reserved_sources_from_anyone_but_the_functions(resources: dict[str, Any]) -> None:
+    bus = logical_id(resources, "AWS::Events::EventBus", "RoutingBus")
+    policies = [v["Properties"] for v in resources.values() if v["Type"] == "AWS::Events::EventBusPolicy"]
+    (statement,) = [p["Statement"] for p in policies if p["EventBusName"] == {"Ref": bus}]
+    roles = [
+        logical_id(resources, "AWS::IAM::Role", f"Functions{name}Role") for name in ("Arbiter", "Wrapper", "Fabricator")
+    ]
+    assert statement["Effect"] == "Deny" and statement["Principal"] == {"AWS": "*"}
+    assert statement["Action"] == "events:PutEvents"
+    assert statement["Resource"] == {"Fn::GetAtt": [bus, "Arn"]}
+    assert statement["Condition"] == {
+        "StringLike": {"events:source": ["arbiter", "arbiter.*"]},
+        "ArnNotEquals": {"aws:PrincipalArn": [{"Fn::GetAtt": [role, "Arn"]} for role in roles]},
     }
 
 

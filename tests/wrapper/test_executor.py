@@ -292,3 +292,38 @@ def test_a_trusted_result_that_is_not_json_is_named_with_its_path(harness: Harne
     assert "inf at $.series[1]" in infinite.error.message
     assert surrogate is not None and surrogate.error is not None
     assert "$.t is not valid Unicode" in surrogate.error.message
+
+
+def test_the_callers_time_limit_caps_the_agents_timeout(harness: Harness) -> None:
+    release = threading.Event()
+    executor = Executor(harness.backends, trusted={"slow": lambda **kw: release.wait(30)})
+    slow = harness.register("slow", "def handler(**kw):\n    pass\n", isolation="in_process", timeout=30)
+    (message,) = harness.wave((slow, {}))
+    completion = executor.execute(message, time_limit=0.2)  # what a Lambda invocation had left
+    release.set()
+    executor.close()
+    assert completion is not None and completion.status is TaskState.TIMED_OUT and completion.error is not None
+    assert "the invocation running it had left" in completion.error.message and completion.error.retryable
+
+
+def test_no_time_left_starts_nothing_and_uses_no_attempt(harness: Harness, executor: Executor) -> None:
+    from wrapper.exceptions import NoTimeLeftError
+
+    agent = harness.register("echo", ECHO)
+    (message,) = harness.wave((agent, {}))
+    with pytest.raises(NoTimeLeftError) as raised:
+        executor.execute(message, time_limit=-0.5)
+    assert raised.value.retryable and raised.value.task_id == message.task_id
+    task = harness.backends.blackboard.get_task(message.orchestration_id, message.task_id)
+    assert task.state is not TaskState.RUNNING and task.attempt == 1 and harness.completions == []
+
+
+def test_the_completion_echoes_the_messages_token(harness: Harness, executor: Executor) -> None:
+    from blackboard.messages import new_completion_token
+
+    agent = harness.register("echo", ECHO)
+    (message,) = harness.wave((agent, {}))
+    token = new_completion_token()
+    completion = executor.execute(message.model_copy(update={"token": token}))
+    assert completion is not None and completion.token == token
+    assert completion.to_event().detail["token"] == token
