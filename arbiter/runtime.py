@@ -43,7 +43,7 @@ from blackboard.adapters import MemoryTaskQueue, SqliteTaskQueue
 from blackboard.messages import COMPLETION_DETAIL_TYPE, COMPLETION_SOURCE, ORCHESTRATION_SOURCE
 from fabricator.fabricator import FabricationResult, Fabricator
 from fabricator.worker import FabricationWorker
-from wrapper import Executor, SandboxPool, run_worker
+from wrapper import Executor, SandboxPool, TrustedCalls, run_worker
 from wrapper.exceptions import ModelConfigurationError
 from wrapper.matching import Matcher, matcher_for
 
@@ -114,6 +114,8 @@ class LocalRuntime:
         fabrication_queue: the Fabricator's queue with ``backends`` (default: one in memory).
         agents: agents to register before the runtime starts (and resumes what a crash left): a trusted agent's
             callable must be registered in this process before its tasks run, so pass trusted agents here.
+        trusted_calls: where trusted agents run (see :mod:`wrapper.trusted_calls`); by default at most
+            ``max(4, workers)`` live calls per agent and ``max(32, 4 * workers)`` in all.
     """
 
     def __init__(
@@ -137,6 +139,7 @@ class LocalRuntime:
         backends: Backends | None = None,
         fabrication_queue: TaskQueue | None = None,
         agents: Sequence[AgentDefinition] = (),
+        trusted_calls: TrustedCalls | None = None,
     ) -> None:
         # Models are resolved before the store is opened: a bad spec fails without touching ARBITER_HOME.
         self._planner_model: Model | None = None
@@ -176,6 +179,8 @@ class LocalRuntime:
             self._settings = replace(self._settings, reflection=reflection)
         self._sweep_interval = sweep_interval
         self._trusted: dict[str, Callable[..., Any]] = {}
+        # Every worker thread may run a call of the same agent; calls that overran hold slots beyond that.
+        self._trusted_calls = trusted_calls or TrustedCalls(per_agent=max(4, workers), max_calls=max(32, 4 * workers))
         self._stop = threading.Event()
         self._finished = threading.Condition()
         self._threads: list[threading.Thread] = []
@@ -213,7 +218,11 @@ class LocalRuntime:
         if self._pool is None:
             self._pool = SandboxPool(size=self._workers)
         self._executor = Executor(
-            self.backends, sandbox=self._pool, trusted=self._trusted, model_spec=self._worker_model
+            self.backends,
+            sandbox=self._pool,
+            trusted=self._trusted,
+            model_spec=self._worker_model,
+            trusted_calls=self._trusted_calls,
         )
         if self._fabricator_model is None:
             self._fabricator_model = self.coordinator.planner.model
@@ -242,13 +251,18 @@ class LocalRuntime:
             thread.start()
 
     def close(self) -> None:
-        """Stop the threads (running tasks finish first) and release the store."""
+        """Stop the threads and release the store; returns promptly even while trusted calls hang.
+
+        Running sandboxed tasks finish first. Running trusted calls are cancelled (``wrapper.sdk.cancelled()``
+        turns true) and not waited for: they run on daemon threads, so the process can exit; their attempts get no
+        completion and stay ``running`` until the watchdog recovers them, as after a crash.
+        """
         self._stop.set()
+        if self._executor is not None:
+            self._executor.close()
         for thread in self._threads:
             thread.join(timeout=120)
         self._threads = []
-        if self._executor is not None:
-            self._executor.close()
         if self._pool is not None and self._own_pool:
             self._pool.close()
         self.backends.close()
