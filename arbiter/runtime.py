@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from arbiter.agents import AgentDefinition, check_contract, load_trusted_module
+from arbiter.constants import DEFAULT_QUEUE_VISIBILITY_SECONDS
 from arbiter.coordinator import Coordinator, EngineSettings
 from arbiter.engine import build_coordinator, resolve
 from arbiter.exceptions import UsageError
@@ -98,7 +99,9 @@ class LocalRuntime:
         queue: ``memory`` (the default: fastest; what a crash loses is re-sent from the blackboard at the next start)
             or ``sqlite`` (durable and shared, so that ``arbiter worker`` processes on the same home can take tasks).
         queue_visibility_seconds: how long a received task message stays invisible before it is delivered again
-            (longer than any task runs; a duplicate delivery is dropped by the conditional claim anyway).
+            (longer than any task runs; a duplicate delivery is dropped by the conditional claim anyway), with every
+            queue: the memory and sqlite queues and the Fabricator's, and ``backends.queue`` when given (its
+            receives ask for it; ``arbiter worker --visibility`` is the same for worker processes).
         fabricator_model: the model the Fabricator writes new workers with (default: the planning model).
         approval: new agents the Fabricator writes wait in ``pending_approval`` until a person approves them.
         matching: how the planner's agents are chosen (default ``$ARBITER_MATCHING``, else ``auto``): ``auto``
@@ -129,7 +132,7 @@ class LocalRuntime:
         sweep_interval: float = 1.0,
         sandbox: SandboxPool | None = None,
         queue: str = "memory",
-        queue_visibility_seconds: float = 900.0,
+        queue_visibility_seconds: float = DEFAULT_QUEUE_VISIBILITY_SECONDS,
         fabricator_model: Model | str | None = None,
         approval: bool = False,
         matching: str | None = None,
@@ -141,6 +144,8 @@ class LocalRuntime:
         agents: Sequence[AgentDefinition] = (),
         trusted_calls: TrustedCalls | None = None,
     ) -> None:
+        if queue_visibility_seconds <= 0:
+            raise UsageError(f"queue_visibility_seconds must be positive, not {queue_visibility_seconds}")
         # Models are resolved before the store is opened: a bad spec fails without touching ARBITER_HOME.
         self._planner_model: Model | None = None
         self._fabricator_model: Model | None = None
@@ -157,8 +162,14 @@ class LocalRuntime:
                 backends = replace(backends, queue=MemoryTaskQueue(visibility_timeout=queue_visibility_seconds))
                 self._fabrication_queue = MemoryTaskQueue(visibility_timeout=queue_visibility_seconds)
             elif queue == "sqlite":
-                assert backends.database is not None
-                self._fabrication_queue = SqliteTaskQueue(backends.database, "fabrication", visibility_timeout=900)
+                database = backends.database
+                assert database is not None
+                backends = replace(
+                    backends, queue=SqliteTaskQueue(database, visibility_timeout=queue_visibility_seconds)
+                )
+                self._fabrication_queue = SqliteTaskQueue(
+                    database, "fabrication", visibility_timeout=queue_visibility_seconds
+                )
             else:
                 backends.close()
                 raise UsageError(f"queue must be 'memory' or 'sqlite', not {queue!r}")
@@ -170,6 +181,7 @@ class LocalRuntime:
             backends.close()
             raise UsageError(str(exc)) from exc
         self._volatile_queue = isinstance(backends.queue, MemoryTaskQueue)
+        self._queue_visibility = queue_visibility_seconds
         self._model = model
         self._instructions = instructions
         self._worker_model = worker_model or (model if isinstance(model, str) else None)
@@ -291,7 +303,14 @@ class LocalRuntime:
 
     def _work(self) -> None:
         assert self._executor is not None
-        run_worker(self.backends.queue, self._executor, concurrency=self._workers, stop=self._stop, wait_seconds=0.5)
+        run_worker(
+            self.backends.queue,
+            self._executor,
+            concurrency=self._workers,
+            stop=self._stop,
+            wait_seconds=0.5,
+            visibility_seconds=self._queue_visibility,
+        )
 
     def _watch(self, sweeper: Sweeper) -> None:
         while not self._stop.wait(self._sweep_interval):
