@@ -127,6 +127,11 @@ def serve_queue(
     def loop() -> None:
         while not stop.is_set():
             for received in queue.receive(1, wait_seconds=wait_seconds, visibility_timeout=visibility_seconds):
+                if stop.is_set():
+                    # Received while stopping: back to the queue untouched, for the next worker (never claimed here
+                    # while the executor is closing).
+                    queue.nack(received.receipt)
+                    continue
                 try:
                     message = received.message
                 except RecordValidationError as exc:

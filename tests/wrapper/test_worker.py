@@ -6,10 +6,12 @@ import logging
 import threading
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
-from blackboard import AgentRef, TaskMessage, TaskState
+from blackboard import AgentRef, Received, TaskMessage, TaskState
+from blackboard.adapters import MemoryTaskQueue
 from tests.wrapper.conftest import Harness
 from wrapper.executor import Executor
 from wrapper.sandbox import SandboxPool
@@ -110,3 +112,29 @@ def test_the_worker_hides_a_message_it_runs_for_the_visibility_it_was_given(harn
     stats = run_worker(harness.backends.queue, executor, max_messages=1, wait_seconds=5, visibility_seconds=300)
     executor.close()
     assert stats.executed == 1 and len(hidden_for) == 1 and 240 < hidden_for[0] <= 300
+
+
+class StopDuringReceiveQueue(MemoryTaskQueue):
+    """A fake queue: the stop is requested while a receive is under way (as when a runtime closes)."""
+
+    def __init__(self, stop: threading.Event) -> None:
+        super().__init__()
+        self.stop = stop
+
+    def receive(self, max_messages: int = 10, **kwargs: Any) -> list[Received]:
+        received = super().receive(max_messages, **kwargs)
+        self.stop.set()
+        return received
+
+
+def test_a_message_received_while_stopping_goes_back_untouched(harness: Harness) -> None:
+    stop = threading.Event()
+    queue = StopDuringReceiveQueue(stop)
+    agent = harness.register("noop", "def handler():\n    pass\n", isolation="in_process")
+    (message,) = harness.wave((agent, {}))
+    queue.send([message])
+    executor = Executor(harness.backends, trusted={"noop": lambda: None})
+    stats = run_worker(queue, executor, concurrency=1, stop=stop, wait_seconds=5)
+    executor.close()
+    assert stats.total() == 0 and queue.stats().visible == 1
+    assert harness.backends.blackboard.get_task(message.orchestration_id, message.task_id).state is TaskState.DISPATCHED
