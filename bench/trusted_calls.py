@@ -11,6 +11,8 @@ workers, a scripted planner and a reflection policy that judges a version after 
   from its return to the end of the process.
 - ``close while running``: one call to a trusted agent that sleeps ``--hang-seconds`` with a 60 s timeout;
   ``close()`` is called as soon as it runs. Prints the time ``close()`` took and the time to the end of the process.
+- ``baseline``: the same runtime with one healthy call and nothing hanging: what exit costs anyway (tearing down
+  the interpreter and the sandbox pool; it grows with the machine's load).
 
 A process still alive ``--cap`` seconds after ``close()`` returned is killed and reported as such.
 """
@@ -91,6 +93,15 @@ def _close_while_running(home: str, hang_seconds: float) -> dict[str, Any]:
     return {"close_s": time.perf_counter() - started}
 
 
+def _baseline(home: str) -> dict[str, Any]:
+    runtime = _runtime(home, [{"tool_calls": [{"name": "healthy", "input": {"i": 0}}]}, {"text": "done"}])
+    runtime.register_agent("healthy", "Answers at once.", lambda i: i, timeout_seconds=1.0)
+    runtime.run(EVENT, timeout=600)
+    started = time.perf_counter()
+    runtime.close()
+    return {"close_s": time.perf_counter() - started}
+
+
 def _child(scenario: str, hung: int, hang_seconds: float) -> None:
     import logging
 
@@ -98,6 +109,8 @@ def _child(scenario: str, hung: int, hang_seconds: float) -> None:
     with tempfile.TemporaryDirectory() as home:
         if scenario == "hung-wave":
             figures = _hung_wave(home, hung, hang_seconds)
+        elif scenario == "baseline":
+            figures = _baseline(home)
         else:
             figures = _close_while_running(home, hang_seconds)
         print(json.dumps(figures), flush=True)
@@ -132,11 +145,17 @@ def main() -> None:
     parser.add_argument("--hung", type=int, default=8, help="hung calls in the first wave")
     parser.add_argument("--hang-seconds", type=float, default=30.0, help="how long a hung call sleeps")
     parser.add_argument("--cap", type=float, default=90.0, help="seconds to wait for the process to end")
-    parser.add_argument("--child", choices=["hung-wave", "close-while-running"], help=argparse.SUPPRESS)
+    parser.add_argument("--child", choices=["hung-wave", "close-while-running", "baseline"], help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         _child(args.child, args.hung, args.hang_seconds)
         return
+    baseline = _run("baseline", args)
+    print(
+        f"baseline (one healthy call, nothing hangs): close() {_seconds(baseline.get('close_s'), args.cap)}, "
+        f"then exit {_seconds(baseline['exit_s'], args.cap)}",
+        flush=True,
+    )
     wave = _run("hung-wave", args)
     print(
         f"hung wave ({args.hung} calls sleeping {args.hang_seconds:g} s, timeout 1 s): healthy task "
