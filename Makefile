@@ -65,6 +65,7 @@ bench: install ## Print the benchmark figures
 	$(BIN)/python bench/blackboard.py
 	$(BIN)/python bench/wrapper.py
 	$(BIN)/python bench/engine.py
+	$(BIN)/python bench/trusted_calls.py
 	$(BIN)/python bench/fabricator.py
 	$(BIN)/python bench/matching.py
 	$(BIN)/python bench/stats.py

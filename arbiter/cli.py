@@ -33,6 +33,7 @@ from arbiter._cli_common import (
 from arbiter._cli_inspect import agents_app, orchestrations_app
 from arbiter._cli_models import models_app
 from arbiter._cli_report import report
+from arbiter.constants import DEFAULT_QUEUE_VISIBILITY_SECONDS
 from arbiter.exceptions import UsageError
 from arbiter.inputs import load_event_file
 from arbiter.runtime import LocalRuntime, RunResult
@@ -302,11 +303,20 @@ def worker_command(
     concurrency: int = typer.Option(2, "--concurrency", "-c", min=1, help="Tasks run at once."),
     model: str | None = typer.Option(None, "--model", help="Model spec workers get from wrapper.sdk.model()."),
     max_messages: int | None = typer.Option(None, "--max-messages", min=1, help="Stop after this many messages."),
+    visibility: float | None = typer.Option(
+        None,
+        "--visibility",
+        min=1,
+        max=43_200,
+        help="Seconds a received task message stays invisible before it is delivered again (longer than any task "
+        f"runs); default {DEFAULT_QUEUE_VISIBILITY_SECONDS:g} on the local home, the queue's own with --backend aws.",
+    ),
     as_json: bool = JSON,
 ) -> None:
     """Run task messages from the queue until interrupted (Ctrl-C finishes the running tasks first).
 
-    With ``--backend aws`` the messages come from the deployed SQS task queue.
+    With ``--backend aws`` the messages come from the deployed SQS task queue. A message for a task that does not
+    exist goes to the dead-letter queue at once.
     """
     from blackboard import local_backends
     from wrapper import Executor, SandboxPool, run_worker
@@ -320,6 +330,7 @@ def worker_command(
             fail(str(exc))
     else:
         backends = local_backends(home)
+        visibility = DEFAULT_QUEUE_VISIBILITY_SECONDS if visibility is None else visibility
     stop = threading.Event()
 
     def interrupt(signum: int, frame: FrameType | None) -> None:
@@ -328,10 +339,12 @@ def worker_command(
 
     signal.signal(signal.SIGINT, interrupt)
     signal.signal(signal.SIGTERM, interrupt)
+    shown_visibility = "the queue's own" if visibility is None else f"{visibility:g} s"
     with SandboxPool(size=concurrency) as pool:
         caps = pool.capabilities
         err.print(
-            f"worker: {concurrency} at a time; sandbox: separate user={caps.separate_user}, "
+            f"worker: {concurrency} at a time; message visibility: {shown_visibility}; "
+            f"sandbox: separate user={caps.separate_user}, "
             f"no network={caps.network_namespace}, private /tmp={caps.mount_namespace}, landlock={caps.landlock}",
             highlight=False,
         )
@@ -344,7 +357,14 @@ def worker_command(
             )
         executor = Executor(backends, sandbox=pool, model_spec=model)
         try:
-            stats = run_worker(backends.queue, executor, concurrency=concurrency, stop=stop, max_messages=max_messages)
+            stats = run_worker(
+                backends.queue,
+                executor,
+                concurrency=concurrency,
+                stop=stop,
+                max_messages=max_messages,
+                visibility_seconds=visibility,
+            )
         finally:
             executor.close()
             backends.close()

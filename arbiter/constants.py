@@ -14,3 +14,7 @@ ENV_REFLECTION = "ARBITER_REFLECTION"
 ENV_QUARANTINE_MIN_INVOCATIONS = "ARBITER_QUARANTINE_MIN_INVOCATIONS"
 ENV_QUARANTINE_FAILURE_RATE = "ARBITER_QUARANTINE_FAILURE_RATE"
 ENV_REFABRICATE = "ARBITER_REFABRICATE"
+
+#: Seconds a received task message stays invisible before it is delivered again, unless set
+#: (``LocalRuntime(queue_visibility_seconds=...)``, ``arbiter worker --visibility``): longer than any task runs.
+DEFAULT_QUEUE_VISIBILITY_SECONDS = 900.0

@@ -643,14 +643,18 @@ class Coordinator:
             return None  # any other error (an outage) is not "no such tool": it reaches the retry machinery
 
     def _record_stats(self, tasks: Sequence[Task]) -> None:
-        """Count every attempt of a closed wave in its agent version's stats: one atomic update per version."""
+        """Count every attempt of a closed wave in its agent version's stats: one atomic update per version.
+
+        An attempt that failed through no fault of the agent (``error.agent_fault`` false: its trusted call found no
+        free slot) never ran and is not counted, so reflection never quarantines an agent for it.
+        """
         deltas: dict[tuple[str, int], StatsDelta] = {}
         for task in tasks:
             if task.agent.version is None:
                 continue
             key = (task.agent.name, task.agent.version)
             for result in [*task.attempts, *([task.result] if task.result else [])]:
-                if result.status is not TaskState.CANCELLED:
+                if result.status is not TaskState.CANCELLED and (result.error is None or result.error.agent_fault):
                     deltas[key] = deltas.get(key, StatsDelta()) + StatsDelta.of(
                         result.status, result.duration_ms, result.usage.total_tokens
                     )

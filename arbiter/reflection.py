@@ -190,7 +190,7 @@ def note_key(name: str, version: int) -> str:
 
 def _failures(task: Task) -> Iterable[TaskResult]:
     for result in [*task.attempts, *([task.result] if task.result else [])]:
-        if result.status in _FAILED and result.error is not None:
+        if result.status in _FAILED and result.error is not None and result.error.agent_fault:
             yield result
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from arbiter.agents import AgentDefinition, check_contract, load_trusted_module
+from arbiter.constants import DEFAULT_QUEUE_VISIBILITY_SECONDS
 from arbiter.coordinator import Coordinator, EngineSettings
 from arbiter.engine import build_coordinator, resolve
 from arbiter.exceptions import UsageError
@@ -43,7 +44,7 @@ from blackboard.adapters import MemoryTaskQueue, SqliteTaskQueue
 from blackboard.messages import COMPLETION_DETAIL_TYPE, COMPLETION_SOURCE, ORCHESTRATION_SOURCE
 from fabricator.fabricator import FabricationResult, Fabricator
 from fabricator.worker import FabricationWorker
-from wrapper import Executor, SandboxPool, run_worker
+from wrapper import Executor, SandboxPool, TrustedCalls, run_worker
 from wrapper.exceptions import ModelConfigurationError
 from wrapper.matching import Matcher, matcher_for
 
@@ -98,7 +99,9 @@ class LocalRuntime:
         queue: ``memory`` (the default: fastest; what a crash loses is re-sent from the blackboard at the next start)
             or ``sqlite`` (durable and shared, so that ``arbiter worker`` processes on the same home can take tasks).
         queue_visibility_seconds: how long a received task message stays invisible before it is delivered again
-            (longer than any task runs; a duplicate delivery is dropped by the conditional claim anyway).
+            (longer than any task runs; a duplicate delivery is dropped by the conditional claim anyway), with every
+            queue: the memory and sqlite queues and the Fabricator's, and ``backends.queue`` when given (its
+            receives ask for it; ``arbiter worker --visibility`` is the same for worker processes).
         fabricator_model: the model the Fabricator writes new workers with (default: the planning model).
         approval: new agents the Fabricator writes wait in ``pending_approval`` until a person approves them.
         matching: how the planner's agents are chosen (default ``$ARBITER_MATCHING``, else ``auto``): ``auto``
@@ -114,6 +117,8 @@ class LocalRuntime:
         fabrication_queue: the Fabricator's queue with ``backends`` (default: one in memory).
         agents: agents to register before the runtime starts (and resumes what a crash left): a trusted agent's
             callable must be registered in this process before its tasks run, so pass trusted agents here.
+        trusted_calls: where trusted agents run (see :mod:`wrapper.trusted_calls`); by default at most
+            ``max(4, workers)`` live calls per agent and ``max(32, 4 * workers)`` in all.
     """
 
     def __init__(
@@ -127,7 +132,7 @@ class LocalRuntime:
         sweep_interval: float = 1.0,
         sandbox: SandboxPool | None = None,
         queue: str = "memory",
-        queue_visibility_seconds: float = 900.0,
+        queue_visibility_seconds: float = DEFAULT_QUEUE_VISIBILITY_SECONDS,
         fabricator_model: Model | str | None = None,
         approval: bool = False,
         matching: str | None = None,
@@ -137,7 +142,10 @@ class LocalRuntime:
         backends: Backends | None = None,
         fabrication_queue: TaskQueue | None = None,
         agents: Sequence[AgentDefinition] = (),
+        trusted_calls: TrustedCalls | None = None,
     ) -> None:
+        if queue_visibility_seconds <= 0:
+            raise UsageError(f"queue_visibility_seconds must be positive, not {queue_visibility_seconds}")
         # Models are resolved before the store is opened: a bad spec fails without touching ARBITER_HOME.
         self._planner_model: Model | None = None
         self._fabricator_model: Model | None = None
@@ -154,8 +162,14 @@ class LocalRuntime:
                 backends = replace(backends, queue=MemoryTaskQueue(visibility_timeout=queue_visibility_seconds))
                 self._fabrication_queue = MemoryTaskQueue(visibility_timeout=queue_visibility_seconds)
             elif queue == "sqlite":
-                assert backends.database is not None
-                self._fabrication_queue = SqliteTaskQueue(backends.database, "fabrication", visibility_timeout=900)
+                database = backends.database
+                assert database is not None
+                backends = replace(
+                    backends, queue=SqliteTaskQueue(database, visibility_timeout=queue_visibility_seconds)
+                )
+                self._fabrication_queue = SqliteTaskQueue(
+                    database, "fabrication", visibility_timeout=queue_visibility_seconds
+                )
             else:
                 backends.close()
                 raise UsageError(f"queue must be 'memory' or 'sqlite', not {queue!r}")
@@ -167,6 +181,7 @@ class LocalRuntime:
             backends.close()
             raise UsageError(str(exc)) from exc
         self._volatile_queue = isinstance(backends.queue, MemoryTaskQueue)
+        self._queue_visibility = queue_visibility_seconds
         self._model = model
         self._instructions = instructions
         self._worker_model = worker_model or (model if isinstance(model, str) else None)
@@ -176,6 +191,8 @@ class LocalRuntime:
             self._settings = replace(self._settings, reflection=reflection)
         self._sweep_interval = sweep_interval
         self._trusted: dict[str, Callable[..., Any]] = {}
+        # Every worker thread may run a call of the same agent; calls that overran hold slots beyond that.
+        self._trusted_calls = trusted_calls or TrustedCalls(per_agent=max(4, workers), max_calls=max(32, 4 * workers))
         self._stop = threading.Event()
         self._finished = threading.Condition()
         self._threads: list[threading.Thread] = []
@@ -213,7 +230,11 @@ class LocalRuntime:
         if self._pool is None:
             self._pool = SandboxPool(size=self._workers)
         self._executor = Executor(
-            self.backends, sandbox=self._pool, trusted=self._trusted, model_spec=self._worker_model
+            self.backends,
+            sandbox=self._pool,
+            trusted=self._trusted,
+            model_spec=self._worker_model,
+            trusted_calls=self._trusted_calls,
         )
         if self._fabricator_model is None:
             self._fabricator_model = self.coordinator.planner.model
@@ -242,13 +263,18 @@ class LocalRuntime:
             thread.start()
 
     def close(self) -> None:
-        """Stop the threads (running tasks finish first) and release the store."""
+        """Stop the threads and release the store; returns promptly even while trusted calls hang.
+
+        Running sandboxed tasks finish first. Running trusted calls are cancelled (``wrapper.sdk.cancelled()``
+        turns true) and not waited for: they run on daemon threads, so the process can exit; their attempts get no
+        completion and stay ``running`` until the watchdog recovers them, as after a crash.
+        """
         self._stop.set()
+        if self._executor is not None:
+            self._executor.close()
         for thread in self._threads:
             thread.join(timeout=120)
         self._threads = []
-        if self._executor is not None:
-            self._executor.close()
         if self._pool is not None and self._own_pool:
             self._pool.close()
         self.backends.close()
@@ -277,7 +303,14 @@ class LocalRuntime:
 
     def _work(self) -> None:
         assert self._executor is not None
-        run_worker(self.backends.queue, self._executor, concurrency=self._workers, stop=self._stop, wait_seconds=0.5)
+        run_worker(
+            self.backends.queue,
+            self._executor,
+            concurrency=self._workers,
+            stop=self._stop,
+            wait_seconds=0.5,
+            visibility_seconds=self._queue_visibility,
+        )
 
     def _watch(self, sweeper: Sweeper) -> None:
         while not self._stop.wait(self._sweep_interval):

@@ -112,11 +112,17 @@ class Usage(Message):
 
 
 class TaskError(Message):
-    """Why an attempt failed. ``retryable=False`` tells the engine not to try again."""
+    """Why an attempt failed. ``retryable=False`` tells the engine not to try again.
+
+    ``agent_fault=False`` marks a failure of the host, not of the agent's code (its trusted call found no free slot
+    because other agents' calls held them all): such an attempt never ran, so it is not counted in the agent's stats
+    and reflection never quarantines the agent for it.
+    """
 
     type: str = Field(min_length=1, max_length=256)
     message: str = Field("", max_length=65_536)
     retryable: bool = True
+    agent_fault: bool = True
 
 
 class _Aliased(Message):

@@ -3,6 +3,7 @@
 - :class:`Executor` runs one task message: claim, load the pinned agent (cached, SHA-256 verified), run it in the
   sandbox or, for trusted agents, in process, write the result, then emit the completion event.
 - :class:`SandboxPool` is the warm pool of fork servers that runs untrusted code in isolated child processes.
+- :class:`TrustedCalls` runs trusted (in-process) agents: bounded per agent, cancellable, results fenced.
 - :func:`run_worker` pulls task messages from any ``TaskQueue``.
 - :mod:`wrapper.sdk` is what worker code imports; :func:`resolve_model` turns a model spec into a Strands model.
 - :class:`Matcher` picks the agents that fit a text (local embeddings or BM25), for the planner and the Fabricator.
@@ -18,6 +19,7 @@ from wrapper.exceptions import ModelConfigurationError, NonRetryableError, Sandb
 from wrapper.executor import Executor
 from wrapper.matching import Match, Matcher, default_matcher
 from wrapper.sandbox import SandboxLimits, SandboxPool
+from wrapper.trusted_calls import TrustedCalls
 from wrapper.worker import WorkerStats, run_worker
 
 if TYPE_CHECKING:
@@ -34,6 +36,7 @@ __all__ = [
     "SandboxError",
     "SandboxLimits",
     "SandboxPool",
+    "TrustedCalls",
     "WorkerStats",
     "WrapperError",
     "default_matcher",

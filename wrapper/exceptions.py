@@ -7,7 +7,14 @@ What a worker's own code does wrong never raises out of the wrapper: it becomes 
 
 from __future__ import annotations
 
-__all__ = ["ModelConfigurationError", "NoTimeLeftError", "NonRetryableError", "SandboxError", "WrapperError"]
+__all__ = [
+    "ModelConfigurationError",
+    "NoTimeLeftError",
+    "NonRetryableError",
+    "SandboxError",
+    "TaskCancelledError",
+    "WrapperError",
+]
 
 
 class WrapperError(Exception):
@@ -51,3 +58,13 @@ class NonRetryableError(Exception):
 
     Use it for failures that another attempt cannot fix: invalid input, a missing resource, a refused request.
     """
+
+
+class TaskCancelledError(WrapperError):
+    """The attempt a worker runs for has ended (it timed out, or the runtime is closing): stop, change nothing more.
+
+    Raised by :func:`wrapper.sdk.check_cancelled` and by :func:`wrapper.sdk.note` once :func:`wrapper.sdk.cancelled`
+    is true. Whatever the call returns after that is dropped.
+    """
+
+    retryable = True

@@ -19,12 +19,11 @@ from __future__ import annotations
 import contextvars
 import json
 import logging
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from blackboard import (
@@ -51,6 +50,7 @@ from wrapper.cache import CodeCache, ManifestCache
 from wrapper.exceptions import NoTimeLeftError
 from wrapper.sandbox import SandboxLimits, SandboxOutcome, SandboxPool, SandboxRequest
 from wrapper.schemas import input_problem, output_problem
+from wrapper.trusted_calls import Ended, TrustedCalls
 
 __all__ = ["Executor", "Outcome", "TrustedHandler"]
 
@@ -81,6 +81,10 @@ def _failed(error_type: str, message: str, *, retryable: bool) -> Outcome:
     return Outcome(TaskState.FAILED, error=TaskError(type=error_type, message=message, retryable=retryable))
 
 
+class _Interrupted(Exception):
+    """The executor closed while a trusted call ran: the attempt gets no completion, as if the process had died."""
+
+
 class Executor:
     """Runs task messages against a set of backends.
 
@@ -90,7 +94,7 @@ class Executor:
         trusted: Python callables for agents registered as trusted (``isolation="in_process"``), by agent name.
             Trusted code runs only as the callable registered in this process, never from its stored source: a
             task of a trusted agent without one fails, not retried, with ``TrustedHandlerUnavailable``. The mapping
-            is read at each execution, so callables registered later are found.
+            is read at each execution, so callables registered later are found. They run on ``trusted_calls``.
         model_spec: the model spec workers get from ``wrapper.sdk.model()``.
         limits: sandbox limits; the timeout is replaced per task by the agent's ``timeout_seconds`` (capped by the
             task's deadline).
@@ -99,6 +103,8 @@ class Executor:
         retry: backoff for failed attempts (whether one happens is the task's ``max_attempts`` and the error's call).
         code_cache_dir: a local directory for copies of remote code.
         clock: returns "now" (aware UTC).
+        trusted_calls: where trusted callables run: daemon threads with a per-agent and a total bound, cooperative
+            cancellation and fenced results (see :mod:`wrapper.trusted_calls`); default ``TrustedCalls()``.
     """
 
     def __init__(
@@ -113,6 +119,7 @@ class Executor:
         retry: RetryPolicy | None = None,
         code_cache_dir: str | None = None,
         clock: Callable[[], datetime] = utcnow,
+        trusted_calls: TrustedCalls | None = None,
     ) -> None:
         self._backends = backends
         self._sandbox = sandbox
@@ -129,7 +136,7 @@ class Executor:
         self._clock = clock
         self.manifests = ManifestCache(backends.registry)
         self.code = CodeCache(backends.code_store, code_cache_dir)
-        self._threads = ThreadPoolExecutor(thread_name_prefix="arbiter-in-process")
+        self._calls = trusted_calls or TrustedCalls()
 
     @property
     def sandbox(self) -> SandboxPool | None:
@@ -137,8 +144,12 @@ class Executor:
         return self._sandbox
 
     def close(self) -> None:
-        """Stop the in-process thread pool (the sandbox pool belongs to the caller)."""
-        self._threads.shutdown(wait=False, cancel_futures=True)
+        """Cancel the running trusted calls and return at once (the sandbox pool belongs to the caller).
+
+        A task whose trusted call was running gets no completion: its attempt stays ``running`` as if this process
+        had died, and the watchdog recovers it. Closing never waits for a trusted call to return.
+        """
+        self._calls.close()
 
     def execute(self, message: TaskMessage, *, time_limit: float | None = None) -> CompletionEvent | None:
         """Run one task message; return the completion it emitted, or ``None`` if the claim did not apply.
@@ -192,6 +203,11 @@ class Executor:
         started = time.perf_counter()
         try:
             run = self._run(message, time_limit)
+        except _Interrupted:
+            logger.info(
+                "task_id=<%s> | interrupted: the executor closed; the attempt is left to the watchdog", message.task_id
+            )
+            return None
         except Exception as exc:  # the executor's own failure still ends in a completion
             logger.exception("task_id=<%s> | executor failed", message.task_id)
             run = _failed(type(exc).__name__, str(exc), retryable=getattr(exc, "retryable", True))
@@ -248,7 +264,7 @@ class Executor:
             # The worker's own spans (in the sandbox child, or Strands' in process) continue this one.
             context = context.model_copy(update={"traceparent": tracing.current_traceparent() or context.traceparent})
             if manifest.isolation == "in_process":
-                run = self._run_in_process(manifest, code, message.input, context, timeout)
+                run = self._run_in_process(manifest, message.input, context)  # its time is counted from its start
             else:
                 run = self._run_sandboxed(manifest, code, message.input, context, timeout)
         if capped and run.status is TaskState.TIMED_OUT:
@@ -289,9 +305,7 @@ class Executor:
         )
         return _from_outcome(self._sandbox.run(request))
 
-    def _run_in_process(
-        self, manifest: AgentManifest, code: bytes, data: Mapping[str, Any], context: sdk.TaskContext, timeout: float
-    ) -> Outcome:
+    def _run_in_process(self, manifest: AgentManifest, data: Mapping[str, Any], context: sdk.TaskContext) -> Outcome:
         handler = self._trusted.get(manifest.name)
         if handler is None:
             # Its stored source is a record of what was registered; running it would be running text as code.
@@ -303,24 +317,55 @@ class Executor:
             )
             return _failed("TrustedHandlerUnavailable", message, retryable=False)
 
-        def call() -> Outcome:
+        def call(cancel: threading.Event, limit: float) -> Outcome:
             started = time.perf_counter()
-            with sdk.session(context) as session:
+            # Its deadline is when this call times out, counted from its start (the wait for a slot is not its time).
+            ends_at = self._clock() + timedelta(seconds=limit)
+            with sdk.session(context.model_copy(update={"deadline": ends_at}), cancel) as session:
                 run = _call(handler, data)
                 notes, usage = tuple(session.notes), Usage(**session.usage)
             if run.status is not TaskState.SUCCEEDED:
                 notes = ()
             return replace(run, duration_ms=(time.perf_counter() - started) * 1000, usage=usage, notes=notes)
 
-        # The worker thread continues this thread's context: the current span (Strands' spans nest in it) and logs.
-        future = self._threads.submit(contextvars.copy_context().run, call)
-        try:
-            return future.result(timeout=max(timeout, 0.001))
-        except FutureTimeout:
-            # A thread cannot be killed: the call goes on in the background and its result is discarded.
-            return Outcome(
-                TaskState.TIMED_OUT, error=TaskError(type="Timeout", message=f"no result within {timeout:.1f}s")
+        not_after = None
+        if context.deadline is not None:
+            not_after = time.monotonic() + (context.deadline - self._clock()).total_seconds()
+        # The call's thread continues this thread's context: the current span (Strands' spans nest in it) and logs.
+        parent = contextvars.copy_context()
+        ended = self._calls.run(
+            manifest.name,
+            lambda cancel, limit: parent.run(call, cancel, limit),
+            timeout=manifest.timeout_seconds,
+            not_after=not_after,
+        )
+        return self._trusted_outcome(manifest, ended)
+
+    def _trusted_outcome(self, manifest: AgentManifest, ended: Ended[Outcome]) -> Outcome:
+        if ended.how == "returned" and ended.value is not None:
+            return ended.value
+        if ended.how == "returned":
+            return _failed("Crashed", f"the trusted call of {manifest.ref} ended without a result", retryable=True)
+        if ended.how == "closed":
+            raise _Interrupted
+        if ended.how == "timed_out":
+            message = f"no result within {ended.limit_seconds:.1f}s; the call was cancelled and its result is dropped"
+            return Outcome(TaskState.TIMED_OUT, error=TaskError(type="Timeout", message=message))
+        if ended.how == "expired":
+            message = "the task's deadline passed before it started"
+            return Outcome(TaskState.TIMED_OUT, error=TaskError(type="Timeout", message=message))
+        if ended.blame == "agent":
+            message = (
+                f"not started within {ended.waited_seconds:.1f}s: {self._calls.per_agent} calls of {manifest.name} "
+                "are still running (calls that overran their timeout hold their slot until they return)"
             )
+            return Outcome(TaskState.TIMED_OUT, error=TaskError(type="Timeout", message=message))
+        message = (
+            f"not started within {ended.waited_seconds:.1f}s: all {self._calls.max_calls} trusted-call slots are held "
+            "by other agents' calls; not counted against this agent"
+        )
+        error = TaskError(type="TrustedCallsBusy", message=message, agent_fault=False)
+        return Outcome(TaskState.TIMED_OUT, error=error)
 
     # ---------------------------------------------------------------- finishing
 

@@ -15,6 +15,12 @@ A worker agent is one Python module that defines, at module level::
   provider (Bedrock on AWS, a local model offline, a scripted model in tests).
 - It reads the orchestration's notes with :func:`notes` and contributes with :func:`note`; it never talks to the
   blackboard, registry, code store or bus (it has no handle on them: the wrapper writes results and notes for it).
+- It may be stopped. An attempt ends at ``context().deadline`` (for a trusted agent: when its timeout runs out,
+  counted from the moment the call started) or when the runtime closes. A sandboxed worker is killed then. A trusted
+  agent (a Python callable run in the wrapper's own process) cannot be killed: it should check :func:`cancelled`
+  (or call :func:`check_cancelled`, which raises :class:`TaskCancelledError`) before each side effect and in any
+  loop or wait, and stop. Whatever it returns or notes after its attempt ended is dropped, never recorded: the next
+  attempt may already be running, and only that one counts.
 - Generated (fabricated) workers run in a sandboxed child process with a wall-clock timeout, CPU, memory, file and
   process limits, a scrubbed environment, a temporary working directory and, where the machine allows, no network.
   They may import the standard library modules the Fabricator's policy allows, ``strands`` and ``wrapper.sdk``.
@@ -27,13 +33,13 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from wrapper._json_values import strict_json, text
-from wrapper.exceptions import NonRetryableError, WrapperError
+from wrapper.exceptions import NonRetryableError, TaskCancelledError, WrapperError
 
 if TYPE_CHECKING:
     from strands.models import Model
@@ -41,8 +47,11 @@ if TYPE_CHECKING:
 __all__ = [
     "NonRetryableError",
     "NoteView",
+    "TaskCancelledError",
     "TaskContext",
     "TaskSession",
+    "cancelled",
+    "check_cancelled",
     "context",
     "model",
     "note",
@@ -81,10 +90,14 @@ class TaskContext(BaseModel):
 
 
 class TaskSession:
-    """The state of one task execution: its context, the notes it contributes and the model tokens it uses."""
+    """The state of one task execution: its context, the notes it contributes and the model tokens it uses.
 
-    def __init__(self, context: TaskContext) -> None:
+    ``cancel`` is set by the wrapper when the attempt ends before the call returns (see :func:`cancelled`).
+    """
+
+    def __init__(self, context: TaskContext, cancel: threading.Event | None = None) -> None:
         self.context = context
+        self.cancel = cancel if cancel is not None else threading.Event()
         self.notes: list[tuple[str, Any]] = []
         self.input_tokens = 0
         self.output_tokens = 0
@@ -112,9 +125,12 @@ _current: ContextVar[TaskSession | None] = ContextVar("arbiter_task_session", de
 
 
 @contextmanager
-def session(context: TaskContext) -> Iterator[TaskSession]:
-    """Make ``context`` the current task for the code run inside the block (used by the wrapper, not by workers)."""
-    current = TaskSession(context)
+def session(context: TaskContext, cancel: threading.Event | None = None) -> Iterator[TaskSession]:
+    """Make ``context`` the current task for the code run inside the block (used by the wrapper, not by workers).
+
+    ``cancel``: the event the wrapper sets when the attempt ends before the call returns.
+    """
+    current = TaskSession(context, cancel)
     token = _current.set(current)
     try:
         yield current
@@ -134,6 +150,25 @@ def context() -> TaskContext:
     return _session().context
 
 
+def cancelled() -> bool:
+    """Whether the current attempt has ended: its deadline passed, it timed out, or the runtime is closing.
+
+    A long-running worker checks it before each side effect and in its loops, and stops when it is true: what it
+    returns or notes afterwards is dropped.
+    """
+    current = _session()
+    deadline = current.context.deadline
+    if deadline is not None and deadline.tzinfo is None:
+        deadline = deadline.replace(tzinfo=UTC)
+    return current.cancel.is_set() or (deadline is not None and datetime.now(UTC) >= deadline)
+
+
+def check_cancelled() -> None:
+    """Raise :class:`TaskCancelledError` if the current attempt has ended (see :func:`cancelled`)."""
+    if cancelled():
+        raise TaskCancelledError("the attempt has ended (timed out or the runtime is closing); its results are dropped")
+
+
 def notes() -> dict[str, Any]:
     """Return the orchestration's notes as they were when the task started (key → value)."""
     return {key: view.value for key, view in _session().context.notes.items()}
@@ -148,7 +183,9 @@ def note(key: str, value: Any) -> None:
     Raises:
         ValueError: the key is empty, too long or not valid Unicode, the value is not strict JSON (the message names
             the offending value and its path) or too large, or the task already contributed too many notes.
+        TaskCancelledError: the attempt has ended (see :func:`cancelled`).
     """
+    check_cancelled()
     if not isinstance(key, str) or not 1 <= len(key) <= 256:
         raise ValueError("a note key is a string of 1 to 256 characters")
     if text(key) != key:

@@ -8,7 +8,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
-from blackboard import FabricationRequest, RecordValidationError, TaskMessage, TaskQueue
+from blackboard import (
+    FabricationRequest,
+    OrchestrationNotFoundError,
+    RecordValidationError,
+    TaskMessage,
+    TaskNotFoundError,
+    TaskQueue,
+)
 from wrapper.executor import Executor
 
 __all__ = ["WorkerStats", "run_worker", "serve_queue"]
@@ -26,7 +33,8 @@ class WorkerStats:
         executed: messages whose task this worker claimed and completed.
         dropped: messages whose claim did not apply (duplicates, stale attempts): acknowledged, nothing run.
         rejected: messages that could not be read (poison) or were not task messages: returned to the queue, which
-            dead-letters them after its ``max_receives``.
+            dead-letters them after its ``max_receives``; and messages for a task that does not exist: moved to the
+            dead-letter queue at once (no later delivery can find the task: tasks are written before they are sent).
         errors: messages whose execution raised unexpectedly: returned to the queue with a delay.
     """
 
@@ -49,6 +57,7 @@ def run_worker(
     wait_seconds: float = 1.0,
     max_messages: int | None = None,
     retry_delay_seconds: float = 5.0,
+    visibility_seconds: float | None = None,
 ) -> WorkerStats:
     """Execute task messages from ``queue`` until ``stop`` is set (or ``max_messages`` were handled).
 
@@ -64,6 +73,8 @@ def run_worker(
         wait_seconds: how long one receive waits for a message.
         max_messages: stop after handling this many messages (for tests and one-shot runs).
         retry_delay_seconds: how long a message whose execution raised stays invisible before it is tried again.
+        visibility_seconds: how long a received message stays invisible before the queue delivers it again (longer
+            than any task runs); default: the queue's own visibility timeout.
 
     Returns:
         The counts of what the loop did.
@@ -77,6 +88,7 @@ def run_worker(
         wait_seconds=wait_seconds,
         max_messages=max_messages,
         retry_delay_seconds=retry_delay_seconds,
+        visibility_seconds=visibility_seconds,
     )
 
 
@@ -90,14 +102,18 @@ def serve_queue(
     wait_seconds: float = 1.0,
     max_messages: int | None = None,
     retry_delay_seconds: float = 5.0,
+    visibility_seconds: float | None = None,
 ) -> WorkerStats:
     """Hand every message of type ``kind`` from ``queue`` to ``handle``; the loop under :func:`run_worker`.
 
     ``handle`` returns ``None`` when the message's task was not claimed (counted as dropped). Unreadable messages
-    and messages of another type go back to the queue, which dead-letters them after its ``max_receives``.
+    and messages of another type go back to the queue, which dead-letters them after its ``max_receives``; a
+    message whose task or orchestration does not exist goes to the dead-letter queue at once, with one log line.
     """
     if concurrency < 1:
         raise ValueError("concurrency must be at least 1")
+    if visibility_seconds is not None and visibility_seconds <= 0:
+        raise ValueError("visibility_seconds must be positive")
     stop = stop or threading.Event()
     stats = WorkerStats()
     lock = threading.Lock()
@@ -110,7 +126,12 @@ def serve_queue(
 
     def loop() -> None:
         while not stop.is_set():
-            for received in queue.receive(1, wait_seconds=wait_seconds):
+            for received in queue.receive(1, wait_seconds=wait_seconds, visibility_timeout=visibility_seconds):
+                if stop.is_set():
+                    # Received while stopping: back to the queue untouched, for the next worker (never claimed here
+                    # while the executor is closing).
+                    queue.nack(received.receipt)
+                    continue
                 try:
                     message = received.message
                 except RecordValidationError as exc:
@@ -127,6 +148,16 @@ def serve_queue(
                     continue
                 try:
                     done = handle(message)
+                except (TaskNotFoundError, OrchestrationNotFoundError) as exc:
+                    logger.warning(
+                        "task_id=<%s>, message_id=<%s> | %s: moved to the dead-letter queue",
+                        message.task_id,
+                        received.message_id,
+                        exc,
+                    )
+                    queue.dead_letter(received)
+                    count("rejected")
+                    continue
                 except Exception:
                     logger.exception("task_id=<%s> | handling raised; returning the message", message.task_id)
                     queue.nack(received.receipt, delay_seconds=retry_delay_seconds)

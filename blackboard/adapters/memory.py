@@ -349,6 +349,15 @@ class MemoryTaskQueue(TaskQueue):
             self._cond.notify_all()
             return True
 
+    def _dead_letter(self, received: Received) -> bool:
+        with self._cond:
+            message_id = self._receipts.pop(received.receipt, None)
+            if message_id is None:
+                return False
+            entry = self._entries.pop(message_id)
+            self._dead.append(DeadLetter(entry.message_id, entry.body, entry.receive_count))
+            return True
+
     def _dead_letters(self, limit: int) -> list[DeadLetter]:
         with self._cond:
             return self._dead[:limit]

@@ -3,7 +3,8 @@
 A received message stays invisible for the visibility timeout; ``ack`` deletes it, ``nack`` makes it visible again
 (after an optional delay), and doing neither makes it visible again when the timeout passes. A message received
 more than ``max_receives`` times is moved to the dead-letter queue instead of being delivered again, so a poison
-message cannot loop forever.
+message cannot loop forever; ``dead_letter`` moves a received message there at once (one that no delivery can ever
+serve, such as a message for a task that does not exist).
 """
 
 from __future__ import annotations
@@ -136,6 +137,14 @@ class TaskQueue(abc.ABC):
             raise ConfigurationError("delay_seconds cannot be negative")
         return self._nack(receipt, self._clock() + delay_seconds)
 
+    def dead_letter(self, received: Received) -> bool:
+        """Move a received message to the dead-letter queue now; ``False`` if its receipt is stale or spent.
+
+        For a message no later delivery can serve (a task that does not exist): it is not delivered again and waits
+        in the dead-letter queue with its body, like one that exhausted ``max_receives``.
+        """
+        return self._dead_letter(received)
+
     def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
         """Return up to ``limit`` messages in the dead-letter queue, oldest first."""
         return self._dead_letters(limit)
@@ -176,6 +185,10 @@ class TaskQueue(abc.ABC):
     @abc.abstractmethod
     def _nack(self, receipt: str, visible_at: float) -> bool:
         """Make the message holding ``receipt`` visible at ``visible_at`` and void the receipt."""
+
+    @abc.abstractmethod
+    def _dead_letter(self, received: Received) -> bool:
+        """Move the message holding ``received.receipt`` to the dead-letter queue and void the receipt."""
 
     @abc.abstractmethod
     def _dead_letters(self, limit: int) -> list[DeadLetter]:

@@ -3,16 +3,19 @@ its agents up front resumes a crashed orchestration with them registered."""
 
 from __future__ import annotations
 
+import threading
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from arbiter import AgentDefinition, LocalRuntime, UsageError
+from arbiter import AgentDefinition, LocalRuntime, ReflectionPolicy, UsageError
 from arbiter.testing import ScriptedModel
-from blackboard import TaskState
+from blackboard import AgentState, TaskState
 from tests.arbiter.conftest import FAST, event
-from wrapper import SandboxPool
+from tests.wrapper.test_sandbox import wait_until
+from wrapper import SandboxPool, TrustedCalls
 
 ANSWER = [{"text": "The answer is 42."}]
 
@@ -80,3 +83,63 @@ def test_an_async_handler_is_refused_naming_the_contract(tmp_path: Path, pool: S
             runtime.register_agent("answer", "Answers.", answer)
     finally:
         runtime.close()
+
+
+def test_close_returns_while_a_trusted_call_hangs(tmp_path: Path, pool: SandboxPool) -> None:
+    running, release = threading.Event(), threading.Event()
+
+    def hang() -> None:
+        running.set()
+        release.wait(600)
+
+    turns: list[dict[str, Any]] = [{"tool_calls": [{"name": "hang", "input": {}}]}, *ANSWER]
+    agents = [AgentDefinition("hang", "Hangs.", hang, input_schema={"type": "object"}, timeout_seconds=600)]
+    runtime = LocalRuntime(tmp_path / "home", model=ScriptedModel(turns), settings=FAST, sandbox=pool, agents=agents)
+    try:
+        runtime.submit(event())
+        assert running.wait(60)
+        closing = threading.Thread(target=runtime.close, daemon=True)
+        closing.start()
+        closing.join(30)  # the call's own timeout is 600 s: waiting for it is what must not happen
+        assert not closing.is_alive()
+    finally:
+        release.set()
+        assert wait_until(lambda: not any(t.name.startswith("arbiter-trusted-") for t in threading.enumerate()), 30)
+
+
+def test_timeouts_for_want_of_a_free_slot_do_not_quarantine_the_agent(tmp_path: Path, pool: SandboxPool) -> None:
+    release = threading.Event()
+    turns: list[dict[str, Any]] = [
+        {"tool_calls": [{"name": "hang_a", "input": {}}, {"name": "hang_b", "input": {}}]},
+        {"tool_calls": [{"name": "healthy", "input": {}}]},
+        *ANSWER,
+    ]
+    schema = {"type": "object"}
+    agents = [
+        AgentDefinition("hang_a", "Hangs.", lambda: release.wait(600), schema, timeout_seconds=0.2, max_attempts=1),
+        AgentDefinition("hang_b", "Hangs.", lambda: release.wait(600), schema, timeout_seconds=0.2, max_attempts=1),
+        AgentDefinition("healthy", "Answers.", lambda: "fine", input_schema=schema, timeout_seconds=0.2),
+    ]
+    try:
+        with LocalRuntime(
+            tmp_path / "home",
+            model=ScriptedModel(turns),
+            settings=replace(FAST, reflection=ReflectionPolicy(min_invocations=1, refabricate="off")),
+            sandbox=pool,
+            sweep_interval=0.1,
+            agents=agents,
+            trusted_calls=TrustedCalls(per_agent=1, max_calls=2),
+        ) as runtime:
+            result = runtime.run(event(), timeout=120)
+            registry = runtime.backends.registry
+            healthy = registry.active("healthy")
+            hung = registry.get("hang_a", 1)
+            (task,) = [t for t in runtime.orchestration(result.orchestration_id).tasks if t.agent.name == "healthy"]
+    finally:
+        release.set()
+        assert wait_until(lambda: not any(t.name.startswith("arbiter-trusted-") for t in threading.enumerate()), 30)
+    assert result.ok
+    assert task.state is TaskState.TIMED_OUT and task.result is not None and task.result.error is not None
+    assert (task.result.error.type, task.result.error.agent_fault) == ("TrustedCallsBusy", False)
+    assert healthy.state is AgentState.ACTIVE and healthy.stats.invocations == 0
+    assert hung.state is AgentState.QUARANTINED  # its own timeout counts

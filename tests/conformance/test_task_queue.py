@@ -85,6 +85,42 @@ def test_dead_letter_after_max_receives(backends: Backends) -> None:
     assert queue.stats().dead == 1 and queue.stats().visible == 0
 
 
+def test_dead_letter_now_moves_a_received_message_at_once(backends: Backends, clock: ManualClock) -> None:
+    queue = backends.queue
+    ids = queue.send([_message(1), _message(2)])
+    first, second = queue.receive(10)
+    assert queue.dead_letter(first)
+    assert not queue.dead_letter(first) and not queue.ack(first.receipt)  # the receipt is spent
+    assert queue.ack(second.receipt)
+    clock.advance(31)  # past the visibility timeout: it is not delivered again
+    assert queue.receive(10) == []
+    assert [(d.message_id, d.body) for d in queue.dead_letters()] == [(ids[0], first.body)]
+    assert queue.stats() == type(queue.stats())(0, 0, 1)
+
+
+def test_dead_letter_with_a_stale_receipt_changes_nothing(backends: Backends, clock: ManualClock) -> None:
+    queue = backends.queue
+    queue.send([_message(1)])
+    stale = queue.receive(1)[0]
+    clock.advance(31)
+    fresh = queue.receive(1)[0]
+    assert not queue.dead_letter(stale)
+    assert queue.dead_letters() == [] and queue.ack(fresh.receipt)
+
+
+def test_receive_with_its_own_visibility_timeout(backends: Backends, clock: ManualClock) -> None:
+    queue = backends.queue  # the conformance backends default to 30 s
+    queue.send([_message(1)])
+    first = queue.receive(1, visibility_timeout=5)[0]
+    clock.advance(4)
+    assert queue.receive(1) == []
+    clock.advance(2)
+    again = queue.receive(1, visibility_timeout=120)[0]
+    assert again.message_id == first.message_id and again.receive_count == 2
+    clock.advance(100)  # longer than the default, shorter than this delivery's own
+    assert queue.receive(1) == []
+
+
 def test_poison_message_is_dead_lettered_not_lost(backends: Backends) -> None:
     queue = backends.queue
     queue.send_raw(['{"schema": "arbiter.task/1", "attempt": "many"}', "not json at all"])

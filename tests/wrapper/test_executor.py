@@ -88,6 +88,31 @@ def test_handler_error_schedules_a_retry(harness: Harness, executor: Executor) -
     assert task.retry_at is not None and not task.done
 
 
+@pytest.mark.parametrize(
+    "code",
+    [
+        pytest.param("import os\ndef handler(**kw):\n    os._exit(1)\n", id="exit-without-result"),
+        pytest.param("import os, signal\ndef handler(**kw):\n    os.kill(os.getpid(), signal.SIGKILL)\n", id="sigkill"),
+    ],
+)
+def test_a_worker_that_dies_without_a_result_is_retried_within_max_attempts(
+    harness: Harness, executor: Executor, code: str
+) -> None:
+    (message,) = harness.wave((harness.register("dies", code), {}), max_attempts=2)
+    first = executor.execute(message)
+    assert first is not None and first.status is TaskState.FAILED and not first.closes_wave
+    assert first.error is not None and first.error.type == "Crashed" and first.error.retryable
+    task = harness.backends.blackboard.get_task(message.orchestration_id, message.task_id)
+    assert task.retry_at is not None and not task.done
+    board = harness.backends.blackboard
+    assert board.retry(message.orchestration_id, message.task_id, 1).applied
+    (task,) = board.list_tasks(message.orchestration_id)
+    board.mark_dispatched([task])
+    last = executor.execute(message.model_copy(update={"attempt": 2}))
+    assert last is not None and last.closes_wave  # the second death was the last attempt
+    assert board.get_task(message.orchestration_id, message.task_id).state is TaskState.FAILED
+
+
 def test_non_retryable_error_from_the_sdk(harness: Harness, executor: Executor) -> None:
     code = "from wrapper import sdk\ndef handler(**kw):\n    raise sdk.NonRetryableError('no such table')\n"
     (message,) = harness.wave((harness.register("refuser", code), {}))

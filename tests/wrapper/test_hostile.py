@@ -81,7 +81,7 @@ SIMPLE = [
     ),
     pytest.param("memory_bomb", {"memory_bytes": 256 * 1024**2}, "failed", "MemoryLimitExceeded", False),
     pytest.param("unserializable", {}, "failed", "OutputNotSerializable", False),
-    pytest.param("exit_silently", {}, "failed", "NoResult", False),
+    pytest.param("exit_silently", {}, "failed", "Crashed", True),  # no result: a crash, retried like a SIGKILL
     pytest.param("garbage_result", {}, "failed", "ProtocolError", False),
     pytest.param("flood_result_pipe", {"output_bytes": 1000}, "failed", "ProtocolError", False),
     pytest.param("segfault", {}, "failed", "Crashed", True),

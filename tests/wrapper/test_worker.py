@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
-from blackboard import TaskState
+from blackboard import AgentRef, Received, TaskMessage, TaskState
+from blackboard.adapters import MemoryTaskQueue
 from tests.wrapper.conftest import Harness
 from wrapper.executor import Executor
 from wrapper.sandbox import SandboxPool
@@ -74,3 +77,64 @@ def test_worker_stops_when_asked(harness: Harness, pool: SandboxPool) -> None:
     thread.join(timeout=30)
     executor.close()
     assert result == [0]
+
+
+def test_a_message_for_a_task_that_does_not_exist_is_dead_lettered_at_once(
+    harness: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    queue = harness.backends.queue
+    queue.send([TaskMessage(orchestration_id="gone", task_id="t1", attempt=1, agent=AgentRef(name="x", version=1))])
+    executor = Executor(harness.backends)
+    with caplog.at_level(logging.DEBUG, logger="wrapper"):
+        stats = run_worker(queue, executor, concurrency=1, max_messages=1, wait_seconds=5)
+    executor.close()
+    assert (stats.rejected, stats.errors) == (1, 0)
+    (dead,) = queue.dead_letters()
+    assert TaskMessage.parse_json(dead.body).task_id == "t1" and dead.receive_count == 1
+    warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(warnings) == 1 and warnings[0].exc_info is None  # one clear line, no traceback
+    assert "moved to the dead-letter queue" in warnings[0].getMessage() and "gone" in warnings[0].getMessage()
+
+
+def test_the_worker_hides_a_message_it_runs_for_the_visibility_it_was_given(harness: Harness) -> None:
+    database = harness.backends.database
+    assert database is not None
+    hidden_for: list[float] = []
+
+    def look() -> None:
+        with database.read() as conn:
+            (visible_at,) = conn.execute("SELECT visible_at FROM queue_messages").fetchone()
+        hidden_for.append(visible_at - time.time())
+
+    agent = harness.register("look", "def handler():\n    pass\n", isolation="in_process")
+    harness.backends.queue.send(harness.wave((agent, {})))
+    executor = Executor(harness.backends, trusted={"look": look})
+    stats = run_worker(harness.backends.queue, executor, max_messages=1, wait_seconds=5, visibility_seconds=300)
+    executor.close()
+    assert stats.executed == 1 and len(hidden_for) == 1 and 240 < hidden_for[0] <= 300
+
+
+class StopDuringReceiveQueue(MemoryTaskQueue):
+    """A fake queue: the stop is requested while a receive is under way (as when a runtime closes)."""
+
+    def __init__(self, stop: threading.Event) -> None:
+        super().__init__()
+        self.stop = stop
+
+    def receive(self, max_messages: int = 10, **kwargs: Any) -> list[Received]:
+        received = super().receive(max_messages, **kwargs)
+        self.stop.set()
+        return received
+
+
+def test_a_message_received_while_stopping_goes_back_untouched(harness: Harness) -> None:
+    stop = threading.Event()
+    queue = StopDuringReceiveQueue(stop)
+    agent = harness.register("noop", "def handler():\n    pass\n", isolation="in_process")
+    (message,) = harness.wave((agent, {}))
+    queue.send([message])
+    executor = Executor(harness.backends, trusted={"noop": lambda: None})
+    stats = run_worker(queue, executor, concurrency=1, stop=stop, wait_seconds=5)
+    executor.close()
+    assert stats.total() == 0 and queue.stats().visible == 1
+    assert harness.backends.blackboard.get_task(message.orchestration_id, message.task_id).state is TaskState.DISPATCHED

@@ -61,8 +61,10 @@ def from_report(report: Report, raw: bytes, limits: SandboxLimits) -> SandboxOut
         message = f"the worker process was killed by {_signal_name(report.signal)}"
         return failed("Crashed", message, retryable=True, duration_ms=ms)
     if not raw:
+        # A process that ends without a result (``os._exit``, a native library calling ``exit``) died the way a
+        # killed one does: the same attempt again may well succeed, and max_attempts bounds the retries.
         message = f"the worker process exited (status {report.exit_code}) without a result"
-        return failed("NoResult", message, retryable=False, duration_ms=ms)
+        return failed("Crashed", message, retryable=True, duration_ms=ms)
     try:
         result = Result.model_validate_json(raw)
     except ValidationError as exc:

@@ -61,7 +61,9 @@ class SqsTaskQueue(TaskQueue):
 
     API calls: ``send`` of N messages ``ceil(N / 10)`` ``SendMessageBatch`` (more when over 256 KiB in a batch, plus
     one per retry of refused entries); ``receive`` 1 ``ReceiveMessage`` per long poll; ``ack`` 1 ``DeleteMessage``;
-    ``nack`` 1 ``ChangeMessageVisibility``; ``stats`` 2 ``GetQueueAttributes``; ``dead_letters`` one
+    ``nack`` 1 ``ChangeMessageVisibility``; ``dead_letter`` 1 ``SendMessage`` to the dead-letter queue, then 1
+    ``DeleteMessage`` (in that order: a failure in between leaves a copy behind, never loses the message);
+    ``stats`` 2 ``GetQueueAttributes``; ``dead_letters`` one
     ``ReceiveMessage`` per 10 messages and one ``ChangeMessageVisibilityBatch`` per 10 to show them again. The first
     use of ``stats``, ``dead_letters`` or ``max_receives`` reads the RedrivePolicy (2 calls, once).
 
@@ -268,6 +270,16 @@ class SqsTaskQueue(TaskQueue):
             "ChangeMessageVisibility",
             lambda: self.client.change_message_visibility(**self._at(receipt), VisibilityTimeout=delay),
         )
+
+    def _dead_letter(self, received: Received) -> bool:
+        url = self._dead_letter_queue()
+
+        def move() -> None:
+            attributes = {MESSAGE_ID_ATTRIBUTE: {"DataType": "String", "StringValue": received.message_id}}
+            self.client.send_message(QueueUrl=url, MessageBody=received.body, MessageAttributes=attributes)
+            self.client.delete_message(**self._at(received.receipt))
+
+        return self._settle(received.receipt, "SendMessage (dead-letter queue) and DeleteMessage", move)
 
     def _at(self, receipt: str) -> dict[str, str]:
         return {"QueueUrl": self.queue_url, "ReceiptHandle": receipt}

@@ -95,6 +95,13 @@ class SqliteTaskQueue(TaskQueue):
                 self._sent.notify_all()
         return cursor.rowcount == 1
 
+    def _dead_letter(self, received: Received) -> bool:
+        with self.database.write() as conn:
+            cursor = conn.execute(
+                "UPDATE queue_messages SET dead = 1, receipt = NULL WHERE receipt = ? AND dead = 0", (received.receipt,)
+            )
+        return cursor.rowcount == 1
+
     def _dead_letters(self, limit: int) -> list[DeadLetter]:
         with self.database.read() as conn:
             rows = conn.execute(

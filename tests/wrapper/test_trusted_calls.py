@@ -1,0 +1,183 @@
+"""Trusted (in-process) calls: cooperative cancellation, fenced late results, per-agent bounds, prompt close."""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from blackboard import TaskState
+from tests.wrapper.conftest import Harness
+from tests.wrapper.test_sandbox import wait_until
+from wrapper import TrustedCalls, sdk
+from wrapper.executor import Executor
+
+NOOP = "def handler(**kw):\n    return None\n"
+WAIT = 30.0
+
+
+def no_trusted_call_left() -> bool:
+    return not any(thread.name.startswith("arbiter-trusted-") for thread in threading.enumerate())
+
+
+@pytest.fixture
+def release() -> Iterator[threading.Event]:
+    """Set at the end of each test so that no hung call outlives it (they end before the next test starts)."""
+    event = threading.Event()
+    yield event
+    event.set()
+    assert wait_until(no_trusted_call_left, WAIT)
+
+
+def test_a_timed_out_call_is_told_to_stop_and_its_late_result_and_notes_are_dropped(
+    harness: Harness, release: threading.Event, caplog: pytest.LogCaptureFixture
+) -> None:
+    seen: dict[str, Any] = {}
+    finished = threading.Event()
+
+    def slow() -> str:
+        seen["deadline"] = sdk.context().deadline
+        release.wait(WAIT)
+        seen["cancelled"] = sdk.cancelled()
+        try:
+            sdk.note("late", "written after the attempt ended")
+        except sdk.TaskCancelledError:
+            seen["note_refused"] = True
+        finished.set()
+        return "late"
+
+    executor = Executor(harness.backends, trusted={"slow": slow})
+    (message,) = harness.wave((harness.register("slow", NOOP, isolation="in_process", timeout=0.3), {}))
+    started = time.monotonic()
+    with caplog.at_level(logging.WARNING, logger="wrapper.trusted_calls"):
+        completion = executor.execute(message)
+        assert completion is not None and completion.status is TaskState.TIMED_OUT
+        release.set()
+        assert finished.wait(WAIT)
+        assert wait_until(lambda: "its result and notes are dropped" in caplog.text, WAIT)
+    executor.close()
+    # The deadline the call saw is its own timeout from its start, not the task's (here: none).
+    assert seen["deadline"] is not None and (seen["deadline"] - completion_time(harness, message)).total_seconds() < 1
+    assert seen["cancelled"] and seen["note_refused"]
+    task = harness.backends.blackboard.get_task(message.orchestration_id, message.task_id)
+    assert task.state is TaskState.TIMED_OUT and task.result is not None and task.result.output is None
+    assert harness.backends.blackboard.get_note(message.orchestration_id, "late") is None
+    assert time.monotonic() - started < WAIT
+
+
+def completion_time(harness: Harness, message: Any) -> Any:
+    task = harness.backends.blackboard.get_task(message.orchestration_id, message.task_id)
+    assert task.result is not None
+    return task.result.finished_at
+
+
+def test_a_cooperative_call_skips_its_side_effect_after_its_timeout(harness: Harness, release: threading.Event) -> None:
+    effects: list[int] = []
+    done = threading.Event()
+
+    def pay(amount: int) -> int:
+        release.wait(WAIT)
+        if not sdk.cancelled():
+            effects.append(amount)
+        done.set()
+        return amount
+
+    executor = Executor(harness.backends, trusted={"pay": pay})
+    (message,) = harness.wave((harness.register("pay", NOOP, isolation="in_process", timeout=0.2), {"amount": 5}))
+    assert executor.execute(message).status is TaskState.TIMED_OUT  # type: ignore[union-attr]
+    release.set()
+    assert done.wait(WAIT)
+    executor.close()
+    assert effects == []
+
+
+def test_hung_calls_of_one_agent_do_not_starve_another(harness: Harness, release: threading.Event) -> None:
+    hung = 40  # more than any thread pool the executor had, whatever the number of cores
+    executor = Executor(harness.backends, trusted={"hang": lambda i: release.wait(600), "healthy": lambda: "fine"})
+    hang = harness.register("hang", NOOP, isolation="in_process", timeout=0.2)
+    healthy = harness.register("healthy", NOOP, isolation="in_process", timeout=10.0)
+    *messages, last = harness.wave(*[(hang, {"i": i}) for i in range(hung)], (healthy, {}))
+    with ThreadPoolExecutor(max_workers=hung) as callers:
+        completions = list(callers.map(executor.execute, messages))
+    assert all(c is not None and c.status is TaskState.TIMED_OUT for c in completions)
+    # Its own calls held its slots: those timeouts are the agent's own.
+    assert all(c.error is not None and c.error.agent_fault for c in completions if c is not None)
+    assert executor._calls.alive("hang") == 4  # the default bound per agent; the rest never started
+    completion = executor.execute(last)
+    executor.close()
+    assert completion is not None and completion.status is TaskState.SUCCEEDED and completion.output == "fine"
+
+
+def test_a_call_that_finds_the_pool_full_of_other_agents_is_not_the_agents_fault(
+    harness: Harness, release: threading.Event
+) -> None:
+    trusted = {"a": lambda: release.wait(600), "b": lambda: release.wait(600), "c": lambda: "never run"}
+    executor = Executor(harness.backends, trusted=trusted, trusted_calls=TrustedCalls(per_agent=1, max_calls=2))
+    agents = [harness.register(name, NOOP, isolation="in_process", timeout=0.2) for name in "abc"]
+    first, second, third = harness.wave(*[(agent, {}) for agent in agents])
+    assert executor.execute(first).error.agent_fault  # type: ignore[union-attr]
+    assert executor.execute(second).error.agent_fault  # type: ignore[union-attr]
+    busy = executor.execute(third)
+    executor.close()
+    assert busy is not None and busy.status is TaskState.TIMED_OUT and busy.error is not None
+    assert (busy.error.type, busy.error.agent_fault, busy.error.retryable) == ("TrustedCallsBusy", False, True)
+
+
+def test_close_returns_at_once_and_leaves_the_running_attempt_to_the_watchdog(
+    harness: Harness, release: threading.Event
+) -> None:
+    running = threading.Event()
+
+    def hang() -> None:
+        running.set()
+        release.wait(600)
+
+    executor = Executor(harness.backends, trusted={"hang": hang})
+    (message,) = harness.wave((harness.register("hang", NOOP, isolation="in_process", timeout=600), {}))
+    results: list[Any] = []
+    caller = threading.Thread(target=lambda: results.append(executor.execute(message)), daemon=True)
+    caller.start()
+    assert running.wait(WAIT)
+    executor.close()
+    caller.join(WAIT)
+    assert not caller.is_alive() and results == [None]  # no completion: as if the process had died
+    assert harness.backends.blackboard.get_task(message.orchestration_id, message.task_id).state is TaskState.RUNNING
+    assert harness.completions == []
+
+
+def test_a_call_that_hangs_for_ever_does_not_keep_the_process_alive(tmp_path: Path) -> None:
+    script = textwrap.dedent(
+        f"""
+        import threading
+        from blackboard import local_backends
+        from tests.wrapper.conftest import Harness
+        from wrapper.executor import Executor
+
+        harness = Harness(local_backends({str(tmp_path / "home")!r}))
+        running = threading.Event()
+
+        def hang():
+            running.set()
+            threading.Event().wait()  # for ever
+
+        executor = Executor(harness.backends, trusted={{"hang": hang}})
+        agent = harness.register("hang", "def handler():\\n    pass\\n", isolation="in_process", timeout=0.2)
+        (message,) = harness.wave((agent, {{}}))
+        print(executor.execute(message).status.value, flush=True)
+        executor.close()
+        """
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, cwd=Path(__file__).parents[2]
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "timed_out"

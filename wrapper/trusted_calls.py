@@ -1,0 +1,181 @@
+"""Trusted calls: agents registered as Python callables run in this process, bounded, and can be stopped.
+
+Why threads, and daemon threads. A trusted agent is a callable of this process (a closure, a bound method holding its
+clients and caches); that is what trusting it means. It cannot be pickled into another process, and in a forked
+child its side effects on the process's own state would be lost, so it runs on a thread. A thread cannot be killed:
+a call that overruns its timeout is *abandoned* (see below) and goes on until it returns. Each call gets a daemon
+thread of its own, so the interpreter never waits for an abandoned call at exit (the threads of a
+``ThreadPoolExecutor`` are joined at exit: one hung call kept the process alive for ever) and a hung call never takes
+a thread another call needs. Agent code that must never outlive its attempt belongs in the sandbox, which kills it.
+
+The protocol, per call:
+
+1. **A slot first.** At most ``per_agent`` calls of one agent and ``max_calls`` in all are alive at once, abandoned
+   calls included (they hold their slot until they return), so a hung agent throttles itself and no one else. A call
+   waits for a slot up to its timeout; the wait is not its time: its timeout starts when it starts. A call that gets
+   no slot ends without running: blamed on its agent when the agent's own calls held its slots, and on the host
+   (:attr:`Ended.blame` ``"pool"``) when the pool was full of other agents' calls.
+2. **The time left is computed at the start**: the timeout, capped by the attempt's absolute deadline; a call whose
+   deadline passed while it waited does not start.
+3. **Fenced end.** Whether the call's value counts is decided once, under the lock: either it returned first (its
+   value is the result), or its caller gave up first (timeout, or :meth:`TrustedCalls.close`): then its cancel event
+   is set (``wrapper.sdk.cancelled()`` turns true, ``wrapper.sdk.note`` raises), and whatever it returns later is
+   dropped with a log line. A late value can therefore never overwrite or join a later attempt's result.
+4. **Closing** cancels every live call and wakes every waiter at once; it never waits for a call to return.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Generic, Literal, TypeVar
+
+__all__ = ["Ended", "TrustedCalls"]
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+#: How a call ended: it ``returned``; it ran past its timeout (``timed_out``); it got ``no_slot`` before its timeout;
+#: its deadline passed before it could start (``expired``); or the pool was ``closed``.
+Ending = Literal["returned", "timed_out", "no_slot", "expired", "closed"]
+
+
+@dataclass(frozen=True, slots=True)
+class Ended(Generic[T]):
+    """How one trusted call ended.
+
+    Attributes:
+        how: see :data:`Ending`.
+        value: what the call returned (only when ``how == "returned"``).
+        limit_seconds: the time it was given once it started (0 if it never started).
+        blame: for ``no_slot``: ``agent`` (its own calls held its slots) or ``pool`` (other agents' calls held all).
+        waited_seconds: how long it waited for a slot.
+    """
+
+    how: Ending
+    value: T | None = None
+    limit_seconds: float = 0.0
+    blame: Literal["agent", "pool"] | None = None
+    waited_seconds: float = 0.0
+
+
+@dataclass(eq=False)
+class _Call:
+    agent: str
+    cancel: threading.Event = field(default_factory=threading.Event)
+    wake: threading.Event = field(default_factory=threading.Event)
+    returned: bool = False
+    abandoned: bool = False
+    value: object = None
+
+
+class TrustedCalls:
+    """Runs trusted callables on daemon threads with a per-agent and a total bound (see the module docstring).
+
+    Args:
+        per_agent: calls of one agent alive at once, abandoned ones included.
+        max_calls: calls alive at once in all.
+    """
+
+    def __init__(self, *, per_agent: int = 4, max_calls: int = 32) -> None:
+        if per_agent < 1 or max_calls < per_agent:
+            raise ValueError(f"need 1 <= per_agent <= max_calls, got per_agent={per_agent}, max_calls={max_calls}")
+        self.per_agent = per_agent
+        self.max_calls = max_calls
+        self._lock = threading.Condition()
+        self._live: dict[str, set[_Call]] = {}
+        self._total = 0
+        self._closed = False
+
+    def alive(self, agent: str | None = None) -> int:
+        """Calls alive now (running or abandoned and not yet returned), of ``agent`` or in all."""
+        with self._lock:
+            return self._total if agent is None else len(self._live.get(agent, ()))
+
+    def run(
+        self,
+        agent: str,
+        call: Callable[[threading.Event, float], T],
+        *,
+        timeout: float,
+        not_after: float | None = None,
+    ) -> Ended[T]:
+        """Run ``call(cancel, limit_seconds)`` for ``agent`` and wait for it, within ``timeout`` once it started.
+
+        Args:
+            agent: whose call it is (the per-agent bound).
+            call: the work; it gets the cancel event the caller sets when it gives up, and the seconds it was given.
+            timeout: seconds it may run once started (and the longest wait for a slot).
+            not_after: a ``time.monotonic()`` time after which it must not start or run (the attempt's deadline).
+        """
+        queued = time.monotonic()
+        wait_until = queued + timeout if not_after is None else min(queued + timeout, not_after)
+        state = _Call(agent)
+        with self._lock:
+            while True:
+                if self._closed:
+                    return Ended("closed", waited_seconds=time.monotonic() - queued)
+                mine = len(self._live.get(agent, ()))
+                if mine < self.per_agent and self._total < self.max_calls:
+                    break
+                remaining = wait_until - time.monotonic()
+                if remaining <= 0:
+                    blame: Literal["agent", "pool"] = "agent" if mine >= self.per_agent else "pool"
+                    return Ended("no_slot", blame=blame, waited_seconds=time.monotonic() - queued)
+                self._lock.wait(remaining)
+            started = time.monotonic()
+            limit = timeout if not_after is None else min(timeout, not_after - started)
+            if limit <= 0:
+                return Ended("expired", waited_seconds=started - queued)
+            self._live.setdefault(agent, set()).add(state)
+            self._total += 1
+        waited = started - queued
+        thread = threading.Thread(
+            target=self._main, args=(state, call, limit), name=f"arbiter-trusted-{agent}", daemon=True
+        )
+        thread.start()
+        state.wake.wait(limit)
+        with self._lock:
+            if state.returned:
+                return Ended("returned", state.value, limit, waited_seconds=waited)  # type: ignore[arg-type]
+            state.abandoned = True
+            state.cancel.set()
+            how: Ending = "closed" if self._closed else "timed_out"
+        logger.debug("agent=<%s>, ending=<%s>, limit_s=<%.3f> | trusted call abandoned", agent, how, limit)
+        return Ended(how, limit_seconds=limit, waited_seconds=waited)
+
+    def _main(self, state: _Call, call: Callable[[threading.Event, float], object], limit: float) -> None:
+        value: object = None
+        try:
+            value = call(state.cancel, limit)
+        except BaseException:  # SystemExit and the like, from agent code on a thread of its own: the call ends
+            logger.exception("agent=<%s> | a trusted call raised out of its thread", state.agent)
+        finally:
+            with self._lock:
+                calls = self._live.get(state.agent, set())
+                calls.discard(state)
+                if not calls:
+                    self._live.pop(state.agent, None)
+                self._total -= 1
+                if not state.abandoned:
+                    state.returned, state.value = True, value
+                self._lock.notify_all()
+            state.wake.set()
+            if state.abandoned:
+                logger.warning(
+                    "agent=<%s> | a trusted call returned after its attempt ended; its result and notes are dropped",
+                    state.agent,
+                )
+
+    def close(self) -> None:
+        """Cancel every live call and wake everyone waiting; returns at once (abandoned calls end on their own)."""
+        with self._lock:
+            self._closed = True
+            for calls in self._live.values():
+                for state in calls:
+                    state.cancel.set()
+                    state.wake.set()
+            self._lock.notify_all()
