@@ -264,7 +264,9 @@ class Executor:
             # The worker's own spans (in the sandbox child, or Strands' in process) continue this one.
             context = context.model_copy(update={"traceparent": tracing.current_traceparent() or context.traceparent})
             if manifest.isolation == "in_process":
-                run = self._run_in_process(manifest, message.input, context)  # its time is counted from its start
+                # Its time is counted from its start (the wait for a slot is not its time), capped by the caller's.
+                limit = manifest.timeout_seconds if time_limit is None else min(manifest.timeout_seconds, time_limit)
+                run = self._run_in_process(manifest, message.input, context, limit)
             else:
                 run = self._run_sandboxed(manifest, code, message.input, context, timeout)
         if capped and run.status is TaskState.TIMED_OUT:
@@ -305,7 +307,9 @@ class Executor:
         )
         return _from_outcome(self._sandbox.run(request))
 
-    def _run_in_process(self, manifest: AgentManifest, data: Mapping[str, Any], context: sdk.TaskContext) -> Outcome:
+    def _run_in_process(
+        self, manifest: AgentManifest, data: Mapping[str, Any], context: sdk.TaskContext, timeout: float
+    ) -> Outcome:
         handler = self._trusted.get(manifest.name)
         if handler is None:
             # Its stored source is a record of what was registered; running it would be running text as code.
@@ -336,7 +340,7 @@ class Executor:
         ended = self._calls.run(
             manifest.name,
             lambda cancel, limit: parent.run(call, cancel, limit),
-            timeout=manifest.timeout_seconds,
+            timeout=timeout,
             not_after=not_after,
         )
         return self._trusted_outcome(manifest, ended)
