@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from arbiter._planning_lease import RELEASED, PlanningLease
 from arbiter._tool_calls import (
     fabricated_names,
     fabrication_refusal,
@@ -59,6 +60,7 @@ from blackboard import (
     tracing,
 )
 from blackboard._base import utcnow
+from blackboard.leases import DEFAULT_LEASE_SECONDS
 from blackboard.messages import NoteSnapshot, example_problem
 from blackboard.ports.registry import StatsDelta
 from wrapper.matching import Matcher
@@ -82,6 +84,10 @@ class EngineSettings:
         retry: backoff between attempts.
         queue_grace_seconds: time a task may wait in the queue on top of the agent's timeout before it times out.
         reflection: when failing agents are quarantined and rewritten (default: from the environment).
+        stalled_after_seconds: how long an orchestration must be idle (no write, no planning lease) before the
+            watchdog continues it, and a task ``pending`` before it is sent again.
+        lease_seconds: the lease of a planner turn on its orchestration (renewed while the model thinks; see
+            ``blackboard.leases``).
     """
 
     budget: Budget = field(default_factory=Budget)
@@ -89,6 +95,8 @@ class EngineSettings:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     queue_grace_seconds: float = 60.0
     reflection: ReflectionPolicy = field(default_factory=ReflectionPolicy.from_env)
+    stalled_after_seconds: float = 60.0
+    lease_seconds: float = DEFAULT_LEASE_SECONDS
 
 
 FabricationHandler = Callable[[FabricationRequest], None]
@@ -239,19 +247,36 @@ class Coordinator:
         if orchestration.deadline is not None and orchestration.deadline <= now:
             self.finish(orchestration, OrchestrationStatus.FAILED, error="budget exhausted: deadline passed")
             return
+        lease = PlanningLease(self.backends.blackboard, self._clock, self.settings.lease_seconds)
+        leased = lease.take(orchestration)
+        if leased is None:
+            return  # another turn (in another process) is calling the model for it, or it moved on
+        try:
+            self._plan_turn(leased, lease)
+        finally:
+            lease.release(orchestration.id)
+
+    def _plan_turn(self, orchestration: Orchestration, lease: PlanningLease) -> None:
         agents = self._offered(orchestration)
         specs = [agent_tool_spec(m) for m in agents.values()] + [FABRICATE_TOOL]
         try:
-            with tracing.start_span(
-                "arbiter.plan",
-                parent=_parent(orchestration.traceparent),
-                attributes={"arbiter.wave": orchestration.wave},
+            with (
+                lease.renewing(orchestration.id),
+                tracing.start_span(
+                    "arbiter.plan",
+                    parent=_parent(orchestration.traceparent),
+                    attributes={"arbiter.wave": orchestration.wave},
+                ),
             ):
                 turn = self.planner.plan(orchestration.conversation, specs)
         except PlannerError as exc:
             logger.warning("orchestration_id=<%s> | planner failed: %s", orchestration.id, exc)
             self.finish(orchestration, OrchestrationStatus.FAILED, error=str(exc))
             return
+        after = lease.after_turn(orchestration)
+        if after is None:
+            return
+        orchestration = after
         usage = orchestration.usage.model_copy(update={"tokens": orchestration.usage.tokens + turn.usage.total_tokens})
         if not turn.tool_calls:
             conversation = [*orchestration.conversation, turn.message]
@@ -259,7 +284,7 @@ class Coordinator:
             if unused and usage.tokens <= orchestration.budget.max_tokens:
                 # The model answers without ever calling a worker it had written for this event: ask once more.
                 reminded = self.backends.blackboard.update_orchestration(
-                    orchestration, conversation=[*conversation, unused_reminder(unused)], usage=usage
+                    orchestration, conversation=[*conversation, unused_reminder(unused)], usage=usage, **RELEASED
                 )
                 if reminded.applied:
                     self._plan(reminded.record)
@@ -307,7 +332,7 @@ class Coordinator:
             tasks.append(task)
             if problem is not None:
                 refused.append((task, problem))
-        stored = board.add_wave(orchestration, tasks, conversation=conversation, usage=usage)
+        stored = board.add_wave(orchestration, tasks, conversation=conversation, usage=usage, **RELEASED)
         if not stored.applied:
             logger.debug("orchestration_id=<%s> | wave not stored: the orchestration moved on", orchestration.id)
             return

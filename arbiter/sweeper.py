@@ -22,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from arbiter._planning_lease import planning_held
 from arbiter.coordinator import Coordinator
 from blackboard import OrchestrationStatus, TaskError, TaskResult, TaskState
 from blackboard._base import utcnow
@@ -55,7 +56,8 @@ class Sweeper:
 
     Args:
         coordinator: the coordinator whose orchestrations are watched.
-        stalled_after: seconds after which a ``pending`` task or an idle orchestration counts as stranded.
+        stalled_after: seconds after which a ``pending`` task or an idle orchestration counts as stranded (default:
+            the coordinator's ``settings.stalled_after_seconds``).
         volatile_queue: the task queue lives in process memory, so a restart loses the messages of ``dispatched``
             tasks (the embedded default); a resume then sends them again.
         clock: returns "now" (aware UTC).
@@ -65,13 +67,13 @@ class Sweeper:
         self,
         coordinator: Coordinator,
         *,
-        stalled_after: float = 60.0,
+        stalled_after: float | None = None,
         volatile_queue: bool = False,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.coordinator = coordinator
         self.volatile_queue = volatile_queue
-        self.stalled_after = stalled_after
+        self.stalled_after = coordinator.settings.stalled_after_seconds if stalled_after is None else stalled_after
         self._clock = clock
 
     def sweep(self, *, resume: bool = False) -> SweepReport:
@@ -157,6 +159,8 @@ class Sweeper:
         orchestration = board.get_orchestration(orchestration_id)
         if orchestration.finished or self.coordinator.is_planning(orchestration_id):
             return 0
+        if planning_held(orchestration, self._clock()):
+            return 0  # a live planner (maybe in another process) is calling the model for it
         last = orchestration.conversation[-1] if orchestration.conversation else {}
         if last.get("role") == "assistant":
             tasks = board.list_tasks(orchestration.id, wave=orchestration.wave)
