@@ -2,7 +2,8 @@
 
 A sandboxed child sees no file of the host and, without the network, no loopback either; a child allowed the network
 (``SandboxLimits(network=True)``) reaches this server. :data:`MARKING_HANDLER` is a worker that reports
-``<key> <attempt> <time>`` when it starts, then optionally holds, fails or exits.
+``<key> <attempt> <time> <deadline>`` when it starts (the key defaults to ``<orchestration id>/<task id>``), then
+optionally holds, fails or exits.
 """
 
 from __future__ import annotations
@@ -22,10 +23,14 @@ import time
 from wrapper import sdk
 
 
-def handler(port, key, hold=0.0, fail=False, exit_after=False):
+def handler(port, key=None, hold=0.0, fail=False, exit_after=False, fail_first=False):
     context = sdk.context()
+    if fail_first and context.attempt == 1:
+        raise RuntimeError("failing the first attempt on purpose, before any side effect")
+    key = key or f"{context.orchestration_id}/{context.task_id}"
+    deadline = context.deadline.timestamp() if context.deadline is not None else float("inf")
     with socket.create_connection(("127.0.0.1", port), timeout=10) as connection:
-        connection.sendall(f"{key} {context.attempt} {time.time()}\\n".encode())
+        connection.sendall(f"{key} {context.attempt} {time.time()} {deadline}\\n".encode())
     time.sleep(hold)
     if exit_after:
         os._exit(1)
@@ -37,11 +42,12 @@ def handler(port, key, hold=0.0, fail=False, exit_after=False):
 
 @dataclass(frozen=True)
 class Mark:
-    """One handler start: which task (its key), which attempt, when (epoch seconds)."""
+    """One handler start: which task (its key), which attempt, when, and the attempt's deadline (epoch seconds)."""
 
     key: str
     attempt: int
     at: float
+    deadline: float
 
 
 class Markers:
@@ -84,8 +90,8 @@ def marker_server() -> Iterator[Markers]:
     class Handler(socketserver.StreamRequestHandler):
         def handle(self) -> None:
             for line in self.rfile:
-                key, attempt, at = line.decode().split()
-                markers.add(Mark(key, int(attempt), float(at)))
+                key, attempt, at, deadline = line.decode().split()
+                markers.add(Mark(key, int(attempt), float(at), float(deadline)))
 
     server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
