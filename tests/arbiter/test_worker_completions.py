@@ -86,7 +86,7 @@ def test_a_wave_closed_by_a_worker_process_continues_at_once(
                     stderr=subprocess.DEVNULL,
                 )
             )
-            result = runtime.wait(orchestration_id, timeout=30)
+            result = runtime.wait(orchestration_id, timeout=120)
         finally:
             runtime.close()
     assert result.status == "completed" and result.output == "both done"
