@@ -318,7 +318,9 @@ def worker_command(
     With ``--backend aws`` the messages come from the deployed SQS task queue. A message for a task that does not
     exist goes to the dead-letter queue at once.
     """
+    from arbiter._completions import COMPLETIONS_QUEUE, relay_completions
     from blackboard import local_backends
+    from blackboard.adapters import SqliteTaskQueue
     from wrapper import Executor, SandboxPool, run_worker
 
     if BACKEND.name == "aws":
@@ -331,6 +333,9 @@ def worker_command(
     else:
         backends = local_backends(home)
         visibility = DEFAULT_QUEUE_VISIBILITY_SECONDS if visibility is None else visibility
+        assert backends.database is not None
+        # Completions that close a wave reach a runtime on the same home through the durable queue, at once.
+        relay_completions(backends.bus, SqliteTaskQueue(backends.database, COMPLETIONS_QUEUE))
     stop = threading.Event()
 
     def interrupt(signum: int, frame: FrameType | None) -> None:

@@ -32,6 +32,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from arbiter._planner_retry import PlannerRetry
+from arbiter._planning_lease import RELEASED, PlanningLease, planning_held
 from arbiter._tool_calls import (
     fabricated_names,
     fabrication_refusal,
@@ -70,6 +71,7 @@ from blackboard import (
     tracing,
 )
 from blackboard._base import utcnow
+from blackboard.leases import DEFAULT_LEASE_SECONDS
 from blackboard.messages import NoteSnapshot, example_problem, new_completion_token
 from blackboard.ports.registry import StatsDelta
 from wrapper.matching import Matcher
@@ -96,6 +98,10 @@ class EngineSettings:
         planner_retry: how transient planner failures are retried within one step (and the orchestration's deadline).
         raise_transient: raise a transient planner failure that outlived its retries (the caller's platform retries
             the whole event: EventBridge on Lambda) instead of failing the orchestration with it.
+        stalled_after_seconds: how long an orchestration must be idle (no write, no planning lease) before the
+            watchdog continues it, and a task ``pending`` before it is sent again.
+        lease_seconds: the lease of a planner turn on its orchestration (renewed while the model thinks; see
+            ``blackboard.leases``).
     """
 
     budget: Budget = field(default_factory=Budget)
@@ -105,6 +111,8 @@ class EngineSettings:
     reflection: ReflectionPolicy = field(default_factory=ReflectionPolicy.from_env)
     planner_retry: PlannerRetry = field(default_factory=PlannerRetry)
     raise_transient: bool = False
+    stalled_after_seconds: float = 60.0
+    lease_seconds: float = DEFAULT_LEASE_SECONDS
 
 
 FabricationHandler = Callable[[FabricationRequest], None]
@@ -275,6 +283,8 @@ class Coordinator:
         orchestration = board.get_orchestration(orchestration_id)
         if orchestration.finished or self.is_planning(orchestration_id):
             return False
+        if planning_held(orchestration, self._clock()):
+            return False  # a live planner (maybe in another process) is calling the model for it
         if waiting_for_results(orchestration):
             return self._continue(orchestration)
         last = orchestration.conversation[-1] if orchestration.conversation else {}
@@ -330,6 +340,16 @@ class Coordinator:
         if orchestration.deadline is not None and orchestration.deadline <= now:
             self.finish(orchestration, OrchestrationStatus.FAILED, error="budget exhausted: deadline passed")
             return
+        lease = PlanningLease(self.backends.blackboard, self._clock, self.settings.lease_seconds)
+        leased = lease.take(orchestration)
+        if leased is None:
+            return  # another turn (in another process) is calling the model for it, or it moved on
+        try:
+            self._plan_turn(leased, lease)
+        finally:
+            lease.release(orchestration.id)
+
+    def _plan_turn(self, orchestration: Orchestration, lease: PlanningLease) -> None:
         agents = self._offered(orchestration)
         specs = [agent_tool_spec(m) for m in agents.values()] + [FABRICATE_TOOL]
 
@@ -342,12 +362,18 @@ class Coordinator:
                 return self.planner.plan(orchestration.conversation, specs)
 
         try:
-            turn = self.settings.planner_retry.call(
-                call, deadline=orchestration.deadline, clock=self._clock, sleep=self._sleep, label=orchestration.id
-            )
+            # The lease is renewed across the retries and their waits too: the turn is one step however long it takes.
+            with lease.renewing(orchestration.id):
+                turn = self.settings.planner_retry.call(
+                    call, deadline=orchestration.deadline, clock=self._clock, sleep=self._sleep, label=orchestration.id
+                )
         except PlannerError as exc:
             self._planner_failed(orchestration, exc)
             return
+        after = lease.after_turn(orchestration)
+        if after is None:
+            return
+        orchestration = after
         usage = orchestration.usage.model_copy(update={"tokens": orchestration.usage.tokens + turn.usage.total_tokens})
         if not turn.tool_calls:
             conversation = [*orchestration.conversation, turn.message]
@@ -355,7 +381,7 @@ class Coordinator:
             if unused and usage.tokens <= orchestration.budget.max_tokens:
                 # The model answers without ever calling a worker it had written for this event: ask once more.
                 reminded = self.backends.blackboard.update_orchestration(
-                    orchestration, conversation=[*conversation, unused_reminder(unused)], usage=usage
+                    orchestration, conversation=[*conversation, unused_reminder(unused)], usage=usage, **RELEASED
                 )
                 if reminded.applied:
                     self._plan(reminded.record)
@@ -422,7 +448,7 @@ class Coordinator:
             tasks.append(task)
             if problem is not None:
                 refused.append((task, problem))
-        stored = board.add_wave(orchestration, tasks, conversation=conversation, usage=usage)
+        stored = board.add_wave(orchestration, tasks, conversation=conversation, usage=usage, **RELEASED)
         if not stored.applied:
             logger.debug("orchestration_id=<%s> | wave not stored: the orchestration moved on", orchestration.id)
             return

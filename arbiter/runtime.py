@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from arbiter._completions import COMPLETIONS_QUEUE, serve_completions
 from arbiter.agents import AgentDefinition, check_contract, load_trusted_module
 from arbiter.constants import DEFAULT_QUEUE_VISIBILITY_SECONDS
 from arbiter.coordinator import Coordinator, EngineSettings
@@ -97,7 +98,8 @@ class LocalRuntime:
         sweep_interval: seconds between watchdog sweeps.
         sandbox: a sandbox pool to share (the runtime then does not close it); by default it starts its own.
         queue: ``memory`` (the default: fastest; what a crash loses is re-sent from the blackboard at the next start)
-            or ``sqlite`` (durable and shared, so that ``arbiter worker`` processes on the same home can take tasks).
+            or ``sqlite`` (durable and shared, so that ``arbiter worker`` processes on the same home can take tasks;
+            the completions they emit come back through the home's ``completions`` queue, served at once).
         queue_visibility_seconds: how long a received task message stays invisible before it is delivered again
             (longer than any task runs; a duplicate delivery is dropped by the conditional claim anyway), with every
             queue: the memory and sqlite queues and the Fabricator's, and ``backends.queue`` when given (its
@@ -119,6 +121,8 @@ class LocalRuntime:
             callable must be registered in this process before its tasks run, so pass trusted agents here.
         trusted_calls: where trusted agents run (see :mod:`wrapper.trusted_calls`); by default at most
             ``max(4, workers)`` live calls per agent and ``max(32, 4 * workers)`` in all.
+        stalled_after: seconds an orchestration must be idle before the watchdog continues it (default:
+            ``settings.stalled_after_seconds``, 60).
     """
 
     def __init__(
@@ -143,6 +147,7 @@ class LocalRuntime:
         fabrication_queue: TaskQueue | None = None,
         agents: Sequence[AgentDefinition] = (),
         trusted_calls: TrustedCalls | None = None,
+        stalled_after: float | None = None,
     ) -> None:
         if queue_visibility_seconds <= 0:
             raise UsageError(f"queue_visibility_seconds must be positive, not {queue_visibility_seconds}")
@@ -152,6 +157,7 @@ class LocalRuntime:
         if start:
             self._planner_model = resolve(model)
             self._fabricator_model = self._planner_model if fabricator_model is None else resolve(fabricator_model)
+        self._completions: TaskQueue | None = None
         if backends is not None:
             self._fabrication_queue: TaskQueue = fabrication_queue or MemoryTaskQueue(
                 visibility_timeout=queue_visibility_seconds
@@ -170,6 +176,7 @@ class LocalRuntime:
                 self._fabrication_queue = SqliteTaskQueue(
                     database, "fabrication", visibility_timeout=queue_visibility_seconds
                 )
+                self._completions = SqliteTaskQueue(database, COMPLETIONS_QUEUE, visibility_timeout=60)
             else:
                 backends.close()
                 raise UsageError(f"queue must be 'memory' or 'sqlite', not {queue!r}")
@@ -189,6 +196,11 @@ class LocalRuntime:
         self._settings = settings or EngineSettings()
         if reflection is not None:
             self._settings = replace(self._settings, reflection=reflection)
+        if stalled_after is not None:
+            if stalled_after < 0:
+                backends.close()
+                raise UsageError(f"stalled_after cannot be negative, got {stalled_after}")
+            self._settings = replace(self._settings, stalled_after_seconds=stalled_after)
         self._sweep_interval = sweep_interval
         self._trusted: dict[str, Callable[..., Any]] = {}
         # Every worker thread may run a call of the same agent; calls that overran hold slots beyond that.
@@ -259,6 +271,15 @@ class LocalRuntime:
             ),
             threading.Thread(target=self._watch, args=(sweeper,), name="arbiter-watchdog", daemon=True),
         ]
+        if self._completions is not None:
+            self._threads.append(
+                threading.Thread(
+                    target=serve_completions,
+                    args=(self._completions, coordinator.on_event, self._stop),
+                    name="arbiter-completions",
+                    daemon=True,
+                )
+            )
         for thread in self._threads:
             thread.start()
 

@@ -3,7 +3,9 @@
 Each sweep:
 
 1. fails running orchestrations past their deadline (naming the deadline budget);
-2. times out tasks past their deadline (a ``timed_out`` result, retried if attempts remain);
+2. times out tasks past their deadline (a ``timed_out`` result, retried if attempts remain), and takes back running
+   attempts whose holder is gone: its lease expired, or its process on this host no longer exists
+   (``LeaseExpired``, retried if attempts remain; see ``blackboard.leases``), without waiting for their deadline;
 3. starts the next attempt of tasks whose retry is due;
 4. sends again tasks left ``pending`` (a crash between storing a wave and dispatching it);
 5. continues orchestrations whose wave is done but whose results were never appended, and plans orchestrations
@@ -26,10 +28,14 @@ from arbiter.coordinator import Coordinator
 from arbiter.exceptions import ArbiterError
 from blackboard import BlackboardError, OrchestrationStatus, TaskError, TaskResult, TaskState
 from blackboard._base import utcnow
+from blackboard.leases import Holder
 
-__all__ = ["SweepReport", "Sweeper"]
+__all__ = ["LEASE_EXPIRED", "SweepReport", "Sweeper"]
 
 logger = logging.getLogger(__name__)
+
+#: The error type of an attempt taken back from a holder that is gone.
+LEASE_EXPIRED = "LeaseExpired"
 
 
 @dataclass
@@ -38,6 +44,7 @@ class SweepReport:
 
     orchestrations_failed: int = 0
     tasks_timed_out: int = 0
+    tasks_reclaimed: int = 0
     tasks_retried: int = 0
     tasks_redispatched: int = 0
     orchestrations_resumed: int = 0
@@ -51,7 +58,8 @@ class Sweeper:
 
     Args:
         coordinator: the coordinator whose orchestrations are watched.
-        stalled_after: seconds after which a ``pending`` task or an idle orchestration counts as stranded.
+        stalled_after: seconds after which a ``pending`` task or an idle orchestration counts as stranded (default:
+            the coordinator's ``settings.stalled_after_seconds``).
         volatile_queue: the task queue lives in process memory, so a restart loses the messages of ``dispatched``
             tasks (the embedded default); a resume then sends them again.
         clock: returns "now" (aware UTC).
@@ -61,13 +69,13 @@ class Sweeper:
         self,
         coordinator: Coordinator,
         *,
-        stalled_after: float = 60.0,
+        stalled_after: float | None = None,
         volatile_queue: bool = False,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.coordinator = coordinator
         self.volatile_queue = volatile_queue
-        self.stalled_after = stalled_after
+        self.stalled_after = coordinator.settings.stalled_after_seconds if stalled_after is None else stalled_after
         self._clock = clock
 
     def sweep(self, *, resume: bool = False) -> SweepReport:
@@ -94,6 +102,7 @@ class Sweeper:
             report.tasks_timed_out += 1
             if self.coordinator.record_result(task.orchestration_id, task.task_id, task.attempt, result):
                 self.coordinator.continue_orchestration(task.orchestration_id)
+        report.tasks_reclaimed += self._reclaim(now)
         for task in board.find_tasks([TaskState.FAILED, TaskState.TIMED_OUT], retry_before=now, limit=1000):
             self.coordinator.retry_due(task)
             report.tasks_retried += 1
@@ -112,6 +121,40 @@ class Sweeper:
         if report:
             logger.info("sweep: %s", report)
         return report
+
+    def _reclaim(self, now: datetime) -> int:
+        """Take back running attempts whose holder is gone; return how many."""
+        board = self.coordinator.backends.blackboard
+        reclaimed = 0
+        for task in board.find_tasks([TaskState.RUNNING], limit=1000):
+            if task.holder is None or task.lease_expires_at is None:
+                continue  # claimed without a lease: only its deadline bounds it
+            expired = task.lease_expires_at <= now
+            holder = Holder.parse(task.holder)
+            if not expired and (holder is None or holder.alive() is not False):
+                continue
+            reason = "its lease expired" if expired else "its process no longer runs"
+            result = TaskResult(
+                status=TaskState.TIMED_OUT,
+                error=TaskError(type=LEASE_EXPIRED, message=f"the attempt's holder {task.holder} is gone: {reason}"),
+                attempt=task.attempt,
+                finished_at=now,
+            )
+            retry_at = self.coordinator.settings.retry.next_attempt_at(result, now)
+            transition = board.reclaim(task, result, retry_at=retry_at)
+            if not transition.applied:
+                continue  # renewed, finished or taken meanwhile
+            reclaimed += 1
+            logger.info(
+                "task_id=<%s>, attempt=<%d>, holder=<%s> | reclaimed: %s",
+                task.task_id,
+                task.attempt,
+                task.holder,
+                reason,
+            )
+            if transition.closes_wave:
+                self.coordinator.continue_orchestration(task.orchestration_id)
+        return reclaimed
 
     def _resume(self, orchestration_id: str) -> int:
         """Resume one orchestration; a transient failure (a model or store outage) waits for the next sweep."""

@@ -82,7 +82,8 @@ class Orchestration(Record):
     """One run of the Arbiter for one ingress event.
 
     ``version`` counts stored writes (0 before the first); every update is a compare-and-set on it.
-    ``wave`` is the number of the latest wave of tasks (0 before the first).
+    ``wave`` is the number of the latest wave of tasks (0 before the first). ``planner`` and
+    ``planning_expires_at`` are the lease of the process calling the model for it (see ``blackboard.leases``).
     """
 
     schema_: Literal["arbiter.orchestration/1"] = Field("arbiter.orchestration/1", alias="schema")
@@ -100,6 +101,8 @@ class Orchestration(Record):
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
     traceparent: str | None = None
+    planner: str | None = Field(None, max_length=512)
+    planning_expires_at: datetime | None = None
 
     @model_validator(mode="after")
     def _default_deadline(self) -> Orchestration:
@@ -156,6 +159,8 @@ class Task(Record):
     ``token`` is the secret its completions must echo (made at dispatch, carried in the task messages; ``None`` on
     tasks stored before tokens existed, whose completion events are then refused and whose waves the sweeper
     continues). It is never shown (``repr``, reports, the CLI).
+    A ``running`` task claimed with a lease names its ``holder`` (``host/pid/start``) and ``lease_expires_at``
+    (see ``blackboard.leases``); both are cleared when the attempt ends.
     """
 
     schema_: Literal["arbiter.taskrecord/1"] = Field("arbiter.taskrecord/1", alias="schema")
@@ -171,6 +176,8 @@ class Task(Record):
     attempts: list[TaskResult] = Field(default_factory=list)
     retry_at: datetime | None = None
     deadline: datetime | None = None
+    holder: str | None = Field(None, max_length=512)
+    lease_expires_at: datetime | None = None
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
     token: CompletionToken | None = Field(None, repr=False)

@@ -2,13 +2,17 @@
 
 The order is the contract of the flow (ARCHITECTURE step 4):
 
-1. **claim** the task (``dispatched → running``, conditional on the attempt). A message whose claim does not apply
-   (a duplicate delivery, a stale attempt, a task cancelled meanwhile) is dropped without a completion, so that each
-   attempt has exactly one completion: the one of the executor that claimed it.
+1. **claim** the task (``dispatched → running``, conditional on the attempt), with this process as the holder and a
+   lease it renews while the attempt runs (``wrapper._claims``, ``blackboard.leases``). A message whose claim does
+   not apply (a duplicate delivery, a stale attempt, a task cancelled meanwhile) is dropped without a completion, so
+   that each attempt has exactly one completion: the one of the executor that claimed it.
 2. **load** the pinned manifest ``name@version`` (cached) and its code by SHA-256 (cached, verified on every load),
    and validate the input against the agent's JSON Schema.
 3. **run** ``handler(**input)``: in the sandbox (a child process) or, only for agents registered as trusted
-   (``isolation="in_process"``), in this process.
+   (``isolation="in_process"``), in this process. Right before the handler starts, the **start fence** confirms the
+   attempt is still ``running`` under this holder with its deadline and lease ahead; the sandboxed child gets the
+   absolute deadline (it is killed then) and the latest start, and checks it again before calling the handler. An
+   attempt whose deadline passed, or that was taken back meanwhile, never starts (``NotStarted``, timed out).
 4. **write** the result (and the notes the worker contributed), **then emit** the completion event — always, whatever
    happened before: a load error, an exception, a timeout, a crash and a bad return value all become a failed or
    timed-out result with the error's type and message.
@@ -17,6 +21,7 @@ The order is the contract of the flow (ARCHITECTURE step 4):
 from __future__ import annotations
 
 import contextvars
+import functools
 import json
 import logging
 import threading
@@ -43,12 +48,15 @@ from blackboard import (
     tracing,
 )
 from blackboard._base import utcnow
+from blackboard.leases import DEFAULT_LEASE_SECONDS
 from blackboard.messages import NoteSnapshot
 from wrapper import sdk
+from wrapper._claims import ClaimKeeper
 from wrapper._json_values import strict_json
 from wrapper.cache import CodeCache, ManifestCache
 from wrapper.exceptions import NoTimeLeftError
 from wrapper.sandbox import SandboxLimits, SandboxOutcome, SandboxPool, SandboxRequest
+from wrapper.sandbox.pool import StartFence
 from wrapper.schemas import input_problem, output_problem
 from wrapper.trusted_calls import Ended, TrustedCalls
 
@@ -60,6 +68,9 @@ TrustedHandler = Callable[..., Any]
 
 #: The result fields a completion event repeats.
 _REPORTED = {"status", "output", "output_ref", "error", "duration_ms", "usage", "attempt"}
+
+#: The error type of an attempt that never started: past its deadline, or taken back from this process.
+NOT_STARTED = "NotStarted"
 
 #: Outputs larger than this (as JSON) go to the code store and travel by reference.
 MAX_INLINE_OUTPUT_BYTES = 128 * 1024
@@ -105,6 +116,8 @@ class Executor:
         clock: returns "now" (aware UTC).
         trusted_calls: where trusted callables run: daemon threads with a per-agent and a total bound, cooperative
             cancellation and fenced results (see :mod:`wrapper.trusted_calls`); default ``TrustedCalls()``.
+        lease_seconds: the lease of a claim, renewed every third of it while the attempt runs; the watchdog takes
+            back an attempt whose lease ran out (its holder died). ``None``: claims without a lease.
     """
 
     def __init__(
@@ -120,8 +133,10 @@ class Executor:
         code_cache_dir: str | None = None,
         clock: Callable[[], datetime] = utcnow,
         trusted_calls: TrustedCalls | None = None,
+        lease_seconds: float | None = DEFAULT_LEASE_SECONDS,
     ) -> None:
         self._backends = backends
+        self._claims = ClaimKeeper(backends.blackboard, lease_seconds)
         self._sandbox = sandbox
         self._trusted = trusted if trusted is not None else {}  # shared: the caller may register more later
         self._model_spec = model_spec
@@ -144,11 +159,12 @@ class Executor:
         return self._sandbox
 
     def close(self) -> None:
-        """Cancel the running trusted calls and return at once (the sandbox pool belongs to the caller).
+        """Cancel the running trusted calls and stop the lease renewals; return at once (the pool is the caller's).
 
         A task whose trusted call was running gets no completion: its attempt stays ``running`` as if this process
-        had died, and the watchdog recovers it. Closing never waits for a trusted call to return.
+        had died (its lease runs out), and the watchdog recovers it. Closing never waits for a trusted call to return.
         """
+        self._claims.close()
         self._calls.close()
 
     def execute(self, message: TaskMessage, *, time_limit: float | None = None) -> CompletionEvent | None:
@@ -189,9 +205,8 @@ class Executor:
             return completion
 
     def _execute(self, message: TaskMessage, time_limit: float | None) -> CompletionEvent | None:
-        board = self._backends.blackboard
         with tracing.start_span("wrapper.claim"):
-            claim = board.claim(message.orchestration_id, message.task_id, message.attempt)
+            claim = self._claims.claim(message)
         if not claim.applied:
             logger.debug(
                 "task_id=<%s>, attempt=<%d>, state=<%s> | claim not applied, dropping message",
@@ -202,18 +217,22 @@ class Executor:
             return None
         started = time.perf_counter()
         try:
-            run = self._run(message, time_limit)
-        except _Interrupted:
-            logger.info(
-                "task_id=<%s> | interrupted: the executor closed; the attempt is left to the watchdog", message.task_id
-            )
-            return None
-        except Exception as exc:  # the executor's own failure still ends in a completion
-            logger.exception("task_id=<%s> | executor failed", message.task_id)
-            run = _failed(type(exc).__name__, str(exc), retryable=getattr(exc, "retryable", True))
-        if run.duration_ms == 0.0:
-            run = replace(run, duration_ms=(time.perf_counter() - started) * 1000)
-        return self.report(message, run)
+            try:
+                run = self._run(message, time_limit)
+            except _Interrupted:
+                logger.info(
+                    "task_id=<%s> | interrupted: the executor closed; the attempt is left to the watchdog",
+                    message.task_id,
+                )
+                return None
+            except Exception as exc:  # the executor's own failure still ends in a completion
+                logger.exception("task_id=<%s> | executor failed", message.task_id)
+                run = _failed(type(exc).__name__, str(exc), retryable=getattr(exc, "retryable", True))
+            if run.duration_ms == 0.0:
+                run = replace(run, duration_ms=(time.perf_counter() - started) * 1000)
+            return self.report(message, run)
+        finally:
+            self._claims.release(message)
 
     # ---------------------------------------------------------------- running
 
@@ -266,9 +285,10 @@ class Executor:
             if manifest.isolation == "in_process":
                 # Its time is counted from its start (the wait for a slot is not its time), capped by the caller's.
                 limit = manifest.timeout_seconds if time_limit is None else min(manifest.timeout_seconds, time_limit)
-                run = self._run_in_process(manifest, message.input, context, limit)
+                fence = functools.partial(self._claims.start_bound, message)
+                run = self._run_in_process(manifest, message.input, context, limit, fence)
             else:
-                run = self._run_sandboxed(manifest, code, message.input, context, timeout)
+                run = self._run_sandboxed(manifest, code, message, context, time_limit)
         if capped and run.status is TaskState.TIMED_OUT:
             cause = (
                 f"no result within {timeout:.1f}s, all the time the invocation running it had left (the agent's "
@@ -289,26 +309,40 @@ class Executor:
         return self._backends.blackboard.notes(message.orchestration_id)
 
     def _run_sandboxed(
-        self, manifest: AgentManifest, code: bytes, data: Mapping[str, Any], context: sdk.TaskContext, timeout: float
+        self,
+        manifest: AgentManifest,
+        code: bytes,
+        message: TaskMessage,
+        context: sdk.TaskContext,
+        time_limit: float | None = None,
     ) -> Outcome:
         if self._sandbox is None:
             return _failed(
                 "SandboxUnavailable", f"{manifest.ref} needs the sandbox; none is configured", retryable=False
             )
-        limits = replace(self._limits, timeout_seconds=max(timeout, 0.001))
+        # The timeout bounds the run; the deadline is absolute, so the time spent starting the pool or waiting for a
+        # free zygote counts against it (the child is killed at it and does not start after it).
+        deadline = None if message.deadline is None else message.deadline.timestamp()
+        timeout = manifest.timeout_seconds if time_limit is None else min(manifest.timeout_seconds, time_limit)
+        limits = replace(self._limits, timeout_seconds=max(timeout, 0.001), deadline=deadline)
         request = SandboxRequest(
             code=code,
             module_name=f"agent_{manifest.name.replace('-', '_')}_v{manifest.version}",
-            input=dict(data),
+            input=dict(message.input),
             context=context.model_dump(mode="json"),
             entrypoint=manifest.entrypoint,
             env=dict(self._env()),
             limits=limits,
         )
-        return _from_outcome(self._sandbox.run(request))
+        return _from_outcome(self._sandbox.run(request, fence=lambda: self._claims.start_bound(message)))
 
     def _run_in_process(
-        self, manifest: AgentManifest, data: Mapping[str, Any], context: sdk.TaskContext, timeout: float
+        self,
+        manifest: AgentManifest,
+        data: Mapping[str, Any],
+        context: sdk.TaskContext,
+        timeout: float,
+        fence: StartFence,
     ) -> Outcome:
         handler = self._trusted.get(manifest.name)
         if handler is None:
@@ -322,6 +356,9 @@ class Executor:
             return _failed("TrustedHandlerUnavailable", message, retryable=False)
 
         def call(cancel: threading.Event, limit: float) -> Outcome:
+            bound = fence()  # the start fence: the call may have waited for a thread past its deadline
+            if bound is None or time.time() >= bound:
+                return _not_started()
             started = time.perf_counter()
             # Its deadline is when this call times out, counted from its start (the wait for a slot is not its time).
             ends_at = self._clock() + timedelta(seconds=limit)
@@ -465,6 +502,11 @@ def _call(handler: TrustedHandler, data: Mapping[str, Any]) -> Outcome:
     return Outcome(TaskState.SUCCEEDED, output)
 
 
+def _not_started() -> Outcome:
+    message = "the attempt did not start: its deadline passed, or it is no longer held by this process"
+    return Outcome(TaskState.TIMED_OUT, error=TaskError(type=NOT_STARTED, message=message))
+
+
 def _held_to_contract(manifest: AgentManifest, run: Outcome) -> Outcome:
     """A succeeded run whose output breaks the agent's output schema fails, so that reflection counts wrong outputs.
 
@@ -491,5 +533,7 @@ def _from_outcome(outcome: SandboxOutcome) -> Outcome:
     if outcome.stdout_tail:
         message = f"{message}\n--- last output ---\n{outcome.stdout_tail}"
     error = TaskError(type=outcome.error_type or "Error", message=message[-65_536:], retryable=outcome.retryable)
-    status = TaskState.TIMED_OUT if outcome.status == "timed_out" else TaskState.FAILED
+    # NotStarted: the fence or the child refused to start a late attempt; it timed out before it ran.
+    late = outcome.status == "timed_out" or outcome.error_type == NOT_STARTED
+    status = TaskState.TIMED_OUT if late else TaskState.FAILED
     return Outcome(status, None, error, outcome.duration_ms, usage)

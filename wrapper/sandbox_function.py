@@ -16,15 +16,17 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import math
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from wrapper.exceptions import SandboxError
 from wrapper.sandbox import SandboxCapabilities, SandboxLimits, SandboxOutcome, SandboxPool, SandboxRequest
+from wrapper.sandbox.pool import StartFence
 
 __all__ = [
     "MAX_PAYLOAD_BYTES",
@@ -149,12 +151,18 @@ class RemoteSandbox(SandboxPool):
         """What this process grants: nothing, because nothing runs here."""
         return SandboxCapabilities(separate_user=False, network_namespace=False, mount_namespace=False)
 
-    def run(self, request: SandboxRequest) -> SandboxOutcome:
-        """Run one request in the sandbox function.
+    def run(self, request: SandboxRequest, *, fence: StartFence | None = None) -> SandboxOutcome:
+        """Run one request in the sandbox function (``fence`` as in :meth:`SandboxPool.run`).
 
         Raises:
             SandboxError: the function could not be invoked (retryable, like a pool that cannot start a zygote).
         """
+        if fence is not None:
+            bound = fence()
+            if bound is None:
+                return _failed("NotStarted", "the start fence refused the request", retryable=True)
+            if bound != math.inf:
+                request = replace(request, limits=replace(request.limits, start_by=bound))
         try:
             payload = _invocation(request)
         except (TypeError, ValueError) as exc:

@@ -5,6 +5,10 @@ stored task and returns the new one, or ``None`` when the request no longer appl
 attempt, a task already claimed). Adapters run change functions atomically, one task at a time, with the stored
 record as input, and keep the per-wave counter in the same atomic step.
 
+Leases: a claim may name its holder and a lease expiry; the holder renews it (:meth:`Blackboard.renew_lease`), checks
+it right before the handler starts (:meth:`Blackboard.check_start`), and the watchdog takes back an attempt whose
+holder is gone (:meth:`Blackboard.reclaim`). The protocol and why it fences a lost holder: ``blackboard.leases``.
+
 Closing a wave: each wave has a counter row ``(size, done, closed)``. A task change that makes a task *done*
 (succeeded, cancelled, or failed/timed out with no retry coming) adds one to ``done`` in the same transaction, and
 then sets ``closed`` under the condition ``done = size AND NOT closed``. Exactly one change meets that condition,
@@ -16,11 +20,12 @@ from __future__ import annotations
 import abc
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Generic, TypeVar
 
 from blackboard._base import revalidate, utcnow
 from blackboard.exceptions import InvalidTransitionError, RecordValidationError
+from blackboard.leases import holds
 from blackboard.records import Note, Orchestration, Task, TaskResult
 from blackboard.states import (
     ACTIVE_TASK_STATES,
@@ -205,13 +210,80 @@ class Blackboard(abc.ABC):
         """Mark ``pending`` tasks (at the given attempts) ``dispatched``, in one atomic batch."""
         return self._change_tasks([(t.orchestration_id, t.task_id, self._dispatch(t.attempt)) for t in tasks])
 
-    def claim(self, orchestration_id: str, task_id: str, attempt: int) -> Transition:
-        """Claim a task for execution: ``pending|dispatched → running`` if the attempt still matches."""
-        return self._change_task(orchestration_id, task_id, self._claim(attempt))
+    def claim(
+        self,
+        orchestration_id: str,
+        task_id: str,
+        attempt: int,
+        *,
+        holder: str | None = None,
+        lease_seconds: float | None = None,
+    ) -> Transition:
+        """Claim a task for execution: ``pending|dispatched → running`` if the attempt still matches.
 
-    def claim_many(self, tasks: Sequence[Task]) -> list[Transition]:
+        Args:
+            orchestration_id: the orchestration.
+            task_id: the task.
+            attempt: the attempt the claimer was sent.
+            holder: who claims it (``str(blackboard.leases.this_process())``); recorded on the task.
+            lease_seconds: with a holder, the claim is valid this long unless renewed (:meth:`renew_lease`); the
+                watchdog may take the attempt back after that. ``None``: no lease (only the deadline bounds it).
+        """
+        return self._change_task(orchestration_id, task_id, self._claim(attempt, holder, lease_seconds))
+
+    def claim_many(
+        self, tasks: Sequence[Task], *, holder: str | None = None, lease_seconds: float | None = None
+    ) -> list[Transition]:
         """Claim several tasks (at the given attempts) in one atomic batch; see :meth:`claim`."""
-        return self._change_tasks([(t.orchestration_id, t.task_id, self._claim(t.attempt)) for t in tasks])
+        return self._change_tasks(
+            [(t.orchestration_id, t.task_id, self._claim(t.attempt, holder, lease_seconds)) for t in tasks]
+        )
+
+    def renew_lease(
+        self, orchestration_id: str, task_id: str, attempt: int, holder: str, lease_seconds: float
+    ) -> Transition:
+        """Extend the lease of a running attempt by ``lease_seconds`` from now, if ``holder`` still holds it.
+
+        ``applied=False`` tells the holder it lost the attempt (reclaimed, timed out or cancelled).
+        """
+        expires = self._clock() + timedelta(seconds=lease_seconds)
+
+        def change(task: Task) -> Task | None:
+            if task.state is not TaskState.RUNNING or task.attempt != attempt or task.holder != holder:
+                return None
+            return task.model_copy(update={"lease_expires_at": expires})
+
+        return self._change_task(orchestration_id, task_id, change)
+
+    def check_start(self, orchestration_id: str, task_id: str, attempt: int, holder: str | None) -> Task | None:
+        """The start fence: the task if ``attempt`` may start now (see :func:`blackboard.leases.holds`), else ``None``.
+
+        Called right before a handler runs: the task is still ``running`` at ``attempt`` under ``holder``, and
+        neither its lease nor its deadline has passed. Start the handler no later than
+        :func:`blackboard.leases.start_by` of the returned task.
+        """
+        task = self._get_task(orchestration_id, task_id)
+        return task if holds(task, attempt=attempt, holder=holder, now=self._clock()) else None
+
+    def reclaim(self, seen: Task, result: TaskResult, *, retry_at: datetime | None = None) -> Transition:
+        """Take back an attempt whose holder is gone: record ``result`` for it if nothing moved since ``seen``.
+
+        ``seen`` is the running task as the caller read it when it decided the holder was gone (its lease expired,
+        or its process no longer exists). The change applies only if the task is still running at the same attempt,
+        under the same holder, with the same lease expiry: a holder that renewed meanwhile keeps its attempt.
+        """
+        complete = self._complete(Completion(seen.orchestration_id, seen.task_id, seen.attempt, result, retry_at))
+
+        def change(task: Task) -> Task | None:
+            same = (task.state, task.attempt, task.holder, task.lease_expires_at) == (
+                TaskState.RUNNING,
+                seen.attempt,
+                seen.holder,
+                seen.lease_expires_at,
+            )
+            return complete(task) if same and seen.holder is not None else None
+
+        return self._change_task(seen.orchestration_id, seen.task_id, change)
 
     def complete(
         self,
@@ -285,6 +357,8 @@ class Blackboard(abc.ABC):
                     "attempts": [*task.attempts, *previous],
                     "retry_at": None,
                     "updated_at": now,
+                    "holder": None,
+                    "lease_expires_at": None,
                 }
             )
 
@@ -300,13 +374,16 @@ class Blackboard(abc.ABC):
 
         return change
 
-    def _claim(self, attempt: int) -> TaskChange:
+    def _claim(self, attempt: int, holder: str | None = None, lease_seconds: float | None = None) -> TaskChange:
         now = self._clock()
+        lease = None if holder is None or lease_seconds is None else now + timedelta(seconds=lease_seconds)
 
         def change(task: Task) -> Task | None:
             if task.attempt != attempt or task.state not in CLAIMABLE_TASK_STATES:
                 return None
-            return task.model_copy(update={"state": TaskState.RUNNING, "updated_at": now})
+            return task.model_copy(
+                update={"state": TaskState.RUNNING, "updated_at": now, "holder": holder, "lease_expires_at": lease}
+            )
 
         return change
 
@@ -323,7 +400,14 @@ class Blackboard(abc.ABC):
             retryable = result.error is None or result.error.retryable
             retry = retry_at if retryable and task.attempt < task.max_attempts else None
             return task.model_copy(
-                update={"state": TaskState(result.status), "result": result, "retry_at": retry, "updated_at": now}
+                update={
+                    "state": TaskState(result.status),
+                    "result": result,
+                    "retry_at": retry,
+                    "updated_at": now,
+                    "holder": None,
+                    "lease_expires_at": None,
+                }
             )
 
         return change
@@ -335,7 +419,7 @@ class Blackboard(abc.ABC):
         def checked(change: TaskChange) -> TaskChange:
             def run(task: Task) -> Task | None:
                 changed = change(task)
-                if changed is not None:
+                if changed is not None and changed.state is not task.state:  # same state: a lease renewal
                     check_task_transition(task.state, changed.state)
                 return changed
 

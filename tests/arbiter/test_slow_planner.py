@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import AsyncGenerator
+import time
+from collections.abc import AsyncGenerator, Callable
 from typing import Any
 
-from arbiter.coordinator import Coordinator
+from arbiter.coordinator import Coordinator, EngineSettings
 from arbiter.planner import Planner
 from arbiter.prompts import SYSTEM_PROMPT
 from arbiter.sweeper import Sweeper
@@ -44,3 +45,36 @@ def test_watchdog_does_not_plan_an_orchestration_being_planned(backends: Backend
     assert model.calls == 1  # a second plan would have found the script exhausted
     (orchestration,) = backends.blackboard.list_orchestrations()
     assert orchestration.output == "done"
+
+
+def test_a_turn_longer_than_its_lease_is_not_planned_again_by_another_coordinator(backends: Backends) -> None:
+    model = SlowModel([{"text": "done"}])
+    other = ScriptedModel([{"text": "planned twice"}])
+    # Another coordinator (as in another process: it does not share this one's in-memory view) and a short lease
+    # that must be renewed several times while the model thinks.
+    planning = Coordinator(backends, Planner(model, SYSTEM_PROMPT), EngineSettings(lease_seconds=1.0))
+    watching = Coordinator(backends, Planner(other, SYSTEM_PROMPT))
+    event = Event.parse({"source": "t", "detail-type": "T", "detail": {}})
+    starter = threading.Thread(target=planning.start, args=(event,))
+    starter.start()
+    assert model.entered.wait(10)
+    (orchestration,) = backends.blackboard.list_orchestrations()
+    assert orchestration.planner is not None and orchestration.planning_expires_at is not None
+    # Past a whole lease period: the lease is still held because it is renewed.
+    assert _wait(lambda: backends.blackboard.get_orchestration(orchestration.id).version >= orchestration.version + 3)
+    reports = [Sweeper(watching, stalled_after=0).sweep(resume=True) for _ in range(3)]
+    model.release.set()
+    starter.join(10)
+    assert [r.orchestrations_resumed for r in reports] == [0, 0, 0]
+    assert other.calls == 0
+    finished = backends.blackboard.get_orchestration(orchestration.id)
+    assert finished.output == "done"
+
+
+def _wait(condition: Callable[[], bool], timeout: float = 10.0) -> bool:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if condition():
+            return True
+        time.sleep(0.02)
+    return False

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from blackboard import TaskNotFoundError, TaskState
 from blackboard.adapters.aws import DynamoDBBlackboard
+from blackboard.adapters.aws._dynamodb_items import task_key as board_key
 from blackboard.adapters.aws._dynamodb_seen import SeenItems
 from blackboard.ports.blackboard import TaskChange
 from blackboard.records import Task
@@ -57,6 +58,30 @@ def test_claim_and_complete_take_one_call_each_and_store_what_the_port_says(tabl
     closing = board.complete(orchestration.id, last, 1, ok("b"))
     assert client.calls == ["transact_write_items"] * 2  # the counter's closing form, guessed wrong first
     assert closing.closes_wave
+
+
+def test_a_claim_with_a_lease_is_one_update_and_a_renewal_is_conditional(tables: MotoTables) -> None:
+    board, client = _board(tables)
+    orchestration, tasks = with_wave(board, 1)
+    task_id = tasks[0].task_id
+    before = board.get_task(orchestration.id, task_id)
+    client.calls.clear()
+    claimed = board.claim(orchestration.id, task_id, 1, holder="h/1/2", lease_seconds=10)
+    assert client.calls == ["update_item"]
+    expected = {
+        "state": TaskState.RUNNING,
+        "updated_at": NOW,
+        "holder": "h/1/2",
+        "lease_expires_at": NOW + timedelta(seconds=10),
+    }
+    assert claimed.applied and claimed.task == before.model_copy(update=expected)
+    assert board.get_task(orchestration.id, task_id) == claimed.task
+    assert not board.renew_lease(orchestration.id, task_id, 1, "h/1/3", 20).applied
+    assert board.renew_lease(orchestration.id, task_id, 1, "h/1/2", 20).applied
+    assert board.get_task(orchestration.id, task_id).lease_expires_at == NOW + timedelta(seconds=20)
+    board.complete(orchestration.id, task_id, 1, ok())
+    item = tables.client.get_item(TableName=tables.blackboard, Key=board_key(orchestration.id, task_id))["Item"]
+    assert "holder" not in item and "lease_expires_at" not in item  # a finished attempt holds no lease
 
 
 def test_a_claim_that_does_not_apply_costs_one_call(tables: MotoTables) -> None:
@@ -109,8 +134,8 @@ def test_items_written_before_state_left_the_document_still_read_and_claim(table
 class _WiderClaim(DynamoDBBlackboard):
     """A claim whose change depends on more than the fast path sees: it must still end as the port says."""
 
-    def _claim(self, attempt: int) -> TaskChange:
-        base = super()._claim(attempt)
+    def _claim(self, attempt: int, holder: str | None = None, lease_seconds: float | None = None) -> TaskChange:
+        base = super()._claim(attempt, holder, lease_seconds)
 
         def change(task: Task) -> Task | None:
             changed = base(task)

@@ -22,6 +22,7 @@ import os
 import signal
 import sys
 import tempfile
+import time
 import traceback
 import types
 from collections.abc import Callable
@@ -276,6 +277,9 @@ def _execute(payload: Payload, limits: SandboxLimits, tail: _TailRaw) -> bytes:
             handler = _load(payload)
         except BaseException as exc:
             return _exception_document(exc, _load_failure(exc), session, tail)
+        late = _too_late(limits)
+        if late is not None:
+            return _failed("NotStarted", late, True, session.usage, _tail_text(tail))
         try:
             output = handler(**payload.input)
         except BaseException as exc:
@@ -293,6 +297,15 @@ def _execute(payload: Payload, limits: SandboxLimits, tail: _TailRaw) -> bytes:
         rest = Result(status="succeeded", usage=session.usage, notes=session.notes, stdout_tail=_tail_text(tail))
         # The output is already JSON (ASCII): splice it in rather than encode it a second time.
         return b'{"output":' + encoded.encode() + b"," + rest.model_dump_json(exclude={"output"}).encode()[1:]
+
+
+def _too_late(limits: SandboxLimits) -> str | None:
+    """Why the handler must not start now (its deadline or its start bound passed), or ``None``."""
+    now = time.time()
+    for name, bound in (("deadline", limits.deadline), ("start bound", limits.start_by)):
+        if bound is not None and now >= bound:
+            return f"the handler did not start: its {name} passed {now - bound:.3f}s before it could"
+    return None
 
 
 def _exception_document(exc: BaseException, kind: tuple[str, bool], session: sdk.TaskSession, tail: _TailRaw) -> bytes:

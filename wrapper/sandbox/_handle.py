@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import struct
 import subprocess
 import sys
 import threading
@@ -17,7 +18,7 @@ from wrapper.exceptions import SandboxError
 from wrapper.sandbox import _isolation
 from wrapper.sandbox._outcome import crashed, failed, from_report
 from wrapper.sandbox._protocol import Control, FrameError, Payload, Ready, Report, frame, receive, send
-from wrapper.sandbox._types import SandboxOutcome, SandboxRequest
+from wrapper.sandbox._types import SandboxLimits, SandboxOutcome, SandboxRequest
 
 logger = logging.getLogger(__name__)
 
@@ -59,6 +60,12 @@ def encode(request: SandboxRequest) -> bytes:
         return frame(control.model_dump_json().encode()) + frame(payload.model_dump_json().encode())
     except TypeError as exc:
         raise ValueError(str(exc)) from exc
+
+
+def with_limits(frames: bytes, limits: SandboxLimits) -> bytes:
+    """The frames of :func:`encode` with the control frame (the first) replaced by one carrying ``limits``."""
+    (size,) = struct.unpack(">I", frames[:4])
+    return frame(Control(limits=limits).model_dump_json().encode()) + frames[4 + size :]
 
 
 def protect_host() -> None:

@@ -23,6 +23,10 @@ class SandboxLimits:
         output_bytes: largest result (as JSON) the child may return.
         network: whether the child may use the network (only with scoped credentials); when ``False`` and the
             machine allows it, the child gets a private network namespace with no interfaces up.
+        deadline: an absolute end (seconds since the epoch): the child is killed then even if ``timeout_seconds``
+            has not passed since it started, and the handler does not start at or after it.
+        start_by: the latest time (seconds since the epoch) the handler may start; a child that gets there later
+            exits without calling it (``NotStarted``). Set by the pool from the start fence of :meth:`SandboxPool.run`.
     """
 
     timeout_seconds: float = 60.0
@@ -33,6 +37,8 @@ class SandboxLimits:
     file_size_bytes: int = 64 * 1024**2
     output_bytes: int = 32 * 1024**2
     network: bool = False
+    deadline: float | None = None
+    start_by: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

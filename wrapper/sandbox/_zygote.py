@@ -176,7 +176,10 @@ class Server:
             os.close(spare.go)
             payload[:] = bytes(len(payload))
         try:
-            watch = _watch(spare.pid, spare.result, started + limits.timeout_seconds, cap)
+            timeout = limits.timeout_seconds
+            if limits.deadline is not None:  # an absolute end: whatever time the request spent getting here counts
+                timeout = max(0.0, min(timeout, limits.deadline - time.time()))
+            watch = _watch(spare.pid, spare.result, started + timeout, cap)
             _kill_tree(spare.pid)  # done, out of time or over the cap: in every case nothing of it may go on
             # A complete result: answer now; how the process ended no longer matters.
             early = watch.eof and bool(watch.result) and not watch.overflow

@@ -17,23 +17,29 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import math
 import os
 import subprocess
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import replace
 from types import TracebackType
 
 from wrapper.exceptions import SandboxError
 from wrapper.sandbox import _isolation, _landlock
-from wrapper.sandbox._handle import Zygote, encode, zygote_environment
+from wrapper.sandbox._handle import Zygote, encode, with_limits, zygote_environment
 from wrapper.sandbox._leases import UidLease, lease_uid
 from wrapper.sandbox._outcome import failed
 from wrapper.sandbox._types import SandboxCapabilities, SandboxOutcome, SandboxRequest
 
-__all__ = ["SandboxPool", "run_cold", "sandbox_capabilities"]
+__all__ = ["SandboxPool", "StartFence", "run_cold", "sandbox_capabilities"]
 
 logger = logging.getLogger(__name__)
+
+#: Returns the latest time (epoch seconds) a request may start, or ``None`` if it must not run; see ``SandboxPool.run``.
+StartFence = Callable[[], float | None]
+_NOT_STARTED = "NotStarted"
 
 #: How long :meth:`SandboxPool.close` waits for interrupted tasks to hand their zygote back.
 _CLOSE_SECONDS = 30.0
@@ -156,8 +162,18 @@ class SandboxPool:
         """The user ids the children run under (empty unless the pool runs as root)."""
         return tuple(lease.uid for lease in self._leases)
 
-    def run(self, request: SandboxRequest) -> SandboxOutcome:
+    def run(self, request: SandboxRequest, *, fence: StartFence | None = None) -> SandboxOutcome:
         """Run one request in an isolated child of a free zygote.
+
+        Args:
+            request: what to run.
+            fence: called once a zygote is free, right before the request is sent (starting the pool and waiting for
+                a zygote may take seconds): returns the latest time the handler may start (seconds since the
+                epoch, or ``math.inf``), or ``None`` when it must not run at all any more. The child checks that
+                bound again right before it calls the handler.
+
+        Returns:
+            The outcome; ``timed_out`` with ``error_type="NotStarted"`` when the fence refused the request.
 
         Raises:
             SandboxError: the sandbox machinery failed (a zygote could not be restarted) or the pool is closed.
@@ -173,6 +189,14 @@ class SandboxPool:
                 raise SandboxError("the sandbox pool is closed")
             zygote = self._idle.pop(0)  # the longest idle: it has certainly finished cleaning up after its last task
         try:
+            if fence is not None:
+                bound = fence()
+                if bound is None:
+                    refused = "the start fence refused the request"
+                    return failed(_NOT_STARTED, refused, retryable=True, status="timed_out")
+                if bound != math.inf:
+                    request = replace(request, limits=replace(request.limits, start_by=bound))
+                    frames = with_limits(frames, request.limits)
             return zygote.run(request, frames, may_restart=lambda: not self._closed)
         finally:
             with self._cond:

@@ -1,9 +1,10 @@
 """A claim in one call: a conditional UpdateItem of the task's state, no read first.
 
-The port's claim is "``state := running, updated_at := now`` if the attempt matches and the state is claimable".
-Both fields are plain attributes of the task item (``TASK_FIELDS``), so one UpdateItem makes the change under the
-condition ``attempt = :a AND state IN (claimable states)`` and moves the revision. What it writes comes from the
-port: its change function runs on stand-in tasks built from the request (one per claimable state, and one at
+The port's claim is "``state := running, updated_at := now, holder := h, lease_expires_at := now + L`` if the
+attempt matches and the state is claimable" (no holder and no lease for a claim without one: those attributes are
+removed). The fields are plain attributes of the task item (``TASK_FIELDS``), so one UpdateItem makes the change
+under the condition ``attempt = :a AND state IN (claimable states)`` and moves the revision. What it writes comes
+from the port: its change function runs on stand-in tasks built from the request (one per claimable state, and one at
 another attempt), and the fast path is taken only when the change applies exactly as that condition says and
 touches nothing but those fields. The item as it was comes back (``ALL_OLD``, on success and on a failed
 condition) and the port's change function runs on it: its result is the returned task, and it must be what the
@@ -39,8 +40,13 @@ _SET = (*TASK_FIELDS, "gsi1pk", "gsi1sk")
 _DERIVED = ("state", "attempt", "gsi1pk", "gsi1sk", "gsi2pk", "gsi2sk")
 _STATES = sorted(CLAIMABLE_TASK_STATES)
 _CONDITION = f"#attempt = :attempt AND #state IN ({', '.join(f':s{i}' for i in range(len(_STATES)))})"
-_UPDATE = "SET " + ", ".join(f"#{name} = :{name}" for name in _SET) + f", #{WRITE_ID} = :w ADD #rev :one"
 _NAMES = {f"#{name}": name for name in (*_SET, "attempt", "rev", WRITE_ID)}
+
+
+def _update(present: list[str], absent: list[str]) -> str:
+    """SET the attributes the claim writes, REMOVE those it leaves ``None`` (a claim without a lease)."""
+    update = "SET " + ", ".join(f"#{name} = :{name}" for name in present) + f", #{WRITE_ID} = :w"
+    return update + " ADD #rev :one" + (f" REMOVE {', '.join(f'#{name}' for name in absent)}" if absent else "")
 
 
 def claim_task(
@@ -65,14 +71,17 @@ def claim_task(
     if changed is None:
         return None
     written = codec.task_item(changed, seq=0, wave_size=1, rev=0)
+    present = [name for name in _SET if name in written]
+    absent = [name for name in _SET if name not in written]
     token = string(uuid.uuid4().hex)
-    values: Item = {f":{name}": written[name] for name in _SET}
+    values: Item = {f":{name}": written[name] for name in present}
     values.update({f":s{i}": string(state.value) for i, state in enumerate(_STATES)})
     values.update({":attempt": number(attempt), ":one": number(1), ":w": token})
     key = task_key(orchestration_id, task_id)
-    applied, item = table.update_returning(key, _UPDATE, values, _CONDITION, _NAMES)
+    applied, item = table.update_returning(key, _update(present, absent), values, _CONDITION, _NAMES)
     if applied and item is not None:
-        stored = {**item, **{name: written[name] for name in _SET}, "rev": number(int(item["rev"]["N"]) + 1)}
+        kept = {name: value for name, value in item.items() if name not in absent}
+        stored = {**kept, **{name: written[name] for name in present}, "rev": number(int(item["rev"]["N"]) + 1)}
         return _checked(table, codec, seen, item, {**stored, WRITE_ID: token}, change)
     if item is None:  # no item, or a service that does not return it on a failed condition
         item = table.get(key)

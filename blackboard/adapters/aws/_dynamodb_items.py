@@ -52,8 +52,9 @@ DUE_RETRY = "TASKDUE#retry"
 
 ORCHESTRATION_PARTS = ("conversation", "output", "event", "error")
 TASK_PARTS = ("input", "result", "attempts")
-#: Task fields stored as plain attributes and left out of ``doc`` (a claim updates them in place).
-TASK_FIELDS = ("state", "updated_at")
+#: Task fields stored as plain attributes and left out of ``doc`` (a claim updates them in place). A field that is
+#: ``None`` (no holder, no lease) has no attribute.
+TASK_FIELDS = ("state", "updated_at", "holder", "lease_expires_at")
 NOTE_PARTS = ("value",)
 PARTS = (*ORCHESTRATION_PARTS, *TASK_PARTS, *NOTE_PARTS)
 _SORT_KEY_BYTES = 1024
@@ -159,9 +160,8 @@ class ItemCodec:
             "gsi1pk": string(tasks_in_state(task.state)),
             "gsi1sk": string(f"{time_key(task.updated_at)}#{task.orchestration_id}#{task.task_id}"),
         }
-        item.update(
-            {field: string(value) for field, value in task.model_dump(mode="json", include=set(TASK_FIELDS)).items()}
-        )
+        fields = task.model_dump(mode="json", include=set(TASK_FIELDS))
+        item.update({field: string(value) for field, value in fields.items() if value is not None})
         due = None
         if task.retry_at is not None:
             due = (DUE_RETRY, task.retry_at)

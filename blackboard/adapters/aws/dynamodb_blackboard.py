@@ -273,14 +273,27 @@ class DynamoDBBlackboard(Blackboard):
             results.extend(super().mark_dispatched(tasks[start : start + TRANSACTION_ITEMS]))
         return results
 
-    def claim(self, orchestration_id: str, task_id: str, attempt: int) -> Transition:
-        """Claim a task for execution in one conditional UpdateItem (same semantics as the port's claim)."""
-        change = self._claim(attempt)
+    def claim(
+        self,
+        orchestration_id: str,
+        task_id: str,
+        attempt: int,
+        *,
+        holder: str | None = None,
+        lease_seconds: float | None = None,
+    ) -> Transition:
+        """Claim a task for execution in one conditional UpdateItem (same semantics as the port's claim).
+
+        The holder and the lease expiry are written by the same UpdateItem as the state.
+        """
+        change = self._claim(attempt, holder, lease_seconds)
         claimed = retry_conflicts(
             lambda: claim_task(self.table, self._codec, self._seen, orchestration_id, task_id, attempt, change),
             f"claim task {task_id}",
         )
-        return claimed if claimed is not None else super().claim(orchestration_id, task_id, attempt)
+        if claimed is not None:
+            return claimed
+        return super().claim(orchestration_id, task_id, attempt, holder=holder, lease_seconds=lease_seconds)
 
     def _apply_task_changes(self, changes: Sequence[tuple[str, str, TaskChange]]) -> list[Transition]:
         return apply_task_changes(self.table, self._codec, self._seen, changes)

@@ -1,0 +1,117 @@
+"""The planning lease: a durable mark that a process is calling the model for an orchestration.
+
+A planner turn can take longer than the watchdog's ``stalled_after``; without a mark on the orchestration itself a
+watchdog in another process would plan it a second time meanwhile. The lease follows ``blackboard.leases``:
+
+1. *Take*: before the model call, the coordinator writes ``planner = <holder>#<turn>`` and ``planning_expires_at =
+   now + L`` with a compare-and-set on the orchestration's version, only if no live lease of another turn is there
+   (none, expired, or held by a process of this host that no longer runs). Two takers: one CAS applies.
+2. *Renew*: while the model thinks, a thread renews the expiry every ``L / 3`` (a CAS each; nothing else writes a
+   running orchestration while its wave is being planned, except finishing it).
+3. *Use*: after the call the renewals stop, the orchestration is read again, and the turn is used only if the lease
+   is still this turn's and the conversation did not move; the write that stores the turn (the wave, the answer)
+   clears the lease in the same compare-and-set, so a completion of the new wave can plan the next turn at once.
+4. *Watchdog*: :func:`planning_held` tells the sweeper to leave an orchestration alone while a live lease is on it.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime, timedelta
+from typing import Any
+
+from blackboard import Blackboard, BlackboardError, Orchestration
+from blackboard.leases import DEFAULT_LEASE_SECONDS, Holder, this_process
+
+__all__ = ["RELEASED", "PlanningLease", "planning_held"]
+
+logger = logging.getLogger(__name__)
+
+#: The changes that clear a planning lease, added to the write that stores a turn.
+RELEASED: dict[str, Any] = {"planner": None, "planning_expires_at": None}
+
+
+def planning_held(orchestration: Orchestration, now: datetime) -> bool:
+    """Whether a live planner holds the orchestration (unexpired lease, holder not known to be dead)."""
+    if orchestration.planner is None or orchestration.planning_expires_at is None:
+        return False
+    if orchestration.planning_expires_at <= now:
+        return False
+    holder = Holder.parse(orchestration.planner.partition("#")[0])
+    return holder is None or holder.alive() is not False
+
+
+class PlanningLease:
+    """Takes, renews and checks the planning lease of one turn.
+
+    Args:
+        board: the blackboard.
+        clock: returns "now".
+        lease_seconds: how long the lease lasts without renewal.
+    """
+
+    def __init__(
+        self, board: Blackboard, clock: Callable[[], datetime], lease_seconds: float = DEFAULT_LEASE_SECONDS
+    ) -> None:
+        self._board = board
+        self._clock = clock
+        self._lease = lease_seconds
+        self.token = f"{this_process()}#{uuid.uuid4().hex[:12]}"
+
+    def take(self, orchestration: Orchestration) -> Orchestration | None:
+        """The orchestration with this turn's lease on it, or ``None`` if another live turn holds it (or it moved)."""
+        if planning_held(orchestration, self._clock()):
+            logger.debug(
+                "orchestration_id=<%s>, planner=<%s> | being planned elsewhere", orchestration.id, orchestration.planner
+            )
+            return None
+        taken = self._board.update_orchestration(orchestration, planner=self.token, planning_expires_at=self._expiry())
+        return taken.record if taken.applied else None
+
+    @contextmanager
+    def renewing(self, orchestration_id: str) -> Iterator[None]:
+        """Renew the lease in the background for the duration of the block (the model call)."""
+        stop = threading.Event()
+
+        def renew() -> None:
+            while not stop.wait(self._lease / 3):
+                try:
+                    current = self._board.get_orchestration(orchestration_id)
+                    if current.planner != self.token or current.finished:
+                        return
+                    self._board.update_orchestration(current, planning_expires_at=self._expiry())
+                except BlackboardError:
+                    logger.warning("orchestration_id=<%s> | could not renew the planning lease", orchestration_id)
+
+        thread = threading.Thread(target=renew, name="arbiter-planning-lease", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join()
+
+    def after_turn(self, before: Orchestration) -> Orchestration | None:
+        """The orchestration to store the turn on: read again, still this turn's and unchanged but for the lease."""
+        current = self._board.get_orchestration(before.id)
+        same = (current.status, current.wave, current.conversation) == (before.status, before.wave, before.conversation)
+        if current.planner != self.token or not same:
+            logger.info("orchestration_id=<%s> | planning lease lost during the model call; turn dropped", before.id)
+            return None
+        return current
+
+    def release(self, orchestration_id: str) -> None:
+        """Clear the lease if it is still this turn's (a turn that stored nothing); best effort."""
+        try:
+            current = self._board.get_orchestration(orchestration_id)
+            if current.planner == self.token and not current.finished:
+                self._board.update_orchestration(current, **RELEASED)
+        except BlackboardError:
+            logger.warning("orchestration_id=<%s> | could not release the planning lease", orchestration_id)
+
+    def _expiry(self) -> datetime:
+        return self._clock() + timedelta(seconds=self._lease)

@@ -1,0 +1,188 @@
+"""The start fence: an attempt never starts after its deadline, nor after it was taken from this process.
+
+Sandboxed handlers report their start to a marker server on 127.0.0.1 (``tests.markers``), so a start that should
+not have happened is seen even when its result is dropped.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from typing import Any
+
+import pytest
+
+from blackboard import AgentManifest, Event, Orchestration, Task, TaskMessage, TaskState, Transition
+from blackboard._base import utcnow
+from blackboard.adapters import SqliteBlackboard
+from tests.markers import MARKING_HANDLER, Markers, marker_server
+from tests.wrapper.conftest import Harness
+from wrapper.executor import NOT_STARTED, Executor
+from wrapper.sandbox import SandboxLimits, SandboxPool
+
+
+@pytest.fixture(scope="module")
+def one_zygote() -> Iterator[SandboxPool]:
+    with SandboxPool(size=1, preload=()) as sandbox:
+        yield sandbox
+
+
+@pytest.fixture
+def markers() -> Iterator[Markers]:
+    with marker_server() as server:
+        yield server
+
+
+def _wave(
+    harness: Harness, agent: AgentManifest, inputs: list[dict[str, Any]], deadlines: list[datetime]
+) -> list[TaskMessage]:
+    """Tasks stored with deadlines (as the coordinator stores them), dispatched; their messages."""
+    board = harness.backends.blackboard
+    event = Event.parse({"source": "test", "detail-type": "run", "detail": {}})
+    orchestration = board.create_orchestration(Orchestration(event=event)).record
+    tasks = [
+        Task(
+            orchestration_id=orchestration.id,
+            task_id=f"tooluse_{i}",
+            wave=1,
+            agent=agent.ref,
+            input=data,
+            deadline=deadline,
+        )
+        for i, (data, deadline) in enumerate(zip(inputs, deadlines, strict=True))
+    ]
+    board.add_wave(orchestration, tasks)
+    board.mark_dispatched(tasks)
+    return [
+        TaskMessage(
+            orchestration_id=t.orchestration_id,
+            task_id=t.task_id,
+            attempt=1,
+            agent=agent.ref,
+            input=t.input,
+            deadline=t.deadline,
+        )
+        for t in tasks
+    ]
+
+
+def test_a_sandboxed_attempt_that_waited_past_its_deadline_never_starts(
+    harness: Harness, one_zygote: SandboxPool, markers: Markers
+) -> None:
+    agent = harness.register("mark", MARKING_HANDLER, timeout=20.0)
+    executor = Executor(harness.backends, sandbox=one_zygote, limits=SandboxLimits(network=True))
+    now = utcnow()
+    busy, late = _wave(
+        harness,
+        agent,
+        [{"port": markers.port, "key": "busy", "hold": 2.0}, {"port": markers.port, "key": "late"}],
+        [now + timedelta(seconds=30), now + timedelta(seconds=1)],
+    )
+    try:
+        first = threading.Thread(target=executor.execute, args=(busy,))
+        first.start()
+        assert markers.wait_for(lambda marks: any(m.key == "busy" for m in marks))
+        # The only zygote is busy for 2 s: the late task is claimed now and waits for it past its 1 s deadline.
+        completion = executor.execute(late)
+        first.join()
+    finally:
+        executor.close()
+    assert completion is not None and completion.status is TaskState.TIMED_OUT
+    assert completion.error is not None and completion.error.type == NOT_STARTED and completion.error.retryable
+    assert markers.of("late") == []
+    assert [m.key for m in markers.marks] == ["busy"]
+
+
+def test_a_sandboxed_child_killed_at_the_absolute_deadline(
+    harness: Harness, one_zygote: SandboxPool, markers: Markers
+) -> None:
+    agent = harness.register("mark", MARKING_HANDLER, timeout=20.0)
+    executor = Executor(harness.backends, sandbox=one_zygote, limits=SandboxLimits(network=True))
+    (message,) = _wave(
+        harness, agent, [{"port": markers.port, "key": "slow", "hold": 10.0}], [utcnow() + timedelta(seconds=1.5)]
+    )
+    started = time.monotonic()
+    try:
+        completion = executor.execute(message)
+    finally:
+        executor.close()
+    assert completion is not None and completion.status is TaskState.TIMED_OUT
+    assert time.monotonic() - started < 8.0  # the deadline, not the agent's 20 s timeout, ended it
+    assert len(markers.of("slow")) == 1
+
+
+class TakenBackAfterClaim(SqliteBlackboard):
+    """A fake: every claim that applies is at once taken back (as the watchdog does when it reclaims an attempt)."""
+
+    def claim(
+        self,
+        orchestration_id: str,
+        task_id: str,
+        attempt: int,
+        *,
+        holder: str | None = None,
+        lease_seconds: float | None = None,
+    ) -> Transition:
+        claimed = super().claim(orchestration_id, task_id, attempt, holder=holder, lease_seconds=lease_seconds)
+        if claimed.applied:
+            self.cancel(orchestration_id, task_id, "taken back")
+        return claimed
+
+
+def _taken_back(harness: Harness) -> Harness:
+    database = harness.backends.database
+    assert database is not None
+    board = TakenBackAfterClaim(database)
+    return Harness(type(harness.backends)(**{**vars(harness.backends), "blackboard": board}))
+
+
+def test_a_sandboxed_attempt_taken_back_before_it_starts_never_starts(
+    harness: Harness, one_zygote: SandboxPool, markers: Markers
+) -> None:
+    fenced = _taken_back(harness)
+    agent = fenced.register("mark", MARKING_HANDLER)
+    (message,) = _wave(fenced, agent, [{"port": markers.port, "key": "gone"}], [utcnow() + timedelta(seconds=30)])
+    executor = Executor(fenced.backends, sandbox=one_zygote, limits=SandboxLimits(network=True))
+    try:
+        completion = executor.execute(message)
+    finally:
+        executor.close()
+    assert completion is not None and completion.error is not None and completion.error.type == NOT_STARTED
+    assert not completion.recorded  # the task was cancelled: this attempt's outcome counts for nothing
+    assert markers.of("gone") == []
+
+
+def test_a_trusted_attempt_taken_back_before_it_starts_never_starts(harness: Harness) -> None:
+    fenced = _taken_back(harness)
+    calls: list[str] = []
+    agent = fenced.register("cook", "def handler(**kw):\n    return 1\n", isolation="in_process")
+    (message,) = _wave(fenced, agent, [{}], [utcnow() + timedelta(seconds=30)])
+    executor = Executor(fenced.backends, trusted={"cook": lambda: calls.append("ran")})
+    try:
+        completion = executor.execute(message)
+    finally:
+        executor.close()
+    assert completion is not None and completion.error is not None and completion.error.type == NOT_STARTED
+    assert calls == []
+
+
+def test_the_executor_claims_with_a_lease_and_drops_it_with_the_result(harness: Harness) -> None:
+    seen: list[Task] = []
+    agent = harness.register("cook", "def handler(**kw):\n    return 1\n", isolation="in_process")
+    (message,) = _wave(harness, agent, [{}], [utcnow() + timedelta(seconds=30)])
+    board = harness.backends.blackboard
+    executor = Executor(
+        harness.backends,
+        trusted={"cook": lambda: seen.append(board.get_task(message.orchestration_id, message.task_id))},
+        lease_seconds=5,
+    )
+    try:
+        executor.execute(message)
+    finally:
+        executor.close()
+    (running,) = seen
+    assert running.state is TaskState.RUNNING and running.holder is not None and running.lease_expires_at is not None
+    done = board.get_task(message.orchestration_id, message.task_id)
+    assert done.state is TaskState.SUCCEEDED and done.holder is None and done.lease_expires_at is None
