@@ -36,7 +36,9 @@ from blackboard import (
     RecordValidationError,
     Task,
     TaskQueue,
+    ingress_event,
     local_backends,
+    strict_json,
 )
 from blackboard._base import new_id
 from blackboard.adapters import MemoryTaskQueue, SqliteTaskQueue
@@ -114,6 +116,7 @@ class LocalRuntime:
         fabrication_queue: the Fabricator's queue with ``backends`` (default: one in memory).
         agents: agents to register before the runtime starts (and resumes what a crash left): a trusted agent's
             callable must be registered in this process before its tasks run, so pass trusted agents here.
+        max_event_bytes: the largest event :meth:`submit` takes (default ``$ARBITER_MAX_EVENT_BYTES``, else 256 KiB).
     """
 
     def __init__(
@@ -137,7 +140,9 @@ class LocalRuntime:
         backends: Backends | None = None,
         fabrication_queue: TaskQueue | None = None,
         agents: Sequence[AgentDefinition] = (),
+        max_event_bytes: int | None = None,
     ) -> None:
+        self._max_event_bytes = strict_json.max_event_bytes(max_event_bytes)
         # Models are resolved before the store is opened: a bad spec fails without touching ARBITER_HOME.
         self._planner_model: Model | None = None
         self._fabricator_model: Model | None = None
@@ -404,9 +409,19 @@ class LocalRuntime:
 
     # ---------------------------------------------------------------- orchestrations
 
-    def submit(self, event: Event | Mapping[str, Any], *, budget: Budget | None = None) -> str:
-        """Start an orchestration for ``event`` and return its id at once (the same id again for the same event)."""
-        parsed = event if isinstance(event, Event) else Event.parse(event)
+    def submit(self, event: Event | Mapping[str, Any] | str | bytes, *, budget: Budget | None = None) -> str:
+        """Start an orchestration for ``event`` and return its id at once (the same id again for the same event).
+
+        The event crosses the strict JSON boundary first (:func:`blackboard.ingress_event`): an EventBridge event or
+        a ``PutEvents`` entry, as a mapping, JSON text or an :class:`Event`; ``detail`` may be a JSON string. Nothing
+        is written for an event that is refused.
+
+        Raises:
+            StrictJsonError: the event breaks a rule of the boundary (the reason and the position are named).
+            ReservedSourceError: its source is the engine's own (``arbiter``, ``arbiter.*``).
+            RecordValidationError: it is not a valid event (the first invalid field is named).
+        """
+        parsed = ingress_event(event, max_bytes=self._max_event_bytes)
         return self.coordinator.start(parsed, budget).id
 
     def wait(self, orchestration_id: str, timeout: float | None = None) -> RunResult:
@@ -424,7 +439,11 @@ class LocalRuntime:
                 self._finished.wait(0.5 if remaining is None else min(remaining, 0.5))
 
     def run(
-        self, event: Event | Mapping[str, Any], *, budget: Budget | None = None, timeout: float | None = None
+        self,
+        event: Event | Mapping[str, Any] | str | bytes,
+        *,
+        budget: Budget | None = None,
+        timeout: float | None = None,
     ) -> RunResult:
         """Run an orchestration for ``event`` to the end and return how it ended."""
         return self.wait(self.submit(event, budget=budget), timeout)

@@ -17,7 +17,6 @@ The order is the contract of the flow (ARCHITECTURE step 4):
 from __future__ import annotations
 
 import contextvars
-import json
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -36,6 +35,7 @@ from blackboard import (
     Note,
     NotFoundError,
     RetryPolicy,
+    StrictJsonError,
     TaskError,
     TaskMessage,
     TaskResult,
@@ -43,6 +43,7 @@ from blackboard import (
     Usage,
     tracing,
 )
+from blackboard import strict_json as boundary
 from blackboard._base import utcnow
 from blackboard.messages import NoteSnapshot
 from wrapper import sdk
@@ -98,6 +99,8 @@ class Executor:
         retry: backoff for failed attempts (whether one happens is the task's ``max_attempts`` and the error's call).
         code_cache_dir: a local directory for copies of remote code.
         clock: returns "now" (aware UTC).
+        max_output_bytes: the largest output (compact JSON) an attempt may return (default
+            ``$ARBITER_MAX_OUTPUT_BYTES``, else 32 MiB); a larger one fails the attempt with ``OutputRefused``.
     """
 
     def __init__(
@@ -112,8 +115,10 @@ class Executor:
         retry: RetryPolicy | None = None,
         code_cache_dir: str | None = None,
         clock: Callable[[], datetime] = utcnow,
+        max_output_bytes: int | None = None,
     ) -> None:
         self._backends = backends
+        self._max_output_bytes = boundary.max_output_bytes(max_output_bytes)
         self._sandbox = sandbox
         self._trusted = trusted if trusted is not None else {}  # shared: the caller may register more later
         self._model_spec = model_spec
@@ -310,11 +315,10 @@ class Executor:
         other components that execute a claimed task themselves (the Fabricator).
         """
         backends = self._backends
+        run, encoded = self._bounded(message, run)
         output, output_ref = run.output, None
-        if run.status is TaskState.SUCCEEDED:
-            encoded = json.dumps(output)
-            if len(encoded) > MAX_INLINE_OUTPUT_BYTES:
-                output, output_ref = None, backends.payload_store.put(encoded.encode()).sha256
+        if encoded is not None and len(encoded) > MAX_INLINE_OUTPUT_BYTES:
+            output, output_ref = None, backends.payload_store.put(encoded).sha256
         result = TaskResult(
             status=run.status,
             output=output,
@@ -357,6 +361,24 @@ class Executor:
             closes_wave,
         )
         return completion
+
+    def _bounded(self, message: TaskMessage, run: Outcome) -> tuple[Outcome, bytes | None]:
+        """The outcome once its output and notes crossed the strict JSON boundary, and the output's JSON.
+
+        Whatever is written must read back: an output or note out of bounds (too deep, too large, an integer out of
+        range, NaN, a lone surrogate, from a trusted handler or a hostile pipe) fails the attempt, not retried.
+        """
+        if run.status is not TaskState.SUCCEEDED:
+            return run, None
+        try:
+            for key, value in run.notes:
+                boundary.check(value, what=f"note {key!r}")
+            encoded = boundary.dumps(run.output, max_bytes=self._max_output_bytes, what="output").encode()
+        except StrictJsonError as exc:
+            logger.warning("task_id=<%s>, position=<%s> | output refused: %s", message.task_id, exc.position, exc)
+            error = TaskError(type="OutputRefused", message=str(exc)[:65_536], retryable=False)
+            return replace(run, status=TaskState.FAILED, output=None, error=error, notes=()), None
+        return run, encoded
 
     def _write_notes(self, message: TaskMessage, notes: tuple[tuple[str, Any], ...]) -> None:
         if not notes:
