@@ -92,7 +92,7 @@ class StrictJsonError(RecordValidationError):
         self.position = position
         self.record = what
         self.field = position
-        where = "" if position in reason or position == "$" else f" (at {position})"
+        where = "" if position in reason or position == "$" else f" at {position}"
         BlackboardError.__init__(self, f"{what} refused: {reason}{where}")
 
 
@@ -103,10 +103,10 @@ class ReservedSourceError(RecordValidationError):
         source: the source it gave.
     """
 
-    def __init__(self, source: str) -> None:
+    def __init__(self, source: str, what: str = "event") -> None:
         self.source = source
         super().__init__(
-            "Event",
+            what,
             "source",
             f"{source!r} is reserved for the engine's own events (arbiter, arbiter.*); use a source of your own",
         )

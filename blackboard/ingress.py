@@ -58,7 +58,11 @@ def _envelope(data: Mapping[str, Any], limit: int, what: str) -> Event:
             raise RecordValidationError(what, "detail", "a JSON string detail must hold an object")
         event["detail"] = decoded
         strict_json.check(event, max_bytes=limit, what=what)  # the decoded detail nests one level deeper
-    return _screened(Event.parse(event), what)
+    try:
+        parsed = Event.parse(event)
+    except RecordValidationError as exc:
+        raise RecordValidationError(what, exc.field, str(exc).partition(": ")[2]) from None
+    return _screened(parsed, what)
 
 
 def _screened(event: Event, what: str) -> Event:
@@ -66,7 +70,7 @@ def _screened(event: Event, what: str) -> Event:
         if not value.strip():
             raise RecordValidationError(what, name, "is blank")
     if is_reserved_source(event.source):
-        raise ReservedSourceError(event.source)
+        raise ReservedSourceError(event.source, what)
     return event
 
 

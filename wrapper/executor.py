@@ -100,7 +100,7 @@ class Executor:
         code_cache_dir: a local directory for copies of remote code.
         clock: returns "now" (aware UTC).
         max_output_bytes: the largest output (compact JSON) an attempt may return (default
-            ``$ARBITER_MAX_OUTPUT_BYTES``, else 32 MiB); a larger one fails the attempt with ``OutputRefused``.
+            ``$ARBITER_MAX_OUTPUT_BYTES``, else 32 MiB); a larger one fails the attempt with ``OutputTooLarge``.
     """
 
     def __init__(
@@ -365,19 +365,23 @@ class Executor:
     def _bounded(self, message: TaskMessage, run: Outcome) -> tuple[Outcome, bytes | None]:
         """The outcome once its output and notes crossed the strict JSON boundary, and the output's JSON.
 
-        Whatever is written must read back: an output or note out of bounds (too deep, too large, an integer out of
-        range, NaN, a lone surrogate, from a trusted handler or a hostile pipe) fails the attempt, not retried.
+        Whatever is written must read back: an output or note out of bounds (nested too deep, an integer out of
+        range, NaN, a lone surrogate: from a trusted handler or a hostile result pipe) fails the attempt with
+        ``OutputNotSerializable``, an output over the output limit with ``OutputTooLarge``; neither is retried.
         """
         if run.status is not TaskState.SUCCEEDED:
             return run, None
         try:
             for key, value in run.notes:
                 boundary.check(value, what=f"note {key!r}")
-            encoded = boundary.dumps(run.output, max_bytes=self._max_output_bytes, what="output").encode()
+            encoded = boundary.dumps(run.output, what="output").encode()
         except StrictJsonError as exc:
             logger.warning("task_id=<%s>, position=<%s> | output refused: %s", message.task_id, exc.position, exc)
-            error = TaskError(type="OutputRefused", message=str(exc)[:65_536], retryable=False)
-            return replace(run, status=TaskState.FAILED, output=None, error=error, notes=()), None
+            return _refused(run, "OutputNotSerializable", str(exc)), None
+        if len(encoded) > self._max_output_bytes:
+            size, limit = len(encoded), self._max_output_bytes
+            message = f"the output is {size:,} bytes as JSON; the limit is {limit:,} (ARBITER_MAX_OUTPUT_BYTES)"
+            return _refused(run, "OutputTooLarge", message), None
         return run, encoded
 
     def _write_notes(self, message: TaskMessage, notes: tuple[tuple[str, Any], ...]) -> None:
@@ -395,6 +399,11 @@ class Executor:
                 logger.warning(
                     "task_id=<%s>, key=<%s> | note not written: another writer changed it first", message.task_id, key
                 )
+
+
+def _refused(run: Outcome, error_type: str, message: str) -> Outcome:
+    error = TaskError(type=error_type, message=message[:65_536], retryable=False)
+    return replace(run, status=TaskState.FAILED, output=None, error=error, notes=())
 
 
 def _call(handler: TrustedHandler, data: Mapping[str, Any]) -> Outcome:
