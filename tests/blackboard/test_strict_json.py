@@ -8,7 +8,6 @@ from typing import Any
 
 import pytest
 from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from blackboard import ConfigurationError, StrictJsonError
 from blackboard.strict_json import (
@@ -22,15 +21,9 @@ from blackboard.strict_json import (
     max_event_bytes,
     max_output_bytes,
 )
+from tests.hostile_json import hostile_values, nested
 
 LIMIT = 1024 * 1024
-
-
-def nested(depth: int, leaf: Any = 1) -> Any:
-    value = leaf
-    for level in range(depth):
-        value = [value] if level % 2 else {"k": value}
-    return value
 
 
 @pytest.mark.parametrize(
@@ -114,27 +107,8 @@ def test_limits_resolve_argument_then_environment_then_default(monkeypatch: pyte
         max_event_bytes(0)
 
 
-# Hostile but valid: every code point but surrogates (NUL, bidi controls, emoji), ints and floats at the bounds.
-hostile_text = st.text(st.characters(exclude_categories=("Cs",)), max_size=20) | st.sampled_from(
-    ["\x00", "\u202e\u2066evil\u2069", "\U0001f600", "\ufeff", "\\ud800", "\n\r\t"]
-)
-hostile_scalars = (
-    st.none()
-    | st.booleans()
-    | st.integers(MIN_INT, MAX_INT)
-    | st.sampled_from([MIN_INT, MAX_INT, 0, -1])
-    | st.floats(allow_nan=False, allow_infinity=False)
-    | hostile_text
-)
-hostile_values = st.recursive(
-    hostile_scalars,
-    lambda children: st.lists(children, max_size=4) | st.dictionaries(hostile_text, children, max_size=4),
-    max_leaves=30,
-)
-
-
 @settings(max_examples=200, derandomize=True, deadline=None)
-@given(value=hostile_values)
+@given(value=hostile_values())
 def test_whatever_passes_reads_back_as_it_was(value: Any) -> None:
     assert loads(dumps(value), max_bytes=LIMIT) == value
     assert loads(dumps(value).encode(), max_bytes=LIMIT) == value
