@@ -145,6 +145,18 @@ def _text_problem(value: str) -> str | None:
     return None if found is None else f"a lone surrogate, {found.group()!r} at index {found.start()}"
 
 
+def _fine(value: Any) -> bool:
+    """Whether ``value`` is a scalar that needs no closer look (the common case, kept cheap)."""
+    kind = type(value)
+    if kind is str:
+        return value.isascii()  # type: ignore[no-any-return]
+    if kind is int:
+        return MIN_INT <= value <= MAX_INT  # type: ignore[no-any-return]
+    if kind is float:
+        return math.isfinite(value)
+    return value is None or kind is bool
+
+
 def _walk(value: Any, depth: int) -> None:
     """Raise :class:`_Problem` (``{at}`` stands for the path) at the first value that is not strict JSON."""
     if value is None or isinstance(value, bool):
@@ -156,7 +168,7 @@ def _walk(value: Any, depth: int) -> None:
         return
     if isinstance(value, int):
         if not MIN_INT <= value <= MAX_INT:
-            raise _Problem(_big_int(len(str(abs(value)))))
+            raise _Problem(_big_int(_digits(value)))
         return
     if isinstance(value, float):
         if not math.isfinite(value):
@@ -172,7 +184,10 @@ def _walk(value: Any, depth: int) -> None:
         raise _Problem(f"the object at {{at}} has the key {value.key!r} more than once")
     if isinstance(value, dict):
         for key, child in value.items():
-            _check_key(key)
+            if not (type(key) is str and key.isascii()):
+                _check_key(key)
+            if _fine(child):
+                continue
             try:
                 _walk(child, depth + 1)
             except _Problem as problem:
@@ -180,6 +195,8 @@ def _walk(value: Any, depth: int) -> None:
                 raise
         return
     for index, child in enumerate(value):
+        if _fine(child):
+            continue
         try:
             _walk(child, depth + 1)
         except _Problem as problem:
@@ -194,6 +211,12 @@ def _check_key(key: object) -> None:
             raise _Problem(f"a key in {{at}} is not valid Unicode ({bad}); use text UTF-8 can encode")
     elif not (key is None or isinstance(key, int | float)):
         raise _Problem(f"a key of type {type(key).__name__} in {{at}}: JSON object keys are strings", foreign=True)
+
+
+def _digits(value: int) -> int:
+    if value.bit_length() < 10_000:  # str() of a far longer int is refused by the interpreter (4,300 digits)
+        return len(str(abs(value)))
+    return int(value.bit_length() * math.log10(2)) + 1
 
 
 def _big_int(digits: int) -> str:
@@ -226,7 +249,12 @@ def check(value: Any, *, max_bytes: int | None = None, what: str = "value") -> N
     Raises:
         StrictJsonError: naming the reason and the path of the first offending value.
     """
-    dumps(value, max_bytes=max_bytes, what=what)
+    if max_bytes is not None:
+        dumps(value, max_bytes=max_bytes, what=what)
+        return
+    problem = value_problem(value)
+    if problem is not None:
+        raise StrictJsonError(what, problem.sentence, problem.path)
 
 
 def dumps(value: Any, *, max_bytes: int | None = None, what: str = "value") -> str:

@@ -380,8 +380,8 @@ class Executor:
             return _refused(run, "OutputNotSerializable", str(exc)), None
         if len(encoded) > self._max_output_bytes:
             size, limit = len(encoded), self._max_output_bytes
-            message = f"the output is {size:,} bytes as JSON; the limit is {limit:,} (ARBITER_MAX_OUTPUT_BYTES)"
-            return _refused(run, "OutputTooLarge", message), None
+            reason = f"the output is {size:,} bytes as JSON; the limit is {limit:,} (ARBITER_MAX_OUTPUT_BYTES)"
+            return _refused(run, "OutputTooLarge", reason), None
         return run, encoded
 
     def _write_notes(self, message: TaskMessage, notes: tuple[tuple[str, Any], ...]) -> None:
