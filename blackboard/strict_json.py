@@ -23,7 +23,6 @@ import json
 import math
 import os
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,7 +41,6 @@ __all__ = [
     "loads",
     "max_event_bytes",
     "max_output_bytes",
-    "size_of",
     "value_problem",
 ]
 
@@ -183,9 +181,11 @@ def _walk(value: Any, depth: int) -> None:
     if isinstance(value, _Duplicated):
         raise _Problem(f"the object at {{at}} has the key {value.key!r} more than once")
     if isinstance(value, dict):
+        plain = True
         for key, child in value.items():
             if not (type(key) is str and key.isascii()):
                 _check_key(key)
+                plain = plain and isinstance(key, str)
             if _fine(child):
                 continue
             try:
@@ -193,6 +193,8 @@ def _walk(value: Any, depth: int) -> None:
             except _Problem as problem:
                 problem.parts.append(key if isinstance(key, str) else repr(key))
                 raise
+        if not plain:
+            _keys_stay_apart(value)
         return
     for index, child in enumerate(value):
         if _fine(child):
@@ -209,8 +211,20 @@ def _check_key(key: object) -> None:
         bad = _text_problem(key)
         if bad is not None:
             raise _Problem(f"a key in {{at}} is not valid Unicode ({bad}); use text UTF-8 can encode")
+    elif isinstance(key, int) and not isinstance(key, bool) and not MIN_INT <= key <= MAX_INT:
+        raise _Problem(f"a key in {{at}} is an integer outside the range {MIN_INT}..{MAX_INT}")
     elif not (key is None or isinstance(key, int | float)):
         raise _Problem(f"a key of type {type(key).__name__} in {{at}}: JSON object keys are strings", foreign=True)
+
+
+def _keys_stay_apart(value: dict[Any, Any]) -> None:
+    """Refuse keys that JSON writes alike (``1`` and ``"1"``, ``True`` and ``"true"``): one would hide the other."""
+    seen: set[str] = set()
+    for key in value:
+        name = json.dumps({key: 0})[1:].rpartition(":")[0]
+        if name in seen:
+            raise _Problem(f"the object at {{at}} has the key {json.loads(name)!r} more than once (as JSON writes it)")
+        seen.add(name)
 
 
 def _digits(value: int) -> int:
@@ -236,11 +250,6 @@ def value_problem(value: Any) -> Problem | None:
     except RecursionError:  # only for a caller already deep in its own stack
         return Problem(f"the value nests deeper than this process can follow (the limit is {MAX_DEPTH})", "$")
     return None
-
-
-def size_of(value: Any) -> int:
-    """Bytes of ``value`` as compact UTF-8 JSON (how the size limits count)."""
-    return len(json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode())
 
 
 def check(value: Any, *, max_bytes: int | None = None, what: str = "value") -> None:
@@ -358,8 +367,3 @@ def loads(raw: str | bytes | bytearray, *, max_bytes: int, what: str = "document
     if problem is not None:
         raise StrictJsonError(what, problem.sentence, problem.path)
     return value
-
-
-def is_object(value: Any) -> bool:
-    """Whether a parsed value is a JSON object."""
-    return isinstance(value, Mapping)

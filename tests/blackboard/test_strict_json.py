@@ -112,3 +112,12 @@ def test_limits_resolve_argument_then_environment_then_default(monkeypatch: pyte
 def test_whatever_passes_reads_back_as_it_was(value: Any) -> None:
     assert loads(dumps(value), max_bytes=LIMIT) == value
     assert loads(dumps(value).encode(), max_bytes=LIMIT) == value
+
+
+def test_python_keys_that_json_writes_alike_are_refused() -> None:
+    check({1: "a", 2: "b", None: "c"})
+    for value in ({1: "a", "1": "b"}, {True: 1, "true": 2}, {None: 1, "null": 2}):
+        with pytest.raises(StrictJsonError, match="more than once"):
+            check(value)
+    with pytest.raises(StrictJsonError, match="key in \\$ is an integer outside"):
+        check({10**5000: 1})
