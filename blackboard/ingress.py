@@ -27,7 +27,13 @@ __all__ = ["MAX_ENTRIES", "ingress_event", "ingress_events", "is_reserved_source
 
 #: The most events one ``arbiter publish`` file may hold.
 MAX_ENTRIES = 100
-_ENTRY_FIELDS = {"Source": "source", "DetailType": "detail-type", "Detail": "detail", "Resources": "resources"}
+_ENTRY_FIELDS = {
+    "Source": "source",
+    "DetailType": "detail-type",
+    "Detail": "detail",
+    "Resources": "resources",
+    "Time": "time",
+}
 _ENTRY_IGNORED = frozenset({"EventBusName", "TraceHeader"})
 
 
@@ -45,7 +51,7 @@ def _from_entry(entry: Mapping[str, Any], what: str) -> dict[str, Any]:
     for key, value in entry.items():
         if key in _ENTRY_IGNORED:
             continue
-        event[_ENTRY_FIELDS.get(key, "time" if key == "Time" else key)] = value
+        event[_ENTRY_FIELDS.get(key, key)] = value
     return event
 
 
