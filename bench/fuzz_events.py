@@ -63,14 +63,14 @@ def submit_verdict(runtime: LocalRuntime, document: bytes) -> str:
         return "skipped"
     board = runtime.backends.blackboard
     try:
-        before = len(board.list_orchestrations(limit=100_000))
+        before = [o.id for o in board.list_orchestrations(limit=1)]
     except Exception:
-        before = -1
+        before = ["unreadable"]
     try:
         orchestration_id = runtime.submit(data)
     except RecordValidationError:
         try:
-            after = len(board.list_orchestrations(limit=100_000))
+            after = [o.id for o in board.list_orchestrations(limit=1)]  # the newest: a refusal adds none
         except Exception:
             return "crashed"
         return "refused" if after == before else "crashed"
