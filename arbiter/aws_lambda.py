@@ -5,8 +5,11 @@ Handler: ``arbiter.aws_lambda.handler``. EventBridge invokes it for three kinds 
 - the schedule (``source: aws.events``, ``detail-type: Scheduled Event``): one watchdog sweep;
 - a completion (``source: arbiter.wrapper``, ``detail-type: task.completed``, from this function's own account):
   recorded if it carries its task's token; the completion that closes its wave plans the next one;
-- anything else the ingress rule lets through: a new orchestration (idempotent on the event id). An event from
-  another source is never taken for a completion, whatever its detail-type.
+- anything else the ingress rule lets through: a new orchestration (idempotent on the event id), once it crossed
+  the strict JSON boundary (:func:`blackboard.ingress_event`: bounded size, depth and integers, no NaN, no lone
+  surrogate, no reserved ``arbiter``/``arbiter.*`` source). An event from another source is never taken for a
+  completion, whatever its detail-type; a replay of an event id with other content is deduplicated and counted as
+  an ``EventConflicts`` metric.
 
 A malformed event is rejected with a clear error in the log and a ``RejectedEvents`` metric, and not retried (it can
 never succeed). A completion without its task's token, or from another account, is refused (logged, a
@@ -26,7 +29,7 @@ from aws_lambda_powertools.utilities.parser import ValidationError, parse
 from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
 
 from arbiter.exceptions import ArbiterError
-from blackboard import BlackboardError, Event, RecordValidationError, tracing
+from blackboard import BlackboardError, Event, RecordValidationError, ingress_event, tracing
 from blackboard.messages import COMPLETION_DETAIL_TYPE, COMPLETION_SOURCE, CompletionEvent
 from wrapper.aws_lambda import PerEnvironment, lambda_logger, lambda_metrics
 from wrapper.constants import ENV_MODEL
@@ -133,7 +136,16 @@ def _handle(event: dict[str, Any], account: str) -> dict[str, Any]:
             return _refused("it does not carry its task's token")
         metrics.add_metric(name="Completions", unit=MetricUnit.Count, value=1)
         return {"status": "recorded"}
+    try:
+        parsed = ingress_event(event)
+    except RecordValidationError as exc:
+        logger.error("rejected an ingress event", error=str(exc), event_id=event.get("id"))
+        metrics.add_metric(name="RejectedEvents", unit=MetricUnit.Count, value=1)
+        return {"status": "rejected", "error": str(exc)}
     orchestration = engine.start(parsed)
+    if not orchestration.event.same_content(parsed):
+        metrics.add_metric(name="EventConflicts", unit=MetricUnit.Count, value=1)
+        return {"status": "conflict", "orchestration_id": orchestration.id}
     logger.append_keys(orchestration_id=orchestration.id)
     logger.info("orchestration started", source=parsed.source, detail_type=parsed.detail_type)
     metrics.add_metric(name="Orchestrations", unit=MetricUnit.Count, value=1)

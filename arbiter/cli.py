@@ -35,7 +35,7 @@ from arbiter._cli_models import models_app
 from arbiter._cli_report import report
 from arbiter.constants import DEFAULT_QUEUE_VISIBILITY_SECONDS
 from arbiter.exceptions import UsageError
-from arbiter.inputs import load_event_file
+from arbiter.inputs import load_event_file, load_events_file
 from arbiter.runtime import LocalRuntime, RunResult
 from blackboard import BlackboardError, Budget
 from blackboard.logs import configure_logging
@@ -273,25 +273,31 @@ def demo_command(
 
 @app.command("publish")
 def publish_command(
-    event_file: Path = typer.Argument(..., help="An EventBridge event as JSON (source, detail-type, detail)."),
+    event_file: Path = typer.Argument(
+        ..., help="An EventBridge event as JSON (source, detail-type, detail), a PutEvents entry, or an array of them."
+    ),
     bus: str | None = typer.Option(
         None, "--bus", help="The event bus (default: ARBITER_BUS_NAME, else the stack's BusName with --stack)."
     ),
     as_json: bool = JSON,
 ) -> None:
-    """Publish an event to the deployed EventBridge bus (PutEvents) and print the id EventBridge gave it."""
+    """Publish events to the deployed EventBridge bus (PutEvents) and print the ids EventBridge gave them, in order.
+
+    The file holds one event, one ``PutEvents`` entry (``Source``, ``DetailType``, ``Detail``), an array of them or
+    ``{"Entries": [...]}``; each is checked like an event of ``arbiter run`` before anything is sent.
+    """
     from blackboard.adapters.aws.eventbridge_bus import EventBridgeBus
 
     try:
-        event = load_event_file(event_file)
+        events = load_events_file(event_file)
         name = bus or BACKEND.aws_config().require("bus_name").bus_name
-        (event_id,) = EventBridgeBus(name).put([event])
+        event_ids = EventBridgeBus(name).put(events)
     except (UsageError, BlackboardError) as exc:
         fail(str(exc))
     if as_json:
-        print_json({"event_id": event_id, "bus": name})
+        print_json({"event_id": event_ids[0], "event_ids": event_ids, "bus": name})
     else:
-        typer.echo(event_id)
+        typer.echo("\n".join(event_ids))
 
 
 # ---------------------------------------------------------------- worker

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import inspect
-import json
 import os
 import typing
 from collections.abc import Callable
@@ -11,9 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from arbiter.exceptions import UsageError
-from blackboard import Event
+from blackboard import BlackboardError, Event, ingress_event, ingress_events
 
-__all__ = ["load_event_file", "schema_from_signature", "source_of"]
+__all__ = ["load_event_file", "load_events_file", "schema_from_signature", "source_of"]
 
 
 def source_of(handler: Callable[..., Any]) -> bytes:
@@ -49,21 +48,37 @@ def schema_from_signature(handler: Callable[..., Any]) -> dict[str, Any]:
     return schema
 
 
-def load_event_file(path: str | os.PathLike[str]) -> Event:
-    """Read an event from a JSON file.
-
-    Raises:
-        UsageError: the file cannot be read, is not JSON, or is not a valid event (the message names the field).
-    """
+def _read(path: str | os.PathLike[str]) -> bytes:
     try:
-        raw = Path(path).read_text()
+        return Path(path).read_bytes()
     except OSError as exc:
         raise UsageError(f"cannot read {path}: {exc.strerror or exc}") from exc
+
+
+def load_event_file(path: str | os.PathLike[str], *, max_bytes: int | None = None) -> Event:
+    """Read one event from a JSON file, across the strict JSON boundary (:func:`blackboard.ingress_event`).
+
+    The file holds an EventBridge event or a ``PutEvents`` entry; ``detail`` may be a JSON string.
+
+    Raises:
+        UsageError: the file cannot be read, breaks a rule of the boundary (the message names the reason and the
+            position), names a reserved source, or is not a valid event (the message names the field).
+    """
+    raw = _read(path)
     try:
-        data = json.loads(raw)
-    except json.JSONDecodeError as exc:
-        raise UsageError(f"{path} is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})") from exc
+        return ingress_event(raw, max_bytes=max_bytes, what=f"event file {path}")
+    except BlackboardError as exc:
+        raise UsageError(str(exc)) from exc
+
+
+def load_events_file(path: str | os.PathLike[str], *, max_bytes: int | None = None) -> list[Event]:
+    """Read the events of a JSON file: one event or ``PutEvents`` entry, an array of them, or ``{"Entries": [...]}``.
+
+    Raises:
+        UsageError: as :func:`load_event_file`, for any of the events.
+    """
+    raw = _read(path)
     try:
-        return Event.parse(data)
-    except ValueError as exc:
-        raise UsageError(f"{path}: {exc}") from exc
+        return ingress_events(raw, max_bytes=max_bytes, what=f"event file {path}")
+    except BlackboardError as exc:
+        raise UsageError(str(exc)) from exc

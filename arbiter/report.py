@@ -4,8 +4,8 @@
 document; :func:`render_text` and :func:`render_html` present it. The HTML page has no external resource (inline
 CSS, SVG and one small script, allowed by its hash in the page's Content-Security-Policy): a Gantt timeline with one
 bar per task attempt (``data-task-id``, ``data-attempt``), grouped by wave and colored by state, then the tasks,
-fabrications, tokens, the triggering event and the final answer. Every text is escaped: event and output text is
-untrusted.
+fabrications, tokens, the triggering event and the final answer. Every text is escaped, and its bidirectional
+controls are shown as ``<U+202E>``: event and output text is untrusted.
 """
 
 from __future__ import annotations
@@ -13,13 +13,14 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
 from datetime import datetime, timedelta
-from html import escape
+from html import escape as _html_escape
 from typing import Any
 
 from blackboard import Orchestration, Task, TaskResult
 
-__all__ = ["build_report", "render_html", "render_text"]
+__all__ = ["build_report", "neutralise_bidi", "render_html", "render_text"]
 
 _PREVIEW = 400
 _STATE_COLORS = {
@@ -32,6 +33,19 @@ _STATE_COLORS = {
     "pending": "#c9d3df",
 }
 _FABRICATE = "fabricate"
+#: Bidirectional controls (embeddings, overrides, isolates, marks): in untrusted text they reorder what a reader sees
+#: ("Trojan Source"), so the page shows each as a visible ``<U+202E>`` instead.
+_BIDI = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def neutralise_bidi(text: str) -> str:
+    """``text`` with every bidirectional control written as a visible ``<U+XXXX>``."""
+    return _BIDI.sub(lambda found: f"<U+{ord(found.group()):04X}>", text)
+
+
+def escape(text: str) -> str:
+    """``text`` for HTML: markup escaped, bidirectional controls made visible."""
+    return _html_escape(neutralise_bidi(text))
 
 
 def _preview(value: Any) -> str:

@@ -38,7 +38,9 @@ from blackboard import (
     RecordValidationError,
     Task,
     TaskQueue,
+    ingress_event,
     local_backends,
+    strict_json,
 )
 from blackboard._base import new_id
 from blackboard.adapters import MemoryTaskQueue, SqliteTaskQueue
@@ -123,6 +125,7 @@ class LocalRuntime:
             ``max(4, workers)`` live calls per agent and ``max(32, 4 * workers)`` in all.
         stalled_after: seconds an orchestration must be idle before the watchdog continues it (default:
             ``settings.stalled_after_seconds``, 60).
+        max_event_bytes: the largest event :meth:`submit` takes (default ``$ARBITER_MAX_EVENT_BYTES``, else 256 KiB).
     """
 
     def __init__(
@@ -148,9 +151,11 @@ class LocalRuntime:
         agents: Sequence[AgentDefinition] = (),
         trusted_calls: TrustedCalls | None = None,
         stalled_after: float | None = None,
+        max_event_bytes: int | None = None,
     ) -> None:
         if queue_visibility_seconds <= 0:
             raise UsageError(f"queue_visibility_seconds must be positive, not {queue_visibility_seconds}")
+        self._max_event_bytes = strict_json.max_event_bytes(max_event_bytes)
         # Models are resolved before the store is opened: a bad spec fails without touching ARBITER_HOME.
         self._planner_model: Model | None = None
         self._fabricator_model: Model | None = None
@@ -458,9 +463,19 @@ class LocalRuntime:
 
     # ---------------------------------------------------------------- orchestrations
 
-    def submit(self, event: Event | Mapping[str, Any], *, budget: Budget | None = None) -> str:
-        """Start an orchestration for ``event`` and return its id at once (the same id again for the same event)."""
-        parsed = event if isinstance(event, Event) else Event.parse(event)
+    def submit(self, event: Event | Mapping[str, Any] | str | bytes, *, budget: Budget | None = None) -> str:
+        """Start an orchestration for ``event`` and return its id at once (the same id again for the same event).
+
+        The event crosses the strict JSON boundary first (:func:`blackboard.ingress_event`): an EventBridge event or
+        a ``PutEvents`` entry, as a mapping, JSON text or an :class:`Event`; ``detail`` may be a JSON string. Nothing
+        is written for an event that is refused.
+
+        Raises:
+            StrictJsonError: the event breaks a rule of the boundary (the reason and the position are named).
+            ReservedSourceError: its source is the engine's own (``arbiter``, ``arbiter.*``).
+            RecordValidationError: it is not a valid event (the first invalid field is named).
+        """
+        parsed = ingress_event(event, max_bytes=self._max_event_bytes)
         return self.coordinator.start(parsed, budget).id
 
     def wait(self, orchestration_id: str, timeout: float | None = None) -> RunResult:
@@ -478,7 +493,11 @@ class LocalRuntime:
                 self._finished.wait(0.5 if remaining is None else min(remaining, 0.5))
 
     def run(
-        self, event: Event | Mapping[str, Any], *, budget: Budget | None = None, timeout: float | None = None
+        self,
+        event: Event | Mapping[str, Any] | str | bytes,
+        *,
+        budget: Budget | None = None,
+        timeout: float | None = None,
     ) -> RunResult:
         """Run an orchestration for ``event`` to the end and return how it ended."""
         return self.wait(self.submit(event, budget=budget), timeout)

@@ -2,7 +2,8 @@
 
 The ports (:class:`Blackboard`, :class:`Registry`, :class:`CodeStore`, :class:`TaskQueue`, :class:`EventBus`) hold
 the logic every backend shares; adapters implement a few primitives. :func:`local_backends` opens the embedded
-default in ``ARBITER_HOME``; :func:`memory_backends` keeps everything in memory.
+default in ``ARBITER_HOME``; :func:`memory_backends` keeps everything in memory. :func:`ingress_event` takes an event
+from outside across the strict JSON boundary (:mod:`blackboard.strict_json`).
 """
 
 from blackboard.backends import Backends, local_backends, memory_backends
@@ -19,11 +20,14 @@ from blackboard.exceptions import (
     PatternError,
     RecordValidationError,
     ReservedNameError,
+    ReservedSourceError,
     StoreCorruptError,
     StoreUnavailableError,
+    StrictJsonError,
     TaskNotFoundError,
     VersionConflictError,
 )
+from blackboard.ingress import ingress_event, ingress_events
 from blackboard.messages import (
     AcceptanceExample,
     AgentRef,
@@ -104,9 +108,11 @@ __all__ = [
     "RecordValidationError",
     "Registry",
     "ReservedNameError",
+    "ReservedSourceError",
     "RetryPolicy",
     "StoreCorruptError",
     "StoreUnavailableError",
+    "StrictJsonError",
     "Subscription",
     "Task",
     "TaskError",
@@ -118,6 +124,8 @@ __all__ = [
     "Transition",
     "Usage",
     "VersionConflictError",
+    "ingress_event",
+    "ingress_events",
     "local_backends",
     "memory_backends",
 ]

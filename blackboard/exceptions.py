@@ -20,8 +20,10 @@ __all__ = [
     "PatternError",
     "RecordValidationError",
     "ReservedNameError",
+    "ReservedSourceError",
     "StoreCorruptError",
     "StoreUnavailableError",
+    "StrictJsonError",
     "TaskNotFoundError",
     "VersionConflictError",
 ]
@@ -73,6 +75,41 @@ class RecordValidationError(BlackboardError, ValueError):
         self.field = field
         where = f"{record}.{field}" if field else record
         super().__init__(f"invalid {where}: {message}")
+
+
+class StrictJsonError(RecordValidationError):
+    """A JSON document or value was refused at the strict JSON boundary (see :mod:`blackboard.strict_json`).
+
+    Attributes:
+        what: what was refused (``"event file events/e.json"``, ``"output"``).
+        reason: why, in words (the value's path included when the problem is in a value).
+        position: where: ``line L, column C`` in a text, or the path of the value (``$.detail.items[2]``).
+    """
+
+    def __init__(self, what: str, reason: str, position: str) -> None:
+        self.what = what
+        self.reason = reason
+        self.position = position
+        self.record = what
+        self.field = position
+        where = "" if position in reason or position == "$" else f" at {position}"
+        BlackboardError.__init__(self, f"{what} refused: {reason}{where}")
+
+
+class ReservedSourceError(RecordValidationError):
+    """An event from outside names one of the engine's own sources (``arbiter``, ``arbiter.*``).
+
+    Attributes:
+        source: the source it gave.
+    """
+
+    def __init__(self, source: str, what: str = "event") -> None:
+        self.source = source
+        super().__init__(
+            what,
+            "source",
+            f"{source!r} is reserved for the engine's own events (arbiter, arbiter.*); use a source of your own",
+        )
 
 
 class MessageTooLargeError(RecordValidationError):

@@ -85,6 +85,15 @@ class Event(Message):
     resources: list[str] = Field(default_factory=list)
     detail: dict[str, Any]
 
+    def same_content(self, other: Event) -> bool:
+        """Whether ``other`` says the same as this event: source, detail-type, resources and detail.
+
+        Two deliveries of one event (same id) always do; a replay of the id with other content does not: the first
+        one is kept and the replay is a conflict.
+        """
+        mine = (self.source, self.detail_type, self.resources, self.detail)
+        return mine == (other.source, other.detail_type, other.resources, other.detail)
+
 
 class AgentRef(Message):
     """An agent pinned by name and version; ``version`` is ``None`` only for built-in capabilities."""

@@ -16,8 +16,8 @@ BLACKBOARD = {
     "CompletionEvent", "ConfigurationError", "DeadLetter", "Event", "EventBus", "FabricationRequest", "IntegrityError",
     "InvalidTransitionError", "MessageTooLargeError", "Note", "NotFoundError", "Orchestration", "OrchestrationFinished",
     "OrchestrationNotFoundError", "OrchestrationStatus", "PatternError", "QueueMessage", "QueueStats", "Received",
-    "RecordValidationError", "Registry", "ReservedNameError", "RetryPolicy", "StoreCorruptError",
-    "StoreUnavailableError",
+    "RecordValidationError", "Registry", "ReservedNameError", "ReservedSourceError", "RetryPolicy", "StoreCorruptError",
+    "StoreUnavailableError", "StrictJsonError", "ingress_event", "ingress_events",
     "Subscription", "Task", "TaskError", "TaskMessage", "TaskNotFoundError", "TaskQueue", "TaskResult", "TaskState",
     "Transition", "Usage", "VersionConflictError", "local_backends", "memory_backends",
 }  # fmt: skip

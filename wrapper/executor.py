@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import contextvars
 import functools
-import json
 import logging
 import threading
 import time
@@ -40,6 +39,7 @@ from blackboard import (
     Note,
     NotFoundError,
     RetryPolicy,
+    StrictJsonError,
     TaskError,
     TaskMessage,
     TaskResult,
@@ -47,6 +47,7 @@ from blackboard import (
     Usage,
     tracing,
 )
+from blackboard import strict_json as boundary
 from blackboard._base import utcnow
 from blackboard.leases import DEFAULT_LEASE_SECONDS
 from blackboard.messages import NoteSnapshot
@@ -118,6 +119,8 @@ class Executor:
             cancellation and fenced results (see :mod:`wrapper.trusted_calls`); default ``TrustedCalls()``.
         lease_seconds: the lease of a claim, renewed every third of it while the attempt runs; the watchdog takes
             back an attempt whose lease ran out (its holder died). ``None``: claims without a lease.
+        max_output_bytes: the largest output (compact JSON) an attempt may return (default
+            ``$ARBITER_MAX_OUTPUT_BYTES``, else 32 MiB); a larger one fails the attempt with ``OutputTooLarge``.
     """
 
     def __init__(
@@ -134,9 +137,11 @@ class Executor:
         clock: Callable[[], datetime] = utcnow,
         trusted_calls: TrustedCalls | None = None,
         lease_seconds: float | None = DEFAULT_LEASE_SECONDS,
+        max_output_bytes: int | None = None,
     ) -> None:
         self._backends = backends
         self._claims = ClaimKeeper(backends.blackboard, lease_seconds)
+        self._max_output_bytes = boundary.max_output_bytes(max_output_bytes)
         self._sandbox = sandbox
         self._trusted = trusted if trusted is not None else {}  # shared: the caller may register more later
         self._model_spec = model_spec
@@ -417,11 +422,10 @@ class Executor:
         other components that execute a claimed task themselves (the Fabricator).
         """
         backends = self._backends
+        run, encoded = self._bounded(message, run)
         output, output_ref = run.output, None
-        if run.status is TaskState.SUCCEEDED:
-            encoded = json.dumps(output)
-            if len(encoded) > MAX_INLINE_OUTPUT_BYTES:
-                output, output_ref = None, backends.payload_store.put(encoded.encode()).sha256
+        if encoded is not None and len(encoded) > MAX_INLINE_OUTPUT_BYTES:
+            output, output_ref = None, backends.payload_store.put(encoded).sha256
         result = TaskResult(
             status=run.status,
             output=output,
@@ -466,6 +470,28 @@ class Executor:
         )
         return completion
 
+    def _bounded(self, message: TaskMessage, run: Outcome) -> tuple[Outcome, bytes | None]:
+        """The outcome once its output and notes crossed the strict JSON boundary, and the output's JSON.
+
+        Whatever is written must read back: an output or note out of bounds (nested too deep, an integer out of
+        range, NaN, a lone surrogate: from a trusted handler or a hostile result pipe) fails the attempt with
+        ``OutputNotSerializable``, an output over the output limit with ``OutputTooLarge``; neither is retried.
+        """
+        if run.status is not TaskState.SUCCEEDED:
+            return run, None
+        try:
+            for key, value in run.notes:
+                boundary.check(value, what=f"note {key!r}")
+            encoded = boundary.dumps(run.output, what="output").encode()
+        except StrictJsonError as exc:
+            logger.warning("task_id=<%s>, position=<%s> | output refused: %s", message.task_id, exc.position, exc)
+            return _refused(run, "OutputNotSerializable", str(exc)), None
+        if len(encoded) > self._max_output_bytes:
+            size, limit = len(encoded), self._max_output_bytes
+            reason = f"the output is {size:,} bytes as JSON; the limit is {limit:,} (ARBITER_MAX_OUTPUT_BYTES)"
+            return _refused(run, "OutputTooLarge", reason), None
+        return run, encoded
+
     def _write_notes(self, message: TaskMessage, notes: tuple[tuple[str, Any], ...]) -> None:
         if not notes:
             return
@@ -481,6 +507,11 @@ class Executor:
                 logger.warning(
                     "task_id=<%s>, key=<%s> | note not written: another writer changed it first", message.task_id, key
                 )
+
+
+def _refused(run: Outcome, error_type: str, message: str) -> Outcome:
+    error = TaskError(type=error_type, message=message[:65_536], retryable=False)
+    return replace(run, status=TaskState.FAILED, output=None, error=error, notes=())
 
 
 def _call(handler: TrustedHandler, data: Mapping[str, Any]) -> Outcome:

@@ -18,6 +18,8 @@ and only its caller gets ``closes_wave=True``: it is the one that continues the 
 from __future__ import annotations
 
 import abc
+import logging
+import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -37,6 +39,8 @@ from blackboard.states import (
 )
 
 __all__ = ["Applied", "Blackboard", "Completion", "TaskChange", "Transition", "became_done"]
+
+logger = logging.getLogger(__name__)
 
 _R = TypeVar("_R")
 
@@ -92,11 +96,21 @@ class Blackboard(abc.ABC):
 
     def __init__(self, *, clock: Callable[[], datetime] = utcnow) -> None:
         self._clock = clock
+        self._conflicts = 0
+        self._conflicts_lock = threading.Lock()
+
+    @property
+    def event_conflicts(self) -> int:
+        """How many replays of an event id with other content this blackboard deduplicated (see ``create``)."""
+        return self._conflicts
 
     # ---------------------------------------------------------------- orchestrations
 
     def create_orchestration(self, orchestration: Orchestration) -> Applied[Orchestration]:
         """Store a new orchestration; idempotent on the triggering event's id.
+
+        A replay of an event id with other content (source, detail-type, resources or detail) is deduplicated too:
+        the first event is kept. It is a conflict: logged as a warning and counted in :attr:`event_conflicts`.
 
         Returns:
             ``applied=True`` with the stored record (version 1), or ``applied=False`` with the orchestration that
@@ -108,7 +122,20 @@ class Blackboard(abc.ABC):
             raise RecordValidationError("Orchestration", "status", "a new orchestration is running with no wave")
         stored = orchestration.model_copy(update={"version": 1})
         existing = self._insert_orchestration(stored)
-        return Applied(False, existing) if existing is not None else Applied(True, stored)
+        if existing is None:
+            return Applied(True, stored)
+        if existing.event.id == orchestration.event.id and not existing.event.same_content(orchestration.event):
+            with self._conflicts_lock:
+                self._conflicts += 1
+            logger.warning(
+                "event_id=<%s>, orchestration_id=<%s>, source=<%r>, detail_type=<%r> | event id replayed with other "
+                "content: deduplicated, the first event is kept (conflict)",
+                orchestration.event.id,
+                existing.id,
+                orchestration.event.source,
+                orchestration.event.detail_type,
+            )
+        return Applied(False, existing)
 
     def get_orchestration(self, orchestration_id: str) -> Orchestration:
         """Return the orchestration with this id.

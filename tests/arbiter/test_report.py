@@ -52,3 +52,22 @@ def test_cli_report_json_text_and_missing(tmp_path: Path, pool: SandboxPool) -> 
     assert text.exit_code == 0 and f"orchestration {orchestration_id}: completed" in text.stdout
     missing = runner.invoke(app, ["report", "no-such-orchestration", "--home", str(home)])
     assert missing.exit_code == 2
+
+
+def test_the_page_shows_bidi_controls_instead_of_obeying_them() -> None:
+    from datetime import UTC, datetime
+
+    from blackboard import Event, Orchestration, OrchestrationStatus
+
+    trojan = "refund \u202eTXT.exe\u202c to \u2066admin\u2069 \u200f"
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    orchestration = Orchestration(
+        event=Event.parse({"source": "acme", "detail-type": f"note {trojan}", "detail": {"memo": trojan}}),
+        status=OrchestrationStatus.COMPLETED,
+        output=trojan,
+        created_at=now,
+        updated_at=now,
+    )
+    page = render_html(build_report(orchestration, []))
+    assert not re.search("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]", page)
+    assert "refund &lt;U+202E&gt;TXT.exe&lt;U+202C&gt; to &lt;U+2066&gt;admin&lt;U+2069&gt; &lt;U+200F&gt;" in page

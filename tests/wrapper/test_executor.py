@@ -352,3 +352,46 @@ def test_the_completion_echoes_the_messages_token(harness: Harness, executor: Ex
     completion = executor.execute(message.model_copy(update={"token": token}))
     assert completion is not None and completion.token == token
     assert completion.to_event().detail["token"] == token
+
+
+def _nested(levels: int) -> Any:
+    value: Any = "leaf"
+    for _ in range(levels):
+        value = [value]
+    return value
+
+
+@pytest.mark.parametrize("isolation", ["sandbox", "in_process"])
+def test_outputs_past_the_boundary_fail_and_what_is_written_reads_back(
+    harness: Harness, pool: SandboxPool, isolation: str
+) -> None:
+    code = "def handler(kind):\n    value = 'leaf'\n    for _ in range({'deep': 200, 'fine': 64}.get(kind, 0)):\n"
+    code += "        value = [value]\n    return {'n': 10**30} if kind == 'huge' else value\n"
+    agent = harness.register("shape", code, isolation=isolation)
+    namespace: dict[str, Any] = {}
+    exec(compile(code, "shape", "exec"), namespace)  # the same handler, as the trusted callable
+    executor = Executor(harness.backends, sandbox=pool, trusted={"shape": namespace["handler"]})
+    deep, huge, fine = (
+        executor.execute(m) for m in harness.wave(*[(agent, {"kind": k}) for k in ("deep", "huge", "fine")])
+    )
+    executor.close()
+    for refused, words in ((deep, "nests deeper than 64 levels"), (huge, "outside the range")):
+        assert refused is not None and refused.status is TaskState.FAILED and refused.error is not None
+        assert refused.error.type == "OutputNotSerializable" and not refused.error.retryable
+        assert words in refused.error.message
+    assert fine is not None and fine.status is TaskState.SUCCEEDED
+    stored = harness.backends.blackboard.list_tasks(fine.orchestration_id)
+    assert [t.result.output for t in stored if t.result and t.result.output] == [_nested(64)]
+
+
+def test_an_output_over_the_output_limit_fails(harness: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
+    agent = harness.register("big", ECHO, isolation="in_process")
+    executor = Executor(harness.backends, trusted={"big": lambda: "x" * 2000}, max_output_bytes=1000)
+    (message,) = harness.wave((agent, {}))
+    completion = executor.execute(message)
+    assert completion is not None and completion.error is not None and completion.error.type == "OutputTooLarge"
+    assert "2,002 bytes as JSON; the limit is 1,000" in completion.error.message and not completion.error.retryable
+    monkeypatch.setenv("ARBITER_MAX_OUTPUT_BYTES", "3000")
+    (message,) = harness.wave((agent, {}))
+    completion = Executor(harness.backends, trusted={"big": lambda: "x" * 2000}).execute(message)
+    assert completion is not None and completion.status is TaskState.SUCCEEDED
