@@ -22,6 +22,7 @@ from blackboard.exceptions import (
     StoreCorruptError,
     StoreUnavailableError,
     TaskNotFoundError,
+    UnreadableRecordError,
     VersionConflictError,
 )
 from blackboard.messages import (
@@ -116,6 +117,7 @@ __all__ = [
     "TaskResult",
     "TaskState",
     "Transition",
+    "UnreadableRecordError",
     "Usage",
     "VersionConflictError",
     "local_backends",
