@@ -417,7 +417,7 @@ class Blackboard(abc.ABC):
         Returns:
             whether a record was moved (``False`` when it is no longer stored as it was).
         """
-        error = f"unreadable {entry.kind} set aside by `arbiter doctor`: {entry.reason}"
+        error = f"unreadable {entry.label} set aside by `arbiter doctor`: {entry.reason}"
         replacement = None
         if entry.kind == "orchestration":
             (orchestration_id,) = entry.key
