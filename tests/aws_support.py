@@ -18,6 +18,7 @@ REGION = "us-east-1"
 
 _KEYS = {"partition_key": ("pk", "S"), "sort_key": ("sk", "S")}
 
+
 def _indexes(projection: str) -> dict[str, dict[str, Any]]:
     return {
         index: {"partition_key": (f"{index}pk", "S"), "sort_key": (f"{index}sk", "S"), "projection": projection}

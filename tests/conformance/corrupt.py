@@ -68,7 +68,9 @@ def note(backends: Backends, orchestration_id: str, key: str, doc: str) -> None:
         board._notes[(orchestration_id, key)] = doc
     elif isinstance(board, SqliteBlackboard):
         with board.database.write() as conn:
-            conn.execute("UPDATE notes SET doc = ? WHERE orchestration_id = ? AND key = ?", (doc, orchestration_id, key))
+            conn.execute(
+                "UPDATE notes SET doc = ? WHERE orchestration_id = ? AND key = ?", (doc, orchestration_id, key)
+            )
     else:
         _dynamodb_doc(backends, board, {"pk": {"S": f"ORCH#{orchestration_id}"}, "sk": {"S": f"NOTE#{key}"}}, doc)
 
