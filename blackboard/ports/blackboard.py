@@ -25,7 +25,12 @@ from datetime import datetime
 from typing import Any, Generic, TypeVar
 
 from blackboard._base import revalidate, utcnow
-from blackboard.exceptions import InvalidTransitionError, RecordValidationError, UnreadableRecordError
+from blackboard.exceptions import (
+    InvalidTransitionError,
+    NotFoundError,
+    RecordValidationError,
+    UnreadableRecordError,
+)
 from blackboard.messages import Event
 from blackboard.quarantine import QuarantineLog, Unreadable
 from blackboard.records import Note, Orchestration, Task, TaskResult
@@ -417,6 +422,8 @@ class Blackboard(abc.ABC):
         Returns:
             whether a record was moved (``False`` when it is no longer stored as it was).
         """
+        if not self._still_unreadable(entry):
+            return False
         error = f"unreadable {entry.label} set aside by `arbiter doctor`: {entry.reason}"
         replacement = None
         if entry.kind == "orchestration":
@@ -445,6 +452,21 @@ class Blackboard(abc.ABC):
         if moved and entry.kind == "task":
             self._fail_orchestration(entry.key[0], error)
         return moved
+
+    def _still_unreadable(self, entry: Unreadable) -> bool:
+        """Whether the record of ``entry`` is stored and still fails to load (``False`` if gone or readable now)."""
+        read: dict[str, Callable[[], object]] = {
+            "orchestration": lambda: self._get_orchestration(entry.key[0]),
+            "task": lambda: self._get_task(entry.key[0], entry.key[1]),
+            "note": lambda: self._get_note(entry.key[0], entry.key[1]),
+        }
+        try:
+            read[entry.kind]()
+        except UnreadableRecordError:
+            return True
+        except NotFoundError:
+            return False
+        return False
 
     def _fail_orchestration(self, orchestration_id: str, error: str) -> None:
         try:

@@ -99,3 +99,18 @@ def test_set_aside_moves_an_unreadable_task_and_fails_its_orchestration(backends
     assert failed.status is OrchestrationStatus.FAILED and tasks[0].task_id in (failed.error or "")
     assert board.find_unreadable() == []
     assert not board.set_aside(entry)
+
+
+def test_set_aside_leaves_a_readable_record_alone(backends: Backends) -> None:
+    board = backends.blackboard
+    orchestration, tasks = with_wave(board, 1)
+    board.put_note(orchestration.id, "k", 1)
+    for entry in (
+        Unreadable("orchestration", (orchestration.id,), "was unreadable"),
+        Unreadable("task", (orchestration.id, tasks[0].task_id), "was unreadable"),
+        Unreadable("note", (orchestration.id, "k"), "was unreadable"),
+    ):
+        assert not board.set_aside(entry)
+    assert board.get_orchestration(orchestration.id).status is OrchestrationStatus.RUNNING
+    assert [t.task_id for t in board.list_tasks(orchestration.id)] == [tasks[0].task_id]
+    assert [n.key for n in board.notes(orchestration.id)] == ["k"]
