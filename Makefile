@@ -72,6 +72,7 @@ bench: install ## Print the benchmark figures
 	$(BIN)/python bench/tracing.py
 	$(BIN)/python bench/aws_io.py
 	$(BIN)/python bench/dynamodb.py
+	$(BIN)/python bench/dynamodb_indexes.py
 	$(BIN)/python bench/aws_calls.py
 	$(BIN)/python bench/lambda_imports.py
 	$(BIN)/python bench/fuzz_events.py

@@ -1,7 +1,7 @@
 """The ``arbiter`` command line.
 
-Exit codes: 0 success, 1 the orchestration failed, 2 a usage or configuration error. ``--json`` prints one
-machine-readable document on standard output.
+Exit codes: 0 success, 1 the orchestration failed (``doctor``: unreadable records remain), 2 a usage or
+configuration error. ``--json`` prints one machine-readable document on standard output.
 """
 
 from __future__ import annotations
@@ -30,6 +30,8 @@ from arbiter._cli_common import (
     parse_resources,
     print_json,
 )
+from arbiter._cli_doctor import HELP as DOCTOR_HELP
+from arbiter._cli_doctor import doctor_command
 from arbiter._cli_inspect import agents_app, orchestrations_app
 from arbiter._cli_models import models_app
 from arbiter._cli_report import report
@@ -52,6 +54,7 @@ app = typer.Typer(
 app.add_typer(orchestrations_app, name="orchestrations")
 app.add_typer(agents_app, name="agents")
 app.command("report")(report)
+app.command("doctor", help=DOCTOR_HELP)(doctor_command)
 app.add_typer(models_app, name="models")
 
 

@@ -15,20 +15,36 @@ Steps 4 and 5 only touch records older than ``stalled_after`` so that they never
 restart, :meth:`Sweeper.sweep` with ``resume=True`` treats everything as stalled. A transient failure while resuming
 one orchestration (the model throttled, the store unreachable) is logged and left for the next sweep; the others are
 still swept.
+
+A record that cannot be read never stops a sweep: the blackboard's listings skip unreadable records (and report
+them), and a step that meets one while it acts on another record (a task whose orchestration is unreadable) skips
+that record, logs it and counts it in ``SweepReport.unreadable_skipped``; every other orchestration is still swept.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TypeVar
 
 from arbiter.coordinator import Coordinator
 from arbiter.exceptions import ArbiterError
-from blackboard import BlackboardError, OrchestrationStatus, TaskError, TaskResult, TaskState
+from blackboard import (
+    BlackboardError,
+    OrchestrationStatus,
+    Task,
+    TaskError,
+    TaskResult,
+    TaskState,
+    UnreadableRecordError,
+)
 from blackboard._base import utcnow
 from blackboard.leases import Holder
+
+_T = TypeVar("_T")
 
 __all__ = ["LEASE_EXPIRED", "SweepReport", "Sweeper"]
 
@@ -48,6 +64,7 @@ class SweepReport:
     tasks_retried: int = 0
     tasks_redispatched: int = 0
     orchestrations_resumed: int = 0
+    unreadable_skipped: int = 0
 
     def __bool__(self) -> bool:
         return any(vars(self).values())
@@ -84,6 +101,7 @@ class Sweeper:
         now = self._clock()
         stalled = now if resume else now - timedelta(seconds=self.stalled_after)
         board = self.coordinator.backends.blackboard
+        skipped_before = board.quarantine.counts.total()
         running = board.list_orchestrations(OrchestrationStatus.RUNNING, limit=10_000)
         for orchestration in running:
             if orchestration.deadline is not None and orchestration.deadline <= now:
@@ -100,11 +118,12 @@ class Sweeper:
                 finished_at=now,
             )
             report.tasks_timed_out += 1
-            if self.coordinator.record_result(task.orchestration_id, task.task_id, task.attempt, result):
-                self.coordinator.continue_orchestration(task.orchestration_id)
+            self._skipping_unreadable(report, task.orchestration_id, functools.partial(self._time_out, task, result))
         report.tasks_reclaimed += self._reclaim(now)
         for task in board.find_tasks([TaskState.FAILED, TaskState.TIMED_OUT], retry_before=now, limit=1000):
-            self.coordinator.retry_due(task)
+            self._skipping_unreadable(
+                report, task.orchestration_id, functools.partial(self.coordinator.retry_due, task)
+            )
             report.tasks_retried += 1
         stranded = board.find_tasks([TaskState.PENDING], updated_before=stalled, limit=1000)
         if resume:
@@ -117,10 +136,27 @@ class Sweeper:
             report.tasks_redispatched += len(stranded)
         for orchestration in board.list_orchestrations(OrchestrationStatus.RUNNING, limit=10_000):
             if resume or orchestration.updated_at <= stalled:
-                report.orchestrations_resumed += self._resume(orchestration.id)
+                resume_one = functools.partial(self._resume, orchestration.id)
+                resumed = self._skipping_unreadable(report, orchestration.id, resume_one)
+                report.orchestrations_resumed += resumed or 0
+        report.unreadable_skipped += board.quarantine.counts.total() - skipped_before
         if report:
             logger.info("sweep: %s", report)
         return report
+
+    def _time_out(self, task: Task, result: TaskResult) -> None:
+        if self.coordinator.record_result(task.orchestration_id, task.task_id, task.attempt, result):
+            self.coordinator.continue_orchestration(task.orchestration_id)
+
+    @staticmethod
+    def _skipping_unreadable(report: SweepReport, orchestration_id: str, step: Callable[[], _T]) -> _T | None:
+        """Run one step of the sweep on one record; an unreadable record it meets is logged and skipped."""
+        try:
+            return step()
+        except UnreadableRecordError as exc:
+            report.unreadable_skipped += 1
+            logger.warning("orchestration_id=<%s> | sweep skipped an unreadable record: %s", orchestration_id, exc)
+            return None
 
     def _reclaim(self, now: datetime) -> int:
         """Take back running attempts whose holder is gone; return how many."""

@@ -25,6 +25,7 @@ from blackboard.exceptions import (
     StoreUnavailableError,
     StrictJsonError,
     TaskNotFoundError,
+    UnreadableRecordError,
     VersionConflictError,
 )
 from blackboard.ingress import ingress_event, ingress_events
@@ -122,6 +123,7 @@ __all__ = [
     "TaskResult",
     "TaskState",
     "Transition",
+    "UnreadableRecordError",
     "Usage",
     "VersionConflictError",
     "ingress_event",

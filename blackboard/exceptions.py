@@ -25,6 +25,7 @@ __all__ = [
     "StoreUnavailableError",
     "StrictJsonError",
     "TaskNotFoundError",
+    "UnreadableRecordError",
     "VersionConflictError",
 ]
 
@@ -238,3 +239,22 @@ class IntegrityError(BlackboardError):
         self.sha256 = sha256
         self.actual = actual
         super().__init__(f"content {sha256} failed its integrity check (its bytes hash to {actual})")
+
+
+class UnreadableRecordError(BlackboardError):
+    """A stored record cannot be loaded (bad JSON, too deeply nested, a document that no longer validates).
+
+    Never retried: reading it again gives the same failure. Listings skip such records instead of raising (see
+    :mod:`blackboard.quarantine`); ``arbiter doctor --repair`` sets them aside.
+
+    Attributes:
+        kind: ``orchestration``, ``task``, ``note`` or ``agent``.
+        key: the record's key (see :class:`blackboard.quarantine.Unreadable`).
+        reason: why it could not be loaded.
+    """
+
+    def __init__(self, kind: str, key: tuple[str, ...], reason: str) -> None:
+        self.kind = kind
+        self.key = key
+        self.reason = reason
+        super().__init__(f"{kind} {'/'.join(key)} is stored but cannot be read: {reason}; run `arbiter doctor`")

@@ -17,15 +17,25 @@ from typing import Any
 REGION = "us-east-1"
 
 _KEYS = {"partition_key": ("pk", "S"), "sort_key": ("sk", "S")}
-_INDEXES = {
-    "gsi1": {"partition_key": ("gsi1pk", "S"), "sort_key": ("gsi1sk", "S"), "projection": "ALL"},
-    "gsi2": {"partition_key": ("gsi2pk", "S"), "sort_key": ("gsi2sk", "S"), "projection": "ALL"},
-}
+
+
+def _indexes(projection: str) -> dict[str, dict[str, Any]]:
+    return {
+        index: {"partition_key": (f"{index}pk", "S"), "sort_key": (f"{index}sk", "S"), "projection": projection}
+        for index in ("gsi1", "gsi2")
+    }
+
 
 #: The table contract of the DynamoDB adapters: two tables, same keys and indexes, on-demand; TTL on the blackboard.
+#: The blackboard's indexes project keys only (readers fetch the items); the registry's project every attribute.
 DYNAMODB_TABLES: dict[str, dict[str, Any]] = {
-    "blackboard": {**_KEYS, "billing_mode": "PAY_PER_REQUEST", "indexes": _INDEXES, "ttl_attribute": "expires_at"},
-    "registry": {**_KEYS, "billing_mode": "PAY_PER_REQUEST", "indexes": _INDEXES, "ttl_attribute": None},
+    "blackboard": {
+        **_KEYS,
+        "billing_mode": "PAY_PER_REQUEST",
+        "indexes": _indexes("KEYS_ONLY"),
+        "ttl_attribute": "expires_at",
+    },
+    "registry": {**_KEYS, "billing_mode": "PAY_PER_REQUEST", "indexes": _indexes("ALL"), "ttl_attribute": None},
 }
 
 

@@ -19,7 +19,7 @@ BLACKBOARD = {
     "RecordValidationError", "Registry", "ReservedNameError", "ReservedSourceError", "RetryPolicy", "StoreCorruptError",
     "StoreUnavailableError", "StrictJsonError", "ingress_event", "ingress_events",
     "Subscription", "Task", "TaskError", "TaskMessage", "TaskNotFoundError", "TaskQueue", "TaskResult", "TaskState",
-    "Transition", "Usage", "VersionConflictError", "local_backends", "memory_backends",
+    "Transition", "UnreadableRecordError", "Usage", "VersionConflictError", "local_backends", "memory_backends",
 }  # fmt: skip
 
 

@@ -1,7 +1,9 @@
 """In-memory adapters: one process, no durability. For tests and throwaway runs.
 
 Records are immutable pydantic models and are stored as given, without copying: do not mutate the dicts and lists
-inside a record you passed in or got back.
+inside a record you passed in or got back. A stored record may also be JSON text (a document imported as it was,
+or a corrupt one planted by a test): it is parsed on read, and one that fails to load is reported as the other
+adapters report theirs (see :mod:`blackboard.quarantine`).
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from blackboard._base import utcnow
 from blackboard.exceptions import AgentNotFoundError, OrchestrationNotFoundError, TaskNotFoundError
@@ -19,10 +21,27 @@ from blackboard.ports.blackboard import Blackboard, TaskChange, Transition, beca
 from blackboard.ports.code_store import CodeStore
 from blackboard.ports.registry import Registry, StatsDelta
 from blackboard.ports.task_queue import DeadLetter, QueueStats, Received, TaskQueue
+from blackboard.quarantine import Unreadable, load, load_or_raise
 from blackboard.records import AgentManifest, Note, Orchestration, Task
 from blackboard.states import AgentState, OrchestrationStatus, TaskState
 
 __all__ = ["MemoryBlackboard", "MemoryCodeStore", "MemoryRegistry", "MemoryTaskQueue"]
+
+_R = TypeVar("_R", Orchestration, Task, Note, AgentManifest)
+
+
+def _entry(kind: str, key: tuple[str, ...], model: type[_R], value: _R | str) -> _R | Unreadable:
+    """A stored value as a record: as given, or parsed from JSON text (``Unreadable`` if that fails)."""
+    if isinstance(value, str):
+        return load(kind, key, lambda: model.model_validate_json(value))
+    return value
+
+
+def _record(kind: str, key: tuple[str, ...], model: type[_R], value: _R | str) -> _R:
+    """Like :func:`_entry`, raising ``UnreadableRecordError`` for a value that fails to load."""
+    if isinstance(value, str):
+        return load_or_raise(kind, key, lambda: model.model_validate_json(value))
+    return value
 
 
 @dataclass
@@ -38,41 +57,51 @@ class MemoryBlackboard(Blackboard):
     def __init__(self, *, clock: Callable[[], datetime] = utcnow) -> None:
         super().__init__(clock=clock)
         self._lock = threading.Lock()
-        self._orchestrations: dict[str, Orchestration] = {}
+        self._orchestrations: dict[str, Orchestration | str] = {}
         self._by_event: dict[str, str] = {}
-        self._tasks: dict[tuple[str, str], Task] = {}
+        self._tasks: dict[tuple[str, str], Task | str] = {}
         self._task_order: dict[str, list[str]] = {}
         self._waves: dict[tuple[str, int], _Wave] = {}
-        self._notes: dict[tuple[str, str], Note] = {}
+        self._notes: dict[tuple[str, str], Note | str] = {}
+        #: Records set aside by :meth:`set_aside`: the entry and the value as it was stored.
+        self.set_aside_records: list[tuple[Unreadable, object]] = []
+
+    def _orchestration(self, orchestration_id: str) -> Orchestration:
+        return _record("orchestration", (orchestration_id,), Orchestration, self._orchestrations[orchestration_id])
+
+    def _task(self, key: tuple[str, str]) -> Task:
+        return _record("task", key, Task, self._tasks[key])
 
     def _insert_orchestration(self, orchestration: Orchestration) -> Orchestration | None:
         with self._lock:
             existing_id = self._by_event.get(orchestration.event.id)
             if existing_id is not None:
-                return self._orchestrations[existing_id]
+                return self._orchestration(existing_id)
             if orchestration.id in self._orchestrations:
-                return self._orchestrations[orchestration.id]
+                return self._orchestration(orchestration.id)
             self._orchestrations[orchestration.id] = orchestration
             self._by_event[orchestration.event.id] = orchestration.id
             self._task_order[orchestration.id] = []
             return None
 
     def _get_orchestration(self, orchestration_id: str) -> Orchestration:
-        try:
-            return self._orchestrations[orchestration_id]
-        except KeyError:
-            raise OrchestrationNotFoundError(orchestration_id) from None
+        if orchestration_id not in self._orchestrations:
+            raise OrchestrationNotFoundError(orchestration_id)
+        return self._orchestration(orchestration_id)
 
     def _find_orchestration(self, event_id: str) -> Orchestration | None:
         with self._lock:
             orchestration_id = self._by_event.get(event_id)
-            return None if orchestration_id is None else self._orchestrations[orchestration_id]
+            return None if orchestration_id is None else self._orchestration(orchestration_id)
 
-    def _list_orchestrations(self, status: OrchestrationStatus | None, limit: int) -> list[Orchestration]:
+    def _list_orchestrations(self, status: OrchestrationStatus | None, limit: int) -> list[Orchestration | Unreadable]:
         with self._lock:
-            found = [o for o in self._orchestrations.values() if status is None or o.status is status]
+            entries = [_entry("orchestration", (k,), Orchestration, v) for k, v in self._orchestrations.items()]
+        # An unreadable record has no status or time: it is listed first, whatever the status asked for.
+        bad: list[Orchestration | Unreadable] = [e for e in entries if isinstance(e, Unreadable)]
+        found = [e for e in entries if isinstance(e, Orchestration) and (status is None or e.status is status)]
         found.sort(key=lambda o: (o.created_at, o.id), reverse=True)
-        return found[:limit]
+        return [*bad, *found][:limit]
 
     def _cas_orchestration(self, orchestration: Orchestration, expected_version: int) -> bool:
         with self._lock:
@@ -98,15 +127,15 @@ class MemoryBlackboard(Blackboard):
             return True
 
     def _get_task(self, orchestration_id: str, task_id: str) -> Task:
-        try:
-            return self._tasks[(orchestration_id, task_id)]
-        except KeyError:
-            raise TaskNotFoundError(orchestration_id, task_id) from None
+        if (orchestration_id, task_id) not in self._tasks:
+            raise TaskNotFoundError(orchestration_id, task_id)
+        return self._task((orchestration_id, task_id))
 
-    def _list_tasks(self, orchestration_id: str, wave: int | None) -> list[Task]:
+    def _list_tasks(self, orchestration_id: str, wave: int | None) -> list[Task | Unreadable]:
         with self._lock:
-            tasks = [self._tasks[(orchestration_id, t)] for t in self._task_order.get(orchestration_id, [])]
-        return [t for t in tasks if wave is None or t.wave == wave]
+            keys = [(orchestration_id, t) for t in self._task_order.get(orchestration_id, [])]
+            tasks = [_entry("task", k, Task, self._tasks[k]) for k in keys if k in self._tasks]
+        return [t for t in tasks if isinstance(t, Unreadable) or wave is None or t.wave == wave]
 
     def _find_tasks(
         self,
@@ -115,16 +144,19 @@ class MemoryBlackboard(Blackboard):
         deadline_before: datetime | None,
         retry_before: datetime | None,
         limit: int,
-    ) -> list[Task]:
+    ) -> list[Task | Unreadable]:
         with self._lock:
-            tasks = list(self._tasks.values())
+            tasks = [_entry("task", k, Task, v) for k, v in self._tasks.items()]
         found = [
             t
             for t in tasks
-            if t.state in states
-            and (updated_before is None or t.updated_at < updated_before)
-            and (deadline_before is None or (t.deadline is not None and t.deadline < deadline_before))
-            and (retry_before is None or (t.retry_at is not None and t.retry_at <= retry_before))
+            if isinstance(t, Unreadable)
+            or (
+                t.state in states
+                and (updated_before is None or t.updated_at < updated_before)
+                and (deadline_before is None or (t.deadline is not None and t.deadline < deadline_before))
+                and (retry_before is None or (t.retry_at is not None and t.retry_at <= retry_before))
+            )
         ]
         return found[:limit]
 
@@ -157,20 +189,43 @@ class MemoryBlackboard(Blackboard):
         return results
 
     def _get_note(self, orchestration_id: str, key: str) -> Note | None:
-        return self._notes.get((orchestration_id, key))
+        stored = self._notes.get((orchestration_id, key))
+        return None if stored is None else _record("note", (orchestration_id, key), Note, stored)
 
-    def _list_notes(self, orchestration_id: str) -> list[Note]:
+    def _list_notes(self, orchestration_id: str) -> list[Note | Unreadable]:
         with self._lock:
-            notes = [n for (o, _), n in self._notes.items() if o == orchestration_id]
-        return sorted(notes, key=lambda n: n.key)
+            keys = sorted(k for k in self._notes if k[0] == orchestration_id)
+            return [_entry("note", k, Note, self._notes[k]) for k in keys]
 
     def _cas_note(self, note: Note, expected_version: int) -> bool:
         with self._lock:
-            stored = self._notes.get((note.orchestration_id, note.key))
+            stored = self._get_note(note.orchestration_id, note.key)
             if (stored.version if stored else 0) != expected_version:
                 return False
             self._notes[(note.orchestration_id, note.key)] = note
             return True
+
+    def _stored_event_id(self, orchestration_id: str) -> str | None:
+        with self._lock:
+            return next((e for e, o in self._by_event.items() if o == orchestration_id), None)
+
+    def _set_aside(self, entry: Unreadable, replacement: Orchestration | None) -> bool:
+        stores: dict[str, dict[Any, Any]] = {
+            "orchestration": self._orchestrations,
+            "task": self._tasks,
+            "note": self._notes,
+        }
+        store = stores[entry.kind]
+        key = entry.key[0] if entry.kind == "orchestration" else entry.key
+        with self._lock:
+            if key not in store:
+                return False
+            self.set_aside_records.append((entry, store[key]))
+            if replacement is not None:
+                store[key] = replacement
+            else:
+                del store[key]
+        return True
 
 
 class MemoryRegistry(Registry):
@@ -178,7 +233,7 @@ class MemoryRegistry(Registry):
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._agents: dict[tuple[str, int], AgentManifest] = {}
+        self._agents: dict[tuple[str, int], AgentManifest | str] = {}
         self._latest: dict[str, int] = {}
         self._sorted: list[tuple[str, int]] | None = None  # the keys in order, rebuilt after an insert
         self._changes = 0
@@ -200,29 +255,35 @@ class MemoryRegistry(Registry):
         return self._latest.get(name, 0)
 
     def _get(self, name: str, version: int) -> AgentManifest | None:
-        return self._agents.get((name, version))
+        stored = self._agents.get((name, version))
+        return None if stored is None else _record("agent", (name, str(version)), AgentManifest, stored)
 
-    def _versions(self, name: str) -> list[AgentManifest]:
+    def _entry(self, key: tuple[str, int]) -> AgentManifest | Unreadable:
+        return _entry("agent", (key[0], str(key[1])), AgentManifest, self._agents[key])
+
+    def _versions(self, name: str) -> list[AgentManifest | Unreadable]:
         with self._lock:
             keys = [(name, v) for v in range(1, self._latest.get(name, 0) + 1)]
-            return [self._agents[k] for k in keys if k in self._agents]
+            return [self._entry(k) for k in keys if k in self._agents]
 
-    def _page(self, state: AgentState | None, after: tuple[str, int] | None, limit: int) -> list[AgentManifest]:
+    def _page(
+        self, state: AgentState | None, after: tuple[str, int] | None, limit: int
+    ) -> list[AgentManifest | Unreadable]:
         with self._lock:
             if self._sorted is None:
                 self._sorted = sorted(self._agents)
             keys = self._sorted
-        page = []
+        page: list[AgentManifest | Unreadable] = []
         for key in keys[bisect.bisect_right(keys, after) if after is not None else 0 :]:
-            manifest = self._agents[key]
-            if state is None or manifest.state is state:
+            manifest = self._entry(key)
+            if state is None or isinstance(manifest, Unreadable) or manifest.state is state:
                 page.append(manifest)
                 if len(page) == limit:
                     break
         return page
 
     def _update(self, name: str, version: int, **changes: Any) -> AgentManifest:
-        stored = self._agents.get((name, version))
+        stored = self._get(name, version)
         if stored is None:
             raise AgentNotFoundError(name, version)
         changed = stored.model_copy(update=changes)
@@ -231,7 +292,7 @@ class MemoryRegistry(Registry):
 
     def _cas_state(self, name: str, version: int, source: AgentState, target: AgentState) -> bool:
         with self._lock:
-            stored = self._agents.get((name, version))
+            stored = self._get(name, version)
             if stored is None:
                 raise AgentNotFoundError(name, version)
             if stored.state is not source:
@@ -242,7 +303,7 @@ class MemoryRegistry(Registry):
 
     def _add_stats(self, name: str, version: int, delta: StatsDelta) -> None:
         with self._lock:
-            stored = self._agents.get((name, version))
+            stored = self._get(name, version)
             if stored is None:
                 raise AgentNotFoundError(name, version)
             self._update(name, version, stats=delta.applied_to(stored.stats))

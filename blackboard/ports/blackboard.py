@@ -13,6 +13,11 @@ Closing a wave: each wave has a counter row ``(size, done, closed)``. A task cha
 (succeeded, cancelled, or failed/timed out with no retry coming) adds one to ``done`` in the same transaction, and
 then sets ``closed`` under the condition ``done = size AND NOT closed``. Exactly one change meets that condition,
 and only its caller gets ``closes_wave=True``: it is the one that continues the orchestration.
+
+Unreadable records: the listing primitives return an :class:`~blackboard.quarantine.Unreadable` entry for a stored
+record that fails to load; the port reports and skips it (:attr:`Blackboard.quarantine`), so one bad record never
+stops a listing or the sweeper. :meth:`Blackboard.find_unreadable` and :meth:`Blackboard.set_aside` are
+``arbiter doctor``'s tools.
 """
 
 from __future__ import annotations
@@ -26,8 +31,15 @@ from datetime import datetime, timedelta
 from typing import Any, Generic, TypeVar
 
 from blackboard._base import revalidate, utcnow
-from blackboard.exceptions import InvalidTransitionError, RecordValidationError
+from blackboard.exceptions import (
+    InvalidTransitionError,
+    NotFoundError,
+    RecordValidationError,
+    UnreadableRecordError,
+)
 from blackboard.leases import holds
+from blackboard.messages import Event
+from blackboard.quarantine import QuarantineLog, Unreadable
 from blackboard.records import Note, Orchestration, Task, TaskResult
 from blackboard.states import (
     ACTIVE_TASK_STATES,
@@ -96,6 +108,8 @@ class Blackboard(abc.ABC):
 
     def __init__(self, *, clock: Callable[[], datetime] = utcnow) -> None:
         self._clock = clock
+        #: The unreadable records this instance skipped, counted by kind (each also logged with its key).
+        self.quarantine = QuarantineLog()
         self._conflicts = 0
         self._conflicts_lock = threading.Lock()
 
@@ -152,8 +166,11 @@ class Blackboard(abc.ABC):
     def list_orchestrations(
         self, status: OrchestrationStatus | None = None, *, limit: int = 100
     ) -> list[Orchestration]:
-        """Return up to ``limit`` orchestrations, newest first, optionally only those with ``status``."""
-        return self._list_orchestrations(status, limit)
+        """Return up to ``limit`` orchestrations, newest first, optionally only those with ``status``.
+
+        Unreadable orchestrations are skipped (and reported, see :attr:`quarantine`), so fewer may come back.
+        """
+        return self.quarantine.readable(self._list_orchestrations(status, limit))
 
     def update_orchestration(self, current: Orchestration, **changes: Any) -> Applied[Orchestration]:
         """Apply ``changes`` to ``current`` if the stored version is still ``current.version``.
@@ -210,8 +227,11 @@ class Blackboard(abc.ABC):
         return self._get_task(orchestration_id, task_id)
 
     def list_tasks(self, orchestration_id: str, wave: int | None = None) -> list[Task]:
-        """Return the tasks of an orchestration (of one wave if given), in the order they were added."""
-        return self._list_tasks(orchestration_id, wave)
+        """Return the tasks of an orchestration (of one wave if given), in the order they were added.
+
+        Unreadable tasks are skipped and reported (see :attr:`quarantine`).
+        """
+        return self.quarantine.readable(self._list_tasks(orchestration_id, wave))
 
     def find_tasks(
         self,
@@ -229,9 +249,10 @@ class Blackboard(abc.ABC):
             updated_before: only tasks last changed before this time (stranded ``pending``/``dispatched``).
             deadline_before: only tasks whose deadline is before this time (overdue).
             retry_before: only tasks whose retry is due before this time.
-            limit: at most this many tasks.
+            limit: at most this many tasks (unreadable ones are skipped and reported, see :attr:`quarantine`).
         """
-        return self._find_tasks(frozenset(states), updated_before, deadline_before, retry_before, limit)
+        found = self._find_tasks(frozenset(states), updated_before, deadline_before, retry_before, limit)
+        return self.quarantine.readable(found)
 
     def mark_dispatched(self, tasks: Sequence[Task]) -> list[Transition]:
         """Mark ``pending`` tasks (at the given attempts) ``dispatched``, in one atomic batch."""
@@ -461,8 +482,8 @@ class Blackboard(abc.ABC):
         return self._get_note(orchestration_id, key)
 
     def notes(self, orchestration_id: str) -> list[Note]:
-        """Return every note of an orchestration, ordered by key."""
-        return self._list_notes(orchestration_id)
+        """Return every note of an orchestration, ordered by key (unreadable ones skipped and reported)."""
+        return self.quarantine.readable(self._list_notes(orchestration_id))
 
     def put_note(
         self, orchestration_id: str, key: str, value: Any, *, author: str = "", expected_version: int = 0
@@ -487,6 +508,84 @@ class Blackboard(abc.ABC):
             # Expected a version of a note that does not exist: nothing to compare with, nothing applied.
             current = note.model_copy(update={"version": 0, "value": None})
         return Applied(False, current)
+
+    # ---------------------------------------------------------------- unreadable records
+
+    def find_unreadable(self, *, limit: int = 10_000) -> list[Unreadable]:
+        """Every unreadable record among the newest ``limit`` orchestrations, their tasks and their notes."""
+        found: list[Unreadable] = []
+        for entry in self._list_orchestrations(None, limit):
+            orchestration_id = entry.key[0] if isinstance(entry, Unreadable) else entry.id
+            if isinstance(entry, Unreadable):
+                found.append(entry)
+            found.extend(t for t in self._list_tasks(orchestration_id, None) if isinstance(t, Unreadable))
+            found.extend(n for n in self._list_notes(orchestration_id) if isinstance(n, Unreadable))
+        return found
+
+    def set_aside(self, entry: Unreadable) -> bool:
+        """Move an unreadable record out of the way, keeping its stored form in the store's quarantine area.
+
+        - an orchestration is replaced by a ``failed`` one with the same id and event id, whose error names the
+          reason (its tasks and notes stay; the event is not run again);
+        - a task or a note is moved aside; a task's orchestration, if readable and running, is marked ``failed``
+          (its wave can no longer finish).
+
+        Returns:
+            whether a record was moved (``False`` when it is no longer stored as it was).
+        """
+        if not self._still_unreadable(entry):
+            return False
+        error = f"unreadable {entry.label} set aside by `arbiter doctor`: {entry.reason}"
+        replacement = None
+        if entry.kind == "orchestration":
+            (orchestration_id,) = entry.key
+            event_id = self._stored_event_id(orchestration_id)
+            if event_id is None:
+                return False
+            now = self._clock()
+            replacement = Orchestration(
+                id=orchestration_id,
+                status=OrchestrationStatus.FAILED,
+                event=Event.model_validate(
+                    {
+                        "id": event_id,
+                        "source": "arbiter.doctor",
+                        "detail-type": "unreadable.orchestration",
+                        "detail": {},
+                    }
+                ),
+                error=error,
+                version=1,
+                created_at=now,
+                updated_at=now,
+            )
+        moved = self._set_aside(entry, replacement)
+        if moved and entry.kind == "task":
+            self._fail_orchestration(entry.key[0], error)
+        return moved
+
+    def _still_unreadable(self, entry: Unreadable) -> bool:
+        """Whether the record of ``entry`` is stored and still fails to load (``False`` if gone or readable now)."""
+        read: dict[str, Callable[[], object]] = {
+            "orchestration": lambda: self._get_orchestration(entry.key[0]),
+            "task": lambda: self._get_task(entry.key[0], entry.key[1]),
+            "note": lambda: self._get_note(entry.key[0], entry.key[1]),
+        }
+        try:
+            read[entry.kind]()
+        except UnreadableRecordError:
+            return True
+        except NotFoundError:
+            return False
+        return False
+
+    def _fail_orchestration(self, orchestration_id: str, error: str) -> None:
+        try:
+            current = self._get_orchestration(orchestration_id)
+        except UnreadableRecordError:
+            return  # repaired on its own when doctor meets it
+        if current.status is OrchestrationStatus.RUNNING:
+            self.update_orchestration(current, status=OrchestrationStatus.FAILED, error=error)
 
     # ---------------------------------------------------------------- helpers
 
@@ -513,8 +612,8 @@ class Blackboard(abc.ABC):
         """Return the orchestration of this event id, if any."""
 
     @abc.abstractmethod
-    def _list_orchestrations(self, status: OrchestrationStatus | None, limit: int) -> list[Orchestration]:
-        """Return orchestrations newest first."""
+    def _list_orchestrations(self, status: OrchestrationStatus | None, limit: int) -> list[Orchestration | Unreadable]:
+        """Return orchestrations newest first; a record that fails to load comes back as ``Unreadable``."""
 
     @abc.abstractmethod
     def _cas_orchestration(self, orchestration: Orchestration, expected_version: int) -> bool:
@@ -529,8 +628,8 @@ class Blackboard(abc.ABC):
         """Return the task or raise ``TaskNotFoundError``."""
 
     @abc.abstractmethod
-    def _list_tasks(self, orchestration_id: str, wave: int | None) -> list[Task]:
-        """Return tasks in insertion order."""
+    def _list_tasks(self, orchestration_id: str, wave: int | None) -> list[Task | Unreadable]:
+        """Return tasks in insertion order (``Unreadable`` for a record that fails to load, whatever its wave)."""
 
     @abc.abstractmethod
     def _find_tasks(
@@ -540,8 +639,8 @@ class Blackboard(abc.ABC):
         deadline_before: datetime | None,
         retry_before: datetime | None,
         limit: int,
-    ) -> list[Task]:
-        """Return tasks in ``states`` within every given bound."""
+    ) -> list[Task | Unreadable]:
+        """Return tasks in ``states`` within every given bound (``Unreadable`` for a record that fails to load)."""
 
     @abc.abstractmethod
     def _apply_task_changes(self, changes: Sequence[tuple[str, str, TaskChange]]) -> list[Transition]:
@@ -557,9 +656,21 @@ class Blackboard(abc.ABC):
         """Return the note or ``None``."""
 
     @abc.abstractmethod
-    def _list_notes(self, orchestration_id: str) -> list[Note]:
-        """Return the notes of an orchestration ordered by key."""
+    def _list_notes(self, orchestration_id: str) -> list[Note | Unreadable]:
+        """Return the notes of an orchestration ordered by key (``Unreadable`` for a record that fails to load)."""
 
     @abc.abstractmethod
     def _cas_note(self, note: Note, expected_version: int) -> bool:
         """Write the note if the stored version is ``expected_version`` (0: absent)."""
+
+    @abc.abstractmethod
+    def _stored_event_id(self, orchestration_id: str) -> str | None:
+        """The event id stored with an orchestration (readable or not), or ``None`` when there is none."""
+
+    @abc.abstractmethod
+    def _set_aside(self, entry: Unreadable, replacement: Orchestration | None) -> bool:
+        """Move the stored record of ``entry`` aside and, for an orchestration, store ``replacement`` in its place.
+
+        Atomic: the stored form goes to the store's quarantine area (with the reason and the time) in the same step.
+        ``False`` when the record is not there (any more).
+        """

@@ -7,11 +7,13 @@ Reserved names cannot be taken. Lifecycle changes are compare-and-set on the sta
 from __future__ import annotations
 
 import abc
+import functools
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from blackboard.exceptions import AgentNotFoundError, RecordValidationError, ReservedNameError, VersionConflictError
 from blackboard.ports.blackboard import Applied
+from blackboard.quarantine import QuarantineLog, Unreadable
 from blackboard.records import (
     DURATION_BUCKETS_MS,
     RESERVED_AGENT_NAMES,
@@ -152,19 +154,35 @@ class Registry(abc.ABC):
                 return manifest
         raise AgentNotFoundError(name)
 
+    @functools.cached_property
+    def quarantine(self) -> QuarantineLog:
+        """The unreadable manifests this instance skipped, counted (each also logged with its key)."""
+        return QuarantineLog()
+
     def versions(self, name: str) -> list[AgentManifest]:
-        """Return every version of ``name``, oldest first (empty if the name is unknown)."""
-        return self._versions(name)
+        """Return every version of ``name``, oldest first (empty if the name is unknown; unreadable ones skipped)."""
+        return self.quarantine.readable(self._versions(name))
 
     def list_agents(self, state: AgentState | None = None, *, page_size: int = 100) -> Iterator[AgentManifest]:
-        """Yield every agent version (in ``state`` if given), ordered by name then version, page by page."""
+        """Yield every agent version (in ``state`` if given), ordered by name then version, page by page.
+
+        A manifest that fails to load is skipped and reported (see :attr:`quarantine`), never stops the listing.
+        """
+        yield from self.quarantine.skip(self._entries(state, page_size))
+
+    def find_unreadable(self) -> list[Unreadable]:
+        """Every agent manifest that fails to load (``arbiter doctor`` lists them)."""
+        return [entry for entry in self._entries(None, 100) if isinstance(entry, Unreadable)]
+
+    def _entries(self, state: AgentState | None, page_size: int) -> Iterator[AgentManifest | Unreadable]:
         cursor: tuple[str, int] | None = None
         while True:
             page = self._page(state, cursor, page_size)
             yield from page
             if len(page) < page_size:
                 return
-            cursor = (page[-1].name, page[-1].version)
+            last = page[-1]
+            cursor = (last.key[0], int(last.key[1])) if isinstance(last, Unreadable) else (last.name, last.version)
 
     def active_agents(self) -> dict[str, AgentManifest]:
         """The newest active version of every agent, by name (what the planner and the matcher offer)."""
@@ -225,11 +243,13 @@ class Registry(abc.ABC):
         """Return the version with current state and stats, or ``None``."""
 
     @abc.abstractmethod
-    def _versions(self, name: str) -> list[AgentManifest]:
+    def _versions(self, name: str) -> list[AgentManifest | Unreadable]:
         """Return every version of ``name``, oldest first."""
 
     @abc.abstractmethod
-    def _page(self, state: AgentState | None, after: tuple[str, int] | None, limit: int) -> list[AgentManifest]:
+    def _page(
+        self, state: AgentState | None, after: tuple[str, int] | None, limit: int
+    ) -> list[AgentManifest | Unreadable]:
         """Return up to ``limit`` versions ordered by (name, version), strictly after ``after``."""
 
     @abc.abstractmethod

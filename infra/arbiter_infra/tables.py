@@ -11,6 +11,10 @@ __all__ = ["INDEX_NAMES", "TTL_ATTRIBUTE", "Tables"]
 
 #: The two global secondary indexes of each table (``gsi1pk``/``gsi1sk`` and ``gsi2pk``/``gsi2sk``).
 INDEX_NAMES = ("gsi1", "gsi2")
+#: What each table's indexes project. The blackboard's readers (the sweeper, ``orchestrations list``) only need keys
+#: in order and read the items themselves, so an index write is a small key entry, not a copy of a task or an
+#: orchestration with its conversation; the registry's listings read manifests straight from the index.
+_PROJECTIONS = {"Blackboard": dynamodb.ProjectionType.KEYS_ONLY, "Registry": dynamodb.ProjectionType.ALL}
 #: The blackboard's TTL attribute (epoch seconds).
 TTL_ATTRIBUTE = "expires_at"
 
@@ -59,7 +63,7 @@ class Tables(Construct):
                 index_name=index,
                 partition_key=dynamodb.Attribute(name=f"{index}pk", type=dynamodb.AttributeType.STRING),
                 sort_key=dynamodb.Attribute(name=f"{index}sk", type=dynamodb.AttributeType.STRING),
-                projection_type=dynamodb.ProjectionType.ALL,
+                projection_type=_PROJECTIONS[name],
             )
         return table
 

@@ -12,6 +12,7 @@ from blackboard import AgentState, Completion, OrchestrationStatus, TaskState
 from blackboard.adapters import MemoryCodeStore
 from blackboard.adapters.aws import DynamoDBBlackboard, DynamoDBRegistry, PayloadTooLargeError, TransactionTooLargeError
 from blackboard.adapters.aws import dynamodb_registry as registry_module
+from blackboard.adapters.aws._dynamodb_items import INDEX_SHARDS, shard_of, shards
 from blackboard.ports.registry import BUCKET_COUNT, StatsDelta
 from blackboard.records import AgentStats, CodeRef
 from tests.aws_support import InterceptingClient, MotoTables, moto_dynamodb
@@ -166,8 +167,12 @@ def test_every_read_is_a_key_lookup_or_a_query(tables: MotoTables) -> None:
     client = InterceptingClient(tables.client)
     queries: list[str] = []
 
+    partitions: list[tuple[str, str]] = []
+
     def record(real: Any, kwargs: dict[str, Any]) -> Any:
         queries.append(kwargs.get("IndexName", "table"))
+        if "IndexName" in kwargs:
+            partitions.append((kwargs["IndexName"], kwargs["ExpressionAttributeValues"][":p"]["S"]))
         return real(**kwargs)
 
     client.hooks["query"] = record
@@ -181,12 +186,18 @@ def test_every_read_is_a_key_lookup_or_a_query(tables: MotoTables) -> None:
     board.notes(orchestration.id)
     board.find_orchestration(orchestration.event.id)
     board.list_orchestrations(OrchestrationStatus.RUNNING)
-    queries.clear()
+    partitions.clear()
     board.list_orchestrations()
     board.find_tasks([TaskState.RUNNING], deadline_before=orchestration.created_at + timedelta(days=1))
     board.find_tasks([TaskState.FAILED], retry_before=orchestration.created_at)
     board.find_tasks([TaskState.PENDING, TaskState.RUNNING], updated_before=orchestration.created_at)
-    assert queries == ["gsi2", "gsi2", "gsi2", "gsi1", "gsi1"]
+    # Every shard of each partition, and the partition's unsharded key (entries written before sharding).
+    assert partitions == [
+        *(("gsi1", p) for status in OrchestrationStatus for p in shards(f"ORCHS#{status.value}")),
+        *(("gsi2", p) for p in shards("TASKDUE#deadline")),
+        *(("gsi2", p) for p in shards("TASKDUE#retry")),
+        *(("gsi1", p) for state in ("pending", "running") for p in shards(f"TASKS#{state}")),
+    ]
     registry.put(manifest())
     registry.active("burger_cook")
     queries.clear()
@@ -201,6 +212,62 @@ def test_every_read_is_a_key_lookup_or_a_query(tables: MotoTables) -> None:
         "update_item",
         "transact_write_items",
     }
+
+
+def _index_keys(tables: MotoTables) -> list[tuple[str, str]]:
+    """Every (gsi1pk, gsi2pk) of the blackboard's task and orchestration items."""
+    items = tables.client.scan(TableName=tables.blackboard)["Items"]  # the test looks; the adapter never scans
+    return [(i.get("gsi1pk", {}).get("S", ""), i.get("gsi2pk", {}).get("S", "")) for i in items if "gsi1pk" in i]
+
+
+def test_index_partition_keys_are_write_sharded(tables: MotoTables) -> None:
+    board = DynamoDBBlackboard(tables.blackboard, client=tables.client)
+    orchestration = started(board)
+    tasks = tasks_for(orchestration, 40)
+    tasks = [t.model_copy(update={"deadline": orchestration.created_at + timedelta(hours=1)}) for t in tasks]
+    board.add_wave(orchestration, tasks)
+    board.mark_dispatched(tasks)
+    keys = _index_keys(tables)
+    pending = {gsi1 for gsi1, _ in keys if gsi1.startswith("TASKS#")}
+    assert pending <= set(shards("TASKS#dispatched")[:INDEX_SHARDS]) and len(pending) > INDEX_SHARDS // 2
+    due = {gsi2 for _, gsi2 in keys if gsi2}
+    assert due <= set(shards("TASKDUE#deadline")[:INDEX_SHARDS]) and len(due) > INDEX_SHARDS // 2
+    # A task keeps its shard through its transitions; readers merge the shards back into one order.
+    for task in tasks:
+        assert f"TASKS#dispatched#{shard_of(orchestration.id, task.task_id)}" in pending
+    found = board.find_tasks([TaskState.DISPATCHED], deadline_before=orchestration.created_at + timedelta(days=1))
+    assert sorted(t.task_id for t in found) == sorted(t.task_id for t in tasks)
+    assert len(board.find_tasks([TaskState.DISPATCHED], limit=7)) == 7
+
+
+def test_items_written_with_the_unsharded_keys_are_still_found(tables: MotoTables) -> None:
+    board = DynamoDBBlackboard(tables.blackboard, client=tables.client)
+    older, newer = started(board), started(board)
+    orchestration, tasks = with_wave(board, 2)
+    # What an earlier release wrote: one partition per state, all orchestrations also under ORCHS in gsi2.
+    for key, gsi1pk in (
+        (f"ORCH#{older.id}", "ORCHS#running"),
+        (f"ORCH#{orchestration.id}", "ORCHS#running"),
+    ):
+        tables.client.update_item(
+            TableName=tables.blackboard,
+            Key={"pk": {"S": key}, "sk": {"S": "ORCH"}},
+            UpdateExpression="SET gsi1pk = :p, gsi2pk = :all",
+            ExpressionAttributeValues={":p": {"S": gsi1pk}, ":all": {"S": "ORCHS"}},
+        )
+    tables.client.update_item(
+        TableName=tables.blackboard,
+        Key={"pk": {"S": f"ORCH#{orchestration.id}"}, "sk": {"S": f"TASK#{tasks[0].task_id}"}},
+        UpdateExpression="SET gsi1pk = :p",
+        ExpressionAttributeValues={":p": {"S": "TASKS#pending"}},
+    )
+    listed = [o.id for o in board.list_orchestrations(OrchestrationStatus.RUNNING)]
+    assert listed == [orchestration.id, newer.id, older.id]
+    assert [o.id for o in board.list_orchestrations(limit=2)] == [orchestration.id, newer.id]
+    assert sorted(t.task_id for t in board.find_tasks([TaskState.PENDING])) == sorted(t.task_id for t in tasks)
+    # The next write moves an item to its shard.
+    board.mark_dispatched(tasks[:1])
+    assert f"TASKS#dispatched#{shard_of(orchestration.id, tasks[0].task_id)}" in {k for k, _ in _index_keys(tables)}
 
 
 def test_registry_listing_follows_last_evaluated_key(tables: MotoTables) -> None:

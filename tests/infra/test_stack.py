@@ -101,7 +101,8 @@ def test_tables_have_the_adapter_shape_on_demand_and_pitr(resources: dict[str, A
             {"AttributeName": f"{name_}pk", "KeyType": "HASH"},
             {"AttributeName": f"{name_}sk", "KeyType": "RANGE"},
         ]
-        assert index["Projection"] == {"ProjectionType": "ALL"}
+        # The blackboard's readers fetch the items they need: its indexes hold keys only.
+        assert index["Projection"] == {"ProjectionType": "KEYS_ONLY" if name == "Blackboard" else "ALL"}
     attributes = {a["AttributeName"]: a["AttributeType"] for a in props["AttributeDefinitions"]}
     assert attributes == {k: "S" for k in ("pk", "sk", "gsi1pk", "gsi1sk", "gsi2pk", "gsi2sk")}
 

@@ -211,11 +211,12 @@ class Table:
         found: Item | None = response.get("Item")
         return found
 
-    def batch_get(self, keys: Sequence[Item]) -> list[Item]:
-        """Strongly consistent reads of many items (100 per BatchGetItem), in no particular order."""
+    def batch_get(self, keys: Sequence[Item], *, consistent: bool = True) -> list[Item]:
+        """Reads of many items (100 per BatchGetItem), strongly consistent unless told, in no particular order."""
         found: list[Item] = []
         for start in range(0, len(keys), 100):
-            pending: dict[str, Any] = {self.name: {"Keys": list(keys[start : start + 100]), "ConsistentRead": True}}
+            batch = list(keys[start : start + 100])
+            pending: dict[str, Any] = {self.name: {"Keys": batch, "ConsistentRead": consistent}}
             for round_ in range(8):
                 response = self._call("BatchGetItem", self.client.batch_get_item, {"RequestItems": pending})
                 found.extend(response.get("Responses", {}).get(self.name, []))

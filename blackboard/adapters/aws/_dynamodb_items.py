@@ -10,24 +10,28 @@ change them with one UpdateItem without reading the task first.
 
 from __future__ import annotations
 
+import hashlib
 import json
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from blackboard.adapters.aws._dynamodb import Item, number, string, time_key
 from blackboard.adapters.aws._dynamodb_payloads import LargeValues, dumps
 from blackboard.exceptions import RecordValidationError
+from blackboard.quarantine import load_or_raise
 from blackboard.records import Note, Orchestration, Task
 from blackboard.states import ACTIVE_TASK_STATES, OrchestrationStatus, TaskState
 
 __all__ = [
-    "ALL_ORCHESTRATIONS",
     "DUE_DEADLINE",
     "DUE_RETRY",
+    "INDEX_SHARDS",
     "NOTE_PARTS",
     "NOTE_PREFIX",
     "ORCHESTRATION_PARTS",
     "ORCHESTRATION_SK",
     "PARTS",
+    "QUARANTINE_PREFIX",
     "TASK_FIELDS",
     "TASK_PARTS",
     "TASK_PREFIX",
@@ -36,6 +40,8 @@ __all__ = [
     "note_key",
     "orchestration_key",
     "orchestrations_with_status",
+    "shard_of",
+    "shards",
     "task_key",
     "tasks_in_state",
     "wave_key",
@@ -45,10 +51,16 @@ ORCHESTRATION_SK = "ORCH"
 TASK_PREFIX = "TASK#"
 NOTE_PREFIX = "NOTE#"
 WAVE_PREFIX = "WAVE#"
-#: gsi2 partitions: every orchestration (newest first); tasks due at their deadline or for a retry (sparse).
-ALL_ORCHESTRATIONS = "ORCHS"
+#: Partition of the items that `arbiter doctor --repair` set aside (``QUARANTINE#<kind>``); in no index.
+QUARANTINE_PREFIX = "QUARANTINE#"
+#: gsi2 partitions (before sharding, see :func:`shards`): tasks due at their deadline or for a retry (sparse).
 DUE_DEADLINE = "TASKDUE#deadline"
 DUE_RETRY = "TASKDUE#retry"
+#: Every index partition key is written in this many shards (``TASKS#pending#0`` ... ``TASKS#pending#7``): a
+#: transition writes one of ``INDEX_SHARDS`` partitions instead of one, and readers query every shard and merge by
+#: sort key. Writers and readers must agree on it: changing it is a migration (see docs/aws-tables.md).
+INDEX_SHARDS = 8
+_T = TypeVar("_T")
 
 ORCHESTRATION_PARTS = ("conversation", "output", "event", "error")
 TASK_PARTS = ("input", "result", "attempts")
@@ -92,14 +104,36 @@ def note_key(orchestration_id: str, key: str) -> Item:
     return {"pk": string(f"ORCH#{orchestration_id}"), "sk": string(sort_key)}
 
 
+def shard_of(*ids: str) -> int:
+    """The index shard of a record, from its ids (stable: a record keeps its shard whatever its state)."""
+    digest = hashlib.sha256("/".join(ids).encode()).digest()
+    return int.from_bytes(digest[:4], "big") % INDEX_SHARDS
+
+
+def shards(partition: str) -> list[str]:
+    """Every partition key a reader queries for ``partition``: its shards, then the key itself, unsharded.
+
+    The unsharded key holds index entries of items written before sharding; an item leaves it on its next write.
+    """
+    return [*(f"{partition}#{n}" for n in range(INDEX_SHARDS)), partition]
+
+
 def orchestrations_with_status(status: OrchestrationStatus) -> str:
-    """gsi1 partition of the orchestrations in ``status``."""
+    """gsi1 partition (before sharding) of the orchestrations in ``status``."""
     return f"ORCHS#{status.value}"
 
 
 def tasks_in_state(state: TaskState) -> str:
-    """gsi1 partition of the tasks in ``state``."""
+    """gsi1 partition (before sharding) of the tasks in ``state``."""
     return f"TASKS#{state.value}"
+
+
+def _decoded(kind: str, item: Item, decode: Callable[[], _T]) -> _T:
+    """``decode()``, raising ``UnreadableRecordError`` (keyed on the item's key) for a document that fails to load."""
+    orchestration_id = item["pk"]["S"].removeprefix("ORCH#")
+    sort_key = item["sk"]["S"]
+    key = (orchestration_id,) if kind == "orchestration" else (orchestration_id, sort_key.split("#", 1)[-1])
+    return load_or_raise(kind, key, decode)
 
 
 class ItemCodec:
@@ -112,17 +146,15 @@ class ItemCodec:
 
     def orchestration_item(self, orchestration: Orchestration, expires_at: int | None = None) -> Item:
         """The item of an orchestration (``expires_at``: epoch seconds after which DynamoDB may delete it)."""
-        order = f"{time_key(orchestration.created_at)}#{orchestration.id}"
+        shard = shard_of(orchestration.id)
         item: Item = {
             **orchestration_key(orchestration.id),
             "kind": string("orchestration"),
             "status": string(orchestration.status.value),
             "version": number(orchestration.version),
             "event_id": string(orchestration.event.id),
-            "gsi1pk": string(orchestrations_with_status(orchestration.status)),
-            "gsi1sk": string(order),
-            "gsi2pk": string(ALL_ORCHESTRATIONS),
-            "gsi2sk": string(order),
+            "gsi1pk": string(f"{orchestrations_with_status(orchestration.status)}#{shard}"),
+            "gsi1sk": string(f"{time_key(orchestration.created_at)}#{orchestration.id}"),
         }
         self._add_record(item, orchestration, ORCHESTRATION_PARTS)
         if expires_at is not None:
@@ -130,8 +162,10 @@ class ItemCodec:
         return item
 
     def orchestration(self, item: Item) -> Orchestration:
-        """The orchestration stored in ``item``."""
-        return Orchestration.model_validate(self._document(item, ORCHESTRATION_PARTS))
+        """The orchestration stored in ``item`` (``UnreadableRecordError`` if it fails to load)."""
+        return _decoded(
+            "orchestration", item, lambda: Orchestration.model_validate(self._document(item, ORCHESTRATION_PARTS))
+        )
 
     # ---------------------------------------------------------------- tasks
 
@@ -148,6 +182,7 @@ class ItemCodec:
             previous: the stored item and task this one replaces: unchanged large values are copied from it, not
                 encoded (or stored by reference) again, and so is the item's expiry.
         """
+        shard = shard_of(task.orchestration_id, task.task_id)
         item: Item = {
             **task_key(task.orchestration_id, task.task_id),
             "kind": string("task"),
@@ -157,7 +192,7 @@ class ItemCodec:
             "seq": number(seq),
             "wave_size": number(wave_size),
             "rev": number(rev),
-            "gsi1pk": string(tasks_in_state(task.state)),
+            "gsi1pk": string(f"{tasks_in_state(task.state)}#{shard}"),
             "gsi1sk": string(f"{time_key(task.updated_at)}#{task.orchestration_id}#{task.task_id}"),
         }
         fields = task.model_dump(mode="json", include=set(TASK_FIELDS))
@@ -168,7 +203,7 @@ class ItemCodec:
         elif task.deadline is not None and task.state in ACTIVE_TASK_STATES:
             due = (DUE_DEADLINE, task.deadline)
         if due is not None:
-            item["gsi2pk"] = string(due[0])
+            item["gsi2pk"] = string(f"{due[0]}#{shard}")
             item["gsi2sk"] = string(f"{time_key(due[1])}#{task.orchestration_id}#{task.task_id}")
         reuse: list[str] = []
         if previous is not None:
@@ -181,11 +216,15 @@ class ItemCodec:
         return item
 
     def task(self, item: Item) -> Task:
-        """The task stored in ``item``."""
-        document = self._document(item, TASK_PARTS)
-        # Items written before TASK_FIELDS left ``doc`` have no ``updated_at`` attribute: ``doc`` holds it then.
-        document.update({field: item[field]["S"] for field in TASK_FIELDS if field in item})
-        return Task.model_validate(document)
+        """The task stored in ``item`` (``UnreadableRecordError`` if it fails to load)."""
+
+        def decode() -> Task:
+            document = self._document(item, TASK_PARTS)
+            # Items written before TASK_FIELDS left ``doc`` have no ``updated_at`` attribute: ``doc`` holds it then.
+            document.update({field: item[field]["S"] for field in TASK_FIELDS if field in item})
+            return Task.model_validate(document)
+
+        return _decoded("task", item, decode)
 
     # ---------------------------------------------------------------- notes
 
@@ -202,8 +241,8 @@ class ItemCodec:
         return item
 
     def note(self, item: Item) -> Note:
-        """The note stored in ``item``."""
-        return Note.model_validate(self._document(item, NOTE_PARTS))
+        """The note stored in ``item`` (``UnreadableRecordError`` if it fails to load)."""
+        return _decoded("note", item, lambda: Note.model_validate(self._document(item, NOTE_PARTS)))
 
     # ---------------------------------------------------------------- helpers
 

@@ -11,9 +11,10 @@ Reads are GetItem, BatchGetItem or Query: nothing scans.
 from __future__ import annotations
 
 import functools
+import itertools
 import logging
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -31,14 +32,15 @@ from blackboard.adapters.aws._dynamodb import (
     time_key,
 )
 from blackboard.adapters.aws._dynamodb_claim import claim_task
+from blackboard.adapters.aws._dynamodb_index import fetch, index_keys
 from blackboard.adapters.aws._dynamodb_items import (
-    ALL_ORCHESTRATIONS,
     DUE_DEADLINE,
     DUE_RETRY,
     NOTE_PREFIX,
     ORCHESTRATION_PARTS,
     ORCHESTRATION_SK,
     PARTS,
+    QUARANTINE_PREFIX,
     TASK_PREFIX,
     ItemCodec,
     event_key,
@@ -56,6 +58,7 @@ from blackboard.adapters.aws.exceptions import TransactionTooLargeError
 from blackboard.exceptions import BlackboardError, ConfigurationError, OrchestrationNotFoundError, TaskNotFoundError
 from blackboard.ports.blackboard import Blackboard, TaskChange, Transition
 from blackboard.ports.code_store import CodeStore
+from blackboard.quarantine import Unreadable, as_entry
 from blackboard.records import Note, Orchestration, Task
 from blackboard.states import ACTIVE_TASK_STATES, OrchestrationStatus, TaskState
 
@@ -142,20 +145,14 @@ class DynamoDBBlackboard(Blackboard):
         marker = self.table.get(event_key(event_id), projection="orchestration_id")
         return None if marker is None else self._maybe_orchestration(marker["orchestration_id"]["S"])
 
-    def _list_orchestrations(self, status: OrchestrationStatus | None, limit: int) -> list[Orchestration]:
+    def _list_orchestrations(self, status: OrchestrationStatus | None, limit: int) -> list[Orchestration | Unreadable]:
         if limit < 1:
             return []
-        index, partition = (
-            ("gsi2", ALL_ORCHESTRATIONS) if status is None else ("gsi1", orchestrations_with_status(status))
-        )
-        items = self.table.query(
-            IndexName=index,
-            KeyConditionExpression=f"{index}pk = :p",
-            ExpressionAttributeValues={":p": string(partition)},
-            ScanIndexForward=False,
-            Limit=limit,
-        )
-        return [self._codec.orchestration(item) for item in _first(items, limit)]
+        statuses = list(OrchestrationStatus) if status is None else [status]
+        partitions = [orchestrations_with_status(s) for s in statuses]
+        keys = index_keys(self.table, "gsi1", partitions, descending=True, page=limit)
+        taken = [key for _, key in itertools.islice(keys, limit)]
+        return [as_entry(functools.partial(self._codec.orchestration, item)) for item in fetch(self.table, taken)]
 
     def _cas_orchestration(self, orchestration: Orchestration, expected_version: int) -> bool:
         expires_at = self._expiry(orchestration)
@@ -209,7 +206,7 @@ class DynamoDBBlackboard(Blackboard):
             raise TaskNotFoundError(orchestration_id, task_id)
         return self._codec.task(item)
 
-    def _list_tasks(self, orchestration_id: str, wave: int | None) -> list[Task]:
+    def _list_tasks(self, orchestration_id: str, wave: int | None) -> list[Task | Unreadable]:
         request: dict[str, Any] = {
             "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
             "ExpressionAttributeValues": {":pk": string(f"ORCH#{orchestration_id}"), ":prefix": string(TASK_PREFIX)},
@@ -219,8 +216,8 @@ class DynamoDBBlackboard(Blackboard):
             request["FilterExpression"] = "#wave = :wave"
             request["ExpressionAttributeNames"] = {"#wave": "wave"}
             request["ExpressionAttributeValues"][":wave"] = number(wave)
-        items = sorted(self.table.query(**request), key=lambda i: (int(i["wave"]["N"]), int(i["seq"]["N"])))
-        return [self._codec.task(item) for item in items]
+        items = sorted(self.table.query(**request), key=_task_order)
+        return [as_entry(functools.partial(self._codec.task, item)) for item in items]
 
     def _find_tasks(
         self,
@@ -229,7 +226,7 @@ class DynamoDBBlackboard(Blackboard):
         deadline_before: datetime | None,
         retry_before: datetime | None,
         limit: int,
-    ) -> list[Task]:
+    ) -> list[Task | Unreadable]:
         if not states or limit < 1:
             return []
 
@@ -242,29 +239,27 @@ class DynamoDBBlackboard(Blackboard):
             )
 
         # The narrowest index for the bounds given: tasks due for a retry, or in flight past their deadline (gsi2,
-        # sparse), else the tasks of each state by last change (gsi1). Other bounds are checked on the records.
-        queries: list[tuple[str, str, str | None]]
+        # sparse), else the tasks of each state by last change (gsi1). The index gives keys in order; the tasks are
+        # read from the table and every bound is checked on them as they are now.
+        below: str | None
         if retry_before is not None:
-            queries = [("gsi2", DUE_RETRY, time_key(retry_before) + "$")]  # "$" sorts after "#": retry_at <= bound
+            index, partitions, below = "gsi2", [DUE_RETRY], time_key(retry_before) + "$"  # "$" sorts after "#"
         elif deadline_before is not None and states <= ACTIVE_TASK_STATES:
-            queries = [("gsi2", DUE_DEADLINE, time_key(deadline_before))]
+            index, partitions, below = "gsi2", [DUE_DEADLINE], time_key(deadline_before)
         else:
-            bound = None if updated_before is None else time_key(updated_before)
-            queries = [("gsi1", tasks_in_state(state), bound) for state in sorted(states)]
-        found: list[tuple[str, Task]] = []
-        for index, partition, below in queries:
-            request: dict[str, Any] = {
-                "IndexName": index,
-                "KeyConditionExpression": f"{index}pk = :p",
-                "ExpressionAttributeValues": {":p": string(partition)},
-            }
-            if below is not None:
-                request["KeyConditionExpression"] += f" AND {index}sk < :below"
-                request["ExpressionAttributeValues"][":below"] = string(below)
-            tasks = ((item[f"{index}sk"]["S"], self._codec.task(item)) for item in self.table.query(**request))
-            found.extend(_first((pair for pair in tasks if matches(pair[1])), limit))
-        found.sort(key=lambda pair: pair[0])
-        return [task for _, task in found[:limit]]
+            index, partitions = "gsi1", [tasks_in_state(state) for state in sorted(states)]
+            below = None if updated_before is None else time_key(updated_before)
+        keys = index_keys(self.table, index, partitions, below=below, page=limit)
+        found: list[Task | Unreadable] = []
+        while len(found) < limit:
+            batch = [key for _, key in itertools.islice(keys, min(limit, 100))]
+            if not batch:
+                break
+            for item in fetch(self.table, batch):
+                entry = as_entry(functools.partial(self._codec.task, item))
+                if isinstance(entry, Unreadable) or matches(entry):
+                    found.append(entry)
+        return found[:limit]
 
     def mark_dispatched(self, tasks: Sequence[Task]) -> list[Transition]:
         """Mark ``pending`` tasks ``dispatched``, one transaction per 100 tasks (a dispatch mark is independent)."""
@@ -304,13 +299,13 @@ class DynamoDBBlackboard(Blackboard):
         item = self.table.get(note_key(orchestration_id, key))
         return None if item is None else self._codec.note(item)
 
-    def _list_notes(self, orchestration_id: str) -> list[Note]:
+    def _list_notes(self, orchestration_id: str) -> list[Note | Unreadable]:
         items = self.table.query(
             KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
             ExpressionAttributeValues={":pk": string(f"ORCH#{orchestration_id}"), ":prefix": string(NOTE_PREFIX)},
             ConsistentRead=True,
         )
-        return [self._codec.note(item) for item in items]
+        return [as_entry(functools.partial(self._codec.note, item)) for item in items]
 
     def _cas_note(self, note: Note, expected_version: int) -> bool:
         item = self._codec.note_item(note)
@@ -340,6 +335,46 @@ class DynamoDBBlackboard(Blackboard):
             return stored is not None and stored.get(WRITE_ID) == token
 
         return retry_conflicts(update, f"write note {note.key}")
+
+    # ---------------------------------------------------------------- unreadable records
+
+    def _stored_event_id(self, orchestration_id: str) -> str | None:
+        item = self.table.get(orchestration_key(orchestration_id), projection="event_id")
+        return None if item is None or "event_id" not in item else str(item["event_id"]["S"])
+
+    def _set_aside(self, entry: Unreadable, replacement: Orchestration | None) -> bool:
+        """Copy the item under ``QUARANTINE#<kind>`` and delete it (or put ``replacement`` over it), atomically."""
+        if entry.kind == "orchestration":
+            key = orchestration_key(entry.key[0])
+        else:
+            key = (task_key if entry.kind == "task" else note_key)(entry.key[0], entry.key[1])
+        stored = self.table.get(key)
+        if stored is None:
+            return False
+        now = self._clock()
+        aside = {
+            "pk": string(f"{QUARANTINE_PREFIX}{entry.kind}"),
+            "sk": string(f"{time_key(now)}#{'/'.join(entry.key)}"),
+            "kind": string("quarantined"),
+            "reason": string(entry.reason),
+            "item": {"M": stored},
+        }
+        # Only over the item as read: a write in between (it became readable again?) keeps it.
+        unchanged: dict[str, Any] = {"ConditionExpression": _NOT_THERE.replace("not_", "")}
+        if WRITE_ID in stored:
+            unchanged = {
+                "ConditionExpression": "#w = :w",
+                "ExpressionAttributeNames": {"#w": WRITE_ID},
+                "ExpressionAttributeValues": {":w": stored[WRITE_ID]},
+            }
+        if replacement is None:
+            operation = {"Delete": {"Key": key, **unchanged}}
+        else:
+            operation = {"Put": {"Item": self._codec.orchestration_item(replacement), **unchanged}}
+        reasons = retry_conflicts(
+            lambda: self.table.transact([{"Put": {"Item": aside}}, operation]), f"set aside {entry.label}"
+        )
+        return reasons is None
 
     # ---------------------------------------------------------------- expiry
 
@@ -396,10 +431,8 @@ def _expire(key: Item, expires_at: int) -> dict[str, Any]:
     }
 
 
-def _first(items: Iterator[Any], limit: int) -> list[Any]:
-    taken = []
-    for item in items:
-        taken.append(item)
-        if len(taken) == limit:
-            break
-    return taken
+def _task_order(item: Item) -> tuple[int, int]:
+    try:
+        return int(item["wave"]["N"]), int(item["seq"]["N"])
+    except (KeyError, ValueError):
+        return (0, 0)  # a damaged item: listed first, and reported unreadable if its document is bad too

@@ -30,8 +30,9 @@ from blackboard.adapters.aws._dynamodb import (
 )
 from blackboard.adapters.aws._dynamodb_payloads import dumps
 from blackboard.adapters.aws.exceptions import PayloadTooLargeError
-from blackboard.exceptions import AgentNotFoundError
+from blackboard.exceptions import AgentNotFoundError, UnreadableRecordError
 from blackboard.ports.registry import Registry, StatsDelta
+from blackboard.quarantine import Unreadable, load
 from blackboard.records import AgentManifest, AgentStats
 from blackboard.states import AgentState
 
@@ -143,9 +144,13 @@ class DynamoDBRegistry(Registry):
             ConsistentRead=True,
         )
         found = _pair(items)
-        return found[0] if found else None
+        if not found:
+            return None
+        if isinstance(found[0], Unreadable):
+            raise UnreadableRecordError(found[0].kind, found[0].key, found[0].reason)
+        return found[0]
 
-    def _versions(self, name: str) -> list[AgentManifest]:
+    def _versions(self, name: str) -> list[AgentManifest | Unreadable]:
         items = self.table.query(
             KeyConditionExpression="pk = :pk AND begins_with(sk, :v)",
             ExpressionAttributeValues={":pk": _partition(name), ":v": string("V#")},
@@ -153,7 +158,9 @@ class DynamoDBRegistry(Registry):
         )
         return _pair(items)
 
-    def _page(self, state: AgentState | None, after: tuple[str, int] | None, limit: int) -> list[AgentManifest]:
+    def _page(
+        self, state: AgentState | None, after: tuple[str, int] | None, limit: int
+    ) -> list[AgentManifest | Unreadable]:
         index, partition = ("gsi1", _ALL) if state is None else ("gsi2", _in_state(state))
         request: dict[str, Any] = {
             "IndexName": index,
@@ -254,7 +261,7 @@ def _unpack(value: dict[str, Any]) -> list[float]:
     return list(struct.unpack(f"<{len(raw) // 8}d", raw))
 
 
-def _pair(items: Any) -> list[AgentManifest]:
+def _pair(items: Any) -> list[AgentManifest | Unreadable]:
     """Manifests from the items of one agent partition (each version's manifest is followed by its stats item)."""
     manifests: list[Item] = []
     stats: dict[str, Item] = {}
@@ -267,7 +274,12 @@ def _pair(items: Any) -> list[AgentManifest]:
     return [_manifest(m, stats.get(m["sk"]["S"])) for m in manifests]
 
 
-def _manifest(item: Item, stats: Item | None) -> AgentManifest:
+def _manifest(item: Item, stats: Item | None) -> AgentManifest | Unreadable:
+    key = (item["pk"]["S"].removeprefix("AGENT#"), str(int(item["sk"]["S"].removeprefix("V#"))))
+    return load("agent", key, lambda: _decode_manifest(item, stats))
+
+
+def _decode_manifest(item: Item, stats: Item | None) -> AgentManifest:
     document: dict[str, Any] = json.loads(item["doc"]["S"])
     document["state"] = item["state"]["S"]
     document["stats"] = _stats(stats or {})

@@ -51,9 +51,16 @@ CREATE TABLE queue_messages (
     dead INTEGER NOT NULL DEFAULT 0);
 CREATE INDEX queue_messages_visible ON queue_messages (queue, dead, visible_at, seq);
 CREATE TABLE IF NOT EXISTS revisions (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS quarantine (
+    kind TEXT NOT NULL, key TEXT NOT NULL, doc TEXT NOT NULL, reason TEXT NOT NULL, set_aside_at REAL NOT NULL);
 """
 #: Tables added after a schema version was released are created on open, so older files keep working.
-_ADDED = ("CREATE TABLE IF NOT EXISTS revisions (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID",)
+_ADDED = (
+    "CREATE TABLE IF NOT EXISTS revisions (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID",
+    # Records that `arbiter doctor --repair` set aside because they could not be read (kept for inspection).
+    "CREATE TABLE IF NOT EXISTS quarantine (kind TEXT NOT NULL, key TEXT NOT NULL, doc TEXT NOT NULL,"
+    " reason TEXT NOT NULL, set_aside_at REAL NOT NULL)",
+)
 #: Columns added after a schema version was released: (table, column, definition), added on open where missing.
 _ADDED_COLUMNS = (
     ("agents", "duration_buckets", "TEXT NOT NULL DEFAULT '[]'"),

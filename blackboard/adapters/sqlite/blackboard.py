@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 from collections.abc import Callable, Sequence
 from datetime import datetime
@@ -10,6 +11,7 @@ from blackboard._base import utcnow
 from blackboard.adapters.sqlite._database import SqliteDatabase
 from blackboard.exceptions import OrchestrationNotFoundError, TaskNotFoundError
 from blackboard.ports.blackboard import Blackboard, TaskChange, Transition, became_done
+from blackboard.quarantine import Unreadable, load, load_or_raise
 from blackboard.records import Note, Orchestration, Task
 from blackboard.states import OrchestrationStatus, TaskState
 
@@ -18,6 +20,14 @@ __all__ = ["SqliteBlackboard"]
 
 def _ts(value: datetime | None) -> float | None:
     return None if value is None else value.timestamp()
+
+
+def _orchestration(orchestration_id: str, doc: str) -> Orchestration:
+    return load_or_raise("orchestration", (orchestration_id,), lambda: Orchestration.model_validate_json(doc))
+
+
+def _task(orchestration_id: str, task_id: str, doc: str) -> Task:
+    return load_or_raise("task", (orchestration_id, task_id), lambda: Task.model_validate_json(doc))
 
 
 def _task_row(task: Task) -> tuple[object, ...]:
@@ -31,6 +41,18 @@ def _task_row(task: Task) -> tuple[object, ...]:
         task.orchestration_id,
         task.task_id,
     )
+
+
+def _load_task(row: tuple[str, str, str]) -> Task | Unreadable:
+    return load("task", (row[0], row[1]), lambda: Task.model_validate_json(row[2]))
+
+
+#: Where each kind of record lives: its table and key columns.
+_PLACES = {
+    "orchestration": ("orchestrations", ("id",)),
+    "task": ("tasks", ("orchestration_id", "task_id")),
+    "note": ("notes", ("orchestration_id", "key")),
+}
 
 
 class SqliteBlackboard(Blackboard):
@@ -50,11 +72,11 @@ class SqliteBlackboard(Blackboard):
     def _insert_orchestration(self, orchestration: Orchestration) -> Orchestration | None:
         with self.database.write() as conn:
             row = conn.execute(
-                "SELECT doc FROM orchestrations WHERE event_id = ? OR id = ?",
+                "SELECT id, doc FROM orchestrations WHERE event_id = ? OR id = ?",
                 (orchestration.event.id, orchestration.id),
             ).fetchone()
             if row is not None:
-                return Orchestration.model_validate_json(row[0])
+                return _orchestration(row[0], row[1])
             conn.execute(
                 "INSERT INTO orchestrations (id, event_id, status, version, created_at, doc) VALUES (?, ?, ?, ?, ?, ?)",
                 (
@@ -72,21 +94,25 @@ class SqliteBlackboard(Blackboard):
         row = self._one("SELECT doc FROM orchestrations WHERE id = ?", (orchestration_id,))
         if row is None:
             raise OrchestrationNotFoundError(orchestration_id)
-        return Orchestration.model_validate_json(row[0])
+        return _orchestration(orchestration_id, row[0])
 
     def _find_orchestration(self, event_id: str) -> Orchestration | None:
-        row = self._one("SELECT doc FROM orchestrations WHERE event_id = ?", (event_id,))
-        return None if row is None else Orchestration.model_validate_json(row[0])
+        with self.database.read() as conn:
+            row = conn.execute("SELECT id, doc FROM orchestrations WHERE event_id = ?", (event_id,)).fetchone()
+        return None if row is None else _orchestration(row[0], row[1])
 
-    def _list_orchestrations(self, status: OrchestrationStatus | None, limit: int) -> list[Orchestration]:
-        sql = "SELECT doc FROM orchestrations"
+    def _list_orchestrations(self, status: OrchestrationStatus | None, limit: int) -> list[Orchestration | Unreadable]:
+        sql = "SELECT id, doc FROM orchestrations"
         params: tuple[object, ...] = ()
         if status is not None:
             sql += " WHERE status = ?"
             params = (status.value,)
         with self.database.read() as conn:
             rows = conn.execute(f"{sql} ORDER BY created_at DESC, id DESC LIMIT ?", (*params, limit)).fetchall()
-        return [Orchestration.model_validate_json(row[0]) for row in rows]
+        return [
+            load("orchestration", (row[0],), functools.partial(Orchestration.model_validate_json, row[1]))
+            for row in rows
+        ]
 
     def _cas_orchestration(self, orchestration: Orchestration, expected_version: int) -> bool:
         with self.database.write() as conn:
@@ -131,17 +157,17 @@ class SqliteBlackboard(Blackboard):
         row = self._one("SELECT doc FROM tasks WHERE orchestration_id = ? AND task_id = ?", (orchestration_id, task_id))
         if row is None:
             raise TaskNotFoundError(orchestration_id, task_id)
-        return Task.model_validate_json(row[0])
+        return _task(orchestration_id, task_id, row[0])
 
-    def _list_tasks(self, orchestration_id: str, wave: int | None) -> list[Task]:
-        sql = "SELECT doc FROM tasks WHERE orchestration_id = ?"
+    def _list_tasks(self, orchestration_id: str, wave: int | None) -> list[Task | Unreadable]:
+        sql = "SELECT orchestration_id, task_id, doc FROM tasks WHERE orchestration_id = ?"
         params: tuple[object, ...] = (orchestration_id,)
         if wave is not None:
             sql += " AND wave = ?"
             params = (*params, wave)
         with self.database.read() as conn:
             rows = conn.execute(f"{sql} ORDER BY rowid", params).fetchall()
-        return [Task.model_validate_json(row[0]) for row in rows]
+        return [_load_task(row) for row in rows]
 
     def _find_tasks(
         self,
@@ -150,7 +176,7 @@ class SqliteBlackboard(Blackboard):
         deadline_before: datetime | None,
         retry_before: datetime | None,
         limit: int,
-    ) -> list[Task]:
+    ) -> list[Task | Unreadable]:
         if not states:
             return []
         clauses = [f"state IN ({', '.join('?' for _ in states)})"]
@@ -165,9 +191,11 @@ class SqliteBlackboard(Blackboard):
                 params.append(bound.timestamp())
         with self.database.read() as conn:
             rows = conn.execute(
-                f"SELECT doc FROM tasks WHERE {' AND '.join(clauses)} ORDER BY updated_at LIMIT ?", (*params, limit)
+                f"SELECT orchestration_id, task_id, doc FROM tasks WHERE {' AND '.join(clauses)}"
+                " ORDER BY updated_at LIMIT ?",
+                (*params, limit),
             ).fetchall()
-        return [Task.model_validate_json(row[0]) for row in rows]
+        return [_load_task(row) for row in rows]
 
     def _apply_task_changes(self, changes: Sequence[tuple[str, str, TaskChange]]) -> list[Transition]:
         results = []
@@ -178,7 +206,7 @@ class SqliteBlackboard(Blackboard):
                 ).fetchone()
                 if row is None:
                     raise TaskNotFoundError(orchestration_id, task_id)
-                current = Task.model_validate_json(row[0])
+                current = _task(orchestration_id, task_id, row[0])
                 changed = change(current)
                 if changed is None:
                     results.append(Transition(False, current))
@@ -207,14 +235,18 @@ class SqliteBlackboard(Blackboard):
 
     def _get_note(self, orchestration_id: str, key: str) -> Note | None:
         row = self._one("SELECT doc FROM notes WHERE orchestration_id = ? AND key = ?", (orchestration_id, key))
-        return None if row is None else Note.model_validate_json(row[0])
+        if row is None:
+            return None
+        return load_or_raise("note", (orchestration_id, key), lambda: Note.model_validate_json(row[0]))
 
-    def _list_notes(self, orchestration_id: str) -> list[Note]:
+    def _list_notes(self, orchestration_id: str) -> list[Note | Unreadable]:
         with self.database.read() as conn:
             rows = conn.execute(
-                "SELECT doc FROM notes WHERE orchestration_id = ? ORDER BY key", (orchestration_id,)
+                "SELECT key, doc FROM notes WHERE orchestration_id = ? ORDER BY key", (orchestration_id,)
             ).fetchall()
-        return [Note.model_validate_json(row[0]) for row in rows]
+        return [
+            load("note", (orchestration_id, key), functools.partial(Note.model_validate_json, doc)) for key, doc in rows
+        ]
 
     def _cas_note(self, note: Note, expected_version: int) -> bool:
         doc = note.model_dump_json(by_alias=True)
@@ -230,6 +262,37 @@ class SqliteBlackboard(Blackboard):
                     (note.version, doc, note.orchestration_id, note.key, expected_version),
                 )
             return cursor.rowcount == 1
+
+    # ---------------------------------------------------------------- unreadable records
+
+    def _stored_event_id(self, orchestration_id: str) -> str | None:
+        row = self._one("SELECT event_id FROM orchestrations WHERE id = ?", (orchestration_id,))
+        return None if row is None else row[0]
+
+    def _set_aside(self, entry: Unreadable, replacement: Orchestration | None) -> bool:
+        table, columns = _PLACES[entry.kind]
+        where = " AND ".join(f"{column} = ?" for column in columns)
+        with self.database.write() as conn:
+            row = conn.execute(f"SELECT doc FROM {table} WHERE {where}", entry.key).fetchone()
+            if row is None:
+                return False
+            conn.execute(
+                "INSERT INTO quarantine (kind, key, doc, reason, set_aside_at) VALUES (?, ?, ?, ?, ?)",
+                (entry.kind, "/".join(entry.key), row[0], entry.reason, self._clock().timestamp()),
+            )
+            if replacement is None:
+                conn.execute(f"DELETE FROM {table} WHERE {where}", entry.key)
+            else:
+                conn.execute(
+                    "UPDATE orchestrations SET status = ?, version = ?, doc = ? WHERE id = ?",
+                    (
+                        replacement.status.value,
+                        replacement.version,
+                        replacement.model_dump_json(by_alias=True),
+                        replacement.id,
+                    ),
+                )
+        return True
 
     def _one(self, sql: str, params: tuple[object, ...]) -> tuple[str] | None:
         with self.database.read() as conn:

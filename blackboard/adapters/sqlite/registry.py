@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from typing import Any
 
 from blackboard.adapters.sqlite._database import SqliteDatabase
 from blackboard.exceptions import AgentNotFoundError
 from blackboard.ports.registry import Registry, StatsDelta
+from blackboard.quarantine import Unreadable, load, load_or_raise
 from blackboard.records import AgentManifest, AgentStats
 from blackboard.states import AgentState
 
@@ -16,7 +18,7 @@ __all__ = ["SqliteRegistry"]
 _COLUMNS = "doc, state, invocations, succeeded, failed, timed_out, total_ms, tokens, duration_buckets, example_checks"
 
 
-def _manifest(row: tuple[str, str, int, int, int, int, float, int, str, int]) -> AgentManifest:
+def _manifest(row: tuple[Any, ...]) -> AgentManifest:
     doc, state, invocations, succeeded, failed, timed_out, total_ms, tokens, buckets, example_checks = row
     stats = AgentStats(
         invocations=invocations,
@@ -29,6 +31,12 @@ def _manifest(row: tuple[str, str, int, int, int, int, float, int, str, int]) ->
         example_checks=example_checks,
     )
     return AgentManifest.model_validate_json(doc).model_copy(update={"state": AgentState(state), "stats": stats})
+
+
+def _entry(row: tuple[Any, ...]) -> AgentManifest | Unreadable:
+    """A manifest from ``(name, version, *_COLUMNS)``, or an ``Unreadable`` entry when it fails to load."""
+    name, version, *rest = row
+    return load("agent", (name, str(version)), lambda: _manifest(tuple(rest)))
 
 
 def _bump(conn: sqlite3.Connection) -> None:
@@ -69,14 +77,18 @@ class SqliteRegistry(Registry):
             row = conn.execute(
                 f"SELECT {_COLUMNS} FROM agents WHERE name = ? AND version = ?", (name, version)
             ).fetchone()
-        return None if row is None else _manifest(row)
+        return None if row is None else load_or_raise("agent", (name, str(version)), lambda: _manifest(row))
 
-    def _versions(self, name: str) -> list[AgentManifest]:
+    def _versions(self, name: str) -> list[AgentManifest | Unreadable]:
         with self.database.read() as conn:
-            rows = conn.execute(f"SELECT {_COLUMNS} FROM agents WHERE name = ? ORDER BY version", (name,)).fetchall()
-        return [_manifest(row) for row in rows]
+            rows = conn.execute(
+                f"SELECT name, version, {_COLUMNS} FROM agents WHERE name = ? ORDER BY version", (name,)
+            ).fetchall()
+        return [_entry(row) for row in rows]
 
-    def _page(self, state: AgentState | None, after: tuple[str, int] | None, limit: int) -> list[AgentManifest]:
+    def _page(
+        self, state: AgentState | None, after: tuple[str, int] | None, limit: int
+    ) -> list[AgentManifest | Unreadable]:
         clauses: list[str] = []
         params: list[object] = []
         if state is not None:
@@ -88,9 +100,10 @@ class SqliteRegistry(Registry):
         where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
         with self.database.read() as conn:
             rows = conn.execute(
-                f"SELECT {_COLUMNS} FROM agents{where} ORDER BY name, version LIMIT ?", (*params, limit)
+                f"SELECT name, version, {_COLUMNS} FROM agents{where} ORDER BY name, version LIMIT ?",
+                (*params, limit),
             ).fetchall()
-        return [_manifest(row) for row in rows]
+        return [_entry(row) for row in rows]
 
     def _cas_state(self, name: str, version: int, source: AgentState, target: AgentState) -> bool:
         with self.database.write() as conn:
