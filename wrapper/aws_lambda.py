@@ -20,6 +20,7 @@ invocation; a task that finds no time left is not started and its record is retr
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 import threading
@@ -31,7 +32,7 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 
-from blackboard import FabricationRequest, TaskMessage, tracing
+from blackboard import FabricationRequest, OrchestrationNotFoundError, TaskMessage, TaskNotFoundError, tracing
 from blackboard.adapters.aws._clients import make_client
 from blackboard.ports.task_queue import parse_queue_message
 from wrapper.constants import ENV_MODEL
@@ -131,7 +132,7 @@ def process_sqs_batch(
     """
     # A batch whose every record failed is reported like any other (each record retried, then dead-lettered).
     processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
-    counts: dict[str, int] = {"Executed": 0, "Dropped": 0}
+    counts: dict[str, int] = {"Executed": 0, "Dropped": 0, "DeadLettered": 0}
 
     def record_handler(record: SQSRecord) -> None:
         message = parse_queue_message(record.body)  # RecordValidationError: a failure, then the DLQ
@@ -146,6 +147,13 @@ def process_sqs_batch(
         )
         try:
             done = handle(message)
+        except (TaskNotFoundError, OrchestrationNotFoundError) as exc:
+            # Tasks are written before they are sent, so no later delivery can find this one: dead-letter it now
+            # (the record then succeeds and is deleted) instead of failing it until maxReceiveCount.
+            dead_letters.send(record)
+            log.warning("no such task: moved to the dead-letter queue", error=str(exc))
+            counts["DeadLettered"] += 1
+            return
         finally:
             log.remove_keys(["orchestration_id", "task_id", "attempt", "message_id", "trace_id"])
         counts["Executed" if done is not None else "Dropped"] += 1
@@ -164,6 +172,31 @@ def process_sqs_batch(
     if failures:
         log.warning("batch had failed records", failed=failures, records=len(event.get("Records", [])))
     return response
+
+
+class _DeadLetters:
+    """Sends a record's body to the dead-letter queue of the queue it came from (read from its redrive policy)."""
+
+    def __init__(self) -> None:
+        self._urls: dict[str, str] = {}
+
+    def send(self, record: SQSRecord) -> None:
+        client = make_client("sqs")
+        source = record.event_source_arn
+        if source not in self._urls:
+            policy = client.get_queue_attributes(QueueUrl=_queue_url(source), AttributeNames=["RedrivePolicy"])
+            target = json.loads(policy["Attributes"]["RedrivePolicy"])["deadLetterTargetArn"]
+            self._urls[source] = _queue_url(target)
+        client.send_message(QueueUrl=self._urls[source], MessageBody=record.body)
+
+
+def _queue_url(arn: str) -> str:
+    """The URL of the queue ``arn:aws:sqs:<region>:<account>:<name>``."""
+    _, _, _, region, account, name = arn.split(":", 5)
+    return f"https://sqs.{region}.amazonaws.com/{account}/{name}"
+
+
+dead_letters = _DeadLetters()
 
 
 class WorkerCredentials:

@@ -91,12 +91,14 @@ class Queues(Construct):
         _grant_send(grantee, self.task, self.fabrication)
 
     def grant_consume_tasks(self, grantee: iam.IGrantable) -> None:
-        """What the task queue's event source mapping needs."""
+        """What the task queue's event source mapping needs, and sending to its DLQ (a message for no task)."""
         _grant_consume(grantee, self.task)
+        _grant_send(grantee, self.task_dlq)
 
     def grant_consume_fabrications(self, grantee: iam.IGrantable) -> None:
-        """What the fabrication queue's event source mapping needs."""
+        """What the fabrication queue's event source mapping needs, and sending to its DLQ (a request for no task)."""
         _grant_consume(grantee, self.fabrication)
+        _grant_send(grantee, self.fabrication_dlq)
 
     def grant_events_dlq_send(self, grantee: iam.IGrantable) -> None:
         """Send failed asynchronous invocations to the events dead-letter queue (Lambda uses the function's role)."""

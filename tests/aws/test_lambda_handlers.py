@@ -216,3 +216,20 @@ def test_the_wrapper_starts_no_task_the_invocation_has_no_time_for(
     assert len(response["batchItemFailures"]) == 3  # delivered again, to an invocation with time
     tasks = aws.blackboard.list_tasks(started["orchestration_id"])
     assert [(t.state, t.attempt) for t in tasks] == [(TaskState.DISPATCHED, 1)] * 3  # no attempt used
+
+
+def test_a_message_for_a_task_that_does_not_exist_is_dead_lettered_at_once(
+    deployment: MotoDeployment, aws: Backends
+) -> None:
+    from blackboard import AgentRef, TaskMessage
+
+    message = TaskMessage(
+        orchestration_id="01M000000000000000000NONE0", task_id="nowhere", attempt=1, agent=AgentRef(name="x", version=1)
+    )
+    body = message.model_dump_json(by_alias=True)
+    deployment.sqs.send_message(QueueUrl=deployment.queues["task"], MessageBody=body)
+    response = deployment.deliver_batch("task", wrapper.aws_lambda.handler)
+    assert response is not None and response["batchItemFailures"] == []  # not failed again and again
+    (dead,) = deployment.drain("task-dlq")  # at once, not after maxReceiveCount deliveries
+    assert dead["Body"] == body
+    assert deployment.drain("task") == []

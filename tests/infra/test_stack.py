@@ -446,14 +446,19 @@ def test_wrapper_consumes_the_task_queue_and_nothing_else(resources: dict[str, A
         s for s in statements(resources, "Wrapper") if any(a.startswith("sqs:") for a in as_list(s["Action"]))
     ]
     task = logical_id(resources, "AWS::SQS::Queue", "QueuesTask")
-    assert len(sqs_statements) == 1
-    assert sqs_statements[0]["Resource"] == {"Fn::GetAtt": [task, "Arn"]}
-    assert set(sqs_statements[0]["Action"]) == {
+    dlq = logical_id(resources, "AWS::SQS::Queue", "QueuesTaskDlq")
+    consume, dead_letter = sorted(sqs_statements, key=lambda s: len(as_list(s["Action"])), reverse=True)
+    assert consume["Resource"] == {"Fn::GetAtt": [task, "Arn"]}
+    assert set(consume["Action"]) == {
         "sqs:ReceiveMessage",
         "sqs:DeleteMessage",
         "sqs:ChangeMessageVisibility",
         "sqs:GetQueueAttributes",
     }
+    # Only to send a message for a task that does not exist to the dead-letter queue at once.
+    assert dead_letter["Resource"] == {"Fn::GetAtt": [dlq, "Arn"]} and as_list(dead_letter["Action"]) == [
+        "sqs:SendMessage"
+    ]
 
 
 def test_arbiter_updates_but_never_creates_manifests(resources: dict[str, Any]) -> None:
@@ -589,3 +594,10 @@ def test_batch_reads_are_granted_on_the_tables_only(resources: dict[str, Any]) -
             if "dynamodb:BatchGetItem" in as_list(s["Action"]) and table_id in str(s["Resource"])
         ]
         assert "/index/" not in str(batch["Resource"])
+
+
+@pytest.mark.parametrize(("role", "dlq"), [("Wrapper", "QueuesTaskDlq"), ("Fabricator", "QueuesFabricationDlq")])
+def test_consumers_may_dead_letter_a_message_for_no_task_at_once(
+    resources: dict[str, Any], role: str, dlq: str
+) -> None:
+    assert granted(resources, role, logical_id(resources, "AWS::SQS::Queue", dlq)) == {"sqs:SendMessage"}
