@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -57,8 +58,15 @@ class Harness:
         )
         return self.backends.registry.put(manifest).record
 
-    def wave(self, *calls: tuple[AgentManifest, dict[str, Any]], max_attempts: int = 3) -> list[TaskMessage]:
+    def wave(
+        self,
+        *calls: tuple[AgentManifest, dict[str, Any]],
+        max_attempts: int = 3,
+        deadlines: Sequence[datetime | None] | None = None,
+    ) -> list[TaskMessage]:
+        """Tasks stored (with ``deadlines``, as the coordinator stores them) and dispatched; their messages."""
         board = self.backends.blackboard
+        deadlines = [None] * len(calls) if deadlines is None else deadlines
         event = Event.parse({"source": "test", "detail-type": "run", "detail": {}})
         orchestration = board.create_orchestration(Orchestration(event=event)).record
         tasks = [
@@ -69,8 +77,9 @@ class Harness:
                 agent=manifest.ref,
                 input=data,
                 max_attempts=max_attempts,
+                deadline=deadline,
             )
-            for i, (manifest, data) in enumerate(calls)
+            for i, ((manifest, data), deadline) in enumerate(zip(calls, deadlines, strict=True))
         ]
         board.add_wave(orchestration, tasks)
         board.mark_dispatched(tasks)
@@ -81,6 +90,7 @@ class Harness:
                 attempt=t.attempt,
                 agent=AgentRef(name=t.agent.name, version=t.agent.version),
                 input=t.input,
+                deadline=t.deadline,
             )
             for t in tasks
         ]

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from blackboard import AgentManifest, Event, Orchestration, Task, TaskMessage, TaskState, Transition
+from blackboard import AgentManifest, Task, TaskMessage, TaskState, Transition
 from blackboard._base import utcnow
 from blackboard.adapters import SqliteBlackboard
 from tests.markers import MARKING_HANDLER, Markers, marker_server
@@ -38,34 +38,7 @@ def markers() -> Iterator[Markers]:
 def _wave(
     harness: Harness, agent: AgentManifest, inputs: list[dict[str, Any]], deadlines: list[datetime]
 ) -> list[TaskMessage]:
-    """Tasks stored with deadlines (as the coordinator stores them), dispatched; their messages."""
-    board = harness.backends.blackboard
-    event = Event.parse({"source": "test", "detail-type": "run", "detail": {}})
-    orchestration = board.create_orchestration(Orchestration(event=event)).record
-    tasks = [
-        Task(
-            orchestration_id=orchestration.id,
-            task_id=f"tooluse_{i}",
-            wave=1,
-            agent=agent.ref,
-            input=data,
-            deadline=deadline,
-        )
-        for i, (data, deadline) in enumerate(zip(inputs, deadlines, strict=True))
-    ]
-    board.add_wave(orchestration, tasks)
-    board.mark_dispatched(tasks)
-    return [
-        TaskMessage(
-            orchestration_id=t.orchestration_id,
-            task_id=t.task_id,
-            attempt=1,
-            agent=agent.ref,
-            input=t.input,
-            deadline=t.deadline,
-        )
-        for t in tasks
-    ]
+    return harness.wave(*[(agent, data) for data in inputs], deadlines=deadlines)
 
 
 def test_a_sandboxed_attempt_that_waited_past_its_deadline_never_starts(
