@@ -15,8 +15,9 @@ models such as Qwen2.5-Coder write them as JSON, in ``<tool_call>`` tags or fenc
   block is not a valid object of the schema;
 - after a tool result, a reply that only repeats calls already answered is not run again: the same prompt is asked
   once more offering only the tools not called yet (with one call per reply), or without any tool, for the answer
-  (otherwise a small model loops on the same call); an answer that names a tool not called yet ("call the pager
-  with ...") is asked again as that call;
+  (otherwise a small model loops on the same call);
+- text is never turned into a call: an answer that mentions a tool ("there is no need to call the pager") is an
+  answer, and only calls the model wrote in its reply are run;
 - temperature 0 and a fixed seed by default, so the same conversation gets the same reply;
 - the states of earlier prompts are kept (``prompt_cache_bytes``), so a prompt that continues an earlier one (the
   next turn of a conversation) is evaluated only from where they differ.
@@ -47,6 +48,7 @@ from strands.types.streaming import StreamEvent
 from strands.types.tools import ToolChoice, ToolSpec
 
 from wrapper._chat_prompt import render_prompt
+from wrapper._cpu import free_cores, usable_cores
 from wrapper._fenced_tool_calls import ParsedCall, parse_reply
 from wrapper.exceptions import ModelConfigurationError, WrapperError
 from wrapper.model_store import default_model_path, resolve_model_file
@@ -61,7 +63,9 @@ except ImportError as exc:  # wrapper.models treats a missing module as "the loc
         "the local model provider needs llama-cpp-python: pip install 'arbiter-agents[local]'", name="llama_cpp"
     ) from exc
 
-__all__ = ["LocalModel", "LocalModelError", "default_model_path"]
+from wrapper._grammar_gate import GrammarGate
+
+__all__ = ["CallFigures", "LocalModel", "LocalModelError", "default_model_path"]
 
 logger = logging.getLogger(__name__)
 
@@ -103,11 +107,16 @@ class LocalConfig(TypedDict, total=False):
         json_first: fill a structured object's non-code fields by free generation first, and under the JSON
             Schema's grammar only when that reply is not a valid object of the schema (default ``True``: free
             generation is several times faster than grammar-constrained sampling on a CPU).
+        fast_grammar: under greedy decoding (``temperature`` 0), check a grammar against the model's most likely
+            token first and match the whole vocabulary only when it is refused (default ``True``: the same text as
+            llama.cpp's grammar sampler, at nearly the speed of free generation; see :mod:`wrapper._grammar_gate`).
         prompt_cache_bytes: memory for the states of earlier prompts (default 1.5 GiB; 0 turns it off). A
             prompt that starts like an earlier one (the same conversation one turn later, or the planner's after the
             Fabricator's) is evaluated from where that one ended instead of from the start.
-        n_threads: CPU threads (default: half the cores, at least one: llama.cpp's threads wait for each other
-            by spinning, so on a machine that is also busy with other work more threads are much slower, not faster).
+        n_threads: CPU threads (default: chosen before each call from the cores other processes leave idle, see
+            :mod:`wrapper._cpu`: llama.cpp's threads wait for each other by spinning, so a thread on a busy core
+            slows every token; on 2 cores, 2 threads gave ~25 tok/s idle but ~8 tok/s beside a busy process,
+            where 1 thread gave ~15 tok/s).
     """
 
     model_id: str
@@ -120,6 +129,7 @@ class LocalConfig(TypedDict, total=False):
     constrain_tools: bool
     parallel_tool_calls: bool
     json_first: bool
+    fast_grammar: bool
     prompt_cache_bytes: int
 
 
@@ -152,6 +162,51 @@ class _Loaded:
     llama: Any
     template: str | None
     lock: threading.Lock
+    #: A real llama.cpp model (its grammar can be checked token by token: see :mod:`wrapper._grammar_gate`).
+    native: bool = False
+
+
+@dataclass(frozen=True)
+class CallFigures:
+    """What one llama.cpp completion cost, to compare with the floor (the tokens it had to evaluate and write).
+
+    Attributes:
+        constrained: whether a grammar constrained the reply.
+        prompt_tokens: the prompt's length in tokens.
+        evaluated: prompt tokens evaluated by this call (the rest were reused from an earlier state).
+        generated: tokens generated.
+        seconds: wall time of the call.
+        prompt_seconds: time spent evaluating the prompt.
+        generate_seconds: time spent evaluating the generated tokens.
+        full_checks: generated tokens for which the whole vocabulary was matched against the grammar.
+        threads: the CPU threads the call ran with.
+    """
+
+    constrained: bool
+    prompt_tokens: int
+    evaluated: int
+    generated: int
+    seconds: float
+    prompt_seconds: float
+    generate_seconds: float
+    full_checks: int = 0
+    threads: int = 0
+
+    @property
+    def reused(self) -> int:
+        """Prompt tokens not evaluated again."""
+        return max(0, self.prompt_tokens - self.evaluated)
+
+    @property
+    def sampling_seconds(self) -> float:
+        """Time outside model evaluation: sampling, the grammar included, and llama-cpp-python's own work."""
+        return max(0.0, self.seconds - self.prompt_seconds - self.generate_seconds)
+
+    @property
+    def tokens_per_second(self) -> float:
+        """Generated tokens per second of generation (sampling included, prompt evaluation excluded)."""
+        spent = self.seconds - self.prompt_seconds
+        return self.generated / spent if spent > 0 else 0.0
 
 
 _LOADED: dict[tuple[str, int, int], _Loaded] = {}
@@ -187,6 +242,8 @@ class LocalModel(Model):
                 f"use {', '.join(LocalConfig.__annotations__)}"
             )
         self.config: LocalConfig = {**_DEFAULTS, **cast(LocalConfig, config), "model_id": str(path)}
+        #: The figures of every llama.cpp completion this model made, in order.
+        self.calls: list[CallFigures] = []
 
     def update_config(self, **model_config: Any) -> None:
         """Update the settings (a new ``n_ctx`` or ``n_threads`` takes effect for the next load)."""
@@ -344,17 +401,6 @@ class LocalModel(Model):
                 return _Reply(text.strip(), (), tokens_in + more_in, tokens_out + more_out, _ms(started))
         if parsed is None:
             return _Reply(text.strip(), (), tokens_in, tokens_out, _ms(started))
-        announced = _announced(parsed.text, offered, messages) if not fresh and not parallel and constrain else []
-        if announced:
-            # An answer that describes a call of a tool not called yet ("call the pager with ...") instead of
-            # making it, as small models do: the same prompt again, where the reply can only be that call.
-            logger.debug("tools=<%s> | a call described, not made; asking for it", [s["name"] for s in announced])
-            grammar = _tool_turn_grammar(announced, parallel, answer=False)
-            text, (more_in, more_out) = self._complete(loaded, chat, grammar, forced=False, limit=_TURN_TOKENS)
-            tokens_in, tokens_out = tokens_in + more_in, tokens_out + more_out
-            made = parse_reply(text, {s["name"] for s in announced})
-            calls = made.calls[:1] if made is not None else ()
-            return _Reply("", tuple(_fresh_calls(calls, answered)), tokens_in, tokens_out, _ms(started))
         return _Reply(parsed.text, tuple(fresh), tokens_in, tokens_out, _ms(started))
 
     def _complete(
@@ -369,20 +415,51 @@ class LocalModel(Model):
     ) -> tuple[str, tuple[int, int]]:
         config = self.config
         max_tokens = config.get("max_tokens", _DEFAULTS["max_tokens"])
+        greedy = float(config.get("temperature", 0.0)) == 0.0
+        gate = None
         with loaded.lock:
-            result = loaded.llama.create_completion(
-                prompt,
-                max_tokens=max_tokens if limit is None else min(limit, max_tokens),
-                temperature=config.get("temperature", 0.0),
-                top_p=config.get("top_p", 0.95),
-                seed=config.get("seed", 0),
-                stop=[*_STOP, *(stop or [])],
-                grammar=grammar,
-            )
+            constraint: dict[str, Any] = {"grammar": grammar}
+            if grammar is not None and greedy and loaded.native and config.get("fast_grammar", True):
+                gate = GrammarGate(loaded.llama, grammar)
+                constraint = {"logits_processor": llama_cpp.LogitsProcessorList([gate])}
+            threads = 0
+            if loaded.native:
+                threads = int(config.get("n_threads") or free_cores())
+                llama_cpp.llama_set_n_threads(loaded.llama.ctx, threads, threads)
+                llama_cpp.llama_perf_context_reset(loaded.llama.ctx)
+            started = time.perf_counter()
+            try:
+                result = loaded.llama.create_completion(
+                    prompt,
+                    max_tokens=max_tokens if limit is None else min(limit, max_tokens),
+                    temperature=config.get("temperature", 0.0),
+                    top_p=config.get("top_p", 0.95),
+                    seed=config.get("seed", 0),
+                    stop=[*_STOP, *(stop or [])],
+                    **constraint,
+                )
+            finally:
+                if gate is not None:
+                    gate.close()
+            seconds = time.perf_counter() - started
+            perf = llama_cpp.llama_perf_context(loaded.llama.ctx) if loaded.native else None
         choice = result["choices"][0]
         usage = result.get("usage") or {}
         text = str(choice.get("text") or "")
-        logger.debug("usage=<%s>, finish=<%s> | reply: %s", usage, choice.get("finish_reason"), text)
+        figures = CallFigures(
+            constrained=grammar is not None,
+            prompt_tokens=int(usage.get("prompt_tokens", 0)),
+            evaluated=int(perf.n_p_eval) if perf is not None else int(usage.get("prompt_tokens", 0)),
+            generated=int(usage.get("completion_tokens", 0)),
+            seconds=seconds,
+            prompt_seconds=float(perf.t_p_eval_ms) / 1000 if perf is not None else 0.0,
+            generate_seconds=float(perf.t_eval_ms) / 1000 if perf is not None else 0.0,
+            full_checks=gate.full_checks if gate is not None else 0,
+            threads=threads,
+        )
+        self.calls.append(figures)
+        finish = choice.get("finish_reason")
+        logger.debug("usage=<%s>, finish=<%s>, figures=<%s> | reply: %s", usage, finish, figures, text)
         if forced and choice.get("finish_reason") == "length":
             raise LocalModelError(
                 f"the constrained reply was cut at max_tokens={config.get('max_tokens')}; raise max_tokens"
@@ -392,7 +469,7 @@ class LocalModel(Model):
     def _load(self) -> _Loaded:
         path = self.config["model_id"]
         n_ctx = int(self.config.get("n_ctx", _DEFAULTS["n_ctx"]))
-        n_threads = int(self.config.get("n_threads") or max(1, (os.cpu_count() or 2) // 2))
+        n_threads = int(self.config.get("n_threads") or usable_cores())  # each call sets its own (see _complete)
         key = (path, n_ctx, n_threads)
         with _LOADING:
             loaded = _LOADED.get(key)
@@ -416,7 +493,7 @@ class LocalModel(Model):
                 if cache_bytes > 0:
                     llama.set_cache(_PromptCache(capacity_bytes=cache_bytes))
                 template = llama.metadata.get("tokenizer.chat_template")
-                loaded = _Loaded(llama, template, threading.Lock())
+                loaded = _Loaded(llama, template, threading.Lock(), native=True)
                 _LOADED[key] = loaded
                 logger.debug("path=<%s>, ms=<%.0f> | local model loaded", path, (time.perf_counter() - started) * 1000)
             return loaded
@@ -548,16 +625,6 @@ def _input_schema(spec: ToolSpec) -> dict[str, Any]:
 
 def _call_key(name: str, tool_input: Any) -> str:
     return name + "\x00" + json.dumps(tool_input, sort_keys=True, default=str)
-
-
-def _announced(text: str, offered: list[ToolSpec], messages: Messages) -> list[ToolSpec]:
-    """The tools not called yet that an answer names, as a word (``pager`` in "call the pager with ...")."""
-    called = _called_tools(messages)
-    return [
-        spec
-        for spec in offered
-        if spec["name"] not in called and re.search(rf"(?<![\w-]){re.escape(spec['name'])}(?![\w-])", text)
-    ]
 
 
 def _called_tools(messages: Messages) -> set[str]:

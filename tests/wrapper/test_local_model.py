@@ -235,22 +235,22 @@ def test_after_a_repeated_call_the_turn_is_asked_again_with_the_tools_not_called
     assert usage["inputTokens"] == 2 * (len(fake.requests[0]["prompt"]) // 4)  # both requests are counted
 
 
-def test_an_answer_that_describes_a_call_not_made_is_asked_again_as_that_call(gguf: Path) -> None:
-    described = "To page on-call, call the pager with the summary that x was deployed at 07:58."
-    page = '<tool_call>\n{"name": "pager", "arguments": {"summary": "x deployed at 07:58"}}\n</tool_call>'
-    messages = after_deploys("what changed? page on-call")
-    model, fake = model_with(gguf, [described, page])
-    events = run(model, messages, [DEPLOYS_SPEC, PAGER_SPEC])
-    assert tool_uses(events) == [("pager", {"summary": "x deployed at 07:58"})]
-    assert fake.requests[1]["prompt"] == fake.requests[0]["prompt"]
-    grammar = fake.requests[1]["grammar"]._grammar
-    assert "root ::= calls\n" in grammar and "recent_deploys" not in grammar
-
-    # A tool it has called, or a word that only contains a tool's name, is no call described.
-    for answer in ["recent_deploys says x was deployed at 07:58.", "x was deployed at 07:58; the pagers are quiet."]:
-        model, fake = model_with(gguf, [answer])
-        events = run(model, messages, [DEPLOYS_SPEC, PAGER_SPEC])
-        assert tool_uses(events) == [] and len(fake.requests) == 1
+@pytest.mark.parametrize(
+    "answer",
+    [
+        "There is no need to call the pager: x was deployed at 07:58 and has recovered.",
+        "Do not call pager; x recovered after the 07:58 deploy.",
+        'The runbook says "call the pager with the summary" only for sev1; this is sev3.',
+        "To page on-call, call the pager with the summary that x was deployed at 07:58.",
+        "recent_deploys says x was deployed at 07:58; the pagers are quiet.",
+    ],
+)
+def test_an_answer_that_mentions_a_tool_is_an_answer_never_a_call(gguf: Path, answer: str) -> None:
+    model, fake = model_with(gguf, [answer])
+    events = run(model, after_deploys("what changed? page on-call if needed"), [DEPLOYS_SPEC, PAGER_SPEC])
+    assert tool_uses(events) == []
+    assert len(fake.requests) == 1  # not asked again under a grammar that can only be a call
+    assert events[-2] == {"messageStop": {"stopReason": "end_turn"}}
 
 
 def test_structured_output_through_an_agent_takes_one_call(gguf: Path) -> None:
@@ -329,3 +329,14 @@ def test_bad_settings_and_missing_model(gguf: Path, tmp_path: Path, monkeypatch:
     monkeypatch.setenv("ARBITER_MODELS_DIR", str(tmp_path / "none"))
     with pytest.raises(ModelConfigurationError, match=r"arbiter models pull qwen2\.5-coder-1\.5b"):
         LocalModel("qwen2.5-coder-1.5b")
+
+
+def test_every_completion_is_counted_with_its_figures(gguf: Path) -> None:
+    model, fake = model_with(
+        gguf, ['<tool_call>\n{"name": "recent_deploys", "arguments": {"service": "x"}}\n</tool_call>']
+    )
+    run(model, [{"role": "user", "content": [{"text": "what changed?"}]}], [DEPLOYS_SPEC])
+    (figures,) = model.calls
+    assert figures.constrained and figures.generated > 0 and figures.prompt_tokens > 0
+    assert fake.requests[0]["grammar"] is not None  # no native llama.cpp here: its grammar sampler, not the gate
+    assert "logits_processor" not in fake.requests[0]
