@@ -5,8 +5,10 @@ included), runs llama.cpp, and reads tool calls out of the text (see :mod:`wrapp
 models such as Qwen2.5-Coder write them as JSON, in ``<tool_call>`` tags or fenced blocks. What makes a
 1.5B model dependable:
 
-- one tool call per reply (unless ``parallel_tool_calls``): every call sees the results of the calls before it, so
-  a small model does not fill in values it does not have yet;
+- several tool calls per reply run in one wave only when the model has seen their values (``parallel_tool_calls``
+  ``"grounded"``, see :mod:`wrapper._grounding`): the first call always runs, a later one whose arguments hold a
+  value that is nowhere in the conversation (made up, or waiting for another call's result) is deferred to the
+  next turn, so a small model does not act on values it does not have yet;
 - when a tool is forced (``tool_choice``), or the only tool offered is Strands' structured output tool, the output
   is grammar-constrained to the tool's input schema: it is always a valid call. A string field declared as code
   (``"contentMediaType": "text/x-python"``) is written first, as a plain code block, not escaped inside JSON (cut at
@@ -39,7 +41,7 @@ import uuid
 from collections.abc import AsyncGenerator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypedDict, TypeVar, cast
+from typing import Any, Literal, TypedDict, TypeVar, cast
 
 from pydantic import BaseModel
 from strands.models import Model
@@ -50,6 +52,7 @@ from strands.types.tools import ToolChoice, ToolSpec
 from wrapper._chat_prompt import render_prompt
 from wrapper._cpu import free_cores, usable_cores
 from wrapper._fenced_tool_calls import ParsedCall, parse_reply
+from wrapper._grounding import context_text, split_grounded
 from wrapper.exceptions import ModelConfigurationError, WrapperError
 from wrapper.model_store import default_model_path, resolve_model_file
 from wrapper.schemas import output_problem
@@ -100,10 +103,11 @@ class LocalConfig(TypedDict, total=False):
         n_ctx: the context window the model is loaded with.
         constrain_tools: when tools are offered, constrain the reply to either valid ``<tool_call>`` blocks or a
             plain answer (default ``True``; turn off for models that call tools in another format).
-        parallel_tool_calls: allow several tool calls in one reply (default ``False``: one call per reply). Calls
-            of one reply run at the same time, so none can use another's result; a small model does not keep to
-            that and fills in the values it does not have yet. One call per reply lets every call see the results
-            of all the calls before it, at the price of more turns. Turn it on for a model that plans in waves.
+        parallel_tool_calls: how the calls of one reply are run. ``"grounded"`` (the default): the first, and each
+            later one whose argument values all occur in the conversation (the others are deferred: not run, and
+            asked for again next turn with this turn's results in view). ``True`` or ``"all"``: every call. ``False``
+            or ``"off"``: one call per reply. Calls of one reply run at the same time, so none can use another's
+            result, and a small model does not keep to that: it fills in values it does not have yet.
         json_first: fill a structured object's non-code fields by free generation first, and under the JSON
             Schema's grammar only when that reply is not a valid object of the schema (default ``True``: free
             generation is several times faster than grammar-constrained sampling on a CPU).
@@ -127,7 +131,7 @@ class LocalConfig(TypedDict, total=False):
     n_ctx: int
     n_threads: int
     constrain_tools: bool
-    parallel_tool_calls: bool
+    parallel_tool_calls: bool | Literal["off", "grounded", "all"]
     json_first: bool
     fast_grammar: bool
     prompt_cache_bytes: int
@@ -244,6 +248,8 @@ class LocalModel(Model):
         self.config: LocalConfig = {**_DEFAULTS, **cast(LocalConfig, config), "model_id": str(path)}
         #: The figures of every llama.cpp completion this model made, in order.
         self.calls: list[CallFigures] = []
+        #: Calls the model wrote but that were not run: their values were nowhere in the conversation.
+        self.deferred_calls = 0
 
     def update_config(self, **model_config: Any) -> None:
         """Update the settings (a new ``n_ctx`` or ``n_threads`` takes effect for the next load)."""
@@ -368,19 +374,27 @@ class LocalModel(Model):
             )
             return _Reply("", (ParsedCall(spec["name"], arguments),), tokens_in, tokens_out, _ms(started))
         chat = render_prompt(loaded.template, messages, specs, system_prompt)
-        parallel = bool(self.config.get("parallel_tool_calls", False))
+        mode = _parallel_mode(self.config.get("parallel_tool_calls", "grounded"))
+        parallel = mode == "all"
         constrain = bool(self.config.get("constrain_tools", True))
         answered = _answered_calls(messages)
         offered = list(specs)
         tokens_in = tokens_out = 0
         while True:
-            grammar = _tool_turn_grammar(offered, parallel) if offered and constrain else None
+            grammar = _tool_turn_grammar(offered, mode != "off") if offered and constrain else None
             text, (more_in, more_out) = self._complete(loaded, chat, grammar, forced=False, limit=_TURN_TOKENS)
             tokens_in, tokens_out = tokens_in + more_in, tokens_out + more_out
             parsed = parse_reply(text, {s["name"] for s in offered}) if offered else None
             calls = parsed.calls if parsed is not None else ()
-            if not parallel:
+            if mode == "off":
                 calls = calls[:1]
+            elif mode == "grounded" and len(calls) > 1:
+                context = context_text(messages, system_prompt, specs)
+                calls_run, deferred = split_grounded(calls, lambda call: call.input, context)
+                calls = tuple(calls_run)
+                self.deferred_calls += len(deferred)
+                if deferred:
+                    logger.debug("calls=<%s> | deferred: values not in the conversation", [c.name for c in deferred])
             fresh = _fresh_calls(calls, answered)
             if not calls or fresh or not _ends_with_tool_results(messages):
                 break
@@ -511,6 +525,18 @@ def _forced_tool(specs: list[ToolSpec], tool_choice: ToolChoice | None) -> str |
     if len(specs) == 1 and _STRUCTURED_OUTPUT_MARKER in specs[0].get("description", ""):
         return specs[0]["name"]
     return None
+
+
+def _parallel_mode(setting: Any) -> Literal["off", "grounded", "all"]:
+    if setting is True or setting == "all":
+        return "all"
+    if setting is False or setting == "off":
+        return "off"
+    if setting == "grounded":
+        return "grounded"
+    raise ModelConfigurationError(
+        f"parallel_tool_calls must be true, false, 'off', 'grounded' or 'all', not {setting!r}"
+    )
 
 
 def _call_schema(specs: list[ToolSpec]) -> dict[str, Any]:

@@ -202,22 +202,51 @@ PAGER_SPEC: dict[str, Any] = {
 }
 
 
-def test_one_call_per_reply_by_default(gguf: Path) -> None:
-    first = '<tool_call>\n{"name": "recent_deploys", "arguments": {"service": "x"}}\n</tool_call>'
-    second = '<tool_call>\n{"name": "pager", "arguments": {"summary": "made up"}}\n</tool_call>'
-    model, fake = model_with(gguf, [first + "\n" + second])
-    model.update_config(constrain_tools=False)  # what a free reply with two calls becomes
-    events = run(model, [{"role": "user", "content": [{"text": "go"}]}], [DEPLOYS_SPEC, PAGER_SPEC])
-    assert tool_uses(events) == [("recent_deploys", {"service": "x"})]
+def _call(name: str, **arguments: Any) -> str:
+    return f"<tool_call>\n{json.dumps({'name': name, 'arguments': arguments})}\n</tool_call>"
 
-    model, fake = model_with(gguf, [first])
-    run(model, [{"role": "user", "content": [{"text": "go"}]}], [DEPLOYS_SPEC, PAGER_SPEC])
-    single = fake.requests[0]["grammar"]._grammar
-    model, fake = model_with(gguf, [first])
-    model.update_config(parallel_tool_calls=True)
-    run(model, [{"role": "user", "content": [{"text": "go"}]}], [DEPLOYS_SPEC, PAGER_SPEC])
-    assert ")*" in fake.requests[0]["grammar"]._grammar.split("calls ::=")[1].splitlines()[0]
-    assert ")*" not in single.split("calls ::=")[1].splitlines()[0]
+
+def test_calls_whose_values_the_model_has_seen_run_in_one_wave(gguf: Path) -> None:
+    asked = [{"role": "user", "content": [{"text": "Alarms on checkout-api and on Payments; page on-call."}]}]
+    reply = "\n".join(
+        [
+            _call("recent_deploys", service="checkout-api"),
+            _call("recent_deploys", service="payments"),  # seen (case is ignored)
+            _call("pager", summary="checkout-api broke after deploy 2026.11.29-1"),  # a version it has not read
+        ]
+    )
+    model, fake = model_with(gguf, [reply])
+    events = run(model, asked, [DEPLOYS_SPEC, PAGER_SPEC])
+    assert tool_uses(events) == [
+        ("recent_deploys", {"service": "checkout-api"}),
+        ("recent_deploys", {"service": "payments"}),
+    ]
+    assert model.deferred_calls == 1
+    assert ")*" in fake.requests[0]["grammar"]._grammar.split("calls ::=")[1].splitlines()[0]  # several calls allowed
+
+
+def test_the_first_call_always_runs_and_later_invented_values_wait(gguf: Path) -> None:
+    asked = [{"role": "user", "content": [{"text": "go"}]}]
+    reply = _call("recent_deploys", service="x") + "\n" + _call("recent_deploys", service="y")
+    model, _ = model_with(gguf, [reply])
+    events = run(model, asked, [DEPLOYS_SPEC, PAGER_SPEC])
+    assert tool_uses(events) == [("recent_deploys", {"service": "x"})]  # "x" is made up too, but it goes first
+
+
+@pytest.mark.parametrize(("setting", "calls"), [(False, 1), ("off", 1), (True, 2), ("all", 2), ("grounded", 1)])
+def test_parallel_tool_calls_settings(gguf: Path, setting: Any, calls: int) -> None:
+    reply = _call("recent_deploys", service="x") + "\n" + _call("pager", summary="made up")
+    model, fake = model_with(gguf, [reply], parallel_tool_calls=setting)
+    events = run(model, [{"role": "user", "content": [{"text": "go"}]}], [DEPLOYS_SPEC, PAGER_SPEC])
+    assert len(tool_uses(events)) == calls
+    several = ")*" in fake.requests[0]["grammar"]._grammar.split("calls ::=")[1].splitlines()[0]
+    assert several is (setting not in (False, "off"))
+
+
+def test_an_unknown_parallel_setting_is_refused(gguf: Path) -> None:
+    model, _ = model_with(gguf, ["done."], parallel_tool_calls="sometimes")
+    with pytest.raises(ModelConfigurationError, match="parallel_tool_calls"):
+        run(model, [{"role": "user", "content": [{"text": "go"}]}], [DEPLOYS_SPEC])
 
 
 def test_after_a_repeated_call_the_turn_is_asked_again_with_the_tools_not_called_yet(gguf: Path) -> None:
