@@ -8,8 +8,9 @@ same wave only if every argument value is grounded in the context; the others ar
 for again in the next turn, with the results of this one in view.
 
 A string is grounded when it occurs in the context as whole words (case and runs of whitespace ignored, or
-JSON-escaped as it appears inside JSON text); a number when it occurs as a number; ``true``, ``false``, ``null`` and empty strings
-always. Free text a model composes (a summary, a capability) is never grounded, so such a call waits for results.
+JSON-escaped as it appears inside JSON text); a number when it occurs as a number; ``true``, ``false``, ``null``
+and empty strings always. Free text a model composes (a summary, a capability) is never grounded, so such a call
+waits for results.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ def _normal(text: str) -> str:
     return " ".join(text.casefold().split())
 
 
-def context_text(messages: Iterable[dict[str, Any]], system_prompt: str | None, specs: Iterable[Any]) -> str:
+def context_text(messages: Iterable[Any], system_prompt: str | None, specs: Iterable[Any]) -> str:
     """Everything the model has seen, normalised for :func:`invented_values`."""
     parts = [system_prompt or "", json.dumps(list(specs), default=str)]
     for message in messages:

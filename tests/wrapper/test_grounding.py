@@ -39,7 +39,7 @@ def test_values_the_model_has_seen_are_grounded(value: Any) -> None:
     assert invented_values(value, context_text(MESSAGES, "Be brief.", SPECS)) == []
 
 
-@pytest.mark.parametrize("value", ["1.2.3", 7, 2, 41.5, "caf", "checkout-api is failing after 2026.11.29-1", "y"])
+@pytest.mark.parametrize("value", ["1.2.3", 7, 2, 41.5, "cafe", "checkout-api is failing after 2026.11.29-1", "y"])
 def test_values_the_model_made_up_are_invented(value: Any) -> None:
     assert invented_values(value, context_text(MESSAGES, "Be brief.", SPECS)) == [value]
 
