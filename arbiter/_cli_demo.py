@@ -56,6 +56,7 @@ class DemoSummary:
     model_calls: dict[str, int]
     tokens: int
     wall_seconds: float
+    local_calls: list[dict[str, Any]] = field(default_factory=list)
 
     def lines(self) -> list[str]:
         """The summary as text lines."""
@@ -75,7 +76,40 @@ class DemoSummary:
             f"model calls:      {calls['total']} (planner {calls['planner']}, fabricator {calls['fabricator']})",
             f"tokens:           {self.tokens}",
             f"wall time:        {self.wall_seconds:.1f} s",
+            *_call_lines(self.local_calls),
         ]
+
+
+def _call_lines(calls: list[dict[str, Any]]) -> list[str]:
+    """One line per llama.cpp completion: what it evaluated, reused and wrote, and where its time went."""
+    if not calls:
+        return []
+    total = {k: sum(c[k] for c in calls) for k in ("evaluated", "reused", "generated", "seconds", "sampling_seconds")}
+    lines = [
+        f"local model:      {len(calls)} completion(s): prompt tokens {total['evaluated']} evaluated, "
+        f"{total['reused']} reused; {total['generated']} generated; {total['seconds']:.1f} s "
+        f"({total['sampling_seconds']:.1f} s sampling)",
+        "  role        grammar  prompt  eval  reused  gen      s  eval s  tok/s  samp s  threads",
+    ]
+    lines += [
+        f"  {c['role']:<11} {'yes' if c['constrained'] else 'no':<7} {c['prompt_tokens']:>7} {c['evaluated']:>5} "
+        f"{c['reused']:>7} {c['generated']:>4} {c['seconds']:>6.1f} {c['prompt_seconds']:>7.1f} "
+        f"{c['tokens_per_second']:>6.1f} {c['sampling_seconds']:>7.1f} {c['threads']:>8}"
+        for c in calls
+    ]
+    return lines
+
+
+def _local_calls(**models: Any) -> list[dict[str, Any]]:
+    """The figures of each local model's completions (see ``wrapper.local_model.CallFigures``), by role."""
+    found = []
+    for role, model in models.items():
+        calls = getattr(model, "calls", None)  # a LocalModel's; other models have none (or count calls as a number)
+        for figures in calls if isinstance(calls, list) else []:
+            as_dict = getattr(figures, "as_dict", None)
+            if callable(as_dict):
+                found.append({"role": role, **as_dict()})
+    return sorted(found, key=lambda c: c["started"])
 
 
 #: The demo's limits: the default budget with more time, since a small local model on two CPU cores spends minutes on
@@ -113,6 +147,7 @@ def run_demo(model: str, home: Path | None, as_json: bool) -> NoReturn:
         },
         tokens=result.tokens,
         wall_seconds=round(time.perf_counter() - started, 1),
+        local_calls=_local_calls(planner=planner, fabricator=fabricator),
     )
     if as_json:
         print_json({**summary.__dict__, "orchestration_id": result.orchestration_id, "output": result.output})

@@ -39,7 +39,7 @@ import threading
 import time
 import uuid
 from collections.abc import AsyncGenerator, Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal, TypedDict, TypeVar, cast
 
@@ -184,6 +184,7 @@ class CallFigures:
         generate_seconds: time spent evaluating the generated tokens.
         full_checks: generated tokens for which the whole vocabulary was matched against the grammar.
         threads: the CPU threads the call ran with.
+        started: when the call started (seconds since the epoch).
     """
 
     constrained: bool
@@ -195,6 +196,16 @@ class CallFigures:
     generate_seconds: float
     full_checks: int = 0
     threads: int = 0
+    started: float = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        """The figures as JSON values, the derived ones included."""
+        return {
+            **asdict(self),
+            "reused": self.reused,
+            "sampling_seconds": round(self.sampling_seconds, 2),
+            "tokens_per_second": round(self.tokens_per_second, 1),
+        }
 
     @property
     def reused(self) -> int:
@@ -441,7 +452,7 @@ class LocalModel(Model):
                 threads = int(config.get("n_threads") or free_cores())
                 llama_cpp.llama_set_n_threads(loaded.llama.ctx, threads, threads)
                 llama_cpp.llama_perf_context_reset(loaded.llama.ctx)
-            started = time.perf_counter()
+            began, started = time.time(), time.perf_counter()
             try:
                 result = loaded.llama.create_completion(
                     prompt,
@@ -470,6 +481,7 @@ class LocalModel(Model):
             generate_seconds=float(perf.t_eval_ms) / 1000 if perf is not None else 0.0,
             full_checks=gate.full_checks if gate is not None else 0,
             threads=threads,
+            started=began,
         )
         self.calls.append(figures)
         finish = choice.get("finish_reason")
