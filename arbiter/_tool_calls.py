@@ -12,11 +12,13 @@ from arbiter.prompts import FABRICATE_TOOL, REMINDER_PREFIX
 from blackboard import Orchestration, Task, TaskError, TaskMessage
 from blackboard.messages import NoteSnapshot
 from blackboard.records import TASK_ID_PATTERN
+from wrapper.grounding import context_text, invented_values
 from wrapper.schemas import input_problem
 
 __all__ = [
     "fabricated_names",
     "fabrication_refusal",
+    "observed_examples",
     "query_text",
     "schema_problem",
     "task_message",
@@ -188,3 +190,37 @@ def fabrication_refusal(orchestration: Orchestration, call_input: dict[str, Any]
             "go on with the workers you have, then answer"
         )
     return None
+
+
+def observed_examples(orchestration: Orchestration, examples: Sequence[Any]) -> tuple[list[Any], list[str]]:
+    """The planner's acceptance examples, less the expected values it worked out instead of reading them.
+
+    An example is evidence where its values come from the event or earlier results; a value the planner computed
+    itself is a guess (a small model writes ``66 - 25`` as ``15``), and a worker that computes it right would be
+    refused for it. So an expected field (or a whole non-object expected value) with a value that occurs neither
+    in the conversation nor in the example's input is left out, and an example with nothing left is dropped.
+
+    Returns:
+        The examples to check, and a line for each left-out part (``example[0].expected.excess``).
+    """
+    context = context_text(orchestration.conversation, None, [])
+    kept: list[Any] = []
+    removed: list[str] = []
+    for index, example in enumerate(examples):
+        if not isinstance(example, dict):
+            kept.append(example)  # the schema check reports it
+            continue
+        seen = f"{context}\n{context_text([{'content': [{'text': json.dumps(example.get('input'))}]}], None, [])}"
+        expected = example.get("expected")
+        if isinstance(expected, dict):
+            fields = {k: v for k, v in expected.items() if not invented_values(v, seen)}
+            removed += [f"example[{index}].expected.{k}" for k in expected if k not in fields]
+            if fields:
+                kept.append({**example, "expected": fields})
+            elif expected:
+                removed.append(f"example[{index}]")
+        elif invented_values(expected, seen):
+            removed.append(f"example[{index}]")
+        else:
+            kept.append(example)
+    return kept, removed

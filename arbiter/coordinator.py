@@ -36,6 +36,7 @@ from arbiter._planning_lease import RELEASED, PlanningLease, planning_held
 from arbiter._tool_calls import (
     fabricated_names,
     fabrication_refusal,
+    observed_examples,
     query_text,
     schema_problem,
     task_message,
@@ -500,6 +501,16 @@ class Coordinator:
             )
             if refused is not None:
                 problem = TaskError(type="InvalidToolInput", message=refused, retryable=False)
+        task_input = call.input
+        if problem is None and call.name == FABRICATE and call.input.get("examples"):
+            examples, removed = observed_examples(orchestration, list(call.input["examples"]))
+            if removed:
+                logger.info(
+                    "orchestration_id=<%s>, removed=<%s> | expected values the planner worked out are not checked",
+                    orchestration.id,
+                    removed,
+                )
+                task_input = {**call.input, "examples": examples}
         deadline = now + timedelta(seconds=timeout + self.settings.queue_grace_seconds)
         if orchestration.deadline is not None:
             deadline = min(deadline, orchestration.deadline)
@@ -508,7 +519,7 @@ class Coordinator:
             task_id=call.tool_use_id,
             wave=wave,
             agent=ref,
-            input=call.input,
+            input=task_input,
             max_attempts=attempts,
             deadline=deadline,
             token=new_completion_token(),

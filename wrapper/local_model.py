@@ -6,7 +6,7 @@ models such as Qwen2.5-Coder write them as JSON, in ``<tool_call>`` tags or fenc
 1.5B model dependable:
 
 - several tool calls per reply run in one wave only when the model has seen their values (``parallel_tool_calls``
-  ``"grounded"``, see :mod:`wrapper._grounding`): the first call always runs, a later one whose arguments hold a
+  ``"grounded"``, see :mod:`wrapper.grounding`): the first call always runs, a later one whose arguments hold a
   value that is nowhere in the conversation (made up, or waiting for another call's result) is deferred to the
   next turn, so a small model does not act on values it does not have yet;
 - when a tool is forced (``tool_choice``), or the only tool offered is Strands' structured output tool, the output
@@ -52,8 +52,8 @@ from strands.types.tools import ToolChoice, ToolSpec
 from wrapper._chat_prompt import render_prompt
 from wrapper._cpu import free_cores, usable_cores
 from wrapper._fenced_tool_calls import ParsedCall, parse_reply
-from wrapper._grounding import context_text, split_grounded
 from wrapper.exceptions import ModelConfigurationError, WrapperError
+from wrapper.grounding import context_text, split_grounded
 from wrapper.model_store import default_model_path, resolve_model_file
 from wrapper.schemas import output_problem
 

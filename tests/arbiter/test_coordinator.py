@@ -133,3 +133,31 @@ def test_a_capability_that_failed_or_the_tool_description_is_refused_without_a_f
     assert "description of the fabricate tool" in messages[0] and "could not be written earlier" in messages[1]
     finished = backends.blackboard.get_orchestration(orchestration.id)
     assert finished.status.value == "completed" and finished.output == "answered without it"
+
+
+def test_expected_values_the_planner_worked_out_are_not_checked() -> None:
+    from blackboard import FabricationRequest
+
+    backends = memory_backends()
+    asked: list[FabricationRequest] = []
+    reason = "3 datapoints [41.0, 57.0, 66.0] were greater than the threshold (25.0)."
+    observed = {"input": {"reason": reason}, "expected": {"datapoints": [41.0, 57.0, 66.0], "threshold": 25.0}}
+    examples = [
+        # 66 - 25 is 41, not 15: a planner's arithmetic is its own guess, not something it read.
+        {**observed, "expected": {**observed["expected"], "above_threshold_by": 15.0}},
+        {"input": {"reason": "no numbers"}, "expected": {"count": 7}},  # nothing left: dropped
+        {"input": {"reason": reason}, "expected": 25},  # a whole value, read from the event
+    ]
+    call = {"capability": "Read the numbers of an alarm reason.", "inputs": {"reason": "text"}, "examples": examples}
+    script = [{"tool_calls": [{"name": "fabricate", "input": call}]}]
+    alarm = {"source": "aws.cloudwatch", "detail-type": "Alarm", "detail": {"state": {"reason": reason}}}
+    coordinator = Coordinator(backends, Planner(ScriptedModel(script), SYSTEM_PROMPT), fabricate=asked.append)
+    orchestration = coordinator.start(Event.parse(alarm))
+    (request,) = asked
+    assert [(e.input, e.expected) for e in request.examples] == [
+        ({"reason": reason}, {"datapoints": [41.0, 57.0, 66.0], "threshold": 25.0}),
+        ({"reason": reason}, 25),
+    ]
+    (task,) = backends.blackboard.list_tasks(orchestration.id)
+    assert len(task.input["examples"]) == 2  # the task shows the examples that are checked
+    assert "above_threshold_by" in str(backends.blackboard.get_orchestration(orchestration.id).conversation)

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from wrapper._grounding import context_text, invented_values, split_grounded
+from wrapper.grounding import context_text, invented_values, split_grounded
 
 EVENT = {"service": "Café-API", "reason": "3 datapoints [41.0, 57.0, 66.0] above the threshold (25.0)", "hours": 12}
 MESSAGES: list[dict[str, Any]] = [
