@@ -31,6 +31,7 @@ calls to it take turns (llama.cpp contexts are not thread-safe).
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import os
@@ -53,7 +54,7 @@ from wrapper._chat_prompt import render_prompt
 from wrapper._cpu import free_cores, usable_cores
 from wrapper._fenced_tool_calls import ParsedCall, parse_reply
 from wrapper.exceptions import ModelConfigurationError, WrapperError
-from wrapper.grounding import context_text, split_grounded
+from wrapper.grounding import context_text, invented_values, split_grounded
 from wrapper.model_store import default_model_path, resolve_model_file
 from wrapper.schemas import output_problem
 
@@ -393,7 +394,16 @@ class LocalModel(Model):
         tokens_in = tokens_out = 0
         while True:
             grammar = _tool_turn_grammar(offered, mode != "off") if offered and constrain else None
-            text, (more_in, more_out) = self._complete(loaded, chat, grammar, forced=False, limit=_TURN_TOKENS)
+            until = None
+            if mode == "grounded" and constrain:
+                until = functools.partial(
+                    _calls_done,
+                    names={s["name"] for s in offered},
+                    context=context_text(messages, system_prompt, specs),
+                )
+            text, (more_in, more_out) = self._complete(
+                loaded, chat, grammar, forced=False, limit=_TURN_TOKENS, until=until
+            )
             tokens_in, tokens_out = tokens_in + more_in, tokens_out + more_out
             parsed = parse_reply(text, {s["name"] for s in offered}) if offered else None
             calls = parsed.calls if parsed is not None else ()
@@ -437,7 +447,9 @@ class LocalModel(Model):
         forced: bool,
         limit: int | None = None,
         stop: list[str] | None = None,
+        until: Callable[[str], bool] | None = None,
     ) -> tuple[str, tuple[int, int]]:
+        """One llama.cpp completion; ``until(text so far)`` returning true ends it there (a native model only)."""
         config = self.config
         max_tokens = config.get("max_tokens", _DEFAULTS["max_tokens"])
         greedy = float(config.get("temperature", 0.0)) == 0.0
@@ -447,6 +459,8 @@ class LocalModel(Model):
             if grammar is not None and greedy and loaded.native and config.get("fast_grammar", True):
                 gate = GrammarGate(loaded.llama, grammar)
                 constraint = {"logits_processor": llama_cpp.LogitsProcessorList([gate])}
+            if until is not None and loaded.native:
+                constraint["stopping_criteria"] = llama_cpp.StoppingCriteriaList([_TextStop(loaded.llama, until)])
             threads = 0
             if loaded.native:
                 threads = int(config.get("n_threads") or free_cores())
@@ -537,6 +551,39 @@ def _forced_tool(specs: list[ToolSpec], tool_choice: ToolChoice | None) -> str |
     if len(specs) == 1 and _STRUCTURED_OUTPUT_MARKER in specs[0].get("description", ""):
         return specs[0]["name"]
     return None
+
+
+class _TextStop:
+    """A llama-cpp-python stopping criterion over the text generated so far."""
+
+    def __init__(self, llama: Any, until: Callable[[str], bool]) -> None:
+        self._llama = llama
+        self._until = until
+        self._prompt_length: int | None = None
+
+    def __call__(self, input_ids: Any, logits: Any) -> bool:
+        if self._prompt_length is None:
+            self._prompt_length = len(input_ids)
+        generated = [int(t) for t in input_ids[self._prompt_length :]]
+        if not generated:
+            return False
+        return self._until(self._llama.detokenize(generated).decode("utf-8", errors="replace"))
+
+
+def _calls_done(text: str, names: set[str], context: str) -> bool:
+    """Whether a reply should stop after its last complete call: a later call that would not run, or a repeat.
+
+    The first call always runs; a later one whose values are not in the conversation is deferred (and what the
+    model writes after it usually depends on it too), and a repeated one runs once: writing on is wasted time.
+    """
+    if not text.rstrip().endswith("</tool_call>"):
+        return False
+    parsed = parse_reply(text, names)
+    if parsed is None or len(parsed.calls) < 2:
+        return False
+    *earlier, last = parsed.calls
+    key = _call_key(last.name, last.input)
+    return any(_call_key(c.name, c.input) == key for c in earlier) or bool(invented_values(last.input, context))
 
 
 def _parallel_mode(setting: Any) -> Literal["off", "grounded", "all"]:

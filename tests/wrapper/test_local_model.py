@@ -369,3 +369,17 @@ def test_every_completion_is_counted_with_its_figures(gguf: Path) -> None:
     assert figures.constrained and figures.generated > 0 and figures.prompt_tokens > 0
     assert fake.requests[0]["grammar"] is not None  # no native llama.cpp here: its grammar sampler, not the gate
     assert "logits_processor" not in fake.requests[0]
+
+
+def test_a_reply_stops_after_a_call_that_would_not_run_or_repeats() -> None:
+    from wrapper.grounding import context_text
+    from wrapper.local_model import _calls_done
+
+    seen = context_text([{"role": "user", "content": [{"text": "checkout-api and payments are failing"}]}], None, [])
+    names = {"recent_deploys", "pager"}
+    first = _call("recent_deploys", service="checkout-api")
+    assert not _calls_done(first, names, seen)  # the first call always runs: go on
+    assert not _calls_done(first + "\n" + _call("recent_deploys", service="payments"), names, seen)  # grounded
+    assert not _calls_done(first + "\n<tool_call>\n", names, seen)  # a call being written
+    assert _calls_done(first + "\n" + _call("pager", summary="deploy 1.2.3 broke it"), names, seen)  # deferred
+    assert _calls_done(first + "\n" + first, names, seen)  # a repeat
