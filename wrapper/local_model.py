@@ -166,6 +166,22 @@ _DEFAULT_STATE_BYTES = 2 << 30
 _COVERED = 0.75
 # Fewer shared tokens than this are evaluated faster than a state file is read.
 _MIN_STATE_TOKENS = 32
+# Context parameters a saved state depends on (besides n_ctx and n_batch).
+_CONTEXT_FIELDS = (
+    "n_ubatch",
+    "n_seq_max",
+    "ctx_type",
+    "type_k",
+    "type_v",
+    "flash_attn_type",
+    "rope_scaling_type",
+    "rope_freq_base",
+    "rope_freq_scale",
+    "offload_kqv",
+    "swa_full",
+    "kv_unified",
+    "embeddings",
+)
 
 
 class _PromptCache(LlamaRAMCache):
@@ -304,22 +320,6 @@ class CallFigures:
 
 
 _LOADED: dict[tuple[str, int, int], _Loaded] = {}
-# Context parameters a saved state depends on (besides n_ctx and n_batch).
-_CONTEXT_FIELDS = (
-    "n_ubatch",
-    "n_seq_max",
-    "ctx_type",
-    "type_k",
-    "type_v",
-    "flash_attn_type",
-    "rope_scaling_type",
-    "rope_freq_base",
-    "rope_freq_scale",
-    "offload_kqv",
-    "swa_full",
-    "kv_unified",
-    "embeddings",
-)
 _LOADING = threading.Lock()
 
 
@@ -609,6 +609,7 @@ class LocalModel(Model):
             loaded = _LOADED.get(key)
             if loaded is None:
                 started = time.perf_counter()
+                state_bytes = self._state_bytes()
                 try:
                     llama = llama_cpp.Llama(
                         model_path=path,
@@ -624,7 +625,7 @@ class LocalModel(Model):
                 except (ValueError, RuntimeError, OSError) as exc:
                     raise LocalModelError(f"could not load the local model {path}: {exc}") from exc
                 cache_bytes = int(self.config.get("prompt_cache_bytes", _DEFAULTS["prompt_cache_bytes"]))
-                disk = self._state_store(llama)
+                disk = self._state_store(llama, state_bytes) if state_bytes > 0 else None
                 if cache_bytes > 0 or disk is not None:
                     llama.set_cache(_PromptCache(max(cache_bytes, 0), llama, disk))
                 template = llama.metadata.get("tokenizer.chat_template")
@@ -633,19 +634,25 @@ class LocalModel(Model):
                 logger.debug("path=<%s>, ms=<%.0f> | local model loaded", path, (time.perf_counter() - started) * 1000)
             return loaded
 
-    def _state_store(self, llama: Any) -> PromptStateStore | None:
-        """The disk store of prompt states for ``llama`` (``None`` when turned off)."""
+    def _state_bytes(self) -> int:
+        """The disk space for prompt states: the setting, else ``ARBITER_PROMPT_STATE_BYTES``, else 2 GiB.
+
+        Raises:
+            ModelConfigurationError: the environment variable is not a whole number.
+        """
         configured = self.config.get("prompt_state_bytes")
-        if configured is None:
-            from_env = os.environ.get(ENV_PROMPT_STATE_BYTES, "").strip()
-            try:
-                configured = int(from_env) if from_env else _DEFAULT_STATE_BYTES
-            except ValueError as exc:
-                raise ModelConfigurationError(
-                    f"{ENV_PROMPT_STATE_BYTES}={from_env!r} is not a number of bytes (0 turns the store off)"
-                ) from exc
-        if int(configured) <= 0:
-            return None
+        if configured is not None:
+            return int(configured)
+        from_env = os.environ.get(ENV_PROMPT_STATE_BYTES, "").strip()
+        try:
+            return int(from_env) if from_env else _DEFAULT_STATE_BYTES
+        except ValueError as exc:
+            raise ModelConfigurationError(
+                f"{ENV_PROMPT_STATE_BYTES}={from_env!r} is not a number of bytes (0 turns the store off)"
+            ) from exc
+
+    def _state_store(self, llama: Any, capacity_bytes: int) -> PromptStateStore | None:
+        """The disk store of prompt states for ``llama`` (``None`` when the model file cannot be identified)."""
         path = Path(self.config["model_id"])
         try:
             model = model_identity(path)
@@ -661,7 +668,7 @@ class LocalModel(Model):
             **{name: repr(getattr(params, name, None)) for name in _CONTEXT_FIELDS},
         }
         directory = Path(self.config.get("prompt_state_dir") or models_dir() / "states").expanduser()
-        return PromptStateStore(directory, int(configured), identity, llama.n_ctx())
+        return PromptStateStore(directory, capacity_bytes, identity, llama.n_ctx())
 
     def __repr__(self) -> str:
         return f"LocalModel({Path(self.config['model_id']).name!r})"
