@@ -153,12 +153,15 @@ def test_a_new_process_loads_the_saved_start_and_evaluates_only_the_rest(
 
 
 def test_a_growing_conversation_is_saved_again_only_when_it_outgrows_the_saved_one(
-    gguf: Path, tmp_path: Path, processes: list[FakeStatefulLlama]
+    gguf: Path, tmp_path: Path, processes: list[FakeStatefulLlama], caplog: pytest.LogCaptureFixture
 ) -> None:
     states = tmp_path / "states"
     turn(gguf, states)
     longer = [*MESSAGES, {"role": "assistant", "content": [{"text": "Noted."}]}, *OTHER_MESSAGES]
-    turn(gguf, states, longer)
+    with caplog.at_level(logging.DEBUG, logger="wrapper.local_model"):
+        turn(gguf, states, longer)
+    assert "loaded from disk" not in caplog.text  # the state in memory is as long: the file is not read
+    assert processes[0].evaluated[1] == len(prompt_of(longer)) - shared_start(prompt_of(MESSAGES), prompt_of(longer))
     assert len(saved(states)) == 1
     much_longer = [*longer, {"role": "user", "content": [{"text": "More detail. " * 200}]}]
     turn(gguf, states, much_longer)
