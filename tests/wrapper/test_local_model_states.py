@@ -11,6 +11,7 @@ from __future__ import annotations
 import errno
 import logging
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import llama_cpp
@@ -42,6 +43,7 @@ class FakeStatefulLlama:
         self.cache: Any = None
         self.evaluated: list[int] = []
         self.refuse_states = False
+        self.ctx = self  # what llama.cpp's per-context functions are given (played below)
 
     def n_ctx(self) -> int:
         return N_CTX
@@ -109,6 +111,13 @@ def processes(monkeypatch: pytest.MonkeyPatch) -> list[FakeStatefulLlama]:
         return made[-1]
 
     monkeypatch.setattr(local_model.llama_cpp, "Llama", make)
+    monkeypatch.setattr(local_model.llama_cpp, "llama_set_n_threads", lambda ctx, n, batch: None)
+    monkeypatch.setattr(local_model.llama_cpp, "llama_perf_context_reset", lambda ctx: None)
+    monkeypatch.setattr(
+        local_model.llama_cpp,
+        "llama_perf_context",
+        lambda ctx: SimpleNamespace(n_p_eval=ctx.evaluated[-1], t_p_eval_ms=0.0, t_eval_ms=0.0),
+    )
     monkeypatch.setattr(local_model, "_LOADED", {})
     return made
 
@@ -118,7 +127,7 @@ def new_process(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def turn(gguf: Path, states: Path, messages: list[dict[str, Any]] = MESSAGES, **config: Any) -> str:
-    model = LocalModel(str(gguf), prompt_state_dir=str(states), constrain_tools=False, **config)
+    model = LocalModel(str(gguf), prompt_state_dir=str(states), constrain_tools=False, n_threads=1, **config)
     return model._turn(messages, [], SYSTEM, None).text  # type: ignore[arg-type]
 
 
@@ -205,7 +214,7 @@ def test_a_state_llama_cpp_refuses_is_removed_and_the_prompt_evaluated_afresh(
     turn(gguf, states)
     (path,) = saved(states)
     new_process(monkeypatch)
-    model = LocalModel(str(gguf), prompt_state_dir=str(states), constrain_tools=False)
+    model = LocalModel(str(gguf), prompt_state_dir=str(states), constrain_tools=False, n_threads=1)
     model._load().llama.refuse_states = True
     with caplog.at_level(logging.WARNING, logger="wrapper._prompt_states"):
         assert model._turn(OTHER_MESSAGES, [], SYSTEM, None).text == "The checkout API is slow."  # type: ignore[arg-type]
@@ -259,7 +268,7 @@ def test_settings(
     gguf: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, processes: list[FakeStatefulLlama]
 ) -> None:
     monkeypatch.setenv("ARBITER_MODELS_DIR", str(tmp_path / "models"))
-    LocalModel(str(gguf), constrain_tools=False)._turn(MESSAGES, [], SYSTEM, None)  # type: ignore[arg-type]
+    LocalModel(str(gguf), constrain_tools=False, n_threads=1)._turn(MESSAGES, [], SYSTEM, None)  # type: ignore[arg-type]
     assert len(saved(tmp_path / "models" / "states")) == 1  # the default place
     for off in ({"prompt_state_bytes": 0}, {}):
         new_process(monkeypatch)
