@@ -6,7 +6,8 @@ event: about 1,250 tokens; 24 tokens generated) in a new process twice, over an 
 the first (cold) process evaluates the whole prompt and saves its state; the second (warm) process, with another
 event, loads that state and evaluates only where its prompt differs. A third (fresh) process evaluates the warm
 prompt with the store off: its completion must be the warm one's. Printed per process: prompt tokens, tokens
-reused from disk and evaluated, the completion's seconds, and the state file's size and write or read-and-load time.
+reused from disk, tokens evaluated (llama.cpp's count) and the seconds that took, the whole completion's seconds,
+and the state file's size and write or read-and-load time.
 """
 
 from __future__ import annotations
@@ -72,6 +73,8 @@ class _Records(logging.Handler):
 
 def child(mode: str, states: str) -> None:
     """One process: load the model, run one completion of a planner prompt, print what it did as JSON."""
+    import llama_cpp
+
     from wrapper._chat_prompt import render_prompt
     from wrapper.local_model import LocalModel
 
@@ -87,13 +90,18 @@ def child(mode: str, states: str) -> None:
     event = json.dumps(EVENTS["cold" if mode == "cold" else "warm"], indent=2)
     messages = [{"role": "user", "content": [{"text": "Event:\n" + event}]}]
     prompt = render_prompt(loaded.template, messages, _specs(), SYSTEM_PROMPT)  # type: ignore[arg-type]
+    llama_cpp.llama_perf_context_reset(loaded.llama.ctx)
     started = time.perf_counter()
     result = loaded.llama.create_completion(prompt, max_tokens=GENERATED, temperature=0.0, seed=0)
     turn_s = time.perf_counter() - started
+    perf = llama_cpp.llama_perf_context(loaded.llama.ctx)
     out: dict[str, Any] = {
         "mode": mode,
         "load_s": load_s,
         "turn_s": turn_s,
+        "evaluated": int(perf.n_p_eval),
+        "prompt_s": perf.t_p_eval_ms / 1000,
+        "generate_s": perf.t_eval_ms / 1000,
         "prompt_tokens": result["usage"]["prompt_tokens"],
         "reused_tokens": 0,
         "text": result["choices"][0]["text"],
@@ -125,10 +133,11 @@ def main() -> None:
             )
             row = json.loads(done.stdout.strip().splitlines()[-1])
             texts[mode] = row["text"]
-            evaluated = row["prompt_tokens"] - row["reused_tokens"]
             line = (
                 f"{mode:<5} prompt={row['prompt_tokens']:>5} tok  reused={row['reused_tokens']:>5}  "
-                f"evaluated={evaluated:>5}  completion={row['turn_s']:6.1f} s  (model load {row['load_s']:.1f} s)"
+                f"evaluated={row['evaluated']:>5} in {row['prompt_s']:5.1f} s  "
+                f"completion={row['turn_s']:6.1f} s (generating {GENERATED} tok: {row['generate_s']:.1f} s)  "
+                f"model load {row['load_s']:.1f} s"
             )
             if "state_bytes" in row:
                 mib = row["state_bytes"] / 2**20
