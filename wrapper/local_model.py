@@ -122,7 +122,8 @@ class LocalConfig(TypedDict, total=False):
             llama.cpp's grammar sampler, at nearly the speed of free generation; see :mod:`wrapper._grammar_gate`).
         prompt_cache_bytes: memory for the states of earlier prompts (default 1.5 GiB; 0 turns it off). A
             prompt that starts like an earlier one (the same conversation one turn later, or the planner's after the
-            Fabricator's) is evaluated from where that one ended instead of from the start.
+            Fabricator's) is evaluated from where that one ended instead of from the start. The states on disk are a
+            separate setting: both at 0 evaluate every prompt from the start.
         prompt_state_bytes: disk space for prompt states kept across processes (default ``ARBITER_PROMPT_STATE_BYTES``,
             else 2 GiB; 0 turns it off). A process whose prompt starts like one a process of the same model (file,
             llama.cpp version, context size) evaluated before loads that state instead of evaluating the shared
