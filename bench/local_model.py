@@ -81,7 +81,9 @@ def main() -> None:
     speed: dict[str, list[CallFigures]] = {}
     wanted = args.modes.split(",")
     for mode, config in ((m, c) for m, c in modes.items() if m in wanted):
-        model = LocalModel(args.model, temperature=0.0, seed=0, prompt_cache_bytes=0, **config, **extra)
+        model = LocalModel(
+            args.model, temperature=0.0, seed=0, prompt_cache_bytes=0, prompt_state_bytes=0, **config, **extra
+        )
         for case, forced in (("plan", False), ("fabricate", True)):
             before = len(model.calls)
             started = time.perf_counter()

@@ -22,7 +22,9 @@ models such as Qwen2.5-Coder write them as JSON, in ``<tool_call>`` tags or fenc
   answer, and only calls the model wrote in its reply are run;
 - temperature 0 and a fixed seed by default, so the same conversation gets the same reply;
 - the states of earlier prompts are kept (``prompt_cache_bytes``), so a prompt that continues an earlier one (the
-  next turn of a conversation) is evaluated only from where they differ.
+  next turn of a conversation) is evaluated only from where they differ; and on disk (``prompt_state_bytes``, see
+  :mod:`wrapper._prompt_states`), so a new process does not evaluate the planner's or the Fabricator's long system
+  prompt and tool listing again.
 
 One model file is loaded once per process, whatever the number of ``LocalModel`` objects and threads using it;
 calls to it take turns (llama.cpp contexts are not thread-safe).
@@ -53,13 +55,16 @@ from strands.types.tools import ToolChoice, ToolSpec
 from wrapper._chat_prompt import render_prompt
 from wrapper._cpu import free_cores, usable_cores
 from wrapper._fenced_tool_calls import ParsedCall, parse_reply
+from wrapper._prompt_states import PromptStateStore, common_prefix
+from wrapper.constants import ENV_PROMPT_STATE_BYTES
 from wrapper.exceptions import ModelConfigurationError, WrapperError
 from wrapper.grounding import context_text, invented_values, split_grounded
-from wrapper.model_store import default_model_path, resolve_model_file
+from wrapper.model_store import default_model_path, model_identity, models_dir, resolve_model_file
 from wrapper.schemas import output_problem
 
 try:
     import llama_cpp
+    import numpy as np
     from llama_cpp.llama_cache import LlamaRAMCache
     from llama_cpp.llama_grammar import LlamaGrammar, json_schema_to_gbnf
 except ImportError as exc:  # wrapper.models treats a missing module as "the local provider is not installed"
@@ -117,7 +122,13 @@ class LocalConfig(TypedDict, total=False):
             llama.cpp's grammar sampler, at nearly the speed of free generation; see :mod:`wrapper._grammar_gate`).
         prompt_cache_bytes: memory for the states of earlier prompts (default 1.5 GiB; 0 turns it off). A
             prompt that starts like an earlier one (the same conversation one turn later, or the planner's after the
-            Fabricator's) is evaluated from where that one ended instead of from the start.
+            Fabricator's) is evaluated from where that one ended instead of from the start. The states on disk are a
+            separate setting: both at 0 evaluate every prompt from the start.
+        prompt_state_bytes: disk space for prompt states kept across processes (default ``ARBITER_PROMPT_STATE_BYTES``,
+            else 2 GiB; 0 turns it off). A process whose prompt starts like one a process of the same model (file,
+            llama.cpp version, context size) evaluated before loads that state instead of evaluating the shared
+            start again: the system prompt and tool listing, ~1,200 tokens for the planner.
+        prompt_state_dir: where those states are kept (default ``<models dir>/states``).
         n_threads: CPU threads (default: chosen before each call from the cores other processes leave idle, see
             :mod:`wrapper._cpu`: llama.cpp's threads wait for each other by spinning, so a thread on a busy core
             slows every token; on 2 cores, 2 threads gave ~25 tok/s idle but ~8 tok/s beside a busy process,
@@ -136,6 +147,8 @@ class LocalConfig(TypedDict, total=False):
     json_first: bool
     fast_grammar: bool
     prompt_cache_bytes: int
+    prompt_state_bytes: int
+    prompt_state_dir: str
 
 
 _DEFAULTS: LocalConfig = {
@@ -148,18 +161,100 @@ _DEFAULTS: LocalConfig = {
 }
 
 
+_DEFAULT_STATE_BYTES = 2 << 30
+# A prompt whose start is on disk is saved again only when the disk covers less than this share of it: a growing
+# conversation is saved a few times (each ~4/3 longer than the last), not at every turn.
+_COVERED = 0.75
+# Fewer shared tokens than this are evaluated faster than a state file is read.
+_MIN_STATE_TOKENS = 32
+# Context parameters a saved state depends on (besides n_ctx and n_batch).
+_CONTEXT_FIELDS = (
+    "n_ubatch",
+    "n_seq_max",
+    "ctx_type",
+    "type_k",
+    "type_v",
+    "flash_attn_type",
+    "rope_scaling_type",
+    "rope_freq_base",
+    "rope_freq_scale",
+    "offload_kqv",
+    "swa_full",
+    "kv_unified",
+    "embeddings",
+)
+
+
 class _PromptCache(LlamaRAMCache):
-    """llama.cpp's in-memory prompt cache, with each state counted at its full size.
+    """llama.cpp's in-memory prompt cache, with each state counted at its full size, backed by a disk store.
 
     The stock cache counts only the context state, not the logits copied with it (hundreds of MB each for a model
     with a large vocabulary), so its capacity would not bound its memory.
+
+    With a ``disk`` store: a lookup loads the disk state sharing the longest start with the prompt into ``llama``
+    when it shares more than the states in memory and the context itself (a state that llama.cpp refuses is
+    removed and the prompt evaluated afresh); each state llama.cpp keeps after a completion is saved to disk unless
+    the disk already covers most of it (``_COVERED``).
     """
+
+    def __init__(self, capacity_bytes: int, llama: Any = None, disk: PromptStateStore | None = None) -> None:
+        super().__init__(capacity_bytes=capacity_bytes)
+        self._llama = llama
+        self._disk = disk
 
     @property
     def cache_size(self) -> int:
         return sum(
             state.llama_state_size + state.scores.nbytes + state.input_ids.nbytes for state in self.cache_state.values()
         )
+
+    def __getitem__(self, key: Any) -> Any:
+        tokens = tuple(key)
+        if self._disk is not None and self._llama is not None:
+            in_memory = self._find_longest_prefix_key(tokens)
+            wanted = np.asarray(tokens, dtype=np.int32)
+            live = self._llama.input_ids[: self._llama.n_tokens]
+            known = max(
+                common_prefix(np.asarray(in_memory, dtype=np.int32), wanted) if in_memory else 0,
+                common_prefix(np.asarray(live), wanted),
+            )
+            shared, path = self._disk.longest_prefix(tokens)
+            if path is not None and shared > known and shared >= _MIN_STATE_TOKENS:
+                state = self._from_disk(self._disk, path, shared)
+                if state is not None:
+                    super().__setitem__(state.input_ids[: state.n_tokens].tolist(), state)
+                    return state
+        return super().__getitem__(tokens)
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        super().__setitem__(key, value)
+        if self._disk is None or value.n_tokens < _MIN_STATE_TOKENS:
+            return
+        tokens = value.input_ids[: value.n_tokens].tolist()
+        shared, _ = self._disk.longest_prefix(tokens)
+        if shared < _COVERED * len(tokens):
+            self._disk.save(value)
+
+    def _from_disk(self, disk: PromptStateStore, path: Path, shared: int) -> Any:
+        """The state in ``path``, loaded into the model (so a state llama.cpp refuses is caught here)."""
+        started = time.perf_counter()
+        state = disk.load(path)
+        if state is None:
+            return None
+        try:
+            self._llama.load_state(state)
+        except (RuntimeError, ValueError) as exc:
+            self._llama.n_tokens = 0  # whatever was half loaded is evaluated over from the start
+            disk.discard(path, f"llama.cpp refused it: {exc}")
+            return None
+        logger.debug(
+            "path=<%s>, tokens=<%d>, shared=<%d>, ms=<%.0f> | prompt state loaded from disk",
+            path,
+            state.n_tokens,
+            shared,
+            (time.perf_counter() - started) * 1000,
+        )
+        return state
 
 
 @dataclass
@@ -515,6 +610,7 @@ class LocalModel(Model):
             loaded = _LOADED.get(key)
             if loaded is None:
                 started = time.perf_counter()
+                state_bytes = self._state_bytes()
                 try:
                     llama = llama_cpp.Llama(
                         model_path=path,
@@ -530,13 +626,50 @@ class LocalModel(Model):
                 except (ValueError, RuntimeError, OSError) as exc:
                     raise LocalModelError(f"could not load the local model {path}: {exc}") from exc
                 cache_bytes = int(self.config.get("prompt_cache_bytes", _DEFAULTS["prompt_cache_bytes"]))
-                if cache_bytes > 0:
-                    llama.set_cache(_PromptCache(capacity_bytes=cache_bytes))
+                disk = self._state_store(llama, state_bytes) if state_bytes > 0 else None
+                if cache_bytes > 0 or disk is not None:
+                    llama.set_cache(_PromptCache(max(cache_bytes, 0), llama, disk))
                 template = llama.metadata.get("tokenizer.chat_template")
                 loaded = _Loaded(llama, template, threading.Lock(), native=True)
                 _LOADED[key] = loaded
                 logger.debug("path=<%s>, ms=<%.0f> | local model loaded", path, (time.perf_counter() - started) * 1000)
             return loaded
+
+    def _state_bytes(self) -> int:
+        """The disk space for prompt states: the setting, else ``ARBITER_PROMPT_STATE_BYTES``, else 2 GiB.
+
+        Raises:
+            ModelConfigurationError: the environment variable is not a whole number.
+        """
+        configured = self.config.get("prompt_state_bytes")
+        if configured is not None:
+            return int(configured)
+        from_env = os.environ.get(ENV_PROMPT_STATE_BYTES, "").strip()
+        try:
+            return int(from_env) if from_env else _DEFAULT_STATE_BYTES
+        except ValueError as exc:
+            raise ModelConfigurationError(
+                f"{ENV_PROMPT_STATE_BYTES}={from_env!r} is not a number of bytes (0 turns the store off)"
+            ) from exc
+
+    def _state_store(self, llama: Any, capacity_bytes: int) -> PromptStateStore | None:
+        """The disk store of prompt states for ``llama`` (``None`` when the model file cannot be identified)."""
+        path = Path(self.config["model_id"])
+        try:
+            model = model_identity(path)
+        except OSError as exc:
+            logger.warning("path=<%s>, error=<%s> | no prompt states on disk for this model", path, exc)
+            return None
+        params = llama.context_params
+        identity = {
+            "model": model,
+            "llama_cpp": llama_cpp.__version__,
+            "n_ctx": llama.n_ctx(),
+            "n_batch": llama.n_batch,
+            **{name: repr(getattr(params, name, None)) for name in _CONTEXT_FIELDS},
+        }
+        directory = Path(self.config.get("prompt_state_dir") or models_dir() / "states").expanduser()
+        return PromptStateStore(directory, capacity_bytes, identity, llama.n_ctx())
 
     def __repr__(self) -> str:
         return f"LocalModel({Path(self.config['model_id']).name!r})"

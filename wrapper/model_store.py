@@ -43,6 +43,7 @@ __all__ = [
     "default_model_path",
     "installed_path",
     "list_models",
+    "model_identity",
     "models_dir",
     "pip_installer",
     "pull",
@@ -139,6 +140,29 @@ def list_models(directory: Path | None = None) -> list[InstalledModel]:
         InstalledModel(entry, folder / entry.filename, _verified(folder / entry.filename, entry))
         for entry in CATALOG.values()
     ]
+
+
+def model_identity(path: Path) -> str:
+    """What identifies the weights in ``path``, cheaply.
+
+    ``sha256:<hex>`` for an intact catalogue model, else ``file:<resolved path>:<size>:<mtime_ns>``. A catalogue
+    model counts as intact when its sidecar records the file's current size and modification time (the file matched
+    its SHA-256 then; nothing is hashed here). Any other file is known by where it is and its stamp, so a file
+    replaced in place gets a new identity.
+
+    Raises:
+        OSError: the file cannot be read.
+    """
+    resolved = path.resolve()
+    stamp = _stamp(resolved)
+    entry = next((e for e in CATALOG.values() if e.filename == resolved.name and e.size == stamp["size"]), None)
+    if entry is not None:
+        try:
+            if json.loads(_sidecar(resolved).read_text(encoding="utf-8")) == stamp:
+                return f"sha256:{entry.sha256}"
+        except (OSError, ValueError):
+            pass
+    return f"file:{resolved}:{stamp['size']}:{stamp['mtime_ns']}"
 
 
 def resolve_model_file(path_or_alias: str | os.PathLike[str], directory: Path | None = None) -> Path:

