@@ -8,9 +8,9 @@ same wave only if every argument value is grounded in the context; the others ar
 for again in the next turn, with the results of this one in view.
 
 A string is grounded when it occurs in the context as whole words (case and runs of whitespace ignored, or
-JSON-escaped as it appears inside JSON text); a number when it occurs as a number; ``true``, ``false``, ``null``
-and empty strings always. Free text a model composes (a summary, a capability) is never grounded, so such a call
-waits for results.
+JSON-escaped as it appears inside JSON text); a number when it occurs as a number (not inside an identifier such
+as ``01M91G7K``); ``true``, ``false``, ``null`` and empty strings always. Free text a model composes (a summary, a
+capability) is never grounded, so such a call waits for results.
 """
 
 from __future__ import annotations
@@ -68,7 +68,7 @@ def _grounded(value: Any, context: str) -> bool:
     if value is None or isinstance(value, bool):
         return True
     if isinstance(value, int | float):
-        return any(re.search(rf"(?<![\d.]){re.escape(form)}(?![\d])", context) for form in _number_forms(value))
+        return any(re.search(rf"(?<![\w.]){re.escape(form)}(?!\w|\.\d)", context) for form in _number_forms(value))
     text = _normal(str(value))
     if not text:
         return True

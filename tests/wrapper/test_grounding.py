@@ -9,7 +9,12 @@ import pytest
 
 from wrapper.grounding import context_text, invented_values, split_grounded
 
-EVENT = {"service": "Café-API", "reason": "3 datapoints [41.0, 57.0, 66.0] above the threshold (25.0)", "hours": 12}
+EVENT = {
+    "id": "01M91G7KZ",
+    "service": "Café-API",
+    "reason": "3 datapoints [41.0, 57.0, 66.0] above the threshold (25.0)",
+    "hours": 12,
+}
 MESSAGES: list[dict[str, Any]] = [
     {"role": "user", "content": [{"text": f"An event arrived:\n{json.dumps(EVENT)}"}]},  # non-ASCII as \\u escapes
     {"role": "assistant", "content": [{"toolUse": {"toolUseId": "t1", "name": "deploys", "input": {"service": "x"}}}]},
