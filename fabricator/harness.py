@@ -400,18 +400,19 @@ def _run_sample(
     except (TypeError, ValueError) as exc:
         return False, f"{call} returned a value that is not JSON ({exc}): {repr(output)[:_MAX_OUTPUT_REPR]}", None
     got = shown(output)
-    if candidate.output_schema is not None:
-        problem = output_problem(candidate.output_schema, output)
-        if problem is not None:
-            return False, f"{call} returned {got}, which does not match the output schema at {problem}", output
+    problem = None if candidate.output_schema is None else output_problem(candidate.output_schema, output)
+    comparison = None if case is None else compare(case.expected, output)
+    if comparison is not None and case is not None and not comparison.matches:
+        # What was expected comes first: it says what to fix; a schema mismatch alone does not.
+        also = f"; it also does not match the output schema at {problem}" if problem is not None else ""
+        return (
+            False,
+            f"{call} returned {got}; expected {shown(case.expected)} ({comparison.where}: {comparison.reason}){also}",
+            output,
+        )
+    if problem is not None:
+        return False, f"{call} returned {got}, which does not match the output schema at {problem}", output
     if case is not None:
-        comparison = compare(case.expected, output)
-        if not comparison.matches:
-            return (
-                False,
-                f"{call} returned {got}; expected {shown(case.expected)} ({comparison.where}: {comparison.reason})",
-                output,
-            )
         return True, f"{call} returned {got} as expected, in {took}", output
     if _empty(output):
         return False, f"{call} returned the empty output {got}: return the result the task asks for", output

@@ -246,3 +246,26 @@ def test_a_draft_that_repeats_refused_code_is_not_checked_again_and_the_next_sta
     assert "Your previous code" in prompt(fab, 2)  # the refused draft is shown once, to be fixed
     assert "repeated code that was already refused" in prompt(fab, 3) and "Your previous code" not in prompt(fab, 3)
     assert "example[0]" in prompt(fab, 3)  # the evidence of the refusal is still given
+
+
+# Misses a threshold with a decimal point and returns nulls, as a small model's draft did: the output breaks the
+# schema too, but what was expected is what tells the model what to fix.
+INTEGER_ONLY = """import re
+
+
+def handler(reason: str) -> dict:
+    found = re.search(r"threshold \\((\\d+)\\)", reason)
+    if not found:
+        return {"datapoints": [], "threshold": None}
+    return {"datapoints": [], "threshold": float(found.group(1))}
+"""
+
+
+def test_an_example_whose_output_also_breaks_the_schema_is_told_what_was_expected_first(
+    backends: Backends, pool: SandboxPool
+) -> None:
+    fab = fabricator(backends, pool, [case_table_turn(), draft(INTEGER_ONLY), draft(RIGHT)])
+    assert fab.fabricate(request()).attempts == 2
+    feedback = prompt(fab, 2).split("Fix exactly this")[1]
+    expected = feedback.index('expected {"datapoints": [41.0, 57.0, 66.0], "threshold": 25.0}')
+    assert expected < feedback.index("it also does not match the output schema at threshold")
