@@ -21,6 +21,7 @@ An existing agent is reused only if its description matches and it reproduces th
 from __future__ import annotations
 
 import ast
+import json
 import logging
 import time
 from dataclasses import dataclass
@@ -81,12 +82,24 @@ _REPEATED = (
 )
 
 
-def _code_key(code: str) -> str:
-    """The same key for the same program whatever its comments and layout (its syntax tree when it parses)."""
+def _code_key(draft: Draft) -> str:
+    """The same key for the same draft whatever its comments and layout: its code's syntax tree and its schemas.
+
+    The schemas count: the same code refused for an incomplete schema is worth checking with a complete one.
+    """
     try:
-        return ast.dump(ast.parse(code))
+        code = ast.dump(ast.parse(draft.code))
     except (SyntaxError, ValueError):
-        return "\n".join(line.rstrip() for line in code.strip().splitlines())
+        code = "\n".join(line.rstrip() for line in draft.code.strip().splitlines())
+    schemas = json.dumps([draft.input_schema, draft.output_schema], sort_keys=True, default=str)
+    return f"{code}\n{schemas}"
+
+
+def _object_typed(schema: Any) -> Any:
+    """An input schema that lists ``properties`` but leaves out ``"type": "object"`` means an object: say so."""
+    if isinstance(schema, dict) and "type" not in schema and isinstance(schema.get("properties"), dict):
+        return {"type": "object", **schema}
+    return schema
 
 
 #: How much of the failed check the planner sees.
@@ -195,7 +208,7 @@ class Fabricator:
                 feedback, report = str(exc), None
                 logger.warning("attempt=<%d> | %s", attempt, exc)
                 continue
-            seen = _code_key(draft.code)
+            seen = _code_key(draft)
             if seen in refused:
                 # Shown its refused code, a small greedy model often gives it back unchanged; checking it again would
                 # only repeat the refusal, so the next attempt starts from scratch (the same prompt, the same code).
@@ -347,7 +360,7 @@ class Fabricator:
                 name=safe_name(draft.name),
                 description=draft.description,
                 code=draft.code,
-                input_schema=modern_bounds(draft.input_schema),
+                input_schema=_object_typed(modern_bounds(draft.input_schema)),
                 output_schema=modern_bounds(draft.output_schema),
                 sample_inputs=draft.sample_inputs[:3],
                 cases=cases,

@@ -791,12 +791,36 @@ def _without(schema: dict[str, Any], names: set[str]) -> dict[str, Any]:
     return {**schema, "properties": properties, "required": required}
 
 
+#: A line of pretty-printed JSON that holds one string value: ``  "key": "value",``.
+_STRING_LINE = re.compile(r'^(\s*"[^"\\]+"\s*:\s*")(.*)("\s*,?\s*)$')
+
+
+def _unescaped_quotes_escaped(text: str) -> str:
+    """``text`` with the double quotes inside one-line string values escaped.
+
+    A small model writes ``"description": "Return {"count": n}"`` in a JSON block; on a line that holds one string
+    value, every quote between the value's first and last is meant as text.
+    """
+
+    def escaped(line: str) -> str:
+        found = _STRING_LINE.match(line)
+        if found is None:
+            return line
+        inner = re.sub(r'(?<!\\)"', r'\\"', found.group(2))
+        return found.group(1) + inner + found.group(3)
+
+    return "\n".join(escaped(line) for line in text.splitlines())
+
+
 def _object_of(text: str, schema: dict[str, Any]) -> dict[str, Any] | None:
-    """``text`` as a JSON object valid for ``schema``, or ``None``."""
+    """``text`` as a JSON object valid for ``schema`` (quotes inside string values mended), or ``None``."""
     try:
         value = json.loads(text, strict=False)
     except ValueError:
-        return None
+        try:
+            value = json.loads(_unescaped_quotes_escaped(text), strict=False)
+        except ValueError:
+            return None
     if not isinstance(value, dict) or output_problem(schema, value) is not None:
         return None
     return value

@@ -269,3 +269,18 @@ def test_an_example_whose_output_also_breaks_the_schema_is_told_what_was_expecte
     feedback = prompt(fab, 2).split("Fix exactly this")[1]
     expected = feedback.index('expected {"datapoints": [41.0, 57.0, 66.0], "threshold": 25.0}')
     assert expected < feedback.index("it also does not match the output schema at threshold")
+
+
+def test_the_same_code_refused_for_its_schema_is_checked_again_with_a_complete_one(
+    backends: Backends, pool: SandboxPool
+) -> None:
+    broken = draft(RIGHT, input_schema={"type": "array"})
+    fab = fabricator(backends, pool, [case_table_turn(), broken, draft(RIGHT)])
+    result = fab.fabricate(request())
+    assert result.attempts == 2 and result.report is not None and result.report.passed
+
+
+def test_an_input_schema_without_its_type_is_read_as_an_object(backends: Backends, pool: SandboxPool) -> None:
+    untyped = draft(RIGHT, input_schema={"properties": SCHEMA["properties"], "required": ["reason"]})
+    result = fabricator(backends, pool, [case_table_turn(), untyped]).fabricate(request())
+    assert result.attempts == 1 and result.agent.input_schema["type"] == "object"

@@ -383,3 +383,14 @@ def test_a_reply_stops_after_a_call_that_would_not_run_or_repeats() -> None:
     assert not _calls_done(first + "\n<tool_call>\n", names, seen)  # a call being written
     assert _calls_done(first + "\n" + _call("pager", summary="deploy 1.2.3 broke it"), names, seen)  # deferred
     assert _calls_done(first + "\n" + first, names, seen)  # a repeat
+
+
+def test_a_free_json_reply_with_quotes_inside_a_string_value_is_mended(gguf: Path) -> None:
+    free = '{\n  "service": "the "checkout" API",\n  "note": "already \\"escaped\\""\n}'
+    spec = {**DEPLOYS_SPEC, "inputSchema": {"json": {"type": "object", "properties": {"service": {"type": "string"}}}}}
+    model, fake = model_with(gguf, [free])
+    events = run(
+        model, [{"role": "user", "content": [{"text": "go"}]}], [spec], tool_choice={"tool": {"name": "recent_deploys"}}
+    )
+    assert tool_uses(events) == [("recent_deploys", {"service": 'the "checkout" API', "note": 'already "escaped"'})]
+    assert len(fake.requests) == 1  # no second request under the grammar
