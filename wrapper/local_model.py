@@ -630,6 +630,7 @@ class LocalModel(Model):
                 if cache_bytes > 0 or disk is not None:
                     llama.set_cache(_PromptCache(max(cache_bytes, 0), llama, disk))
                 template = llama.metadata.get("tokenizer.chat_template")
+                _align_reuse(llama, _BATCH)
                 loaded = _Loaded(llama, template, threading.Lock(), native=True)
                 _LOADED[key] = loaded
                 logger.debug("path=<%s>, ms=<%.0f> | local model loaded", path, (time.perf_counter() - started) * 1000)
@@ -684,6 +685,32 @@ def _forced_tool(specs: list[ToolSpec], tool_choice: ToolChoice | None) -> str |
     if len(specs) == 1 and _STRUCTURED_OUTPUT_MARKER in specs[0].get("description", ""):
         return specs[0]["name"]
     return None
+
+
+def _align_reuse(llama: Any, batch: int) -> None:
+    """Make ``llama`` reuse an evaluated prefix only up to a multiple of ``batch`` tokens.
+
+    llama.cpp evaluates a prompt in batches, and a token's state depends slightly on the batch it was evaluated in.
+    A prompt continued from an arbitrary point (a saved state, the previous turn) is cut into other batches than the
+    same prompt evaluated from the start, so a near tie under greedy decoding can go the other way, and the same
+    conversation gets another reply depending on what was cached. Cutting the reused prefix back to a batch boundary
+    makes every evaluation fall into the batches of a fresh one, at the price of up to ``batch - 1`` tokens.
+    """
+    generate = llama.generate
+
+    def aligned(tokens: Any, *args: Any, **kwargs: Any) -> Any:
+        reused = 0
+        for have, want in zip(llama._input_ids, tokens, strict=False):
+            if have != want:
+                break
+            reused += 1
+        keep = reused - reused % batch
+        if keep < llama.n_tokens:
+            llama._ctx.kv_cache_seq_rm(-1, keep, -1)
+            llama.n_tokens = keep
+        return generate(tokens, *args, **kwargs)
+
+    llama.generate = aligned
 
 
 class _TextStop:

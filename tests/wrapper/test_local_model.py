@@ -394,3 +394,24 @@ def test_a_free_json_reply_with_quotes_inside_a_string_value_is_mended(gguf: Pat
     )
     assert tool_uses(events) == [("recent_deploys", {"service": 'the "checkout" API', "note": 'already "escaped"'})]
     assert len(fake.requests) == 1  # no second request under the grammar
+
+
+def test_a_reused_prefix_is_cut_back_to_a_batch_boundary() -> None:
+    from types import SimpleNamespace
+
+    from wrapper.local_model import _align_reuse
+
+    removed: list[int] = []
+    calls: list[int] = []
+    llama = SimpleNamespace(
+        _input_ids=list(range(300)),
+        n_tokens=300,
+        _ctx=SimpleNamespace(kv_cache_seq_rm=lambda seq, start, end: removed.append(start)),
+        generate=lambda tokens, **kwargs: calls.append(len(tokens)),
+    )
+    _align_reuse(llama, 128)
+    llama.generate([*range(290), 7, 8])  # 290 tokens in common: 256 are kept, the rest is evaluated again
+    assert removed == [256] and llama.n_tokens == 256 and calls == [292]
+    llama._input_ids = list(range(256))
+    llama.generate([*range(256), 1])  # already on a boundary: nothing removed
+    assert removed == [256] and llama.n_tokens == 256

@@ -51,6 +51,9 @@ class FakeStatefulLlama:
     def set_cache(self, cache: Any) -> None:
         self.cache = cache
 
+    def generate(self, tokens: Any, *args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("create_completion is played whole here; generate is not called")
+
     def save_state(self) -> LlamaState:
         data = self.input_ids[: self.n_tokens].tobytes()
         return LlamaState(self.input_ids.copy(), np.zeros((4, 8), np.single), self.n_tokens, data, len(data), 0)
