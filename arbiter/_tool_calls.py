@@ -153,11 +153,16 @@ def unused_fabrications(orchestration: Orchestration) -> list[str]:
 
 
 def _capability_key(text: object) -> str:
-    return " ".join(str(text).lower().split()).rstrip(" .")
+    """The same key for the same capability however it is cased, spaced or quoted."""
+    unquoted = re.sub(r"[\"'`\\]", "", str(text))
+    return " ".join(unquoted.lower().split()).rstrip(" .")
 
 
-def _failed_capabilities(orchestration: Orchestration) -> set[str]:
-    """The capabilities whose ``fabricate`` call in this orchestration ended without a worker (read from results)."""
+def _fabrication_outcomes(orchestration: Orchestration) -> tuple[set[str], dict[str, str]]:
+    """The capabilities whose ``fabricate`` call in this orchestration failed, and those that gave a worker (its name).
+
+    Read from the conversation: the calls and their results.
+    """
     asked = {
         block["toolUse"]["toolUseId"]: _capability_key(block["toolUse"].get("input", {}).get("capability", ""))
         for message in orchestration.conversation
@@ -165,26 +170,45 @@ def _failed_capabilities(orchestration: Orchestration) -> set[str]:
         for block in message.get("content", [])
         if block.get("toolUse", {}).get("name") == FABRICATE_TOOL["name"]
     }
-    failed = set()
+    failed: set[str] = set()
+    made: dict[str, str] = {}
     for message in orchestration.conversation:
         for block in message.get("content", []):
             result = block.get("toolResult", {})
-            if result.get("toolUseId") in asked and result.get("status") == "error":
-                if any("FabricationFailed:" in str(item.get("text", "")) for item in result.get("content", [])):
+            if result.get("toolUseId") not in asked:
+                continue
+            texts = [str(item.get("text", "")) for item in result.get("content", [])]
+            if result.get("status") == "error":
+                if any("FabricationFailed:" in text for text in texts):
                     failed.add(asked[result["toolUseId"]])
-    return failed
+                continue
+            for text in texts:
+                try:
+                    output = json.loads(text)
+                except ValueError:
+                    continue
+                if isinstance(output, dict) and isinstance(output.get("agent"), str):
+                    made[asked[result["toolUseId"]]] = output["agent"]
+    return failed, made
 
 
 def fabrication_refusal(orchestration: Orchestration, call_input: dict[str, Any]) -> str | None:
     """Why a ``fabricate`` call is refused before it costs a fabrication, or ``None``.
 
-    Refused: a capability that is the tool's own description (small models copy it), and a capability whose
-    fabrication already failed in this orchestration (the same request would fail the same way and spend minutes).
+    Refused: a capability that is the tool's own description (small models copy it), a capability whose
+    fabrication already failed in this orchestration (the same request would fail the same way and spend minutes),
+    and one that already gave a worker in this orchestration (a small model asks again after using it).
     """
     capability = _capability_key(call_input.get("capability", ""))
     if capability == _capability_key(FABRICATE_TOOL["description"]):
         return "`capability` repeats the description of the fabricate tool: describe the missing step instead"
-    if capability in _failed_capabilities(orchestration):
+    failed, made = _fabrication_outcomes(orchestration)
+    if capability in made:
+        return (
+            f"the worker `{made[capability]}` was made for this capability earlier for this event: call it instead "
+            "if you still need it, or answer"
+        )
+    if capability in failed:
         return (
             "a worker for this capability could not be written earlier for this event; do not ask again: "
             "go on with the workers you have, then answer"

@@ -161,3 +161,32 @@ def test_expected_values_the_planner_worked_out_are_not_checked() -> None:
     (task,) = backends.blackboard.list_tasks(orchestration.id)
     assert len(task.input["examples"]) == 2  # the task shows the examples that are checked
     assert "above_threshold_by" in str(backends.blackboard.get_orchestration(orchestration.id).conversation)
+
+
+def test_a_capability_that_already_gave_a_worker_is_refused_with_its_name() -> None:
+    from blackboard import FabricationRequest, TaskResult
+    from blackboard.records import utcnow
+
+    backends = memory_backends()
+    asked: list[FabricationRequest] = []
+    capability = 'Read the "datapoints" of an alarm reason.'
+    script = [
+        {"tool_calls": [{"name": "fabricate", "input": {"capability": capability, "inputs": {"reason": "text"}}}]},
+        {"tool_calls": [{"name": "fabricate", "input": {"capability": "read the 'datapoints' of an alarm reason"}}]},
+        {"text": "done"},
+    ]
+    coordinator = Coordinator(backends, Planner(ScriptedModel(script), SYSTEM_PROMPT), fabricate=asked.append)
+    orchestration = coordinator.start(Event.parse(ALARM))
+    (request,) = asked
+    made = TaskResult(
+        status=TaskState.SUCCEEDED,
+        output={"agent": "reason_reader", "state": "active"},
+        attempt=1,
+        finished_at=utcnow(),
+    )
+    assert backends.blackboard.complete(orchestration.id, request.task_id, 1, made).closes_wave
+    coordinator.continue_orchestration(orchestration.id)
+    assert len(asked) == 1
+    (again,) = [t for t in backends.blackboard.list_tasks(orchestration.id) if t.wave == 2]
+    assert again.result is not None and again.result.error is not None
+    assert "`reason_reader` was made for this capability" in again.result.error.message
