@@ -486,16 +486,13 @@ class LocalModel(Model):
         constrain = bool(self.config.get("constrain_tools", True))
         answered = _answered_calls(messages)
         offered = list(specs)
+        seen = context_text(messages, system_prompt, specs) if mode == "grounded" else ""
         tokens_in = tokens_out = 0
         while True:
             grammar = _tool_turn_grammar(offered, mode != "off") if offered and constrain else None
             until = None
             if mode == "grounded" and constrain:
-                until = functools.partial(
-                    _calls_done,
-                    names={s["name"] for s in offered},
-                    context=context_text(messages, system_prompt, specs),
-                )
+                until = functools.partial(_calls_done, names={s["name"] for s in offered}, context=seen)
             text, (more_in, more_out) = self._complete(
                 loaded, chat, grammar, forced=False, limit=_TURN_TOKENS, until=until
             )
@@ -505,8 +502,7 @@ class LocalModel(Model):
             if mode == "off":
                 calls = calls[:1]
             elif mode == "grounded" and len(calls) > 1:
-                context = context_text(messages, system_prompt, specs)
-                calls_run, deferred = split_grounded(calls, lambda call: call.input, context)
+                calls_run, deferred = split_grounded(calls, lambda call: call.input, seen)
                 calls = tuple(calls_run)
                 self.deferred_calls += len(deferred)
                 if deferred:
