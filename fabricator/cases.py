@@ -29,6 +29,7 @@ __all__ = [
     "input_key",
     "parse_literal_assignment",
     "parse_tests",
+    "python_literal",
     "usable_tests",
 ]
 
@@ -69,15 +70,28 @@ def examples_of(examples: Iterable[AcceptanceExample]) -> list[Case]:
     return [Case(input=dict(e.input), expected=e.expected, origin="example") for e in examples]
 
 
+def python_literal(value: Any) -> str:
+    """A JSON value written as the Python literal that evaluates to it (``True``, ``None``; strings as in JSON)."""
+    if value is None or isinstance(value, bool):
+        return repr(value)
+    if isinstance(value, Mapping):
+        return "{" + ", ".join(f"{python_literal(k)}: {python_literal(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(python_literal(v) for v in value) + "]"
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"float({str(value)!r})"
+    return json.dumps(value, ensure_ascii=False)
+
+
 def call_text(data: Mapping[str, Any]) -> str:
-    """``handler(name=value, ...)`` for an input, values as JSON (for prompts and evidence)."""
-    arguments = ", ".join(f"{name}={json.dumps(value, ensure_ascii=False)}" for name, value in data.items())
+    """``handler(name=value, ...)`` for an input, values as Python literals (for prompts and evidence)."""
+    arguments = ", ".join(f"{name}={python_literal(value)}" for name, value in data.items())
     return f"handler({arguments})"
 
 
 def as_assert(case: Case) -> str:
-    """A case written the way the model writes tests (for prompts and feedback)."""
-    return f"assert {call_text(case.input)} == {json.dumps(case.expected, ensure_ascii=False)}"
+    """A case written the way the model writes tests: a Python assert that would run (for prompts and feedback)."""
+    return f"assert {call_text(case.input)} == {python_literal(case.expected)}"
 
 
 def parse_tests(code: str, names: Sequence[str] = ()) -> list[Case]:

@@ -35,7 +35,7 @@ from fabricator.cases import MAX_TESTS, Case, examples_of, input_key, usable_tes
 from fabricator.compare import compare, shown
 from fabricator.exceptions import FabricatorError
 from fabricator.generator import Draft, GenerationError, Generator
-from fabricator.harness import Candidate, ValidationReport, validate
+from fabricator.harness import Candidate, Check, ValidationReport, validate
 from fabricator.policy import DEFAULT_POLICY, Policy
 from fabricator.publisher import publish, safe_name
 from fabricator.reuse import find_existing
@@ -50,8 +50,90 @@ __all__ = ["FabricationFailedError", "FabricationResult", "Fabricator"]
 
 logger = logging.getLogger(__name__)
 
-#: How generated tests are used: ``settle`` disagreements with a re-derivation, ``strict``, or ``off`` (none written).
-TestsMode = Literal["settle", "strict", "off"]
+#: How generated tests are used: ``vote`` between candidates, ``settle`` disagreements with a re-derivation,
+#: ``strict``, or ``off`` (none written).
+TestsMode = Literal["vote", "settle", "strict", "off"]
+
+
+@dataclass(frozen=True)
+class _Viable:
+    """A draft that passed every check but some generated tests: a candidate waiting for one that agrees with it."""
+
+    draft: Draft
+    candidate: Candidate
+    report: ValidationReport
+
+
+#: Errors a worker raises on purpose for input it cannot handle (the input of a generated test may be such input).
+_DELIBERATE_ERRORS = frozenset({"ValueError", "NonRetryableError"})
+#: What a candidate "returned" for an input it refused on purpose, in a vote.
+_REFUSED = "<refused the input>"
+
+
+def _hard_failures(report: ValidationReport) -> list[Check]:
+    """The failed checks a vote cannot overrule.
+
+    A generated test counts as soft when the draft returned an output of its own schema (the test's expected value
+    may be wrong), refused the input on purpose, or the test's input does not fit the input schema (the test may
+    be wrong). A crash (``TypeError``, ``IndexError``...), a timeout or an output outside the schema stays hard.
+    """
+    return [
+        c for c in report.failed if not c.name.startswith("test[") or (c.error and c.error not in _DELIBERATE_ERRORS)
+    ]
+
+
+def _behaviour(report: ValidationReport) -> dict[str, Any]:
+    """What a candidate returned for each generated test's input (a refusal on purpose counts as one answer)."""
+    return {
+        c.name: _REFUSED if c.error in _DELIBERATE_ERRORS else c.got
+        for c in report.checks
+        if c.name.startswith("test[")
+    }
+
+
+def _same(a: Any, b: Any) -> bool:
+    return compare(a, b).matches and compare(b, a).matches
+
+
+def _agreeing(report: ValidationReport, viable: list[_Viable]) -> tuple[Draft, Candidate, ValidationReport] | None:
+    """The earliest viable candidate that returns what ``report``'s candidate does for every generated test input.
+
+    Its failed tests are overruled: two drafts written apart agree with each other against the test, and a small
+    model's expected values (worked out without running anything) are wrong more often than two agreeing programs.
+    """
+    mine = _behaviour(report)
+    for other in viable:
+        theirs = _behaviour(other.report)
+        if theirs.keys() == mine.keys() and all(_same(theirs[k], mine[k]) for k in mine):
+            agreed = other.report
+            for check in other.report.failed:
+                agreed = agreed.overrule(
+                    check.name,
+                    f"outvoted: two candidates written apart both returned {shown(check.got)}, not the test's "
+                    f"{shown(check.expected)}",
+                )
+            return other.draft, other.candidate, agreed
+    return None
+
+
+def _disagreement(viable: list[_Viable]) -> str:
+    """Why no candidate was published although some passed the examples: where they disagree, or the test."""
+    first = viable[0].report
+    lines = [
+        f"{len(viable)} candidate(s) passed the caller's examples, but no two of them agreed on every generated test "
+        "input and none passed all of those tests; nothing was published:"
+    ]
+    if len(viable) > 1:
+        second = _behaviour(viable[1].report)
+        for name, got in _behaviour(first).items():
+            if name in second and not _same(got, second[name]):
+                check = next(c for c in first.checks if c.name == name)
+                lines.append(
+                    f"- {name}: handler input {shown(check.input)} gave {shown(got)} and {shown(second[name])}"
+                )
+                break
+    lines += [f"- {check.name}: {check.evidence[:400]}" for check in first.failed[:2]]
+    return "\n".join(lines)
 
 
 @dataclass(frozen=True)
@@ -197,23 +279,25 @@ class Fabricator:
                 return FabricationResult(agent, True, 0, report, took, passed)
         tests = self._tests(request, examples)
         derived: dict[str, tuple[bool, Any]] = {}
-        feedback, report, previous = "", None, ""
+        feedback, report, previous, sample = "", None, "", 0
         refused: set[str] = set()
+        viable: list[_Viable] = []  # vote: drafts that passed everything but some generated tests
         taken = {m.name for m in self.backends.registry.list_agents()}
         for attempt in range(1, self.max_attempts + 1):
             try:
                 with tracing.start_span("fabricator.generate", attributes={"arbiter.fabrication_attempt": attempt}):
-                    draft = self.generator.draft(request, taken, feedback, [*examples, *tests], previous)
+                    draft = self.generator.draft(request, taken, feedback, [*examples, *tests], previous, sample=sample)
             except GenerationError as exc:
-                feedback, report = str(exc), None
+                feedback, report, sample = str(exc), None, 0
                 logger.warning("attempt=<%d> | %s", attempt, exc)
                 continue
+            sample = 0
             seen = _code_key(draft)
             if seen in refused:
                 # Shown its refused code, a small greedy model often gives it back unchanged; checking it again would
-                # only repeat the refusal, so the next attempt starts from scratch (the same prompt, the same code).
-                logger.info("attempt=<%d> | the draft repeats refused code; asking for a new start", attempt)
-                feedback, previous = f"{feedback}\n{_REPEATED}", ""
+                # only repeat the refusal, so the next attempt starts from scratch with a sampled draft.
+                logger.info("attempt=<%d> | the draft repeats code already checked; sampling a new one", attempt)
+                feedback, previous, sample = f"{feedback}\n{_REPEATED}", "", attempt
                 continue
             refused.add(seen)
             candidate, feedback = self._candidate(draft, [*examples, *tests])
@@ -232,28 +316,49 @@ class Fabricator:
                 report.passed,
                 report.duration_ms,
             )
+            if not report.passed and self.tests == "vote" and not _hard_failures(report):
+                agreed = _agreeing(report, viable)
+                if agreed is None:
+                    viable.append(_Viable(draft, candidate, report))
+                    logger.debug("attempt=<%d> | passed all but generated tests; sampling another candidate", attempt)
+                    feedback, previous, sample = "", "", attempt
+                    continue
+                draft, candidate, report = agreed
             if report.passed:
-                with tracing.start_span("fabricator.publish", attributes={"arbiter.agent": candidate.name}):
-                    agent = publish(
-                        self.backends,
-                        draft.model_copy(
-                            update={
-                                "name": candidate.name,
-                                "input_schema": candidate.input_schema,
-                                "output_schema": candidate.output_schema,
-                            }
-                        ),
-                        report,
-                        replaces=request.replaces,
-                        exact_version=None if request.replaces_version is None else request.replaces_version + 1,
-                        approval=self.approval,
-                    )
-                passed = report.count("example[")
-                self._count_examples(agent, passed)
-                took = (time.perf_counter() - started) * 1000
-                return FabricationResult(agent, False, attempt, report, took, passed)
+                return self._publish(request, draft, candidate, report, attempt, started)
             feedback, previous = report.to_feedback(), draft.code
+        if viable and (report is None or not _hard_failures(report)):
+            feedback = _disagreement(viable)
         raise FabricationFailedError(self.max_attempts, feedback, report)
+
+    def _publish(
+        self,
+        request: FabricationRequest,
+        draft: Draft,
+        candidate: Candidate,
+        report: ValidationReport,
+        attempt: int,
+        started: float,
+    ) -> FabricationResult:
+        with tracing.start_span("fabricator.publish", attributes={"arbiter.agent": candidate.name}):
+            agent = publish(
+                self.backends,
+                draft.model_copy(
+                    update={
+                        "name": candidate.name,
+                        "input_schema": candidate.input_schema,
+                        "output_schema": candidate.output_schema,
+                    }
+                ),
+                report,
+                replaces=request.replaces,
+                exact_version=None if request.replaces_version is None else request.replaces_version + 1,
+                approval=self.approval,
+            )
+        passed = report.count("example[")
+        self._count_examples(agent, passed)
+        took = (time.perf_counter() - started) * 1000
+        return FabricationResult(agent, False, attempt, report, took, passed)
 
     def _validate(self, candidate: Candidate, *, runs_only: bool = False) -> ValidationReport:
         return validate(

@@ -15,6 +15,7 @@ small local model writes as a plain code block, fast and unconstrained; they are
 from __future__ import annotations
 
 import asyncio
+import contextvars
 from collections.abc import Callable, Coroutine, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -34,6 +35,7 @@ from fabricator.prompts import (
     tests_prompt,
 )
 from wrapper.models import track_usage
+from wrapper.sampling import sampled
 
 if TYPE_CHECKING:
     from strands.models import Model
@@ -42,6 +44,9 @@ __all__ = ["CaseTable", "Derivation", "Draft", "GenerationError", "Generator"]
 
 M = TypeVar("M", bound=BaseModel)
 T = TypeVar("T")
+
+#: The temperature of a sampled draft: another candidate, still close to what the model finds most likely.
+DRAFT_TEMPERATURE = 0.7
 
 #: Bounds of a test table and of a derivation (a model that runs on is cut at a line end: the asserts before count).
 MAX_TABLE_CHARS = 2400
@@ -116,13 +121,19 @@ class Generator:
         feedback: str = "",
         cases: Iterable[Case] = (),
         previous: str = "",
+        sample: int = 0,
     ) -> Draft:
         """Write one draft for ``request`` that passes ``cases``, avoiding the ``taken`` names.
 
-        After a refusal, ``previous`` is the refused code and ``feedback`` what to fix in it.
+        After a refusal, ``previous`` is the refused code and ``feedback`` what to fix in it. ``sample`` above 0 asks
+        for a sampled draft (at :data:`DRAFT_TEMPERATURE`, with ``sample`` as its seed) instead of the model's most
+        likely one: another candidate for the same prompt.
         """
         prompt = request_prompt(request, taken, feedback, list(cases), previous)
-        return self._ask(self._system_prompt, prompt, Draft)
+        if sample <= 0:
+            return self._ask(self._system_prompt, prompt, Draft)
+        with sampled(DRAFT_TEMPERATURE, seed=sample):
+            return self._ask(self._system_prompt, prompt, Draft)
 
     def tests(self, request: FabricationRequest, examples: list[Case], count: int) -> list[Case]:
         """About ``count`` test cases for ``request``'s capability, read from the asserts the model writes.
@@ -178,5 +189,6 @@ def _in_own_loop(run: Callable[[], Coroutine[Any, Any, T]]) -> T:
         asyncio.get_running_loop()
     except RuntimeError:
         return asyncio.run(run())
+    context = contextvars.copy_context()  # the caller's settings (a sampling block) hold in the thread too
     with ThreadPoolExecutor(1, thread_name_prefix="arbiter-fabricator-model") as thread:
-        return thread.submit(lambda: asyncio.run(run())).result()
+        return thread.submit(context.run, lambda: asyncio.run(run())).result()

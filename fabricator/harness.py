@@ -46,7 +46,7 @@ from wrapper.sandbox import SandboxLimits, SandboxPool, SandboxRequest
 from wrapper.schemas import input_problem, output_problem
 from wrapper.sdk import TaskContext
 
-__all__ = ["Candidate", "Check", "ValidationReport", "validate"]
+__all__ = ["OUTPUT_SCHEMA_ERROR", "Candidate", "Check", "ValidationReport", "validate"]
 
 logger = logging.getLogger(__name__)
 
@@ -59,6 +59,8 @@ _FEEDBACK_CHARS = 500
 #: What a check function returns: passed, evidence and, for runs, the check's fields (input, expected, got, rule).
 _Outcome = tuple[bool, str] | tuple[bool, str, dict[str, Any]]
 _MAX_PARALLEL_SAMPLES = 4
+#: The ``error`` of a run whose output does not match the draft's own output schema.
+OUTPUT_SCHEMA_ERROR = "output_schema"
 
 
 class Candidate(BaseModel):
@@ -95,7 +97,8 @@ class Check(BaseModel):
     """The outcome of one check, with what was seen.
 
     A run's check also names its ``input``, what was ``expected`` (for examples and tests), what it ``got`` and the
-    comparison ``rule``; ``overruled`` says why a failed test was found wrong itself (it then does not count).
+    comparison ``rule``, or the ``error`` it raised (its type name, ``timed_out`` for a run that did not end);
+    ``overruled`` says why a failed test was found wrong itself (it then does not count).
     """
 
     model_config = ConfigDict(frozen=True)
@@ -109,6 +112,7 @@ class Check(BaseModel):
     got: Any = None
     rule: str = ""
     overruled: str = ""
+    error: str = ""
 
 
 class ValidationReport(BaseModel):
@@ -356,8 +360,8 @@ def _sample(
     if problem is not None:
         return False, f"input {shown(data)} does not match the input schema at {problem}", fields
     with tracing.start_span("fabricator.sample", attributes={"arbiter.sample": name}):
-        passed, evidence, got = _run_sample(candidate, name, data, case, sandbox, model_spec, limits)
-    return passed, evidence, fields | {"got": got}
+        passed, evidence, got, error = _run_sample(candidate, name, data, case, sandbox, model_spec, limits)
+    return passed, evidence, fields | {"got": got, "error": error}
 
 
 def _run_sample(
@@ -368,7 +372,8 @@ def _run_sample(
     sandbox: SandboxPool,
     model_spec: str | None,
     limits: SandboxLimits,
-) -> tuple[bool, str, Any]:
+) -> tuple[bool, str, Any, str]:
+    """Passed, evidence, the output (``None`` if there is none) and the error type of a run that failed."""
     context = TaskContext(
         orchestration_id="validation",
         task_id=name.replace("[", "").replace("]", ""),
@@ -390,15 +395,18 @@ def _run_sample(
     took = f"{outcome.duration_ms:.0f} ms"
     call = call_text(data)
     if outcome.status == "timed_out":
-        return False, f"{call} timed out after {limits.timeout_seconds:g} s ({outcome.error_message})", None
+        timed_out = f"{call} timed out after {limits.timeout_seconds:g} s ({outcome.error_message})"
+        return False, timed_out, None, "timed_out"
     if outcome.status != "succeeded":
         tail = f"; stdout: {outcome.stdout_tail[-300:]!r}" if outcome.stdout_tail else ""
-        return False, f"{call} failed in {took}: {outcome.error_type}: {outcome.error_message}{tail}", None
+        error = outcome.error_type or outcome.status
+        return False, f"{call} failed in {took}: {outcome.error_type}: {outcome.error_message}{tail}", None, error
     output = outcome.output
     try:
         json.dumps(output, allow_nan=False)
     except (TypeError, ValueError) as exc:
-        return False, f"{call} returned a value that is not JSON ({exc}): {repr(output)[:_MAX_OUTPUT_REPR]}", None
+        not_json = f"{call} returned a value that is not JSON ({exc}): {repr(output)[:_MAX_OUTPUT_REPR]}"
+        return False, not_json, None, "not_json"
     got = shown(output)
     problem = None if candidate.output_schema is None else output_problem(candidate.output_schema, output)
     comparison = None if case is None else compare(case.expected, output)
@@ -409,16 +417,18 @@ def _run_sample(
             False,
             f"{call} returned {got}; expected {shown(case.expected)} ({comparison.where}: {comparison.reason}){also}",
             output,
+            "" if problem is None else OUTPUT_SCHEMA_ERROR,
         )
     if problem is not None:
-        return False, f"{call} returned {got}, which does not match the output schema at {problem}", output
+        mismatch = f"{call} returned {got}, which does not match the output schema at {problem}"
+        return False, mismatch, output, OUTPUT_SCHEMA_ERROR
     if case is not None:
-        return True, f"{call} returned {got} as expected, in {took}", output
+        return True, f"{call} returned {got} as expected, in {took}", output, ""
     if _empty(output):
-        return False, f"{call} returned the empty output {got}: return the result the task asks for", output
+        return False, f"{call} returned the empty output {got}: return the result the task asks for", output, ""
     if isinstance(output, dict) and all(_empty(value) for value in output.values()):
-        return False, f"{call} returned {got}, every field empty: the sample input should give values", output
-    return True, f"{call} succeeded in {took}; output {got}", output
+        return False, f"{call} returned {got}, every field empty: the sample input should give values", output, ""
+    return True, f"{call} succeeded in {took}; output {got}", output, ""
 
 
 def _empty(value: object) -> bool:

@@ -6,7 +6,9 @@ Also the prompts of the test writer and of the check that re-derives an expected
 from __future__ import annotations
 
 import json
+import keyword
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 from blackboard import FabricationRequest
 from fabricator.cases import Case, as_assert, call_text
@@ -18,6 +20,7 @@ __all__ = [
     "TESTS_SYSTEM_PROMPT",
     "derivation_prompt",
     "request_prompt",
+    "skeleton",
     "system_prompt",
     "tests_prompt",
 ]
@@ -38,15 +41,6 @@ DERIVATION_SYSTEM_PROMPT = f"""You check one expected result by hand. A Python f
 capability; you work out, step by step, what it must return for one input, from the capability text alone. Write the
 working as Python comments, then the result as the last line: expected = <the literal value>
 {_INJECTION}"""
-
-_EXAMPLE_PLAIN = '''def handler(text: str) -> dict:
-    """Find every percentage in a text."""
-    import re
-
-    values = [float(v) for v in re.findall(r"(\\d+(?:\\.\\d+)?)\\s*%", text)]
-    if not values:
-        return {"count": 0, "values": [], "max": None}
-    return {"count": len(values), "values": values, "max": max(values)}'''
 
 
 def system_prompt(policy: Policy = DEFAULT_POLICY) -> str:
@@ -76,12 +70,7 @@ object whose required properties are exactly the handler's parameters without de
 Schema of what handler returns; and optionally `sample_inputs` that match the input schema.
 The code must pass the tests given with the capability: the same output field names, the same values.
 
-{_INJECTION}
-
-Example of a module:
-```python
-{_EXAMPLE_PLAIN}
-```"""
+{_INJECTION}"""
 
 
 def _capability(request: FabricationRequest) -> list[str]:
@@ -128,6 +117,9 @@ def request_prompt(
     if cases:
         listed = "\n".join(as_assert(case) for case in cases)
         parts.append(f"The code must pass these tests:\n```python\n{listed}\n```")
+    if not previous:
+        shape = skeleton(request, [case for case in cases if case.origin == "example"])
+        parts.append(f"Write the module in this shape (imports at the top, the body filled in):\n```python\n{shape}```")
     if request.replaces:
         parts.append(
             f"This replaces the agent {request.replaces!r}, which kept failing; keep its name, and keep its inputs "
@@ -145,3 +137,48 @@ def request_prompt(
             f"Your previous attempt was refused. Fix exactly this and return the whole module again:\n{feedback}"
         )
     return "\n\n".join(parts)
+
+
+_TYPE_NAMES = {bool: "bool", int: "int", float: "float", str: "str", list: "list", dict: "dict"}
+
+
+def skeleton(request: FabricationRequest, examples: Sequence[Case] = ()) -> str:
+    """The shape of the module for this request: ``handler``'s signature and, from the examples, what it returns.
+
+    Parameter names come from the declared inputs (else the first example's), their types from the first example's
+    values; an object expected by the examples gives the returned fields, in order. Written for this request, it has
+    nothing a model could copy in place of the work (a worked example of another task gets copied whole).
+    """
+    names = list(request.inputs) or (list(examples[0].input) if examples else [])
+    sample = examples[0].input if examples else {}
+    params = ", ".join(_annotated(name, sample.get(name)) for name in names)
+    fields: list[str] = []
+    for case in examples:
+        if isinstance(case.expected, dict):
+            fields.extend(str(k) for k in case.expected if str(k) not in fields)
+    if fields:
+        lines = [f"def handler({params}) -> dict:"]
+        variables = {f: _variable(f, names) for f in fields}
+        lines += [f"    {v} = ..." for v in variables.values()]
+        returned = ", ".join(f"{json.dumps(f, ensure_ascii=False)}: {v}" for f, v in variables.items())
+        lines.append(f"    return {{{returned}}}")
+    else:
+        kinds = {_TYPE_NAMES.get(type(case.expected)) for case in examples} - {None}
+        returns = f" -> {kinds.pop()}" if len(kinds) == 1 else ""
+        lines = [f"def handler({params}){returns}:", "    result = ...", "    return result"]
+    return "\n".join(lines) + "\n"
+
+
+def _annotated(name: str, value: Any) -> str:
+    kind = _TYPE_NAMES.get(type(value))
+    return f"{name}: {kind}" if kind else name
+
+
+def _variable(field: str, taken: Sequence[str]) -> str:
+    """A local variable name for a returned field that shadows no parameter."""
+    name = "".join(c if c.isalnum() or c == "_" else "_" for c in field).strip("_").lower() or "value"
+    if name[0].isdigit() or keyword.iskeyword(name):
+        name = f"field_{name}"
+    while name in taken:
+        name = f"{name}_out"
+    return name

@@ -60,6 +60,7 @@ from wrapper.constants import ENV_PROMPT_STATE_BYTES
 from wrapper.exceptions import ModelConfigurationError, WrapperError
 from wrapper.grounding import context_text, invented_values, split_grounded
 from wrapper.model_store import default_model_path, model_identity, models_dir, resolve_model_file
+from wrapper.sampling import current_sampling
 from wrapper.schemas import output_problem
 
 try:
@@ -542,6 +543,9 @@ class LocalModel(Model):
     ) -> tuple[str, tuple[int, int]]:
         """One llama.cpp completion; ``until(text so far)`` returning true ends it there (a native model only)."""
         config = self.config
+        sampling = current_sampling()
+        if sampling is not None:  # asked for by the caller's block: this call only (see wrapper.sampling)
+            config = cast(LocalConfig, {**config, "temperature": sampling.temperature, "seed": sampling.seed})
         max_tokens = config.get("max_tokens", _DEFAULTS["max_tokens"])
         greedy = float(config.get("temperature", 0.0)) == 0.0
         gate = None

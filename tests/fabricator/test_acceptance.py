@@ -14,6 +14,7 @@ import pytest
 from blackboard import AgentManifest, Backends, FabricationRequest, RecordValidationError, memory_backends
 from fabricator.fabricator import FabricationFailedError, Fabricator
 from tests.fabrication_turns import case_table_turn
+from wrapper.sampling import current_sampling
 from wrapper.sandbox import SandboxPool
 from wrapper.testing import ScriptedModel
 
@@ -284,3 +285,67 @@ def test_an_input_schema_without_its_type_is_read_as_an_object(backends: Backend
     untyped = draft(RIGHT, input_schema={"properties": SCHEMA["properties"], "required": ["reason"]})
     result = fabricator(backends, pool, [case_table_turn(), untyped]).fabricate(request())
     assert result.attempts == 1 and result.agent.input_schema["type"] == "object"
+
+
+# Vote: candidates written apart settle a disagreement with a generated test.
+
+
+def test_two_candidates_that_agree_outvote_a_wrong_generated_test(backends: Backends, pool: SandboxPool) -> None:
+    wrong_test = case_table_turn(f"assert handler(reason={ONE!r})['threshold'] == 1.0")  # it is 0.25
+    fab = fabricator(
+        backends,
+        pool,
+        [wrong_test, draft(RIGHT), draft(RIGHT.replace("float(v) for v in", "float(x) for x in"))],
+        tests="vote",
+    )
+    result = fab.fabricate(request())
+    assert result.attempts == 2 and result.report is not None and result.report.passed
+    (test,) = [c for c in result.report.checks if c.name == "test[0]"]
+    assert not test.passed and test.overruled.startswith("outvoted: two candidates written apart both returned")
+    # The second candidate was asked with the first prompt again (no feedback to fix): a sample, not a repair.
+    assert prompt(fab, 2) == prompt(fab, 1) and "refused" not in prompt(fab, 2)
+    assert backends.code_store.get(result.agent.code.sha256).decode() == RIGHT  # the first of the two
+
+
+def test_candidates_that_disagree_publish_nothing_and_say_where(backends: Backends, pool: SandboxPool) -> None:
+    wrong_test = case_table_turn(f"assert handler(reason={ONE!r})['threshold'] == 1.0")
+    first_point = RIGHT.replace('"threshold": float(', '"threshold": points[0] if "1 datapoint" in reason else float(')
+    fab = fabricator(backends, pool, [wrong_test, draft(RIGHT), draft(first_point)], tests="vote", max_attempts=2)
+    with pytest.raises(FabricationFailedError) as failed:
+        fab.fabricate(request())
+    assert "no two of them agreed" in failed.value.feedback
+    assert '"threshold": 0.25' in failed.value.feedback and '"threshold": 0.5' in failed.value.feedback
+    assert list(backends.registry.list_agents()) == []
+
+
+def test_a_crash_on_a_generated_input_is_refused_but_a_deliberate_refusal_is_not(
+    backends: Backends, pool: SandboxPool
+) -> None:
+    empty = case_table_turn("assert handler(reason='')['threshold'] == 0.0")
+    refuses = RIGHT.replace(
+        "    points =",
+        "    if not reason:\n        raise ValueError('an empty reason has no datapoints')\n    points =",
+    )
+    fab = fabricator(
+        backends, pool, [empty, draft(RIGHT), draft(refuses), draft(refuses.replace("an empty", "no"))], tests="vote"
+    )
+    result = fab.fabricate(request())
+    # RIGHT crashes on "" (AttributeError: no match): refused and told; the deliberate ValueError is a vote's answer.
+    assert "AttributeError" in prompt(fab, 2) and result.attempts == 3
+    assert backends.code_store.get(result.agent.code.sha256).decode() == refuses
+
+
+def test_a_sampled_draft_is_asked_under_a_sampling_block(backends: Backends, pool: SandboxPool) -> None:
+    seen: list[Any] = []
+
+    class RecordingModel(ScriptedModel):
+        """A scripted model that records the sampling asked for on each call."""
+
+        def structured_output(self, *args: Any, **kwargs: Any) -> Any:
+            seen.append(current_sampling())
+            return super().structured_output(*args, **kwargs)
+
+    wrong_test = case_table_turn(f"assert handler(reason={ONE!r})['threshold'] == 1.0")
+    turns = [wrong_test, draft(RIGHT), draft(RIGHT.replace("float(v) for v in", "float(x) for x in"))]
+    Fabricator(backends, RecordingModel(turns), pool, sample_timeout=5, tests="vote").fabricate(request())
+    assert seen[:2] == [None, None] and seen[2] is not None and seen[2].temperature > 0

@@ -21,6 +21,7 @@ from strands import Agent
 from wrapper._chat_prompt import chat_messages
 from wrapper.exceptions import ModelConfigurationError
 from wrapper.local_model import LocalModel, _Loaded
+from wrapper.sampling import sampled
 
 DEPLOYS_SPEC: dict[str, Any] = {
     "name": "recent_deploys",
@@ -415,3 +416,25 @@ def test_a_reused_prefix_is_cut_back_to_a_batch_boundary() -> None:
     llama._input_ids = list(range(256))
     llama.generate([*range(256), 1])  # already on a boundary: nothing removed
     assert removed == [256] and llama.n_tokens == 256
+
+
+def test_a_sampling_block_samples_its_own_calls_only(gguf: Path) -> None:
+    class Verdict(BaseModel):
+        rollback: bool
+
+    model, fake = model_with(gguf, ['{"rollback": false}'] * 3)
+
+    def ask() -> None:
+        async def collect() -> list[Any]:
+            return [e async for e in model.structured_output(Verdict, [{"role": "user", "content": [{"text": "?"}]}])]
+
+        asyncio.run(collect())
+
+    ask()
+    with sampled(temperature=0.7, seed=3):
+        ask()
+    ask()
+    assert [(r["temperature"], r["seed"]) for r in fake.requests] == [(0.0, 0), (0.7, 3), (0.0, 0)]
+    assert model.get_config()["temperature"] == 0.0  # the model's own settings never changed
+    with pytest.raises(ValueError, match="above 0"), sampled(temperature=0, seed=1):
+        pass
