@@ -6,10 +6,6 @@ and ~8 tok/s with 2 threads while another process kept one core busy. The count 
 short window from ``/proc/stat`` and over the time since the previous measurement (the previous call included),
 less this process's own use in each; a core counts as taken when other processes used more than a quarter of one:
 a wrong guess of "free" costs far more (4x slower tokens) than a wrong guess of "busy" (1.6x).
-
-Time spent at a lower priority (``nice`` above this process's) does not take a core: the scheduler gives such a
-process ~1.5 % of a core that this process wants (weight 15 against 1024 at nice 19), so the model's threads do
-not wait for it. A test run started with ``nice -n 15`` beside the model leaves both cores to the model.
 """
 
 from __future__ import annotations
@@ -40,7 +36,6 @@ def usable_cores() -> int:
 
 
 def _busy_and_total() -> tuple[int, int] | None:
-    """Busy and total ticks of the machine; busy leaves out niced time when this process runs at normal priority."""
     try:
         with open(_PROC_STAT, encoding="ascii") as stat:
             fields = stat.readline().split()
@@ -50,17 +45,7 @@ def _busy_and_total() -> tuple[int, int] | None:
         return None
     ticks = [int(v) for v in fields[1:] if v.isdigit()]
     idle = ticks[3] + (ticks[4] if len(ticks) > 4 else 0)  # idle + iowait
-    busy = sum(ticks) - idle
-    if _own_niceness() <= 0:
-        busy -= ticks[1]  # user time at a positive nice value: it yields to this process
-    return busy, sum(ticks)
-
-
-def _own_niceness() -> int:
-    try:
-        return os.getpriority(os.PRIO_PROCESS, 0)
-    except (AttributeError, OSError):
-        return 0
+    return sum(ticks) - idle, sum(ticks)
 
 
 def _others(before: tuple[int, int], after: tuple[int, int], own_seconds: float, seconds: float) -> float:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -59,24 +58,3 @@ def test_the_time_since_the_last_call_counts_too(monkeypatch: pytest.MonkeyPatch
     _machine(monkeypatch, 2, [(600, 1000), (600, 1020)], 0.0)
     monkeypatch.setattr(_cpu, "_last", ((0, 0), 0.0, 0.05))  # 600 of 1000 ticks busy: 1.2 cores
     assert _cpu.free_cores(window=0.05) == 1
-
-
-def _stat_line(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, line: str) -> None:
-    path = tmp_path / "stat"
-    path.write_text(line + "\ncpu0 0 0 0 0\n", encoding="ascii")
-    monkeypatch.setattr(_cpu, "_PROC_STAT", str(path))
-
-
-def test_niced_time_does_not_take_a_core_from_a_normal_priority_process(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
-    # user nice system idle iowait irq softirq steal
-    _stat_line(monkeypatch, tmp_path, "cpu  100 900 50 2000 10 0 0 0")
-    monkeypatch.setattr(_cpu, "_own_niceness", lambda: 0)
-    assert _cpu._busy_and_total() == (150, 3060)
-
-
-def test_niced_time_counts_for_a_niced_process(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    _stat_line(monkeypatch, tmp_path, "cpu  100 900 50 2000 10 0 0 0")
-    monkeypatch.setattr(_cpu, "_own_niceness", lambda: 10)
-    assert _cpu._busy_and_total() == (1050, 3060)
