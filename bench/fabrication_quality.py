@@ -93,7 +93,9 @@ def run_item(
         record["error"] = {"type": type(exc).__name__, "message": clipped(str(exc))}
     else:
         record.update(published=True, reused=result.reused, attempts=result.attempts, agent=_ref(result.agent))
-        record.update(_judge(item, result.agent, backends.code_store.get(result.agent.code.sha256), pool))
+        code = backends.code_store.get(result.agent.code.sha256)
+        record.update(_judge(item, result.agent, code, pool))
+        record["code"] = code.decode("utf-8", "replace")  # the published worker, to read what it got wrong
     record["seconds"] = round(time.perf_counter() - started, 3)
     tokens_after = _tokens(fabricator)
     record["tokens"] = None if tokens_before is None or tokens_after is None else tokens_after - tokens_before
@@ -202,7 +204,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--no-examples", action="store_true", help="do not give the acceptance examples")
     parser.add_argument("--max-attempts", type=int, default=3)
     parser.add_argument(
-        "--tests", choices=("settle", "strict", "off"), help="how the Fabricator uses its own tests (default: its own)"
+        "--tests", choices=("vote", "settle", "strict", "off"), help="how the Fabricator uses its own tests (default: its own)"
+    )
+    parser.add_argument(
+        "--threads", type=int, help="a local model's CPU threads (default: the cores other processes leave idle)"
     )
     parser.add_argument("--summary", nargs="+", type=Path, metavar="PATH", help="print the summary of results files")
     args = parser.parse_args(argv)
@@ -215,7 +220,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     items = _select(load_items(), args, parser)
     out: Path = args.out or _default_out(args.model)
     out.parent.mkdir(parents=True, exist_ok=True)
-    model = resolve_model(args.model)
+    model = resolve_model(args.model, **({"n_threads": args.threads} if args.threads else {}))
     print(f"{len(items)} capabilities, model {args.model}, results in {out}", flush=True)
     records = []
     with SandboxPool(size=2) as pool, out.open("a", encoding="utf-8") as results:

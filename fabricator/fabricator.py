@@ -8,12 +8,21 @@ last report, and nothing is published.
 What a draft must reproduce:
 
 - the caller's acceptance examples (``FabricationRequest.examples``): always; a draft that fails one is refused;
-- the Fabricator's own tests, written by the model *before* any code and without seeing any (``tests``):
-  generated tests can be wrong too. With ``tests="settle"`` (the default) a draft that passes everything but some
-  generated tests gets each of those tests re-derived once by a separate call that sees neither the code nor the
-  test: when the re-derived value agrees with the draft's output and not with the test, the test is overruled
-  (kept in the report with the reason, and dropped for later attempts); otherwise it stands and the draft is
-  refused. ``"strict"`` never overrules; ``"off"`` writes no tests.
+- the Fabricator's own tests, written by the model *before* any code and without seeing any (``tests``);
+  generated tests can be wrong too, and how a disagreement is settled is the mode:
+
+  - ``"vote"``: a draft that passes everything but some generated tests (it returned an output of its schema, or
+    refused the input on purpose) waits for another, sampled, draft of the same prompt; when two drafts return the
+    same for every test input, the tests they both fail are overruled (outvoted) and the first is published.
+    Drafts that never agree publish nothing. A crash, a timeout or an output outside the schema on a test input
+    still refuses the draft;
+  - ``"settle"``: each failed test is re-derived once by a separate call that sees neither the code nor the test;
+    when the re-derived value agrees with the draft's output and not with the test, the test is overruled (kept in
+    the report with the reason, and dropped for later attempts); otherwise it stands and the draft is refused;
+  - ``"strict"``: a test is never overruled; ``"off"`` (the default, ``ARBITER_FABRICATOR_TESTS``): none written.
+
+  With the offline 1.5B model, tests written before the code cost more right drafts than they caught wrong ones
+  (``bench/fabrication_quality.py``), hence the default.
 
 An existing agent is reused only if its description matches and it reproduces the caller's examples in the sandbox.
 """
@@ -23,9 +32,10 @@ from __future__ import annotations
 import ast
 import json
 import logging
+import os
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from pydantic import ValidationError
 
@@ -33,6 +43,7 @@ from blackboard import AgentManifest, Backends, FabricationRequest, tracing
 from blackboard.ports.registry import StatsDelta
 from fabricator.cases import MAX_TESTS, Case, examples_of, input_key, usable_tests
 from fabricator.compare import compare, shown
+from fabricator.constants import ENV_FABRICATOR_TESTS
 from fabricator.exceptions import FabricatorError
 from fabricator.generator import Draft, GenerationError, Generator
 from fabricator.harness import Candidate, Check, ValidationReport, validate
@@ -46,13 +57,30 @@ from wrapper.schemas import modern_bounds
 if TYPE_CHECKING:
     from strands.models import Model
 
-__all__ = ["FabricationFailedError", "FabricationResult", "Fabricator"]
+__all__ = ["DEFAULT_TESTS", "TESTS_MODES", "FabricationFailedError", "FabricationResult", "Fabricator", "tests_mode"]
 
 logger = logging.getLogger(__name__)
 
 #: How generated tests are used: ``vote`` between candidates, ``settle`` disagreements with a re-derivation,
 #: ``strict``, or ``off`` (none written).
 TestsMode = Literal["vote", "settle", "strict", "off"]
+TESTS_MODES: tuple[TestsMode, ...] = get_args(TestsMode)
+#: The default use of generated tests (see ``bench/fabrication_quality.py`` and the README for the measurements).
+DEFAULT_TESTS: TestsMode = "off"
+
+
+def tests_mode(value: str | None = None) -> TestsMode:
+    """The tests mode: ``value``, else ``ARBITER_FABRICATOR_TESTS``, else :data:`DEFAULT_TESTS`.
+
+    Raises:
+        FabricatorError: the value is not one of :data:`TESTS_MODES`.
+    """
+    chosen = value if value is not None else os.environ.get(ENV_FABRICATOR_TESTS) or DEFAULT_TESTS
+    for mode in TESTS_MODES:
+        if chosen == mode:
+            return mode
+    where = "tests" if value is not None else ENV_FABRICATOR_TESTS
+    raise FabricatorError(f"{where} must be one of {', '.join(TESTS_MODES)}, not {chosen!r}")
 
 
 @dataclass(frozen=True)
@@ -228,7 +256,8 @@ class Fabricator:
         policy: the static policy drafts must meet.
         sample_timeout: seconds one sample run may take.
         matcher: the capability matcher the planner uses; the reuse check asks it (lexical matching without one).
-        tests: how the Fabricator's own tests are used (see the module docstring).
+        tests: how the Fabricator's own tests are used (see the module docstring); default
+            ``ARBITER_FABRICATOR_TESTS``, else ``off``.
         test_count: how many tests the model is asked to write.
     """
 
@@ -245,7 +274,7 @@ class Fabricator:
         policy: Policy = DEFAULT_POLICY,
         sample_timeout: float = 20.0,
         matcher: Matcher | None = None,
-        tests: TestsMode = "settle",
+        tests: TestsMode | None = None,
         test_count: int = 5,
     ) -> None:
         self.backends = backends
@@ -258,7 +287,7 @@ class Fabricator:
         self.policy = policy
         self.sample_timeout = sample_timeout
         self.matcher = matcher
-        self.tests = tests
+        self.tests = tests_mode(tests)
         self.test_count = min(test_count, MAX_TESTS)
 
     def fabricate(self, request: FabricationRequest) -> FabricationResult:

@@ -401,7 +401,8 @@ class _Checker:
     def static_problem(self, expr: ast.expr) -> str | None:
         for node in ast.walk(expr):
             if isinstance(node, ast.Call) and _dotted(node.func) not in self.policy.import_time_calls:
-                return f"call to {_dotted(node.func) or 'an expression'}() runs at import time"
+                name = _dotted(node.func) or "an expression"
+                return f"call to {name}() runs at import time; make that call inside handler (or a def it calls)"
             if isinstance(node, ast.Lambda):
                 return "define functions with def, not lambda"
         return None

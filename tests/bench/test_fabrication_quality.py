@@ -18,12 +18,12 @@ GOOD = """def handler(text: str) -> dict:
     vowels = sum(1 for c in letters if c.lower() in "aeiou")
     return {"vowels": vowels, "consonants": len(letters) - vowels}
 """
-#: Right on the example and the model's own test, wrong on a hidden check ("Rhythm"): y is no vowel.
+#: Right on the example, wrong on a hidden check ("Rhythm"): y is no vowel.
 WRONG = GOOD.replace('"aeiou"', '"aeiouy"')
 
 
-def turns(code: str) -> list[dict[str, Any]]:
-    """The Fabricator's tests written first, then its draft."""
+def turns(code: str, tests: bool = False) -> list[dict[str, Any]]:
+    """The Fabricator's draft, after the tests it writes first when ``tests`` (the default mode writes none)."""
     draft = {
         "name": "vowel_counter",
         "description": "Counts the ASCII vowels and consonants of a text.",
@@ -36,10 +36,8 @@ def turns(code: str) -> list[dict[str, Any]]:
         },
         "sample_inputs": [{"text": "Queue"}],
     }
-    return [
-        {"structured": {"tests": "assert handler(text='banana') == {'vowels': 3, 'consonants': 3}\n"}},
-        {"structured": draft, "usage": {"input_tokens": 1000, "output_tokens": 200}},
-    ]
+    written = [{"structured": {"tests": "assert handler(text='banana') == {'vowels': 3, 'consonants': 3}\n"}}]
+    return [*(written if tests else []), {"structured": draft, "usage": {"input_tokens": 1000, "output_tokens": 200}}]
 
 
 @pytest.fixture(scope="module")
@@ -72,9 +70,15 @@ def test_a_correct_draft_is_correct(tmp_path: Path, capsys: Any) -> None:
 
 
 def test_a_draft_that_returns_a_wrong_value_is_valid_but_wrong(pool: SandboxPool) -> None:
-    model = ScriptedModel(turns(WRONG))
+    model = ScriptedModel(turns(WRONG, tests=True))
     record = fabrication_quality.run_item(
-        item("count_vowels"), model=model, model_spec="scripted", pool=pool, max_attempts=1, with_examples=True
+        item("count_vowels"),
+        model=model,
+        model_spec="scripted",
+        pool=pool,
+        max_attempts=1,
+        with_examples=True,
+        tests="settle",
     )
 
     assert record["status"] == "valid_but_wrong"

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from blackboard import AgentManifest, Backends, FabricationRequest, RecordValidationError, memory_backends
+from fabricator.exceptions import FabricatorError
 from fabricator.fabricator import FabricationFailedError, Fabricator
 from tests.fabrication_turns import case_table_turn
 from wrapper.sampling import current_sampling
@@ -82,7 +83,8 @@ def backends() -> Backends:
 
 
 def fabricator(backends: Backends, pool: SandboxPool, turns: list[dict[str, Any]], **kwargs: Any) -> Fabricator:
-    return Fabricator(backends, ScriptedModel(turns), pool, sample_timeout=5, **kwargs)
+    """A Fabricator playing ``turns`` that writes tests first (``settle`` unless ``tests=`` says)."""
+    return Fabricator(backends, ScriptedModel(turns), pool, sample_timeout=5, **{"tests": "settle", **kwargs})
 
 
 def prompt(fab: Fabricator, call: int) -> str:
@@ -349,3 +351,16 @@ def test_a_sampled_draft_is_asked_under_a_sampling_block(backends: Backends, poo
     turns = [wrong_test, draft(RIGHT), draft(RIGHT.replace("float(v) for v in", "float(x) for x in"))]
     Fabricator(backends, RecordingModel(turns), pool, sample_timeout=5, tests="vote").fabricate(request())
     assert seen[:2] == [None, None] and seen[2] is not None and seen[2].temperature > 0
+
+
+def test_the_tests_mode_comes_from_the_argument_then_the_environment_then_off(
+    backends: Backends, pool: SandboxPool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("ARBITER_FABRICATOR_TESTS", raising=False)
+    assert Fabricator(backends, ScriptedModel([]), pool).tests == "off"
+    monkeypatch.setenv("ARBITER_FABRICATOR_TESTS", "vote")
+    assert Fabricator(backends, ScriptedModel([]), pool).tests == "vote"
+    assert Fabricator(backends, ScriptedModel([]), pool, tests="strict").tests == "strict"
+    monkeypatch.setenv("ARBITER_FABRICATOR_TESTS", "sometimes")
+    with pytest.raises(FabricatorError, match="ARBITER_FABRICATOR_TESTS must be one of vote, settle, strict, off"):
+        Fabricator(backends, ScriptedModel([]), pool)

@@ -271,3 +271,12 @@ def test_harmless_strands_parts_are_allowed() -> None:
         "from strands import Agent, tool\nfrom strands.vended_tools import notebook\ndef handler(**kw):\n    return 1\n"
     )
     assert check_policy(source) == []
+
+
+def test_a_call_at_import_time_is_refused_saying_where_to_make_it() -> None:
+    source = (
+        "from enum import Enum\n\n\nclass Weekday(Enum):\n    MONDAY = 0\n\n\nFIRST = Weekday(0)\n\n\n"
+        "def handler() -> int:\n    return 1\n"
+    )
+    (violation,) = check_policy(source)
+    assert "call to Weekday() runs at import time; make that call inside handler" in str(violation)

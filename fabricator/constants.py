@@ -1,0 +1,10 @@
+"""Environment variables read by the fabricator package (besides its Lambda entry point's), and their defaults.
+
+- ``ARBITER_FABRICATOR_TESTS``: how the Fabricator uses the tests its model writes before the code: ``off`` (none
+  written; the default: with the offline 1.5B model they refused right drafts more often than they caught wrong
+  ones), ``vote``, ``settle`` or ``strict`` (see :mod:`fabricator.fabricator`). The ``tests`` argument wins.
+"""
+
+from __future__ import annotations
+
+ENV_FABRICATOR_TESTS = "ARBITER_FABRICATOR_TESTS"
