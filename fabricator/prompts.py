@@ -55,6 +55,8 @@ The contract:
   number, bool) that answers the task. An empty result (None, "", [], {{}}) counts as a failure.
 - Raise an exception when the input cannot be handled; for input that can never work,
   `from wrapper import sdk` and `raise sdk.NonRetryableError("why")`.
+- Follow the capability's rules exactly as written: which characters or items count, rounding, order, what an
+  empty input gives; where it names a function or a format, use exactly that one.
 - Compute the answer in plain Python. Only a task that needs understanding free text (summarise, classify,
   translate) may use a language model, as `Agent(model=sdk.model(), callback_handler=None)(prompt)` with
   `from strands import Agent`; never build a model.
