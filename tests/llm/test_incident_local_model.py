@@ -78,5 +78,5 @@ def test_incident_plans_fabricates_runs_and_answers(model_installed: Path, tmp_p
     assert "2026.11.29-1" in answer
     assert "25" in answer and any(v in answer for v in ("41", "57", "66")), answer
 
-    assert summary["model_calls"]["planner"] >= 3 and summary["model_calls"]["fabricator"] >= 2  # tests, a draft
+    assert summary["model_calls"]["planner"] >= 3 and summary["model_calls"]["fabricator"] >= 1  # a draft at least
     assert summary["tokens"] > 0 and summary["waves"] >= 2
