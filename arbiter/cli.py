@@ -126,6 +126,7 @@ def register_agents_file(runtime: LocalRuntime, path: Path) -> list[str]:
                 trusted=entry.get("trusted", False),
                 timeout_seconds=float(entry.get("timeout_seconds", 60.0)),
                 max_attempts=entry.get("max_attempts"),
+                triggers=entry.get("triggers", ()),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise UsageError(f"{path}: agent entry {entry!r} is invalid: {exc}") from exc
