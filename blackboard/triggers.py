@@ -207,7 +207,7 @@ def _check_input(where: str, trigger: Trigger, schema: Mapping[str, Any]) -> Non
         if known is not None and allowed is not None:
             fits = known in allowed or (known == "integer" and "number" in allowed)
             if not fits:
-                raise TriggerError(field, f"{path!r} is a {known}; the input schema wants {sorted(allowed)}")
+                raise TriggerError(field, f"{path!r} is always of type {known}; the schema wants {sorted(allowed)}")
     missing = [name for name in schema.get("required") or [] if name not in trigger.input]
     if missing:
         raise TriggerError(f"{where}.input", f"gives no value for the required input {missing[0]!r}")
