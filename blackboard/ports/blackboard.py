@@ -260,13 +260,13 @@ class Blackboard(abc.ABC):
         if task.reaction is None or task.state is not TaskState.PENDING or task.attempt != 1:
             raise RecordValidationError("Task", "reaction", "a reactive task starts pending at attempt 1")
         for _ in range(_REACTIVE_TRIES):
-            current = self._get_orchestration(task.orchestration_id)
-            if current.finished:
-                return Reacted(task, "orchestration finished")
             try:
                 return Reacted(self._get_task(task.orchestration_id, task.task_id), "duplicate")
             except NotFoundError:
                 pass
+            current = self._get_orchestration(task.orchestration_id)
+            if current.finished:
+                return Reacted(task, "orchestration finished")
             if task.reaction.depth > current.budget.max_trigger_depth:
                 return Reacted(task, "max_trigger_depth")
             usage = current.usage.model_copy(update={"tasks": current.usage.tasks + 1})

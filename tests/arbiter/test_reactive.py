@@ -1,0 +1,213 @@
+"""Reactive tasks end to end: notes that fire triggers, duplicates, racing writers, depth, cycles, budgets, a crash."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from arbiter import Sweeper
+from arbiter.engine import build_coordinator
+from arbiter.testing import ScriptedModel
+from blackboard import (
+    AgentManifest,
+    AgentState,
+    Budget,
+    CompletionEvent,
+    Event,
+    OrchestrationStatus,
+    TaskMessage,
+    TaskState,
+    Trigger,
+    memory_backends,
+)
+from blackboard.reactions import react
+from tests.arbiter.conftest import RuntimeFactory, event
+from tests.arbiter.test_scenarios import call, tool_results
+from wrapper import Executor, sdk
+
+
+def on_prefix(prefix: str, **paths: str) -> list[dict[str, Any]]:
+    return [{"pattern": {"note": {"key": [{"prefix": prefix}]}}, "input": paths}]
+
+
+def alarm(host: str) -> str:
+    sdk.note(f"alarm:{host}", {"host": host, "level": 3})
+    return "raised"
+
+
+def enrich(host: str, key: str) -> dict[str, str]:
+    return {"host": host, "owner": "team-a", "from": key}
+
+
+ENRICH = on_prefix("alarm:", host="$.note.value.host", key="$.note.key")
+
+
+def test_a_note_fires_a_reactive_task_whose_result_the_planner_sees(runtime: RuntimeFactory) -> None:
+    rt = runtime([{"tool_calls": [call("alarm", host="db1")]}, {"text": "done"}])
+    rt.register_agent("alarm", "Raises an alarm.", alarm)
+    rt.register_agent(
+        "enrich", "Adds the owner.", enrich, triggers=on_prefix("alarm:", host="$.note.value.host", key="$.note.key")
+    )
+    result = rt.run(event(), timeout=60)
+    assert result.ok and (result.waves, result.tasks) == (1, 2)
+    view = rt.orchestration(result.orchestration_id)
+    planned, reactive = view.tasks
+    assert not planned.reactive and reactive.reactive and reactive.wave == planned.wave == 1
+    assert reactive.state is TaskState.SUCCEEDED and reactive.input == {"host": "db1", "key": "alarm:db1"}
+    assert reactive.reaction is not None and reactive.reaction.cause_task_id == planned.task_id
+    assert (reactive.reaction.depth, reactive.reaction.chain) == (1, ["alarm", "enrich"])
+    # The planner answers only its own tool use; the reaction's output reaches it as a note, in the same turn.
+    assert [r["toolUseId"] for r in tool_results(rt, result.orchestration_id, 1)] == [planned.task_id]
+    answer = view.orchestration.conversation[-2]
+    assert (
+        '"enrich@alarm:db1": {"host": "db1", "owner": "team-a", "from": "alarm:db1"}' in answer["content"][-1]["text"]
+    )
+    assert rt.backends.registry.active("enrich").stats.succeeded == 1
+    assert result.tasks == view.orchestration.usage.tasks
+
+
+def test_duplicate_writes_of_one_note_version_fire_once(runtime: RuntimeFactory) -> None:
+    rt = runtime([{"tool_calls": [call("alarm", host="db1")]}, {"text": "done"}])
+    rt.register_agent("alarm", "Raises an alarm.", alarm)
+    rt.register_agent("enrich", "Adds the owner.", enrich, triggers=ENRICH)
+    result = rt.run(event(), timeout=60)
+    board = rt.backends.blackboard
+    cause = board.list_tasks(result.orchestration_id)[0]
+    note = board.get_note(result.orchestration_id, "alarm:db1")
+    assert note is not None
+    again = react(board, rt.backends.registry, cause, [note])  # the same note version, reported once more
+    assert [r.refused for r in again] == ["duplicate"]
+    assert len(board.list_tasks(result.orchestration_id)) == 2
+
+
+def test_racing_writers_of_one_note_fire_once_per_version_written(runtime: RuntimeFactory) -> None:
+    both = threading.Barrier(2)
+
+    def writer(who: str) -> str:
+        both.wait(timeout=30)
+        sdk.note("alarm:db1", {"host": "db1", "by": who})
+        return who
+
+    rt = runtime([{"tool_calls": [call("writer", who="a"), call("writer", who="b")]}, {"text": "done"}])
+    rt.register_agent("writer", "Writes the alarm.", writer)
+    rt.register_agent("enrich", "Adds the owner.", enrich, triggers=ENRICH)
+    result = rt.run(event(), timeout=60)
+    assert result.ok
+    note = rt.backends.blackboard.get_note(result.orchestration_id, "alarm:db1")
+    assert note is not None
+    reactive = [t for t in rt.orchestration(result.orchestration_id).tasks if t.reactive]
+    assert sorted(t.reaction.note_version for t in reactive if t.reaction) == list(range(1, note.version + 1))
+    assert all(t.state is TaskState.SUCCEEDED for t in reactive)
+
+
+def relay(step: int) -> str:
+    sdk.note(f"s{step + 1}", step + 1)
+    return f"step {step}"
+
+
+def chain_runtime(runtime: RuntimeFactory, budget: Budget | None = None) -> Any:
+    rt = runtime([{"tool_calls": [call("a0", step=0)]}, {"text": "done"}], budget=budget)
+    rt.register_agent("a0", "Starts the chain.", relay)
+    for n in (1, 2, 3):
+        rt.register_agent(f"a{n}", f"Relay {n}.", relay, triggers=on_prefix(f"s{n}", step="$.note.value"))
+    return rt
+
+
+def test_a_chain_of_reactions_stops_at_the_depth_limit(runtime: RuntimeFactory) -> None:
+    rt = chain_runtime(runtime, Budget(max_trigger_depth=2))
+    result = rt.run(event(), timeout=60)
+    assert result.ok
+    ran = [
+        (t.agent.name, t.reaction.depth if t.reaction else 0) for t in rt.orchestration(result.orchestration_id).tasks
+    ]
+    assert ran == [("a0", 0), ("a1", 1), ("a2", 2)]
+
+
+def test_the_default_depth_limit_is_three(runtime: RuntimeFactory) -> None:
+    rt = chain_runtime(runtime)
+    result = rt.run(event(), timeout=60)
+    assert [t.agent.name for t in rt.orchestration(result.orchestration_id).tasks] == ["a0", "a1", "a2", "a3"]
+
+
+def test_a_cycle_of_triggers_is_refused(runtime: RuntimeFactory) -> None:
+    def ping(n: int) -> int:
+        sdk.note("ping", n + 1)
+        return n
+
+    def pong(n: int) -> int:
+        sdk.note("pong", n + 1)
+        return n
+
+    rt = runtime([{"tool_calls": [call("ping", n=0)]}, {"text": "done"}])
+    rt.register_agent("ping", "Pings.", ping, triggers=on_prefix("pong", n="$.note.value"))
+    rt.register_agent("pong", "Pongs.", pong, triggers=on_prefix("ping", n="$.note.value"))
+    result = rt.run(event(), timeout=60)
+    assert result.ok
+    assert [t.agent.name for t in rt.orchestration(result.orchestration_id).tasks] == ["ping", "pong"]
+
+
+def test_a_trigger_storm_ends_the_orchestration_with_the_budget_named(runtime: RuntimeFactory) -> None:
+    rt = runtime([{"tool_calls": [call("alarm", host="db1")]}, {"text": "never reached"}], budget=Budget(max_tasks=2))
+    rt.register_agent("alarm", "Raises an alarm.", alarm)
+    for name in ("audit", "enrich", "page"):
+        rt.register_agent(name, f"{name} it.", enrich, triggers=ENRICH)
+    result = rt.run(event(), timeout=60)
+    assert result.status == "failed" and result.error == "budget exhausted: max_tasks"
+    tasks = rt.orchestration(result.orchestration_id).tasks
+    assert len(tasks) == 2 and all(t.done for t in tasks)
+
+
+def test_a_crash_between_the_note_and_the_dispatch_is_resumed() -> None:
+    backends = memory_backends()
+    code = backends.code_store.put(b"# trusted callables, registered in process\n")
+    for name, schema, triggers in (
+        ("alarm", {"type": "object", "properties": {"host": {"type": "string"}}}, []),
+        (
+            "enrich",
+            {"type": "object", "properties": {"host": {}, "key": {}}},
+            on_prefix("alarm:", host="$.note.value.host", key="$.note.key"),
+        ),
+    ):
+        backends.registry.put(
+            AgentManifest(
+                name=name,
+                version=1,
+                description=name,
+                input_schema=schema,
+                code=code,
+                isolation="in_process",
+                state=AgentState.ACTIVE,
+                triggers=[Trigger.parse(t) for t in triggers],
+            )
+        )
+    coordinator = build_coordinator(
+        backends, ScriptedModel([{"tool_calls": [call("alarm", host="db1")]}, {"text": "ok"}])
+    )
+    executor = Executor(backends, trusted={"alarm": alarm, "enrich": enrich})
+    try:
+        started = coordinator.start(Event.parse(event()))
+
+        def run_next() -> CompletionEvent:
+            (received,) = backends.queue.receive(1)
+            backends.queue.ack(received.receipt)
+            message = received.message
+            assert isinstance(message, TaskMessage)
+            completion = executor.execute(message)
+            assert completion is not None
+            return completion
+
+        lost = run_next()  # the process dies here: its completion never reaches the coordinator
+        assert lost.reactions and not lost.closes_wave
+        (pending,) = [t for t in backends.blackboard.list_tasks(started.id) if t.reactive]
+        assert pending.state is TaskState.PENDING and backends.queue.receive(1) == []
+
+        report = Sweeper(coordinator).sweep(resume=True)  # the restart
+        assert report.tasks_redispatched == 1
+        finished = run_next()
+        assert finished.task_id == pending.task_id and finished.closes_wave
+        assert coordinator.on_completion(finished)
+        done = backends.blackboard.get_orchestration(started.id)
+        assert done.status is OrchestrationStatus.COMPLETED and done.output == "ok"
+    finally:
+        executor.close()
+        backends.close()
