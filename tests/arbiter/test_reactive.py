@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import re
 import threading
 from typing import Any
 
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
 from arbiter import Sweeper
 from arbiter.engine import build_coordinator
+from arbiter.report import build_report, render_html, render_text
 from arbiter.testing import ScriptedModel
 from blackboard import (
     AgentManifest,
@@ -23,6 +27,7 @@ from blackboard import (
 from blackboard.reactions import react
 from tests.arbiter.conftest import RuntimeFactory, event
 from tests.arbiter.test_scenarios import call, tool_results
+from tests.arbiter.test_tracing import _ancestors, _parent, spans  # noqa: F401 (a fixture)
 from wrapper import Executor, sdk
 
 
@@ -211,3 +216,53 @@ def test_a_crash_between_the_note_and_the_dispatch_is_resumed() -> None:
     finally:
         executor.close()
         backends.close()
+
+
+def enrich_run(runtime: RuntimeFactory) -> tuple[Any, str]:
+    rt = runtime([{"tool_calls": [call("alarm", host="db1")]}, {"text": "done"}])
+    rt.register_agent("alarm", "Raises an alarm.", alarm)
+    rt.register_agent("enrich", "Adds the owner.", enrich, triggers=ENRICH)
+    result = rt.run(event(), timeout=60)
+    assert result.ok
+    return rt, result.orchestration_id
+
+
+def test_the_report_draws_reactive_tasks_as_such(runtime: RuntimeFactory) -> None:
+    rt, orchestration_id = enrich_run(runtime)
+    view = rt.orchestration(orchestration_id)
+    report = build_report(view.orchestration, view.tasks)
+    planned, reactive = report["rows"]
+    assert planned["reaction"] is None and report["reactive_tasks"] == 1
+    assert reactive["reaction"] == {
+        "note_key": "alarm:db1",
+        "note_version": 1,
+        "depth": 1,
+        "cause_task_id": planned["task_id"],
+    }
+    assert f"reacts to note 'alarm:db1' v1 (depth 1, from {planned['task_id']})" in render_text(report)
+    page = render_html(report)
+    (bar,) = re.findall(r'<rect class="bar"[^>]*data-reactive="true"[^>]*>', page)
+    assert f'data-task-id="{reactive["task_id"]}"' in bar
+    assert "↳ enrich@1" in page and "<span>reactive 1</span>" in page
+
+
+def test_a_reactive_task_is_traced_with_a_link_to_its_trigger(
+    runtime: RuntimeFactory,
+    spans: InMemorySpanExporter,  # noqa: F811 (the fixture imported above)
+) -> None:
+    rt, orchestration_id = enrich_run(runtime)
+    rt.close()  # every span has ended
+    finished = spans.get_finished_spans()
+    by_id = {s.context.span_id: s for s in finished}
+    (react_span,) = [s for s in finished if s.name == "arbiter.react"]
+    (link,) = react_span.links
+    write = by_id[link.context.span_id]  # the span of the note write that fired the trigger
+    planned, reactive = rt.orchestration(orchestration_id).tasks
+    assert write.name == "wrapper.react"
+    assert _parent(write, by_id).attributes["arbiter.task_id"] == planned.task_id  # type: ignore[union-attr]
+    reactive_id = reactive.task_id
+    (execution,) = [
+        s for s in finished if s.name == "wrapper.execute" and s.attributes["arbiter.task_id"] == reactive_id
+    ]
+    assert _ancestors(execution, by_id)[:2] == ["arbiter.dispatch", "arbiter.react"]
+    assert {s.context.trace_id for s in finished} == {write.context.trace_id}
