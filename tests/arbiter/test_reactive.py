@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import re
 import threading
+from pathlib import Path
 from typing import Any
 
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from arbiter import Sweeper
+from arbiter import EngineSettings, LocalRuntime, Sweeper
 from arbiter.engine import build_coordinator
+from arbiter.reflection import ReflectionPolicy
 from arbiter.report import build_report, render_html, render_text
 from arbiter.testing import ScriptedModel
 from blackboard import (
@@ -28,7 +30,7 @@ from blackboard.reactions import react
 from tests.arbiter.conftest import RuntimeFactory, event
 from tests.arbiter.test_scenarios import call, tool_results
 from tests.arbiter.test_tracing import _ancestors, _parent, spans  # noqa: F401 (a fixture)
-from wrapper import Executor, sdk
+from wrapper import Executor, SandboxPool, sdk
 
 
 def on_prefix(prefix: str, **paths: str) -> list[dict[str, Any]]:
@@ -266,3 +268,23 @@ def test_a_reactive_task_is_traced_with_a_link_to_its_trigger(
     ]
     assert _ancestors(execution, by_id)[:2] == ["arbiter.dispatch", "arbiter.react"]
     assert {s.context.trace_id for s in finished} == {write.context.trace_id}
+
+
+def test_a_failing_reactive_agent_is_counted_reported_and_quarantined(tmp_path: Path, pool: SandboxPool) -> None:
+    def broken(host: str, key: str) -> str:
+        raise sdk.NonRetryableError(f"no owner for {host}")
+
+    settings = EngineSettings(reflection=ReflectionPolicy(min_invocations=1, max_failure_rate=0.5, refabricate="off"))
+    turns = [{"tool_calls": [call("alarm", host="db1")]}, {"text": "done"}]
+    with LocalRuntime(tmp_path / "home", model=ScriptedModel(turns), settings=settings, sandbox=pool) as rt:
+        rt.register_agent("alarm", "Raises an alarm.", alarm)
+        rt.register_agent("enrich", "Adds the owner.", broken, triggers=ENRICH)
+        result = rt.run(event(), timeout=60)
+        assert result.ok
+        (version,) = rt.backends.registry.versions("enrich")
+        answer = rt.orchestration(result.orchestration_id).orchestration.conversation[-2]
+    assert version.stats.failed == 1 and version.state is AgentState.QUARANTINED
+    texts = [block["text"] for block in answer["content"] if "text" in block]
+    assert any(
+        "`enrich` (triggered by note 'alarm:db1') failed: NonRetryableError: no owner for db1" in t for t in texts
+    )
