@@ -16,7 +16,8 @@ document, ``.name`` a member, ``[0]`` an array element, ``['odd name']`` a membe
 Everything is checked at registration (:func:`check_triggers`): a pattern that does not parse, a path that does not
 parse or leaves the document, an input the agent's schema refuses whatever the note holds (a required field no path
 gives, a field the schema does not allow, a path whose type the field cannot take), a bus trigger on a reserved
-source. The error names the field (``triggers[0].input.host``).
+source. The error names the field (``triggers[0].input.host``). Bus triggers are checked the same way and then
+refused: this version runs note triggers only (a standing orchestration per bus event is not built yet).
 """
 
 from __future__ import annotations
@@ -225,6 +226,11 @@ def check_triggers(triggers: Sequence[Trigger], input_schema: Mapping[str, Any])
         where = f"triggers[{index}]"
         _check_pattern(where, trigger)
         _check_input(where, trigger, input_schema)
+        if trigger.kind == "bus":
+            # Refused rather than stored: a trigger that never fires would fail silently.
+            raise TriggerError(
+                f"{where}.pattern", "bus triggers are checked but not run by this version; only note triggers fire"
+            )
 
 
 def fire(trigger: Trigger, document: Mapping[str, Any], input_schema: Mapping[str, Any]) -> Firing:

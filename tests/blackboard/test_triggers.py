@@ -53,9 +53,13 @@ def test_a_bad_pattern_is_refused_with_the_field_named(pattern: dict[str, Any], 
     assert words in str(error)
 
 
-def test_an_engine_announcement_may_be_selected() -> None:
-    pattern = {"source": ["arbiter.fabricator"], "detail-type": ["agent.published"]}
-    check_triggers([trigger(pattern, host="$.detail.agent")], SCHEMA)
+def test_a_valid_bus_trigger_is_refused_as_not_run_yet() -> None:
+    for pattern in (
+        {"source": ["arbiter.fabricator"], "detail-type": ["agent.published"]},  # an engine announcement
+        {"source": ["shop.orders"]},
+    ):
+        error = refusal(trigger(pattern, host="$.detail.agent"))
+        assert error.field == "triggers[0].pattern" and "not run by this version" in str(error)
 
 
 @pytest.mark.parametrize(
