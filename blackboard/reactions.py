@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Callable, Iterable, Mapping, Sequence
+import threading
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -28,7 +29,15 @@ from blackboard.ports.registry import Registry
 from blackboard.records import AgentManifest, Note, Reaction, Task
 from blackboard.triggers import fire, note_document
 
-__all__ = ["QUEUE_GRACE_SECONDS", "Fired", "react", "reactive_task_id", "result_note_key", "triggered_by"]
+__all__ = [
+    "QUEUE_GRACE_SECONDS",
+    "Fired",
+    "ReactiveAgents",
+    "react",
+    "reactive_task_id",
+    "result_note_key",
+    "triggered_by",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +52,30 @@ class Fired:
     manifest: AgentManifest
     trigger: int
     input: dict[str, Any]
+
+
+class ReactiveAgents:
+    """The active agents that have note triggers, read from the registry again only when its revision changes.
+
+    Every task that writes notes asks; a registry of thousands of agents is listed once per change, not per task.
+    """
+
+    def __init__(self, registry: Registry) -> None:
+        self._registry = registry
+        self._lock = threading.Lock()
+        self._revision: int | None = None
+        self._agents: list[AgentManifest] = []
+
+    def current(self) -> list[AgentManifest]:
+        """The newest active version of every agent with a note trigger."""
+        revision = self._registry.revision()
+        with self._lock:
+            if revision == self._revision:
+                return self._agents
+        agents = [m for m in self._registry.active_agents().values() if any(t.kind == "note" for t in m.triggers)]
+        with self._lock:
+            self._revision, self._agents = revision, agents
+        return agents
 
 
 def reactive_task_id(agent: AgentRef, note_key: str, note_version: int) -> str:
@@ -83,7 +116,7 @@ def triggered_by(note: Note, manifests: Iterable[AgentManifest]) -> list[Fired]:
 
 def react(
     board: Blackboard,
-    registry: Registry | Mapping[str, AgentManifest],
+    agents: Registry | ReactiveAgents | Iterable[AgentManifest],
     cause: Task,
     notes: Sequence[Note],
     *,
@@ -94,7 +127,7 @@ def react(
 
     Args:
         board: the blackboard of the orchestration.
-        registry: where the active agents are read (or the active agents by name).
+        agents: the active agents (their note triggers are matched), or where to read them.
         cause: the task that wrote the notes (not done yet: its wave is open).
         notes: the notes as written.
         traceparent: the span of the write (the reactive tasks' spans link to it).
@@ -105,8 +138,11 @@ def react(
     """
     if not notes:
         return []
-    active = registry if isinstance(registry, Mapping) else registry.active_agents()
-    reactive = [m for m in active.values() if any(t.kind == "note" for t in m.triggers)]
+    if isinstance(agents, Registry):
+        agents = agents.active_agents().values()
+    elif isinstance(agents, ReactiveAgents):
+        agents = agents.current()
+    reactive = [m for m in agents if any(t.kind == "note" for t in m.triggers)]
     if not reactive:
         return []
     chain = cause.reaction.chain if cause.reaction is not None else [cause.agent.name]

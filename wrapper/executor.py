@@ -53,7 +53,7 @@ from blackboard._base import utcnow
 from blackboard.leases import DEFAULT_LEASE_SECONDS
 from blackboard.messages import NoteSnapshot
 from blackboard.ports.blackboard import Reacted
-from blackboard.reactions import react, result_note_key
+from blackboard.reactions import ReactiveAgents, react, result_note_key
 from wrapper import sdk
 from wrapper._claims import ClaimKeeper
 from wrapper._json_values import strict_json
@@ -158,6 +158,7 @@ class Executor:
         self._retry = retry or RetryPolicy()
         self._clock = clock
         self.manifests = ManifestCache(backends.registry)
+        self._reactive = ReactiveAgents(backends.registry)
         self.code = CodeCache(backends.code_store, code_cache_dir)
         self._calls = trusted_calls or TrustedCalls()
 
@@ -461,7 +462,7 @@ class Executor:
                 with tracing.start_span("wrapper.react", attributes={"arbiter.notes": len(written)}):
                     reactions = react(
                         backends.blackboard,
-                        backends.registry,
+                        self._reactive,
                         cause,
                         written,
                         traceparent=tracing.current_traceparent() or message.traceparent,

@@ -288,3 +288,15 @@ def test_a_failing_reactive_agent_is_counted_reported_and_quarantined(tmp_path: 
     assert any(
         "`enrich` (triggered by note 'alarm:db1') failed: NonRetryableError: no owner for db1" in t for t in texts
     )
+
+
+def test_an_agent_registered_between_runs_reacts_in_the_next_one(runtime: RuntimeFactory) -> None:
+    turn = [{"tool_calls": [call("alarm", host="db1")]}, {"text": "done"}]
+    rt = runtime(turn + turn)
+    rt.register_agent("alarm", "Raises an alarm.", alarm)
+    rt.register_agent("enrich", "Adds the owner.", enrich, triggers=ENRICH)
+    first = rt.run(event(n=1), timeout=60)
+    rt.register_agent("audit", "Audits alarms.", enrich, triggers=ENRICH)
+    second = rt.run(event(n=2), timeout=60)
+    agents = [[t.agent.name for t in rt.orchestration(r.orchestration_id).tasks] for r in (first, second)]
+    assert agents == [["alarm", "enrich"], ["alarm", "audit", "enrich"]]
