@@ -87,7 +87,10 @@ def orchestrations_show(orchestration_id: str, home: Path | None = HOME, as_json
             f"  {task.result.error.type}: {task.result.error.message[:80]}" if task.result and task.result.error else ""
         )
         where = f"  wave {task.wave}  {task.task_id:<24} {task.agent!s:<22}"
-        typer.echo(f"{where} {task.state.value:<10} attempt {task.attempt}{error}")
+        fired = ""
+        if task.reaction is not None:
+            fired = f"  reacts to note {task.reaction.note_key!r} v{task.reaction.note_version}"
+        typer.echo(f"{where} {task.state.value:<10} attempt {task.attempt}{error}{fired}")
     for note in view.notes:
         typer.echo(f"  note {note.key} = {json.dumps(note.value)[:100]} (by {note.author or '?'}, v{note.version})")
     typer.echo(f"output: {o.output}" if o.status is OrchestrationStatus.COMPLETED else f"error: {o.error}")

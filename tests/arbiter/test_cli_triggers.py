@@ -61,3 +61,22 @@ def test_test_trigger_says_whether_and_how_it_would_fire(tmp_path: Path) -> None
     assert code == 1 and "a note trigger; this is a bus" in out
     assert invoke("agents", "test-trigger", "enrich", "[1]", "--home", home)[0] == 2
     assert invoke("agents", "test-trigger", "nobody", note, "--home", home)[0] == 2
+
+
+def test_orchestrations_show_marks_reactive_tasks(tmp_path: Path) -> None:
+    from arbiter import LocalRuntime
+    from arbiter.testing import ScriptedModel
+
+    home = tmp_path / "home"
+    module = tmp_path / "alarm.py"
+    module.write_text("from wrapper import sdk\n\ndef handler(host):\n    sdk.note('alarm:' + host, {'host': host})\n")
+    turns = [{"tool_calls": [{"name": "alarm", "input": {"host": "db1"}}]}, {"text": "done"}]
+    assert add(tmp_path, TRIGGER)[0] == 0
+    with LocalRuntime(home, model=ScriptedModel(turns)) as runtime:
+        runtime.register_agent("alarm", "Raises an alarm.", module, input_schema={"type": "object"})
+        result = runtime.run({"source": "t", "detail-type": "x", "detail": {}}, timeout=120)
+    assert result.ok, result.error
+    code, out, _ = invoke("orchestrations", "show", result.orchestration_id, "--home", str(home))
+    assert code == 0
+    (line,) = [line for line in out.splitlines() if line.startswith("  wave") and "enrich@1" in line]
+    assert "succeeded" in line and line.endswith("reacts to note 'alarm:db1' v1")
