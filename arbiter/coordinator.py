@@ -247,7 +247,8 @@ class Coordinator:
                 result = TaskResult.from_completion(completion)
                 closes = self.record_result(completion.orchestration_id, completion.task_id, completion.attempt, result)
             if completion.exhausted is not None:
-                self._exhausted(self.backends.blackboard.get_orchestration(completion.orchestration_id))
+                current = self.backends.blackboard.get_orchestration(completion.orchestration_id)
+                self._exhausted(current, completion.exhausted)
             elif completion.reactions:
                 self.dispatch_reactions(completion.orchestration_id, completion.reactions)
             if closes:
@@ -286,11 +287,17 @@ class Coordinator:
             logger.debug("orchestration_id=<%s>, tasks=<%s> | dispatching reactive tasks", orchestration_id, task_ids)
             self.dispatch(pending)
 
-    def _exhausted(self, orchestration: Orchestration) -> bool:
-        """End an orchestration a reactive task found out of budget (``failed``, the budget named); whether it did."""
-        if orchestration.finished or orchestration.exhausted is None:
+    def _exhausted(self, orchestration: Orchestration, budget: str | None = None) -> bool:
+        """End an orchestration a reaction found out of budget (``failed``, the budget named); whether it did.
+
+        Args:
+            orchestration: the orchestration as read.
+            budget: the budget a completion reported (default: the one the orchestration is marked with).
+        """
+        exhausted = budget or orchestration.exhausted
+        if orchestration.finished or exhausted is None:
             return False
-        self.finish(orchestration, OrchestrationStatus.FAILED, error=f"budget exhausted: {orchestration.exhausted}")
+        self.finish(orchestration, OrchestrationStatus.FAILED, error=f"budget exhausted: {exhausted}")
         return True
 
     def record_result(self, orchestration_id: str, task_id: str, attempt: int, result: TaskResult) -> bool:

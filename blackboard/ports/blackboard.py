@@ -271,8 +271,9 @@ class Blackboard(abc.ABC):
                 return Reacted(task, "max_trigger_depth")
             usage = current.usage.model_copy(update={"tasks": current.usage.tasks + 1})
             if current.budget.exceeded_by(usage) == "max_tasks":
-                if current.exhausted is None:
-                    self.update_orchestration(current, exhausted="max_tasks")
+                marked = current
+                while marked.exhausted is None and not marked.finished:  # another write may come first: read again
+                    marked = self.update_orchestration(marked, exhausted="max_tasks").record
                 return Reacted(task, "max_tasks")
             changed = self._next_orchestration(current, {"usage": usage})
             stamped = task.model_copy(update={"created_at": changed.updated_at, "updated_at": changed.updated_at})

@@ -80,3 +80,33 @@ def test_orchestrations_show_marks_reactive_tasks(tmp_path: Path) -> None:
     assert code == 0
     (line,) = [line for line in out.splitlines() if line.startswith("  wave") and "enrich@1" in line]
     assert "succeeded" in line and line.endswith("reacts to note 'alarm:db1' v1")
+
+
+def test_run_takes_triggers_from_agents_json_and_a_trigger_depth_budget(tmp_path: Path) -> None:
+    import shutil
+
+    from tests.arbiter.test_cli import ROOT
+
+    example = tmp_path / "restaurant"
+    shutil.copytree(ROOT / "examples" / "restaurant", example)
+    (example / "grill_check.py").write_text("def handler(table):\n    return {'table': table, 'grill': 'clean'}\n")
+    spec = json.loads((example / "agents.json").read_text())
+    spec["agents"].append(
+        {
+            "name": "grill_check",
+            "description": "Checks the grill after burgers were grilled.",
+            "module": "grill_check.py",
+            "input_schema": {"type": "object", "properties": {"table": {"type": "integer"}}, "required": ["table"]},
+            "triggers": [{"pattern": {"note": {"key": ["grill"]}}, "input": {"table": "$.note.value.last_table"}}],
+        }
+    )
+    (example / "agents.json").write_text(json.dumps(spec))
+    tasks = []
+    for depth in ([], ["--max-trigger-depth", "0"]):
+        code, out, _ = invoke(
+            "run", str(example / "event.json"), "--model", f"scripted:{example / 'scripted.json'}",
+            "--home", str(tmp_path / f"home{len(depth)}"), "--json", *depth,
+        )  # fmt: skip
+        assert code == 0, out
+        tasks.append(json.loads(out)["tasks"])
+    assert tasks == [5, 4]  # the grill note fired grill_check, unless the budget allows no reaction
