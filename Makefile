@@ -76,6 +76,7 @@ bench: install ## Print the benchmark figures
 	$(BIN)/python bench/aws_calls.py
 	$(BIN)/python bench/lambda_imports.py
 	$(BIN)/python bench/fuzz_events.py
+	$(BIN)/python bench/triggers.py
 
 bench-fabrication: model ## Fabrication quality of the local model on bench/data/fabrication (about an hour on 2 cores)
 	$(BIN)/python bench/fabrication_quality.py --model local:$(MODEL)

@@ -10,6 +10,7 @@ import typer
 
 from arbiter._cli_common import HOME, JSON, fail, open_runtime, print_json
 from arbiter._cli_reflection import quarantine_command, release_command, stats_dict, stats_line, stats_summary
+from arbiter._cli_triggers import parse_trigger_options, test_trigger_command, trigger_lines
 from arbiter.exceptions import UsageError
 from blackboard import AgentManifest, AgentState, BlackboardError, OrchestrationStatus
 from fabricator import FabricationFailedError, FabricatorError
@@ -20,6 +21,7 @@ __all__ = ["agents_app", "orchestrations_app"]
 
 orchestrations_app = typer.Typer(help="Inspect orchestrations.", no_args_is_help=True)
 agents_app = typer.Typer(help="Manage worker agents.", no_args_is_help=True)
+agents_app.command("test-trigger")(test_trigger_command)
 
 # ---------------------------------------------------------------- orchestrations
 
@@ -85,7 +87,10 @@ def orchestrations_show(orchestration_id: str, home: Path | None = HOME, as_json
             f"  {task.result.error.type}: {task.result.error.message[:80]}" if task.result and task.result.error else ""
         )
         where = f"  wave {task.wave}  {task.task_id:<24} {task.agent!s:<22}"
-        typer.echo(f"{where} {task.state.value:<10} attempt {task.attempt}{error}")
+        fired = ""
+        if task.reaction is not None:
+            fired = f"  reacts to note {task.reaction.note_key!r} v{task.reaction.note_version}"
+        typer.echo(f"{where} {task.state.value:<10} attempt {task.attempt}{error}{fired}")
     for note in view.notes:
         typer.echo(f"  note {note.key} = {json.dumps(note.value)[:100]} (by {note.author or '?'}, v{note.version})")
     typer.echo(f"output: {o.output}" if o.status is OrchestrationStatus.COMPLETED else f"error: {o.error}")
@@ -152,6 +157,8 @@ def agents_show(name: str, home: Path | None = HOME, as_json: bool = JSON) -> No
         typer.echo(f"  stats: {stats_line(m.stats)}")
         if m.output_schema is not None:
             typer.echo(f"  output {json.dumps(m.output_schema)}")
+        for line in trigger_lines(m):
+            typer.echo(line)
         report = reports.get(m.version)
         if report is not None:
             typer.echo(checks_line(report))
@@ -165,15 +172,28 @@ def agents_add(
     schema: Path | None = typer.Option(None, "--schema", help="A JSON file with the input JSON Schema."),
     trusted: bool = typer.Option(False, "--trusted", help="Run in the worker process instead of the sandbox."),
     timeout: float = typer.Option(60.0, "--timeout", help="Seconds one attempt may run."),
+    trigger: list[str] = typer.Option(
+        [],
+        "--trigger",
+        help='When the engine calls it on its own (repeat for more): JSON {"pattern": ..., "input": {FIELD: PATH}}, '
+        'or a bare pattern such as {"note": {"key": [{"prefix": "alarm:"}]}}.',
+    ),
     home: Path | None = HOME,
     as_json: bool = JSON,
 ) -> None:
     """Register a worker agent from a Python module (a new version if the name exists)."""
     try:
         input_schema = json.loads(schema.read_text()) if schema else None
+        triggers = parse_trigger_options(trigger)
         with open_runtime(home, start=False) as runtime:
             manifest = runtime.register_agent(
-                name, description, module, input_schema=input_schema, trusted=trusted, timeout_seconds=timeout
+                name,
+                description,
+                module,
+                input_schema=input_schema,
+                trusted=trusted,
+                timeout_seconds=timeout,
+                triggers=triggers,
             )
     except (UsageError, BlackboardError, ValueError, OSError) as exc:
         fail(str(exc))

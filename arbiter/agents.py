@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib.util
 import inspect
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,6 +33,7 @@ class AgentDefinition:
         trusted: run in process; defaults to ``True`` for callables and ``False`` for module files.
         timeout_seconds: how long one attempt may run.
         max_attempts: attempts per task (default: the engine's).
+        triggers: ``{"pattern": ..., "input": {field: path}}`` each: the engine calls the agent when a note matches.
     """
 
     name: str
@@ -42,6 +43,7 @@ class AgentDefinition:
     trusted: bool | None = None
     timeout_seconds: float = 60.0
     max_attempts: int | None = None
+    triggers: Sequence[Mapping[str, Any]] = ()
 
 
 def load_trusted_module(path: Path, name: str, entrypoint: str = "handler") -> Callable[..., Any]:

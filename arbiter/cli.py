@@ -126,6 +126,7 @@ def register_agents_file(runtime: LocalRuntime, path: Path) -> list[str]:
                 trusted=entry.get("trusted", False),
                 timeout_seconds=float(entry.get("timeout_seconds", 60.0)),
                 max_attempts=entry.get("max_attempts"),
+                triggers=entry.get("triggers", ()),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise UsageError(f"{path}: agent entry {entry!r} is invalid: {exc}") from exc
@@ -210,14 +211,23 @@ def run_command(
     max_waves: int | None = typer.Option(None, "--max-waves", min=1, help="Budget: waves of tasks."),
     max_tasks: int | None = typer.Option(None, "--max-tasks", min=1, help="Budget: tasks."),
     timeout: float | None = typer.Option(None, "--timeout", min=1, help="Budget: seconds until the deadline."),
+    max_trigger_depth: int | None = typer.Option(
+        None, "--max-trigger-depth", min=0, help="Budget: reactive tasks a chain of triggers may add (0: none)."
+    ),
     fabricator_model: str | None = typer.Option(
         None, "--fabricator-model", help="Model spec the Fabricator writes new workers with (default: --model)."
     ),
     approval: bool = typer.Option(False, "--approval", help="New fabricated agents wait for `agents approve`."),
 ) -> None:
     """Run one event to a terminal state (agents.json and instructions.md next to the event file are used)."""
-    limits = {"max_waves": max_waves, "max_tasks": max_tasks, "timeout_seconds": timeout}
-    budget = Budget(**{k: v for k, v in limits.items() if v is not None}) if any(limits.values()) else None
+    limits = {
+        "max_waves": max_waves,
+        "max_tasks": max_tasks,
+        "timeout_seconds": timeout,
+        "max_trigger_depth": max_trigger_depth,
+    }
+    given = {k: v for k, v in limits.items() if v is not None}
+    budget = Budget(**given) if given else None
     try:
         result = _run(event_file, model, home, as_json, budget, fabricator_model, approval)
     except (UsageError, ModelConfigurationError, BlackboardError) as exc:

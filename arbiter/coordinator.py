@@ -246,6 +246,11 @@ class Coordinator:
             if not closes and not completion.recorded:
                 result = TaskResult.from_completion(completion)
                 closes = self.record_result(completion.orchestration_id, completion.task_id, completion.attempt, result)
+            if completion.exhausted is not None:
+                current = self.backends.blackboard.get_orchestration(completion.orchestration_id)
+                self._exhausted(current, completion.exhausted)
+            elif completion.reactions:
+                self.dispatch_reactions(completion.orchestration_id, completion.reactions)
             if closes:
                 self.resume(completion.orchestration_id)
             return True
@@ -261,6 +266,39 @@ class Coordinator:
         if not task.accepts(completion.token):
             return "its token is not the task's"
         return None
+
+    def dispatch_reactions(self, orchestration_id: str, task_ids: Sequence[str]) -> None:
+        """Dispatch the reactive tasks a completion named that are still ``pending`` (a span links each trigger).
+
+        A duplicate completion finds them dispatched already; one that never arrives leaves them to the watchdog.
+        """
+        board = self.backends.blackboard
+        tasks = [board.get_task(orchestration_id, task_id) for task_id in task_ids]
+        pending = [t for t in tasks if t.state is TaskState.PENDING and t.reaction is not None]
+        if not pending:
+            return
+        links = [t.reaction.traceparent for t in pending if t.reaction is not None]
+        with tracing.start_span(
+            "arbiter.react",
+            parent=self._trace_of(orchestration_id),
+            attributes={"arbiter.reactive_tasks": len(pending)},
+            links=links,
+        ):
+            logger.debug("orchestration_id=<%s>, tasks=<%s> | dispatching reactive tasks", orchestration_id, task_ids)
+            self.dispatch(pending)
+
+    def _exhausted(self, orchestration: Orchestration, budget: str | None = None) -> bool:
+        """End an orchestration a reaction found out of budget (``failed``, the budget named); whether it did.
+
+        Args:
+            orchestration: the orchestration as read.
+            budget: the budget a completion reported (default: the one the orchestration is marked with).
+        """
+        exhausted = budget or orchestration.exhausted
+        if orchestration.finished or exhausted is None:
+            return False
+        self.finish(orchestration, OrchestrationStatus.FAILED, error=f"budget exhausted: {exhausted}")
+        return True
 
     def record_result(self, orchestration_id: str, task_id: str, attempt: int, result: TaskResult) -> bool:
         """Write a result with the retry policy applied; return whether it closed the wave."""
@@ -282,6 +320,8 @@ class Coordinator:
         """
         board = self.backends.blackboard
         orchestration = board.get_orchestration(orchestration_id)
+        if self._exhausted(orchestration):
+            return True
         if orchestration.finished or self.is_planning(orchestration_id):
             return False
         if planning_held(orchestration, self._clock()):
@@ -300,6 +340,8 @@ class Coordinator:
     def _continue(self, orchestration: Orchestration) -> bool:
         board = self.backends.blackboard
         orchestration_id = orchestration.id
+        if self._exhausted(orchestration):
+            return True
         if orchestration.finished or not waiting_for_results(orchestration):
             return False
         tasks = board.list_tasks(orchestration_id, wave=orchestration.wave)

@@ -109,9 +109,22 @@ def _ready_worker(task: Task) -> bool:
 
 
 def tool_results_message(tasks: Sequence[Task], notes: Iterable[Note] = ()) -> dict[str, Any]:
-    """The user message that answers a wave: one tool result per task (and the blackboard's notes)."""
+    """The user message that answers a wave: one tool result per task (and the blackboard's notes).
+
+    A reactive task answers no tool use of the model: its output reaches the model as the note it wrote, and a
+    failure of one as a line of text.
+    """
     content: list[dict[str, Any]] = []
+    reactive_failures: list[str] = []
     for task in tasks:
+        if task.reaction is not None:
+            if task.state is not TaskState.SUCCEEDED:
+                error = task.result.error if task.result is not None else None
+                why = f"{error.type}: {error.message}" if error is not None else task.state.value
+                reactive_failures.append(
+                    f"`{task.agent.name}` (triggered by note {task.reaction.note_key!r}) {task.state.value}: {why}"
+                )
+            continue
         result = task.result
         if result is not None and task.state is TaskState.SUCCEEDED:
             output = result.output
@@ -134,6 +147,8 @@ def tool_results_message(tasks: Sequence[Task], notes: Iterable[Note] = ()) -> d
             agent = task.result.output["agent"]  # type: ignore[union-attr]
             parts.append({"text": f"The new worker `{agent}` is ready. Call `{agent}` now with its inputs."})
         content.append({"toolResult": {"toolUseId": task.task_id, "status": status, "content": parts}})
+    if reactive_failures:
+        content.append({"text": ("Reactive tasks that failed: " + "; ".join(reactive_failures))[:MAX_RESULT_CHARS]})
     shown = {note.key: note.value for note in notes}
     if shown:
         content.append({"text": "Blackboard notes: " + json.dumps(shown, default=str)[:MAX_RESULT_CHARS]})

@@ -4,8 +4,10 @@
 document; :func:`render_text` and :func:`render_html` present it. The HTML page has no external resource (inline
 CSS, SVG and one small script, allowed by its hash in the page's Content-Security-Policy): a Gantt timeline with one
 bar per task attempt (``data-task-id``, ``data-attempt``), grouped by wave and colored by state, then the tasks,
-fabrications, tokens, the triggering event and the final answer. Every text is escaped, and its bidirectional
-controls are shown as ``<U+202E>``: event and output text is untrusted.
+fabrications, tokens, the triggering event and the final answer. Reactive tasks (added because a note fired an
+agent's trigger) are drawn as such: a dashed bar marked ``data-reactive``, a ``↳`` before the label, and the note
+that fired them. Every text is escaped, and its bidirectional controls are shown as ``<U+202E>``: event and output
+text is untrusted.
 """
 
 from __future__ import annotations
@@ -97,6 +99,29 @@ def _attempts(task: Task) -> list[dict[str, Any]]:
     return [_attempt(task, n, known.get(n)) for n in range(1, task.attempt + 1)]
 
 
+def _reaction(task: Task) -> dict[str, Any] | None:
+    reaction = task.reaction
+    if reaction is None:
+        return None
+    return {
+        "note_key": reaction.note_key,
+        "note_version": reaction.note_version,
+        "depth": reaction.depth,
+        "cause_task_id": reaction.cause_task_id,
+    }
+
+
+def _fired_by(row: dict[str, Any]) -> str:
+    """How a row's task came to be: ``reacts to note 'k' v1 (depth 1, from t1)``, or ``""`` for a planned one."""
+    reaction = row["reaction"]
+    if reaction is None:
+        return ""
+    return (
+        f"reacts to note {reaction['note_key']!r} v{reaction['note_version']} "
+        f"(depth {reaction['depth']}, from {reaction['cause_task_id']})"
+    )
+
+
 def build_report(orchestration: Orchestration, tasks: list[Task]) -> dict[str, Any]:
     """The report of ``orchestration`` as a JSON-compatible document."""
     ordered = sorted(tasks, key=lambda t: (t.wave, t.created_at, t.task_id))
@@ -114,6 +139,7 @@ def build_report(orchestration: Orchestration, tasks: list[Task]) -> dict[str, A
                 "tokens": sum(a["tokens"] for a in attempts),
                 "duration_ms": round(sum(a["duration_ms"] for a in attempts), 3),
                 "input": _preview(task.input),
+                "reaction": _reaction(task),
             }
         )
     fabrications = []
@@ -139,6 +165,7 @@ def build_report(orchestration: Orchestration, tasks: list[Task]) -> dict[str, A
         "updated_at": orchestration.updated_at.isoformat(),
         "waves": orchestration.usage.waves,
         "tasks": len(rows),
+        "reactive_tasks": sum(1 for r in rows if r["reaction"] is not None),
         "attempts": sum(len(r["attempts"]) for r in rows),
         "tokens": {"total": orchestration.usage.tokens, "tasks": sum(r["tokens"] for r in rows)},
         "fabrications": fabrications,
@@ -163,6 +190,7 @@ def render_text(report: dict[str, Any]) -> str:
                 f"  wave {row['wave']}  {row['task_id']}#{attempt['attempt']}  {row['agent']}  {attempt['state']}"
                 f"  {attempt['duration_ms']:.0f} ms  {attempt['tokens']} tokens"
                 + (f"  {attempt['error'].splitlines()[0]}" if attempt["error"] else "")
+                + (f"  {_fired_by(row)}" if row["reaction"] else "")
             )
     for fabrication in report["fabrications"]:
         made = fabrication["agent"] or "nothing"
@@ -225,7 +253,8 @@ def _gantt(report: dict[str, Any]) -> str:
         parts.append(f'<rect class="wave" x="0" y="{y - 4}" width="{_WIDTH}" height="{band}" data-wave="{wave}"/>')
         parts.append(f'<text x="4" y="{y + 10}" font-size="11" fill="#55616e">wave {wave}</text>')
         for row in members:
-            label = escape(f"{row['agent']} · {row['task_id']}")[:80]
+            mark = "↳ " if row["reaction"] else ""
+            label = escape(f"{mark}{row['agent']} · {row['task_id']}")[:80]
             parts.append(f'<text x="56" y="{y + 10}" font-size="12">{label}</text>')
             for attempt in row["attempts"]:
                 start = datetime.fromisoformat(attempt["start"])
@@ -236,10 +265,13 @@ def _gantt(report: dict[str, Any]) -> str:
                     f"{row['task_id']} attempt {attempt['attempt']} · {row['agent']} · {attempt['state']} · "
                     f"{attempt['duration_ms']:.0f} ms · {attempt['tokens']} tokens"
                     + (f" · {attempt['error']}" if attempt["error"] else "")
+                    + (f" · {_fired_by(row)}" if row["reaction"] else "")
                 )
+                reactive = ' data-reactive="true" stroke="#1d2733" stroke-dasharray="3 2"' if row["reaction"] else ""
                 parts.append(
                     f'<rect class="bar" x="{x:.1f}" y="{y}" width="{width:.1f}" height="{_ROW - 8}" rx="2" '
-                    f'fill="{color}" data-task-id="{escape(row["task_id"])}" data-attempt="{attempt["attempt"]}" '
+                    f'fill="{color}"{reactive} data-task-id="{escape(row["task_id"])}" '
+                    f'data-attempt="{attempt["attempt"]}" '
                     f'data-state="{escape(attempt["state"])}" data-summary="{escape(summary)}">'
                     f"<title>{escape(summary)}</title></rect>"
                 )
@@ -272,6 +304,7 @@ def render_html(report: dict[str, Any]) -> str:
             str(row["retries"]),
             f"{row['duration_ms']:.0f} ms",
             str(row["tokens"]),
+            _fired_by(row) or "planned",
             row["input"],
             next((a["output"] or a["error"] for a in reversed(row["attempts"]) if a["output"] or a["error"]), ""),
         ]
@@ -292,6 +325,7 @@ def render_html(report: dict[str, Any]) -> str:
         f"{escape(status)}</span></p>",
         '<p class="meta">'
         f"<span>waves {report['waves']}</span><span>tasks {report['tasks']}</span>"
+        f"<span>reactive {report['reactive_tasks']}</span>"
         f"<span>attempts {report['attempts']}</span><span>tokens {report['tokens']['total']}"
         f" (tasks {report['tokens']['tasks']})</span><span>fabrications {len(report['fabrications'])}</span>"
         + (f"<span>trace {escape(report['trace_id'])}</span>" if report["trace_id"] else "")
@@ -307,7 +341,9 @@ def render_html(report: dict[str, Any]) -> str:
         sections += ["<h2>Answer</h2>", f'<pre id="answer">{escape(answer_text)}</pre>']
     sections += [
         "<h2>Tasks</h2>",
-        _table(["wave", "task", "agent", "state", "retries", "time", "tokens", "input", "output / error"], task_rows),
+        _table(
+            ["wave", "task", "agent", "state", "retries", "time", "tokens", "how", "input", "output / error"], task_rows
+        ),
     ]
     if fabrication_rows:
         sections += [

@@ -45,6 +45,7 @@ from blackboard import (
 from blackboard._base import new_id
 from blackboard.adapters import MemoryTaskQueue, SqliteTaskQueue
 from blackboard.messages import COMPLETION_DETAIL_TYPE, COMPLETION_SOURCE, ORCHESTRATION_SOURCE
+from blackboard.triggers import Trigger, check_triggers
 from fabricator.fabricator import FabricationResult, Fabricator
 from fabricator.worker import FabricationWorker
 from wrapper import Executor, SandboxPool, TrustedCalls, run_worker
@@ -228,6 +229,7 @@ class LocalRuntime:
                 trusted=agent.trusted,
                 timeout_seconds=agent.timeout_seconds,
                 max_attempts=agent.max_attempts,
+                triggers=agent.triggers,
             )
         if start:
             self.start()
@@ -394,6 +396,7 @@ class LocalRuntime:
         trusted: bool | None = None,
         timeout_seconds: float = 60.0,
         max_attempts: int | None = None,
+        triggers: Sequence[Trigger | Mapping[str, Any]] = (),
     ) -> AgentManifest:
         """Register a worker agent (idempotent: the same definition again returns the existing version).
 
@@ -408,10 +411,18 @@ class LocalRuntime:
             trusted: run in process; defaults to ``True`` for callables and ``False`` for module files.
             timeout_seconds: how long one attempt may run.
             max_attempts: attempts per task (default: the engine's).
+            triggers: when the engine calls it without the planner: ``{"pattern": ..., "input": {field: path}}``
+                each (see :mod:`blackboard.triggers`); a note written in an orchestration that matches one adds a
+                reactive task for this agent.
 
         Returns:
             The active manifest.
+
+        Raises:
+            TriggerError: a trigger is not valid (the field is named): a pattern that does not parse, an input the
+                agent's schema refuses, a reserved source.
         """
+        parsed = [t if isinstance(t, Trigger) else Trigger.parse(dict(t)) for t in triggers]
         if callable(handler):
             check_contract(handler, name)
             code = source_of(handler)
@@ -419,7 +430,6 @@ class LocalRuntime:
             in_process = True if trusted is None else trusted
             if not in_process:
                 raise UsageError("a Python callable can only run in process; pass a module path to sandbox it")
-            self._trusted[name] = handler
         else:
             path = Path(handler)
             try:
@@ -428,15 +438,19 @@ class LocalRuntime:
                 raise UsageError(f"cannot read the worker module {path}: {exc}") from exc
             schema = dict(input_schema) if input_schema is not None else {"type": "object"}
             in_process = bool(trusted)
-            if in_process:
-                self._trusted[name] = load_trusted_module(path, name)
+        check_triggers(parsed, schema)
+        if callable(handler):
+            self._trusted[name] = handler
+        elif in_process:
+            self._trusted[name] = load_trusted_module(Path(handler), name)
         registry = self.backends.registry
         ref = self.backends.code_store.put(code)
         for existing in reversed(registry.versions(name)):
-            same = (existing.code.sha256, existing.description, existing.input_schema) == (
+            same = (existing.code.sha256, existing.description, existing.input_schema, existing.triggers) == (
                 ref.sha256,
                 description,
                 schema,
+                parsed,
             )
             if (
                 same
@@ -454,6 +468,7 @@ class LocalRuntime:
             isolation="in_process" if in_process else "sandbox",
             timeout_seconds=timeout_seconds,
             max_attempts=max_attempts,
+            triggers=parsed,
         )
         stored = registry.put(manifest).record
         for older in registry.versions(name)[:-1]:

@@ -25,6 +25,7 @@ from blackboard.exceptions import (
     StoreUnavailableError,
     StrictJsonError,
     TaskNotFoundError,
+    TriggerError,
     UnreadableRecordError,
     VersionConflictError,
 )
@@ -49,6 +50,7 @@ from blackboard.ports import (
     EventBus,
     QueueMessage,
     QueueStats,
+    Reacted,
     Received,
     Registry,
     Subscription,
@@ -63,11 +65,13 @@ from blackboard.records import (
     CodeRef,
     Note,
     Orchestration,
+    Reaction,
     Task,
     TaskResult,
 )
 from blackboard.retry import RetryPolicy
 from blackboard.states import AgentOrigin, AgentState, OrchestrationStatus, TaskState
+from blackboard.triggers import Trigger
 
 __all__ = [
     "AcceptanceExample",
@@ -105,6 +109,8 @@ __all__ = [
     "PatternError",
     "QueueMessage",
     "QueueStats",
+    "Reacted",
+    "Reaction",
     "Received",
     "RecordValidationError",
     "Registry",
@@ -123,6 +129,8 @@ __all__ = [
     "TaskResult",
     "TaskState",
     "Transition",
+    "Trigger",
+    "TriggerError",
     "UnreadableRecordError",
     "Usage",
     "VersionConflictError",

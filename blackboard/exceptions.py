@@ -25,6 +25,7 @@ __all__ = [
     "StoreUnavailableError",
     "StrictJsonError",
     "TaskNotFoundError",
+    "TriggerError",
     "UnreadableRecordError",
     "VersionConflictError",
 ]
@@ -76,6 +77,13 @@ class RecordValidationError(BlackboardError, ValueError):
         self.field = field
         where = f"{record}.{field}" if field else record
         super().__init__(f"invalid {where}: {message}")
+
+
+class TriggerError(RecordValidationError):
+    """An agent's trigger is not valid; ``field`` names where (``triggers[1].pattern``, ``triggers[0].input.host``)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__("AgentManifest", field, message)
 
 
 class StrictJsonError(RecordValidationError):

@@ -218,14 +218,19 @@ class CompletionEvent(_Aliased):
     (``output_ref``, a SHA-256 in the payload store) instead of inline. ``token`` echoes the task message's token:
     the receiver accepts the completion only if it matches the one stored with the task.
 
+    ``reactions`` are the ids of the reactive tasks the attempt's notes added (``pending``: the receiver dispatches
+    them); ``exhausted`` names a budget a reaction ran into (the receiver ends the orchestration with it).
+
     Schema ``arbiter.completion/2`` added ``token``; ``/1`` completions are still read (and refused: they prove
-    nothing).
+    nothing). ``/3`` added ``reactions`` and ``exhausted``; earlier ones read as without any.
     """
 
     model_config = Message.model_config | {"extra": "allow"}
     _ALIASES: ClassVar[dict[str, str | None]] = {"tool_use_id": "task_id", "node": None, "data": None}
 
-    schema_: Literal["arbiter.completion/1", "arbiter.completion/2"] = Field("arbiter.completion/2", alias="schema")
+    schema_: Literal["arbiter.completion/1", "arbiter.completion/2", "arbiter.completion/3"] = Field(
+        "arbiter.completion/3", alias="schema"
+    )
     orchestration_id: str = Field(min_length=1, max_length=128)
     task_id: str = Field(min_length=1, max_length=128)
     attempt: int = Field(ge=1)
@@ -240,6 +245,8 @@ class CompletionEvent(_Aliased):
     recorded: bool = False
     traceparent: str | None = None
     token: CompletionToken | None = Field(None, repr=False)
+    reactions: list[str] = Field(default_factory=list, max_length=1000)
+    exhausted: str | None = Field(None, max_length=64)
 
     def _alias_values(self) -> dict[str, Any]:
         data = self.output if self.error is None else f"{self.error.type}: {self.error.message}"

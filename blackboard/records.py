@@ -15,6 +15,7 @@ from pydantic import Field, field_validator, model_validator
 from blackboard._base import Record, new_id, utcnow
 from blackboard.messages import AgentRef, CompletionEvent, CompletionToken, Event, TaskError, Usage, tokens_match
 from blackboard.states import AgentOrigin, AgentState, OrchestrationStatus, TaskState
+from blackboard.triggers import Trigger, check_triggers
 
 __all__ = [
     "AGENT_NAME_PATTERN",
@@ -28,6 +29,7 @@ __all__ = [
     "CodeRef",
     "Note",
     "Orchestration",
+    "Reaction",
     "Task",
     "TaskResult",
     "duration_bucket",
@@ -47,7 +49,12 @@ Sha256 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
 
 
 class Budget(Record):
-    """Limits of one orchestration. Exhausting any of them ends it ``failed`` with the budget named."""
+    """Limits of one orchestration. Exhausting any of them ends it ``failed`` with the budget named.
+
+    ``max_trigger_depth`` bounds chains of reactive tasks (a note written by a triggered agent may trigger another):
+    a task the planner called is depth 0, one its note triggered depth 1, and so on; a reaction deeper than this is
+    not added (0: no reactive tasks at all).
+    """
 
     schema_: Literal["arbiter.budget/1"] = Field("arbiter.budget/1", alias="schema")
     max_waves: int = Field(10, ge=1)
@@ -55,6 +62,7 @@ class Budget(Record):
     max_fabrications: int = Field(3, ge=0)
     max_tokens: int = Field(200_000, ge=1)
     timeout_seconds: float = Field(900.0, gt=0)
+    max_trigger_depth: int = Field(3, ge=0)
 
     def exceeded_by(self, usage: BudgetUsage) -> str | None:
         """Return the name of the first limit that ``usage`` goes past, or ``None``."""
@@ -84,6 +92,8 @@ class Orchestration(Record):
     ``version`` counts stored writes (0 before the first); every update is a compare-and-set on it.
     ``wave`` is the number of the latest wave of tasks (0 before the first). ``planner`` and
     ``planning_expires_at`` are the lease of the process calling the model for it (see ``blackboard.leases``).
+    ``exhausted`` names a budget a reactive task ran into (``max_tasks``): the engine then ends the orchestration
+    ``failed`` with it at its next step.
     """
 
     schema_: Literal["arbiter.orchestration/1"] = Field("arbiter.orchestration/1", alias="schema")
@@ -103,6 +113,7 @@ class Orchestration(Record):
     traceparent: str | None = None
     planner: str | None = Field(None, max_length=512)
     planning_expires_at: datetime | None = None
+    exhausted: str | None = Field(None, max_length=64)
 
     @model_validator(mode="after")
     def _default_deadline(self) -> Orchestration:
@@ -151,6 +162,25 @@ class TaskResult(Record):
         return self
 
 
+class Reaction(Record):
+    """Why a reactive task exists: a note written in its orchestration fired one of the agent's triggers.
+
+    The task id is derived from ``(agent name@version, note key, note version)``, so one note version adds the task
+    at most once. ``depth`` is 1 for a note written by a task the planner called, one more per reactive step;
+    ``chain`` names the agents from the planner's task to this one (an agent already in it is not triggered again:
+    a cycle). ``traceparent`` is the span of the write that fired it (the task's spans link to it).
+    """
+
+    note_key: str = Field(min_length=1, max_length=256)
+    note_version: int = Field(ge=1)
+    note_author: str = Field("", max_length=128)
+    trigger: int = Field(ge=0)
+    depth: int = Field(ge=1)
+    chain: list[str] = Field(default_factory=list)
+    cause_task_id: str | None = Field(None, max_length=128)
+    traceparent: str | None = None
+
+
 class Task(Record):
     """One call of one agent in one wave; ``task_id`` is the model's toolUseId.
 
@@ -160,7 +190,8 @@ class Task(Record):
     tasks stored before tokens existed, whose completion events are then refused and whose waves the sweeper
     continues). It is never shown (``repr``, reports, the CLI).
     A ``running`` task claimed with a lease names its ``holder`` (``host/pid/start``) and ``lease_expires_at``
-    (see ``blackboard.leases``); both are cleared when the attempt ends.
+    (see ``blackboard.leases``); both are cleared when the attempt ends. ``reaction`` is set on a *reactive* task:
+    one the engine added because a note fired a trigger of its agent, not one the planner called.
     """
 
     schema_: Literal["arbiter.taskrecord/1"] = Field("arbiter.taskrecord/1", alias="schema")
@@ -181,6 +212,12 @@ class Task(Record):
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
     token: CompletionToken | None = Field(None, repr=False)
+    reaction: Reaction | None = None
+
+    @property
+    def reactive(self) -> bool:
+        """Whether a trigger added this task (the planner did not call it: it has no tool use to answer)."""
+        return self.reaction is not None
 
     def accepts(self, token: str | None) -> bool:
         """Whether a completion carrying ``token`` was issued for this task (a constant-time comparison)."""
@@ -298,7 +335,8 @@ class AgentManifest(Record):
     ``isolation`` is the explicit per-agent choice of how the wrapper runs it: ``sandbox`` (a child process; always
     for fabricated code) or ``in_process`` (only for trusted Python callables a user registers). ``output_schema``
     (a JSON Schema; fabricated agents always have one) is the output contract: the executor fails a run whose output
-    does not match it.
+    does not match it. ``triggers`` make the agent reactive (see :mod:`blackboard.triggers`); a manifest stored
+    before triggers existed reads as one without any.
     """
 
     schema_: Literal["arbiter.agent/1"] = Field("arbiter.agent/1", alias="schema")
@@ -319,6 +357,7 @@ class AgentManifest(Record):
     embedding: list[float] | None = None
     embedding_model: str | None = None
     created_at: datetime = Field(default_factory=utcnow)
+    triggers: list[Trigger] = Field(default_factory=list)
 
     @field_validator("input_schema")
     @classmethod
@@ -340,6 +379,12 @@ class AgentManifest(Record):
             except SchemaError as exc:
                 raise ValueError(f"not a valid JSON Schema: {exc.message}") from None
         return value
+
+    @model_validator(mode="after")
+    def _triggers_fit_the_schema(self) -> AgentManifest:
+        if self.triggers:
+            check_triggers(self.triggers, self.input_schema)
+        return self
 
     @property
     def ref(self) -> AgentRef:

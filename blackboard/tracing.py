@@ -18,7 +18,7 @@ OpenTelemetry's documentation describes.
 from __future__ import annotations
 
 import contextvars
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -95,7 +95,12 @@ def current_traceparent() -> str | None:
 
 
 @contextmanager
-def start_span(name: str, parent: str | None = None, attributes: Attributes | None = None) -> Iterator[Any]:
+def start_span(
+    name: str,
+    parent: str | None = None,
+    attributes: Attributes | None = None,
+    links: Sequence[str | None] = (),
+) -> Iterator[Any]:
     """Open a span and make it current for the block; it ends (recording any exception) when the block exits.
 
     Args:
@@ -103,6 +108,8 @@ def start_span(name: str, parent: str | None = None, attributes: Attributes | No
         parent: the ``traceparent`` to continue (a message's); ``None`` continues the current span, or starts a
             new trace when there is none.
         attributes: span attributes; ``None`` values are left out.
+        links: ``traceparent`` strings of spans this one follows from without being their child (the note write
+            that triggered a reactive task); ``None`` entries are left out.
 
     Yields:
         The OpenTelemetry span, or ``None`` without OpenTelemetry.
@@ -112,8 +119,9 @@ def start_span(name: str, parent: str | None = None, attributes: Attributes | No
         return
     parent_context = extract(parent) if parent else None
     clean = {key: value for key, value in (attributes or {}).items() if value is not None}
+    linked = [_trace.Link(_trace.get_current_span(extract(tp)).get_span_context()) for tp in links if tp]
     tracer = _trace.get_tracer(TRACER_NAME)
-    with tracer.start_as_current_span(name, context=parent_context, attributes=clean) as span:
+    with tracer.start_as_current_span(name, context=parent_context, attributes=clean, links=linked) as span:
         yield span
 
 

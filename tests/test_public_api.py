@@ -15,11 +15,13 @@ BLACKBOARD = {
     "CodeStore", "Completion",
     "CompletionEvent", "ConfigurationError", "DeadLetter", "Event", "EventBus", "FabricationRequest", "IntegrityError",
     "InvalidTransitionError", "MessageTooLargeError", "Note", "NotFoundError", "Orchestration", "OrchestrationFinished",
-    "OrchestrationNotFoundError", "OrchestrationStatus", "PatternError", "QueueMessage", "QueueStats", "Received",
+    "OrchestrationNotFoundError", "OrchestrationStatus", "PatternError", "QueueMessage", "QueueStats", "Reacted",
+    "Reaction", "Received",
     "RecordValidationError", "Registry", "ReservedNameError", "ReservedSourceError", "RetryPolicy", "StoreCorruptError",
     "StoreUnavailableError", "StrictJsonError", "ingress_event", "ingress_events",
     "Subscription", "Task", "TaskError", "TaskMessage", "TaskNotFoundError", "TaskQueue", "TaskResult", "TaskState",
-    "Transition", "UnreadableRecordError", "Usage", "VersionConflictError", "local_backends", "memory_backends",
+    "Transition", "Trigger", "TriggerError", "UnreadableRecordError", "Usage", "VersionConflictError",
+    "local_backends", "memory_backends",
 }  # fmt: skip
 
 

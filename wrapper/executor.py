@@ -40,6 +40,7 @@ from blackboard import (
     NotFoundError,
     RetryPolicy,
     StrictJsonError,
+    Task,
     TaskError,
     TaskMessage,
     TaskResult,
@@ -51,6 +52,8 @@ from blackboard import strict_json as boundary
 from blackboard._base import utcnow
 from blackboard.leases import DEFAULT_LEASE_SECONDS
 from blackboard.messages import NoteSnapshot
+from blackboard.ports.blackboard import Reacted
+from blackboard.reactions import ReactiveAgents, react, result_note_key
 from wrapper import sdk
 from wrapper._claims import ClaimKeeper
 from wrapper._json_values import strict_json
@@ -155,6 +158,7 @@ class Executor:
         self._retry = retry or RetryPolicy()
         self._clock = clock
         self.manifests = ManifestCache(backends.registry)
+        self._reactive = ReactiveAgents(backends.registry)
         self.code = CodeCache(backends.code_store, code_cache_dir)
         self._calls = trusted_calls or TrustedCalls()
 
@@ -235,7 +239,7 @@ class Executor:
                 run = _failed(type(exc).__name__, str(exc), retryable=getattr(exc, "retryable", True))
             if run.duration_ms == 0.0:
                 run = replace(run, duration_ms=(time.perf_counter() - started) * 1000)
-            return self.report(message, run)
+            return self.report(message, run, task=claim.task)
         finally:
             self._claims.release(message)
 
@@ -415,11 +419,19 @@ class Executor:
 
     # ---------------------------------------------------------------- finishing
 
-    def report(self, message: TaskMessage, run: Outcome) -> CompletionEvent:
+    def report(self, message: TaskMessage, run: Outcome, *, task: Task | None = None) -> CompletionEvent:
         """Write an attempt's outcome (and its notes) to the blackboard, then emit its completion event, always.
 
         Large outputs go to the code store and travel by reference. Used for every task this executor runs, and by
-        other components that execute a claimed task themselves (the Fabricator).
+        other components that execute a claimed task themselves (the Fabricator). The notes written may fire agents'
+        triggers: their reactive tasks are added before the result is recorded (so the wave stays open for them,
+        see :mod:`blackboard.reactions`) and named in the completion; a reactive task's own output is written as a
+        note too (:func:`blackboard.reactions.result_note_key`), which the planner sees in its next turn.
+
+        Args:
+            message: the task message of the attempt.
+            run: how the attempt ended.
+            task: the task as claimed (read from the blackboard when notes need it and it is not given).
         """
         backends = self._backends
         run, encoded = self._bounded(message, run)
@@ -438,8 +450,24 @@ class Executor:
         )
         retry_at = self._retry.next_attempt_at(result, self._clock())
         closes_wave = recorded = False
+        notes = run.notes
+        if task is not None and task.reaction is not None and run.status is TaskState.SUCCEEDED:
+            kept = output if output_ref is None else {"stored": output_ref, "note": "the output was too large to show"}
+            notes = (*notes, (result_note_key(task), kept))
+        reactions: list[Reacted] = []
         try:
-            self._write_notes(message, run.notes)
+            written = self._write_notes(message, notes)
+            if written:
+                cause = task or backends.blackboard.get_task(message.orchestration_id, message.task_id)
+                with tracing.start_span("wrapper.react", attributes={"arbiter.notes": len(written)}):
+                    reactions = react(
+                        backends.blackboard,
+                        self._reactive,
+                        cause,
+                        written,
+                        traceparent=tracing.current_traceparent() or message.traceparent,
+                        clock=self._clock,
+                    )
             transition = backends.blackboard.complete(
                 message.orchestration_id, message.task_id, message.attempt, result, retry_at=retry_at
             )
@@ -455,6 +483,8 @@ class Executor:
             recorded=recorded,
             traceparent=tracing.current_traceparent() or message.traceparent,
             token=message.token,
+            reactions=[r.task.task_id for r in reactions if r.applied],
+            exhausted=next((r.refused for r in reactions if r.refused == "max_tasks"), None),
             **dict(result.model_dump(include=_REPORTED)),
         )
         try:
@@ -492,9 +522,11 @@ class Executor:
             return _refused(run, "OutputTooLarge", reason), None
         return run, encoded
 
-    def _write_notes(self, message: TaskMessage, notes: tuple[tuple[str, Any], ...]) -> None:
+    def _write_notes(self, message: TaskMessage, notes: tuple[tuple[str, Any], ...]) -> list[Note]:
+        """Write the notes of an attempt (compare-and-set on the version read); return the ones written."""
         if not notes:
-            return
+            return []
+        written: list[Note] = []
         board = self._backends.blackboard
         seen = {n.key: n.version for n in board.notes(message.orchestration_id)}
         for key, value in notes:
@@ -503,10 +535,12 @@ class Executor:
             )
             if applied.applied:
                 seen[key] = applied.record.version
+                written.append(applied.record)
             else:
                 logger.warning(
                     "task_id=<%s>, key=<%s> | note not written: another writer changed it first", message.task_id, key
                 )
+        return written
 
 
 def _refused(run: Outcome, error_type: str, message: str) -> Outcome:

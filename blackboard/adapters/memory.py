@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 from blackboard._base import utcnow
 from blackboard.exceptions import AgentNotFoundError, OrchestrationNotFoundError, TaskNotFoundError
-from blackboard.ports.blackboard import Blackboard, TaskChange, Transition, became_done
+from blackboard.ports.blackboard import Blackboard, InsertOutcome, TaskChange, Transition, became_done
 from blackboard.ports.code_store import CodeStore
 from blackboard.ports.registry import Registry, StatsDelta
 from blackboard.ports.task_queue import DeadLetter, QueueStats, Received, TaskQueue
@@ -125,6 +125,20 @@ class MemoryBlackboard(Blackboard):
                 self._task_order[task.orchestration_id].append(task.task_id)
             self._waves[(orchestration.id, orchestration.wave)] = _Wave(size=len(tasks))
             return True
+
+    def _insert_reactive(self, orchestration: Orchestration, expected_version: int, task: Task) -> InsertOutcome:
+        with self._lock:
+            if (task.orchestration_id, task.task_id) in self._tasks:
+                return "exists"
+            wave = self._waves.get((task.orchestration_id, task.wave))
+            if wave is None or wave.closed:
+                return "closed"
+            if not self._cas_orchestration_locked(orchestration, expected_version):
+                return "conflict"
+            self._tasks[(task.orchestration_id, task.task_id)] = task
+            self._task_order[task.orchestration_id].append(task.task_id)
+            wave.size += 1
+            return "inserted"
 
     def _get_task(self, orchestration_id: str, task_id: str) -> Task:
         if (orchestration_id, task_id) not in self._tasks:

@@ -1,6 +1,6 @@
 """The ports: abstract stores whose base classes hold the shared logic; adapters implement a few primitives."""
 
-from blackboard.ports.blackboard import Applied, Blackboard, Completion, TaskChange, Transition
+from blackboard.ports.blackboard import Applied, Blackboard, Completion, Reacted, TaskChange, Transition
 from blackboard.ports.code_store import CodeStore
 from blackboard.ports.event_bus import EventBus, Subscription
 from blackboard.ports.registry import Registry
@@ -15,6 +15,7 @@ __all__ = [
     "EventBus",
     "QueueMessage",
     "QueueStats",
+    "Reacted",
     "Received",
     "Registry",
     "Subscription",

@@ -28,7 +28,7 @@ import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Literal, TypeVar
 
 from blackboard._base import revalidate, utcnow
 from blackboard.exceptions import (
@@ -50,7 +50,7 @@ from blackboard.states import (
     check_task_transition,
 )
 
-__all__ = ["Applied", "Blackboard", "Completion", "TaskChange", "Transition", "became_done"]
+__all__ = ["Applied", "Blackboard", "Completion", "Reacted", "TaskChange", "Transition", "became_done"]
 
 logger = logging.getLogger(__name__)
 
@@ -92,6 +92,33 @@ class Transition:
     applied: bool
     task: Task
     closes_wave: bool = False
+
+
+#: Why :meth:`Blackboard.add_reactive_task` added nothing (``None``: it added the task).
+ReactionRefusal = Literal[
+    "duplicate", "cycle", "wave closed", "orchestration finished", "max_trigger_depth", "max_tasks", "conflicts"
+]
+#: What the ``_insert_reactive`` primitive reports.
+InsertOutcome = Literal["inserted", "exists", "closed", "conflict"]
+_REACTIVE_TRIES = 8
+
+
+@dataclass(frozen=True, slots=True)
+class Reacted:
+    """Outcome of :meth:`Blackboard.add_reactive_task`.
+
+    Attributes:
+        task: the task as stored (the one stored earlier for a duplicate), or as it was offered when refused.
+        refused: why nothing was added (``duplicate``: this note version already added it), or ``None``.
+    """
+
+    task: Task
+    refused: ReactionRefusal | None = None
+
+    @property
+    def applied(self) -> bool:
+        """Whether this call added the task."""
+        return self.refused is None
 
 
 def became_done(before: Task, after: Task) -> bool:
@@ -215,6 +242,49 @@ class Blackboard(abc.ABC):
         if self._insert_wave(changed, current.version, stamped):
             return Applied(True, changed)
         return Applied(False, self._get_orchestration(current.id))
+
+    def add_reactive_task(self, task: Task) -> Reacted:
+        """Add a reactive task to its (running) wave: once, within the orchestration's budgets.
+
+        One atomic write stores the task ``pending``, grows its wave by one (so the wave does not close before it is
+        done) and counts it in the orchestration's task usage, on three conditions: no task with its id exists (its
+        id is derived from the agent version and the note version that fired it: duplicates and racing writers of
+        one note add it once), the wave is not closed, and the orchestration's version is the one read (else it is
+        read again and the budget checked again). A reaction past ``max_trigger_depth`` is refused; one past
+        ``max_tasks`` is refused and marks the orchestration ``exhausted`` so that the engine ends it ``failed``
+        with that budget named.
+
+        Args:
+            task: a ``pending`` task at attempt 1 with ``reaction`` set, in the wave of the task that wrote the note.
+        """
+        if task.reaction is None or task.state is not TaskState.PENDING or task.attempt != 1:
+            raise RecordValidationError("Task", "reaction", "a reactive task starts pending at attempt 1")
+        for _ in range(_REACTIVE_TRIES):
+            try:
+                return Reacted(self._get_task(task.orchestration_id, task.task_id), "duplicate")
+            except NotFoundError:
+                pass
+            current = self._get_orchestration(task.orchestration_id)
+            if current.finished:
+                return Reacted(task, "orchestration finished")
+            if task.reaction.depth > current.budget.max_trigger_depth:
+                return Reacted(task, "max_trigger_depth")
+            usage = current.usage.model_copy(update={"tasks": current.usage.tasks + 1})
+            if current.budget.exceeded_by(usage) == "max_tasks":
+                marked = current
+                while marked.exhausted is None and not marked.finished:  # another write may come first: read again
+                    marked = self.update_orchestration(marked, exhausted="max_tasks").record
+                return Reacted(task, "max_tasks")
+            changed = self._next_orchestration(current, {"usage": usage})
+            stamped = task.model_copy(update={"created_at": changed.updated_at, "updated_at": changed.updated_at})
+            outcome = self._insert_reactive(changed, current.version, stamped)
+            if outcome == "inserted":
+                return Reacted(stamped)
+            if outcome == "exists":
+                return Reacted(self._get_task(task.orchestration_id, task.task_id), "duplicate")
+            if outcome == "closed":
+                return Reacted(task, "wave closed")
+        return Reacted(task, "conflicts")
 
     # ---------------------------------------------------------------- tasks
 
@@ -622,6 +692,14 @@ class Blackboard(abc.ABC):
     @abc.abstractmethod
     def _insert_wave(self, orchestration: Orchestration, expected_version: int, tasks: list[Task]) -> bool:
         """Atomically: CAS the orchestration, insert the tasks, create the wave counter ``(len(tasks), 0, open)``."""
+
+    @abc.abstractmethod
+    def _insert_reactive(self, orchestration: Orchestration, expected_version: int, task: Task) -> InsertOutcome:
+        """Insert a reactive task, grow its wave and CAS the orchestration, atomically: all of it or nothing.
+
+        Returns ``exists`` when a task with its id exists, ``closed`` when its wave is closed or missing, ``conflict``
+        when the orchestration's version is not ``expected_version``, else ``inserted``.
+        """
 
     @abc.abstractmethod
     def _get_task(self, orchestration_id: str, task_id: str) -> Task:

@@ -9,6 +9,7 @@ completions go through the bus back to the arbiter function, until the orchestra
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -16,6 +17,7 @@ import arbiter.aws_lambda
 import fabricator.aws_lambda
 import wrapper.aws_lambda
 from arbiter.inputs import load_event_file
+from arbiter.runtime import LocalRuntime
 from blackboard import AgentOrigin, AgentState, Backends, OrchestrationStatus, TaskState
 from tests.aws.conftest import EXAMPLES, register_example
 from tests.aws.deployment import MotoDeployment
@@ -70,3 +72,50 @@ def test_incident_fabricates_a_worker_through_the_fabrication_queue(
     used = {t.agent.name for t in aws.blackboard.list_tasks(orchestration.id) if t.state is TaskState.SUCCEEDED}
     assert {"fabricate", fabricated[0].name} <= used
     assert aws.code_store.get(fabricated[0].code.sha256)  # the code is in the code bucket, verified
+
+
+GRILL_CHECK = """def handler(table: int, burgers: int) -> dict:
+    return {"table": table, "checked": burgers, "grill": "clean"}
+"""
+
+
+def test_a_note_trigger_adds_a_reactive_task_through_the_deployed_handlers(
+    deployment: MotoDeployment, aws: Backends, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("ARBITER_MODEL", f"scripted:{EXAMPLES / 'restaurant' / 'scripted.json'}")
+    register_example(aws, "restaurant")
+    module = tmp_path / "grill_check.py"
+    module.write_text(GRILL_CHECK)
+    with LocalRuntime(backends=aws, start=False) as runtime:
+        runtime.register_agent(
+            "grill_check",
+            "Checks the grill after burgers were grilled.",
+            module,
+            input_schema={
+                "type": "object",
+                "properties": {"table": {"type": "integer"}, "burgers": {"type": "integer"}},
+            },
+            triggers=[
+                {
+                    "pattern": {"note": {"key": ["grill"]}},
+                    "input": {"table": "$.note.value.last_table", "burgers": "$.note.value.burgers"},
+                }
+            ],
+        )
+    deployment.put_event(_event("restaurant"))
+
+    deployment.pump(arbiter.aws_lambda.handler, wrapper.aws_lambda.handler)
+
+    (orchestration,) = aws.blackboard.list_orchestrations(None, limit=10)
+    assert orchestration.status is OrchestrationStatus.COMPLETED, orchestration.error
+    tasks = aws.blackboard.list_tasks(orchestration.id)
+    (reactive,) = [t for t in tasks if t.reactive]
+    assert reactive.agent.name == "grill_check" and reactive.wave == 1 and reactive.state is TaskState.SUCCEEDED
+    assert reactive.input == {"table": 7, "burgers": 2}
+    assert orchestration.usage.tasks == len(tasks) == 5 and orchestration.usage.waves == 2
+    note = aws.blackboard.get_note(orchestration.id, "grill_check@grill")
+    assert note is not None and note.value == {"table": 7, "checked": 2, "grill": "clean"}
+    # The planner's second turn came after the reaction: the wave waited for it and its note was in the results.
+    answer = next(m for m in orchestration.conversation if m["role"] == "user" and "toolResult" in m["content"][0])
+    assert "grill_check@grill" in answer["content"][-1]["text"]
+    assert deployment.drain("task-dlq") == []

@@ -5,12 +5,17 @@ wave counter moves, else one TransactWriteItems. Each task item carries a revisi
 on the revision that was read, so a change computed from a stale read never lands (the whole call is read and run
 again). A task that becomes done moves its wave counter in the same transaction:
 
-- while other tasks of the wave are still to finish: ``ADD done :k`` under ``done < size - k``;
-- for the call that finishes the wave: ``SET done = size, closed = true`` under ``done = size - k AND NOT closed``.
+- while other tasks of the wave are still to finish: ``ADD done :k`` under ``done < size - k AND wave_size = size``;
+- for the call that finishes the wave: ``SET done = size, closed = true`` under
+  ``done = size - k AND wave_size = size AND NOT closed``.
 
-The call does not read the counter first: it guesses (the closing form only when the call finishes every task of the
-wave), and when the guess was wrong the cancellation reason says so and the other form is certain to hold (the
-counter only grows, and the call's own tasks are not in it yet). Exactly one call closes each wave.
+The call does not read the counter first: it guesses from the wave size stored on the task items (the closing form
+only when the call finishes every task of the wave), and when the guess was wrong the cancellation reason says so
+and the other form holds unless the wave grew (the counter only grows, and the call's own tasks are not in it yet).
+A wave grows when a reactive task joins it (``DynamoDBBlackboard._insert_reactive``: ``wave_size + 1`` under
+``NOT closed``); the tasks stored before keep the smaller size, so when the flipped form fails too the counter is
+read and both forms are computed from its size. Since every form is conditional on the size it assumed, no call
+closes a wave that a reactive task joined meanwhile. Exactly one call closes each wave.
 
 The read is skipped when this process wrote every task of the call last (``_dynamodb_seen``) and every change
 applies to those items: the revision condition then checks them, and a stale one makes the call read for real.
@@ -46,27 +51,32 @@ class _Wave:
     closers: list[int]  # indexes of the results that made a task of this wave done, in order
     closing: bool = False  # which form of the counter update to send
     flipped: bool = False
+    reread: bool = False
 
     def operation(self) -> dict[str, Any]:
         done = len(self.closers)
         if self.closing:
             update = {
                 "UpdateExpression": "SET #done = :size, #closed = :true",
-                "ConditionExpression": "#done = :before AND #closed = :false",
+                "ConditionExpression": "#done = :before AND #size = :size AND #closed = :false",
                 "ExpressionAttributeValues": {
                     ":size": number(self.size),
                     ":before": number(self.size - done),
                     ":true": _TRUE,
                     ":false": _FALSE,
                 },
-                "ExpressionAttributeNames": {"#done": "done_count", "#closed": "closed"},
+                "ExpressionAttributeNames": {"#done": "done_count", "#closed": "closed", "#size": "wave_size"},
             }
         else:
             update = {
                 "UpdateExpression": "ADD #done :k",
-                "ConditionExpression": "#done < :limit",
-                "ExpressionAttributeValues": {":k": number(done), ":limit": number(self.size - done)},
-                "ExpressionAttributeNames": {"#done": "done_count"},
+                "ConditionExpression": "#done < :limit AND #size = :size",
+                "ExpressionAttributeValues": {
+                    ":k": number(done),
+                    ":limit": number(self.size - done),
+                    ":size": number(self.size),
+                },
+                "ExpressionAttributeNames": {"#done": "done_count", "#size": "wave_size"},
             }
         return {"Update": {"Key": wave_key(self.orchestration_id, self.wave), **update}}
 
@@ -196,7 +206,21 @@ def _commit(table: Table, puts: list[dict[str, Any]], waves: list[_Wave]) -> Non
         if len(reasons) != len(puts) + len(waves) or any(code != "None" for code in reasons[: len(puts)]):
             raise Conflict("a task changed since it was read")
         for wave, code in zip(waves, reasons[len(puts) :], strict=True):
-            if code != "None":
-                if wave.flipped:
-                    raise Conflict("a wave counter moved unexpectedly")
+            if code == "None":
+                continue
+            if not wave.flipped:
                 wave.closing, wave.flipped = not wave.closing, True
+            elif not wave.reread:
+                _read_counter(table, wave)
+            else:
+                raise Conflict("a wave counter moved unexpectedly")
+
+
+def _read_counter(table: Table, wave: _Wave) -> None:
+    """Take the wave's size from its counter (a reactive task grew it) and pick the form that holds now."""
+    counter = table.get(wave_key(wave.orchestration_id, wave.wave))
+    if counter is None:
+        raise Conflict("the wave counter is not readable yet")
+    wave.size = int(counter["wave_size"]["N"])
+    wave.closing = int(counter["done_count"]["N"]) + len(wave.closers) == wave.size
+    wave.reread = True

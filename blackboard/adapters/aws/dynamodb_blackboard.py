@@ -56,7 +56,7 @@ from blackboard.adapters.aws._dynamodb_seen import SeenItems
 from blackboard.adapters.aws._dynamodb_tasks import apply_task_changes
 from blackboard.adapters.aws.exceptions import TransactionTooLargeError
 from blackboard.exceptions import BlackboardError, ConfigurationError, OrchestrationNotFoundError, TaskNotFoundError
-from blackboard.ports.blackboard import Blackboard, TaskChange, Transition
+from blackboard.ports.blackboard import Blackboard, InsertOutcome, TaskChange, Transition
 from blackboard.ports.code_store import CodeStore
 from blackboard.quarantine import Unreadable, as_entry
 from blackboard.records import Note, Orchestration, Task
@@ -197,6 +197,52 @@ class DynamoDBBlackboard(Blackboard):
         if reasons is None:
             self._seen.remember(task_items)
         return reasons is None
+
+    def _insert_reactive(self, orchestration: Orchestration, expected_version: int, task: Task) -> InsertOutcome:
+        """One transaction: the orchestration (CAS), the task (absent), the wave counter grown by one.
+
+        The counter's size is read first and the update is conditional on it (and on the wave being open), so the
+        new task's ``seq`` and ``wave_size`` are exact; the tasks stored before keep their smaller ``wave_size``,
+        which the task changes only take as a first guess (``_dynamodb_tasks``).
+        """
+        counter = self.table.get(wave_key(task.orchestration_id, task.wave))
+        if counter is None or counter.get("closed", {}).get("BOOL", False):
+            return "closed"
+        size = int(counter["wave_size"]["N"])
+        orchestration_item = self._codec.orchestration_item(orchestration)
+        task_item = self._codec.task_item(task, seq=size, wave_size=size + 1, rev=0)
+        self._codec.values.fit([orchestration_item, task_item], PARTS, "A reactive task")
+        operations = [
+            {
+                "Put": {
+                    "Item": orchestration_item,
+                    "ConditionExpression": "#v = :v",
+                    "ExpressionAttributeNames": {"#v": "version"},
+                    "ExpressionAttributeValues": {":v": number(expected_version)},
+                }
+            },
+            {"Put": {"Item": task_item, "ConditionExpression": _NOT_THERE}},
+            {
+                "Update": {
+                    "Key": wave_key(task.orchestration_id, task.wave),
+                    "UpdateExpression": "SET #size = :grown",
+                    "ConditionExpression": "#size = :size AND #closed = :false",
+                    "ExpressionAttributeNames": {"#size": "wave_size", "#closed": "closed"},
+                    "ExpressionAttributeValues": {
+                        ":size": number(size),
+                        ":grown": number(size + 1),
+                        ":false": {"BOOL": False},
+                    },
+                }
+            },
+        ]
+        reasons = retry_conflicts(lambda: self.table.transact(operations), f"add reactive task {task.task_id}")
+        if reasons is None:
+            self._seen.remember([task_item])
+            return "inserted"
+        if reasons[1] != "None":
+            return "exists"
+        return "conflict"  # the orchestration or the wave moved: the port reads both again
 
     # ---------------------------------------------------------------- tasks
 

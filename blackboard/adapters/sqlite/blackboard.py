@@ -10,7 +10,7 @@ from datetime import datetime
 from blackboard._base import utcnow
 from blackboard.adapters.sqlite._database import SqliteDatabase
 from blackboard.exceptions import OrchestrationNotFoundError, TaskNotFoundError
-from blackboard.ports.blackboard import Blackboard, TaskChange, Transition, became_done
+from blackboard.ports.blackboard import Blackboard, InsertOutcome, TaskChange, Transition, became_done
 from blackboard.quarantine import Unreadable, load, load_or_raise
 from blackboard.records import Note, Orchestration, Task
 from blackboard.states import OrchestrationStatus, TaskState
@@ -150,6 +150,32 @@ class SqliteBlackboard(Blackboard):
             # A task id already used in an earlier wave: the transaction rolled back, nothing was written.
             return False
         return True
+
+    def _insert_reactive(self, orchestration: Orchestration, expected_version: int, task: Task) -> InsertOutcome:
+        with self.database.write() as conn:
+            exists = conn.execute(
+                "SELECT 1 FROM tasks WHERE orchestration_id = ? AND task_id = ?", (task.orchestration_id, task.task_id)
+            ).fetchone()
+            if exists is not None:
+                return "exists"
+            # BEGIN IMMEDIATE holds the write lock: the wave read here is the one updated below.
+            wave = conn.execute(
+                "SELECT closed FROM waves WHERE orchestration_id = ? AND wave = ?", (task.orchestration_id, task.wave)
+            ).fetchone()
+            if wave is None or wave[0]:
+                return "closed"
+            if not self._cas_orchestration_in(conn, orchestration, expected_version):
+                return "conflict"
+            conn.execute(
+                "UPDATE waves SET size = size + 1 WHERE orchestration_id = ? AND wave = ?",
+                (task.orchestration_id, task.wave),
+            )
+            conn.execute(
+                "INSERT INTO tasks (state, attempt, updated_at, deadline, retry_at, doc, orchestration_id, task_id,"
+                " wave) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (*_task_row(task), task.wave),
+            )
+        return "inserted"
 
     # ---------------------------------------------------------------- tasks
 
