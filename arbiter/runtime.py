@@ -13,10 +13,10 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, overload
 
 from arbiter._completions import COMPLETIONS_QUEUE, serve_completions
-from arbiter.agents import AgentDefinition, check_contract, load_trusted_module
+from arbiter.agents import AgentDefinition, AgentFunction, check_contract, load_trusted_module
 from arbiter.constants import DEFAULT_QUEUE_VISIBILITY_SECONDS
 from arbiter.coordinator import Coordinator, EngineSettings
 from arbiter.engine import build_coordinator, resolve
@@ -119,8 +119,9 @@ class LocalRuntime:
         backends: other adapters than the embedded default in ``home`` (the AWS set, say); ``queue`` is then ignored:
             tasks go to ``backends.queue`` and ``fabricate`` tasks to ``fabrication_queue``.
         fabrication_queue: the Fabricator's queue with ``backends`` (default: one in memory).
-        agents: agents to register before the runtime starts (and resumes what a crash left): a trusted agent's
-            callable must be registered in this process before its tasks run, so pass trusted agents here.
+        agents: agents to register before the runtime starts (and resumes what a crash left): definitions or
+            functions decorated with :func:`arbiter.agent`; a trusted agent's callable must be registered in this
+            process before its tasks run, so pass trusted agents here.
         trusted_calls: where trusted agents run (see :mod:`wrapper.trusted_calls`); by default at most
             ``max(4, workers)`` live calls per agent and ``max(32, 4 * workers)`` in all.
         stalled_after: seconds an orchestration must be idle before the watchdog continues it (default:
@@ -148,7 +149,7 @@ class LocalRuntime:
         start: bool = True,
         backends: Backends | None = None,
         fabrication_queue: TaskQueue | None = None,
-        agents: Sequence[AgentDefinition] = (),
+        agents: Sequence[AgentDefinition | AgentFunction] = (),
         trusted_calls: TrustedCalls | None = None,
         stalled_after: float | None = None,
         max_event_bytes: int | None = None,
@@ -208,6 +209,7 @@ class LocalRuntime:
             self._settings = replace(self._settings, stalled_after_seconds=stalled_after)
         self._sweep_interval = sweep_interval
         self._trusted: dict[str, Callable[..., Any]] = {}
+        self._functions: dict[str, str] = {}  # agent name -> module.qualname of the decorated function that took it
         # Every worker thread may run a call of the same agent; calls that overran hold slots beyond that.
         self._trusted_calls = trusted_calls or TrustedCalls(per_agent=max(4, workers), max_calls=max(32, 4 * workers))
         self._stop = threading.Event()
@@ -220,6 +222,9 @@ class LocalRuntime:
         self._fabricator: Fabricator | None = None
         self.backends.bus.subscribe({"source": [ORCHESTRATION_SOURCE]}, self._on_finished, name="runtime-wait")
         for agent in agents:
+            if isinstance(agent, AgentFunction):
+                self._register_function(agent)
+                continue
             self.register_agent(
                 agent.name,
                 agent.description,
@@ -430,6 +435,96 @@ class LocalRuntime:
             in_process = bool(trusted)
             if in_process:
                 self._trusted[name] = load_trusted_module(path, name)
+        return self._publish(name, description, code, schema, in_process, timeout_seconds, max_attempts)
+
+    @overload
+    def agent(self, function: Callable[..., Any]) -> AgentFunction: ...
+
+    @overload
+    def agent(
+        self,
+        *,
+        name: str | None = None,
+        description: str | None = None,
+        trusted: bool = True,
+        timeout_seconds: float = 60.0,
+        max_attempts: int | None = None,
+    ) -> Callable[[Callable[..., Any]], AgentFunction]: ...
+
+    def agent(
+        self,
+        function: Callable[..., Any] | None = None,
+        *,
+        name: str | None = None,
+        description: str | None = None,
+        trusted: bool = True,
+        timeout_seconds: float = 60.0,
+        max_attempts: int | None = None,
+    ) -> AgentFunction | Callable[[Callable[..., Any]], AgentFunction]:
+        """Define an agent with a decorated function and register it now: ``@rt.agent`` or ``@rt.agent(...)``.
+
+        The arguments and how the name, description and input schema are found are those of :func:`arbiter.agent`
+        (``trusted=True``, the default, runs the function in this process). An :class:`~arbiter.AgentFunction` made
+        with :func:`arbiter.agent` is registered as it is. Registering the same function again is idempotent (the
+        same version); another function under a name a function took in this runtime is refused.
+
+        Returns:
+            The :class:`~arbiter.AgentFunction` (a decorator when ``function`` is not given).
+
+        Raises:
+            UsageError: as :func:`arbiter.agent`, or the name is taken in this runtime by another function.
+        """
+
+        def register(target: Callable[..., Any]) -> AgentFunction:
+            if isinstance(target, AgentFunction):
+                defined = target
+            else:
+                defined = AgentFunction(
+                    target,
+                    name=name,
+                    description=description,
+                    trusted=trusted,
+                    timeout_seconds=timeout_seconds,
+                    max_attempts=max_attempts,
+                )
+            self._register_function(defined)
+            return defined
+
+        return register if function is None else register(function)
+
+    def _register_function(self, defined: AgentFunction) -> AgentManifest:
+        origin = f"{defined.function.__module__}.{defined.function.__qualname__}"
+        taken = self._functions.get(defined.name)
+        if taken is not None and taken != origin:
+            raise UsageError(
+                f"the agent name {defined.name!r} is taken in this runtime by the function {taken}; "
+                f"give {origin} another name (name=...)"
+            )
+        if defined.trusted:
+            self._trusted[defined.name] = defined
+        manifest = self._publish(
+            defined.name,
+            defined.description,
+            defined.code,
+            defined.input_schema,
+            defined.trusted,
+            defined.timeout_seconds,
+            defined.max_attempts,
+        )
+        self._functions[defined.name] = origin
+        return manifest
+
+    def _publish(
+        self,
+        name: str,
+        description: str,
+        code: bytes,
+        schema: dict[str, Any],
+        in_process: bool,
+        timeout_seconds: float,
+        max_attempts: int | None,
+    ) -> AgentManifest:
+        """Store the code and make this definition the active version (the active one when it is the same)."""
         registry = self.backends.registry
         ref = self.backends.code_store.put(code)
         for existing in reversed(registry.versions(name)):
