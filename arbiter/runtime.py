@@ -6,6 +6,7 @@ worker threads, the coordinator and the watchdog. The same engine runs on AWS wi
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import threading
@@ -13,9 +14,11 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from queue import SimpleQueue
 from typing import TYPE_CHECKING, Any, overload
 
 from arbiter._completions import COMPLETIONS_QUEUE, serve_completions
+from arbiter._stream import UpdateStream
 from arbiter.agents import AgentDefinition, AgentFunction, check_contract, load_trusted_module
 from arbiter.constants import DEFAULT_QUEUE_VISIBILITY_SECONDS
 from arbiter.coordinator import Coordinator, EngineSettings
@@ -25,6 +28,7 @@ from arbiter.inputs import schema_from_signature, source_of
 from arbiter.prompts import system_prompt
 from arbiter.reflection import ReflectionPolicy
 from arbiter.sweeper import Sweeper
+from arbiter.updates import OrchestrationFinished, RunResult, result_of
 from blackboard import (
     AgentManifest,
     AgentOrigin,
@@ -54,27 +58,9 @@ from wrapper.matching import Matcher, matcher_for
 if TYPE_CHECKING:
     from strands.models import Model
 
-__all__ = ["LocalRuntime", "OrchestrationView", "RunResult"]
+__all__ = ["LocalRuntime", "OrchestrationView", "RunResult", "UpdateStream"]
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class RunResult:
-    """How an orchestration ended."""
-
-    orchestration_id: str
-    status: str
-    output: Any
-    error: str | None
-    waves: int
-    tasks: int
-    tokens: int
-
-    @property
-    def ok(self) -> bool:
-        """Whether it completed."""
-        return self.status == "completed"
 
 
 @dataclass(frozen=True)
@@ -213,6 +199,8 @@ class LocalRuntime:
         # Every worker thread may run a call of the same agent; calls that overran hold slots beyond that.
         self._trusted_calls = trusted_calls or TrustedCalls(per_agent=max(4, workers), max_calls=max(32, 4 * workers))
         self._stop = threading.Event()
+        self._plans: SimpleQueue[str | None] = SimpleQueue()  # orchestrations to plan (None: stop)
+        self._planners = 0
         self._finished = threading.Condition()
         self._threads: list[threading.Thread] = []
         self._pool: SandboxPool | None = sandbox
@@ -290,6 +278,11 @@ class LocalRuntime:
                     daemon=True,
                 )
             )
+        self._planners = max(1, self._workers)
+        self._threads += [
+            threading.Thread(target=self._plan_submitted, name=f"arbiter-planner-{n}", daemon=True)
+            for n in range(self._planners)
+        ]
         for thread in self._threads:
             thread.start()
 
@@ -301,6 +294,8 @@ class LocalRuntime:
         completion and stay ``running`` until the watchdog recovers them, as after a crash.
         """
         self._stop.set()
+        for _ in range(self._planners):
+            self._plans.put(None)
         if self._executor is not None:
             self._executor.close()
         for thread in self._threads:
@@ -342,6 +337,19 @@ class LocalRuntime:
             wait_seconds=0.5,
             visibility_seconds=self._queue_visibility,
         )
+
+    def _plan_submitted(self) -> None:
+        """Plan the orchestrations :meth:`submit` created, one at a time, until the runtime closes.
+
+        What is left when it closes is resumed by the next start's sweep (as after a crash).
+        """
+        while (orchestration_id := self._plans.get()) is not None and not self._stop.is_set():
+            try:
+                self.coordinator.resume(orchestration_id)
+            except Exception:  # an outage: the watchdog takes the orchestration on once it is stalled
+                logger.exception(
+                    "orchestration_id=<%s> | first planning failed; the watchdog retries", orchestration_id
+                )
 
     def _watch(self, sweeper: Sweeper) -> None:
         while not self._stop.wait(self._sweep_interval):
@@ -561,9 +569,12 @@ class LocalRuntime:
     def submit(self, event: Event | Mapping[str, Any] | str | bytes, *, budget: Budget | None = None) -> str:
         """Start an orchestration for ``event`` and return its id at once (the same id again for the same event).
 
-        The event crosses the strict JSON boundary first (:func:`blackboard.ingress_event`): an EventBridge event or
-        a ``PutEvents`` entry, as a mapping, JSON text or an :class:`Event`; ``detail`` may be a JSON string. Nothing
-        is written for an event that is refused.
+        The orchestration is stored here; its planning (the model call) happens on the runtime's planner threads.
+        A runtime created with ``start=False`` has none: it plans in the calling thread before returning. The event
+        crosses the strict JSON boundary first (:func:`blackboard.ingress_event`): an EventBridge event or a
+        ``PutEvents`` entry, as a mapping, JSON text or an :class:`Event`; ``detail`` may be a JSON string. Nothing
+        is written for an event that is refused. An event submitted again takes its orchestration on from where it
+        stopped, if it is stuck.
 
         Raises:
             StrictJsonError: the event breaks a rule of the boundary (the reason and the position are named).
@@ -571,7 +582,65 @@ class LocalRuntime:
             RecordValidationError: it is not a valid event (the first invalid field is named).
         """
         parsed = ingress_event(event, max_bytes=self._max_event_bytes)
-        return self.coordinator.start(parsed, budget).id
+        if not self._threads:
+            return self.coordinator.start(parsed, budget).id
+        created = self.coordinator.create(parsed, budget)
+        self._plans.put(created.record.id)
+        return created.record.id
+
+    async def asubmit(self, event: Event | Mapping[str, Any] | str | bytes, *, budget: Budget | None = None) -> str:
+        """:meth:`submit` for ``async`` code: the store write runs in a worker thread, the loop goes on."""
+        return await asyncio.to_thread(self.submit, event, budget=budget)
+
+    def stream(
+        self,
+        event: Event | Mapping[str, Any] | str | bytes,
+        *,
+        budget: Budget | None = None,
+        timeout: float | None = None,
+    ) -> UpdateStream:
+        """Submit ``event`` now and return its updates, to iterate with ``for`` or ``async for``.
+
+        The updates (:mod:`arbiter.updates`) come as the runtime writes: ``WavePlanned``, ``TaskStarted``,
+        ``TaskFinished``, ``TaskRetried``, ``FabricationStarted``/``Published``/``Failed``, ``NoteWritten``, and last
+        ``OrchestrationFinished`` with the :class:`RunResult`. The stream's ``orchestration_id`` is set at once.
+
+        Args:
+            event: as :meth:`submit`.
+            budget: as :meth:`submit`.
+            timeout: seconds from now after which the iteration raises ``TimeoutError`` (the orchestration goes on).
+
+        Raises:
+            StrictJsonError: as :meth:`submit` (raised here, not by the iteration).
+        """
+        stream = UpdateStream(self.backends.blackboard, timeout)
+        try:
+            stream.attach(self.submit(event, budget=budget))
+        except BaseException:
+            stream.close()
+            raise
+        return stream
+
+    async def arun(
+        self,
+        event: Event | Mapping[str, Any] | str | bytes,
+        *,
+        budget: Budget | None = None,
+        timeout: float | None = None,
+    ) -> RunResult:
+        """Run an orchestration for ``event`` to the end without blocking the event loop; return how it ended.
+
+        Raises:
+            TimeoutError: ``timeout`` seconds passed first (the orchestration goes on).
+        """
+        stream = await asyncio.to_thread(self.stream, event, budget=budget, timeout=timeout)
+        try:
+            async for update in stream:
+                if isinstance(update, OrchestrationFinished):
+                    return update.result
+        finally:
+            stream.close()
+        raise RuntimeError("the update stream ended without the orchestration's end")  # close() was called
 
     def wait(self, orchestration_id: str, timeout: float | None = None) -> RunResult:
         """Block until the orchestration is finished (or ``timeout`` seconds pass: ``TimeoutError``)."""
@@ -580,7 +649,7 @@ class LocalRuntime:
             while True:
                 orchestration = self.backends.blackboard.get_orchestration(orchestration_id)
                 if orchestration.finished:
-                    return _result(orchestration)
+                    return result_of(orchestration)
                 remaining = None if deadline is None else deadline - time.monotonic()
                 if remaining is not None and remaining <= 0:
                     raise TimeoutError(f"orchestration {orchestration_id} still running after {timeout}s")
@@ -610,15 +679,3 @@ class LocalRuntime:
     def _on_finished(self, event: Event) -> None:
         with self._finished:
             self._finished.notify_all()
-
-
-def _result(orchestration: Orchestration) -> RunResult:
-    return RunResult(
-        orchestration_id=orchestration.id,
-        status=orchestration.status.value,
-        output=orchestration.output,
-        error=orchestration.error,
-        waves=orchestration.usage.waves,
-        tasks=orchestration.usage.tasks,
-        tokens=orchestration.usage.tokens,
-    )

@@ -111,7 +111,7 @@ def test_a_forged_completion_on_the_local_bus_does_not_complete_a_running_task(
         rt.register_agent("cook", "Cooks.", cook)
         orchestration_id = rt.submit(event())
         board = rt.backends.blackboard
-        _wait_for(lambda: board.list_tasks(orchestration_id)[0].state is TaskState.RUNNING)
+        _wait_for(lambda: [t.state for t in board.list_tasks(orchestration_id)] == [TaskState.RUNNING])
         (task,) = board.list_tasks(orchestration_id)
         for changes in ({}, {"token": new_completion_token()}):
             rt.backends.bus.publish([_forged(task, **changes).to_event()])  # source arbiter.wrapper, right ids
