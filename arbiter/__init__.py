@@ -1,7 +1,8 @@
 """Arbiter: event-driven multi-agent systems on the Arbiter pattern.
 
 - :class:`LocalRuntime` runs the whole system in this process, with its state in ``ARBITER_HOME``; its agents can be
-  given up front as :class:`AgentDefinition` entries or functions decorated with :func:`agent`.
+  given up front as :class:`AgentDefinition` entries or functions decorated with :func:`agent`; where it runs is a
+  :class:`Deployment`, how the engine behaves an :class:`EngineSettings`.
 - :class:`Coordinator` and :class:`Sweeper` are the engine (the same on every backend); :class:`Planner` is one model
   turn per wave.
 - :mod:`arbiter.testing` has :class:`~arbiter.testing.ScriptedModel`, a deterministic model for tests.
@@ -12,6 +13,7 @@ Layering: ``arbiter`` builds on ``fabricator``, ``wrapper`` and ``blackboard``; 
 from importlib.metadata import PackageNotFoundError, version
 
 from arbiter.agents import AgentDefinition, AgentFunction, agent
+from arbiter.config import Deployment
 from arbiter.coordinator import Coordinator, EngineSettings
 from arbiter.exceptions import ArbiterError, PlannerError, UsageError
 from arbiter.planner import Planner
@@ -29,6 +31,7 @@ __all__ = [
     "AgentFunction",
     "ArbiterError",
     "Coordinator",
+    "Deployment",
     "EngineSettings",
     "LocalRuntime",
     "OrchestrationView",

@@ -20,12 +20,11 @@ from arbiter._completions import COMPLETIONS_QUEUE, serve_completions
 from arbiter._registration import AgentRegistration
 from arbiter._stream import UpdateStream
 from arbiter.agents import AgentDefinition, AgentFunction
-from arbiter.constants import DEFAULT_QUEUE_VISIBILITY_SECONDS
+from arbiter.config import Deployment, legacy_keywords
 from arbiter.coordinator import Coordinator, EngineSettings
 from arbiter.engine import build_coordinator, resolve
 from arbiter.exceptions import UsageError
 from arbiter.prompts import system_prompt
-from arbiter.reflection import ReflectionPolicy
 from arbiter.sweeper import Sweeper
 from arbiter.updates import OrchestrationFinished, RunResult, result_of
 from blackboard import (
@@ -72,43 +71,35 @@ class LocalRuntime(AgentRegistration):
     """Arbiter in this process.
 
     Args:
-        home: the state directory (default ``$ARBITER_HOME``, else ``./.arbiter``).
+        home: the state directory (default ``$ARBITER_HOME``, else ``./.arbiter``): a shortcut for
+            ``deployment=Deployment(home=...)``.
         model: the planning model: a Strands model or a model spec (``bedrock:...``, ``scripted:file.json``...);
             default ``$ARBITER_MODEL``, else the installed local model.
+        instructions: what this deployment is for, added to the planner's system prompt (a runbook: which steps an
+            event needs); small local models plan much better with them.
+        agents: agents to register before the runtime starts (and resumes what a crash left): definitions or
+            functions decorated with :func:`arbiter.agent`; a trusted agent's callable must be registered in this
+            process before its tasks run, so pass trusted agents here.
+        settings: how the engine behaves (:class:`EngineSettings`: budget, retries, reflection, stall time).
+        deployment: where the state lives and how work runs (:class:`~arbiter.config.Deployment`: home or other
+            backends, queues, sandbox, worker count, watchdog interval, event size limit).
         worker_model: the model spec sandboxed workers get from ``wrapper.sdk.model()`` (default: ``model`` when it
             is a spec, else ``$ARBITER_MODEL``).
-        workers: how many tasks run at once.
-        settings: engine defaults (budget, retries).
-        sweep_interval: seconds between watchdog sweeps.
-        sandbox: a sandbox pool to share (the runtime then does not close it); by default it starts its own.
-        queue: ``memory`` (the default: fastest; what a crash loses is re-sent from the blackboard at the next start)
-            or ``sqlite`` (durable and shared, so that ``arbiter worker`` processes on the same home can take tasks;
-            the completions they emit come back through the home's ``completions`` queue, served at once).
-        queue_visibility_seconds: how long a received task message stays invisible before it is delivered again
-            (longer than any task runs; a duplicate delivery is dropped by the conditional claim anyway), with every
-            queue: the memory and sqlite queues and the Fabricator's, and ``backends.queue`` when given (its
-            receives ask for it; ``arbiter worker --visibility`` is the same for worker processes).
         fabricator_model: the model the Fabricator writes new workers with (default: the planning model).
         approval: new agents the Fabricator writes wait in ``pending_approval`` until a person approves them.
         matching: how the planner's agents are chosen (default ``$ARBITER_MATCHING``, else ``auto``): ``auto``
             (the top 8 by the local embeddings fused with BM25 when installed, else by BM25), ``bm25``, ``bedrock``
             (Titan embeddings), or ``all`` (every active agent, the AWS samples' way).
-        reflection: when failing agents are quarantined and rewritten (default: ``settings.reflection``, which
-            comes from the environment).
-        instructions: what this deployment is for, added to the planner's system prompt (a runbook: which steps an
-            event needs); small local models plan much better with them.
-        start: start the worker and watchdog threads now (``False`` for inspection only: list, show).
-        backends: other adapters than the embedded default in ``home`` (the AWS set, say); ``queue`` is then ignored:
-            tasks go to ``backends.queue`` and ``fabricate`` tasks to ``fabrication_queue``.
-        fabrication_queue: the Fabricator's queue with ``backends`` (default: one in memory).
-        agents: agents to register before the runtime starts (and resumes what a crash left): definitions or
-            functions decorated with :func:`arbiter.agent`; a trusted agent's callable must be registered in this
-            process before its tasks run, so pass trusted agents here.
-        trusted_calls: where trusted agents run (see :mod:`wrapper.trusted_calls`); by default at most
-            ``max(4, workers)`` live calls per agent and ``max(32, 4 * workers)`` in all.
-        stalled_after: seconds an orchestration must be idle before the watchdog continues it (default:
-            ``settings.stalled_after_seconds``, 60).
-        max_event_bytes: the largest event :meth:`submit` takes (default ``$ARBITER_MAX_EVENT_BYTES``, else 256 KiB).
+        start: start the worker, planner and watchdog threads now (``False`` for inspection only: list, show).
+        **legacy: the former keywords, deprecated for one release (a ``DeprecationWarning`` names each one's
+            replacement): ``workers``, ``sweep_interval``, ``sandbox``, ``queue``, ``queue_visibility_seconds``,
+            ``backends``, ``fabrication_queue``, ``trusted_calls``, ``max_event_bytes`` (now :class:`Deployment`
+            fields, overriding ``deployment``), ``reflection`` and ``stalled_after`` (now ``settings.reflection``
+            and ``settings.stalled_after_seconds``).
+
+    Raises:
+        UsageError: a setting that cannot work (an unknown queue or matching, a bad model spec...).
+        TypeError: a keyword the runtime never took.
     """
 
     def __init__(
@@ -116,91 +107,54 @@ class LocalRuntime(AgentRegistration):
         home: str | os.PathLike[str] | None = None,
         *,
         model: Model | str | None = None,
-        worker_model: str | None = None,
-        workers: int = 2,
+        instructions: str | None = None,
+        agents: Sequence[AgentDefinition | AgentFunction] = (),
         settings: EngineSettings | None = None,
-        sweep_interval: float = 1.0,
-        sandbox: SandboxPool | None = None,
-        queue: str = "memory",
-        queue_visibility_seconds: float = DEFAULT_QUEUE_VISIBILITY_SECONDS,
+        deployment: Deployment | None = None,
+        worker_model: str | None = None,
         fabricator_model: Model | str | None = None,
         approval: bool = False,
         matching: str | None = None,
-        reflection: ReflectionPolicy | None = None,
-        instructions: str | None = None,
         start: bool = True,
-        backends: Backends | None = None,
-        fabrication_queue: TaskQueue | None = None,
-        agents: Sequence[AgentDefinition | AgentFunction] = (),
-        trusted_calls: TrustedCalls | None = None,
-        stalled_after: float | None = None,
-        max_event_bytes: int | None = None,
+        **legacy: Any,
     ) -> None:
-        if queue_visibility_seconds <= 0:
-            raise UsageError(f"queue_visibility_seconds must be positive, not {queue_visibility_seconds}")
-        self._max_event_bytes = strict_json.max_event_bytes(max_event_bytes)
+        self.deployment, self._settings = legacy_keywords(home, deployment, settings, legacy)
+        layout = self.deployment
+        self._max_event_bytes = strict_json.max_event_bytes(layout.max_event_bytes)
         # Models are resolved before the store is opened: a bad spec fails without touching ARBITER_HOME.
         self._planner_model: Model | None = None
         self._fabricator_model: Model | None = None
         if start:
             self._planner_model = resolve(model)
             self._fabricator_model = self._planner_model if fabricator_model is None else resolve(fabricator_model)
-        self._completions: TaskQueue | None = None
-        if backends is not None:
-            self._fabrication_queue: TaskQueue = fabrication_queue or MemoryTaskQueue(
-                visibility_timeout=queue_visibility_seconds
-            )
-        else:
-            backends = local_backends(home)
-            if queue == "memory":
-                backends = replace(backends, queue=MemoryTaskQueue(visibility_timeout=queue_visibility_seconds))
-                self._fabrication_queue = MemoryTaskQueue(visibility_timeout=queue_visibility_seconds)
-            elif queue == "sqlite":
-                database = backends.database
-                assert database is not None
-                backends = replace(
-                    backends, queue=SqliteTaskQueue(database, visibility_timeout=queue_visibility_seconds)
-                )
-                self._fabrication_queue = SqliteTaskQueue(
-                    database, "fabrication", visibility_timeout=queue_visibility_seconds
-                )
-                self._completions = SqliteTaskQueue(database, COMPLETIONS_QUEUE, visibility_timeout=60)
-            else:
-                backends.close()
-                raise UsageError(f"queue must be 'memory' or 'sqlite', not {queue!r}")
-        self.backends = backends
+        self.backends, self._fabrication_queue, self._completions = _open(layout)
         self._approval = approval
         try:
-            self.matcher: Matcher | None = matcher_for(backends.registry, matching)
+            self.matcher: Matcher | None = matcher_for(self.backends.registry, matching)
         except ModelConfigurationError as exc:
-            backends.close()
+            self.backends.close()
             raise UsageError(str(exc)) from exc
-        self._volatile_queue = isinstance(backends.queue, MemoryTaskQueue)
-        self._queue_visibility = queue_visibility_seconds
+        self._volatile_queue = isinstance(self.backends.queue, MemoryTaskQueue)
+        self._queue_visibility = layout.queue_visibility_seconds
         self._model = model
         self._instructions = instructions
         self._worker_model = worker_model or (model if isinstance(model, str) else None)
-        self._workers = workers
-        self._settings = settings or EngineSettings()
-        if reflection is not None:
-            self._settings = replace(self._settings, reflection=reflection)
-        if stalled_after is not None:
-            if stalled_after < 0:
-                backends.close()
-                raise UsageError(f"stalled_after cannot be negative, got {stalled_after}")
-            self._settings = replace(self._settings, stalled_after_seconds=stalled_after)
-        self._sweep_interval = sweep_interval
+        self._workers = layout.workers
+        self._sweep_interval = layout.sweep_interval
         self._trusted: dict[str, Callable[..., Any]] = {}
         self._functions: dict[str, str] = {}  # agent name -> module.qualname of the decorated function that took it
         # Every worker thread may run a call of the same agent; calls that overran hold slots beyond that.
-        self._trusted_calls = trusted_calls or TrustedCalls(per_agent=max(4, workers), max_calls=max(32, 4 * workers))
+        workers = layout.workers
+        self._trusted_calls = layout.trusted_calls or TrustedCalls(
+            per_agent=max(4, workers), max_calls=max(32, 4 * workers)
+        )
         self._stop = threading.Event()
         self._plans: SimpleQueue[str | None] = SimpleQueue()  # orchestrations to plan (None: stop)
         self._planners = 0
         self._finished = threading.Condition()
         self._threads: list[threading.Thread] = []
-        self._pool: SandboxPool | None = sandbox
-        self._own_pool = sandbox is None
+        self._pool: SandboxPool | None = layout.sandbox
+        self._own_pool = layout.sandbox is None
         self._executor: Executor | None = None
         self._coordinator: Coordinator | None = None
         self._fabricator: Fabricator | None = None
@@ -508,3 +462,21 @@ class LocalRuntime(AgentRegistration):
     def _on_finished(self, event: Event) -> None:
         with self._finished:
             self._finished.notify_all()
+
+
+def _open(layout: Deployment) -> tuple[Backends, TaskQueue, TaskQueue | None]:
+    """The backends, the Fabricator's queue and the completions queue (``sqlite`` only) a deployment names."""
+    visibility = layout.queue_visibility_seconds
+    if layout.backends is not None:
+        return layout.backends, layout.fabrication_queue or MemoryTaskQueue(visibility_timeout=visibility), None
+    backends = local_backends(layout.home)
+    if layout.queue == "memory":
+        queue = MemoryTaskQueue(visibility_timeout=visibility)
+        return replace(backends, queue=queue), MemoryTaskQueue(visibility_timeout=visibility), None
+    database = backends.database
+    assert database is not None
+    return (
+        replace(backends, queue=SqliteTaskQueue(database, visibility_timeout=visibility)),
+        SqliteTaskQueue(database, "fabrication", visibility_timeout=visibility),
+        SqliteTaskQueue(database, COMPLETIONS_QUEUE, visibility_timeout=60),
+    )

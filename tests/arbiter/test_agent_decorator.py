@@ -11,6 +11,7 @@ from pydantic import Field
 
 import arbiter
 from arbiter import AgentFunction, LocalRuntime, UsageError
+from arbiter.config import Deployment
 from arbiter.testing import ScriptedModel
 from blackboard import AgentState
 from tests.arbiter.conftest import FAST, RuntimeFactory, event
@@ -184,7 +185,11 @@ def test_decorated_functions_given_up_front(tmp_path: Path, pool: SandboxPool) -
         {"text": "ok"},
     ]
     with LocalRuntime(
-        tmp_path / "home", model=ScriptedModel(turns), settings=FAST, sandbox=pool, agents=[forecast]
+        tmp_path / "home",
+        model=ScriptedModel(turns),
+        settings=FAST,
+        agents=[forecast],
+        deployment=Deployment(sandbox=pool),
     ) as rt:
         result = rt.run(event(), timeout=60)
         (task,) = rt.orchestration(result.orchestration_id).tasks

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from arbiter import LocalRuntime, RunResult
+from arbiter.config import Deployment
 from arbiter.updates import NoteWritten, OrchestrationFinished, TaskFinished, TaskRetried, Update, WavePlanned
 from blackboard import ReservedSourceError
 from tests.arbiter.conftest import FAST, RuntimeFactory, event
@@ -124,7 +125,7 @@ def test_arun_and_asubmit_leave_the_loop_free(runtime: RuntimeFactory) -> None:
 
 def test_submit_returns_before_the_planner_answers(tmp_path: Path, pool: SandboxPool) -> None:
     model = SlowModel([{"text": "done"}])
-    with LocalRuntime(tmp_path / "home", model=model, settings=FAST, sandbox=pool) as rt:
+    with LocalRuntime(tmp_path / "home", model=model, settings=FAST, deployment=Deployment(sandbox=pool)) as rt:
         orchestration_id = rt.submit(event())
         assert model.entered.wait(10)  # the model is called on a planner thread while submit has returned
         view = rt.orchestration(orchestration_id)
@@ -142,7 +143,7 @@ def test_a_stream_of_a_finished_orchestration_ends_at_once(runtime: RuntimeFacto
 
 def test_a_stream_that_times_out_raises_and_the_orchestration_goes_on(tmp_path: Path, pool: SandboxPool) -> None:
     model = SlowModel([{"text": "done"}])
-    with LocalRuntime(tmp_path / "home", model=model, settings=FAST, sandbox=pool) as rt:
+    with LocalRuntime(tmp_path / "home", model=model, settings=FAST, deployment=Deployment(sandbox=pool)) as rt:
         stream = rt.stream(event(), timeout=0.2)
         with pytest.raises(TimeoutError, match=r"still running after 0\.2s"):
             next(iter(stream))
