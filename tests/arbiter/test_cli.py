@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import subprocess
 import sys
@@ -330,3 +331,25 @@ def test_agents_fabricate_refuses_what_cannot_be_met_or_does_not_fit(tmp_path: P
     )  # fmt: skip
     assert code == 2 and "examples[0].input has the field 'text'" in err
     assert invoke("agents", "fabricate", "x", "--example", "{nope", "--home", str(tmp_path))[0] == 2
+
+
+def test_run_draws_the_live_view_from_the_orchestrations_updates(tmp_path: Path) -> None:
+    example = ROOT / "examples" / "incident"
+    code, _, err = invoke(
+        "run",
+        str(example / "event.json"),
+        "--model",
+        f"scripted:{example / 'scripted.json'}",
+        "--fabricator-model",
+        f"scripted:{example / 'fabricator.json'}",
+        "--home",
+        str(tmp_path),
+    )
+    assert code == 0, err
+    lines = [line for line in err.splitlines() if line.startswith("wave ")]
+    # The planned wave, every state change after it (each line a change), and the end: no sampling by a poll.
+    assert lines[0] == "wave 1 | tasks: 2 pending | fabrications 1 | tokens 1100"
+    assert lines[-1] == "wave 3 | tasks: 4 succeeded | fabrications 1 | tokens 7134"
+    assert "wave 2 | tasks: 1 pending, 2 succeeded | fabrications 1 | tokens 5580" in lines
+    assert all(a != b for a, b in itertools.pairwise(lines))
+    assert err.splitlines()[-1] == "completed after 3 wave(s), 4 task(s), 8754 tokens"
