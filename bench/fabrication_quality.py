@@ -204,7 +204,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--no-examples", action="store_true", help="do not give the acceptance examples")
     parser.add_argument("--max-attempts", type=int, default=3)
     parser.add_argument(
-        "--tests", choices=("vote", "settle", "strict", "off"), help="how the Fabricator uses its own tests (default: its own)"
+        "--tests",
+        choices=("vote", "settle", "strict", "off"),
+        help="how the Fabricator uses its own tests (default: its own)",
     )
     parser.add_argument(
         "--threads", type=int, help="a local model's CPU threads (default: the cores other processes leave idle)"
