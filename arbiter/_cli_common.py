@@ -96,6 +96,7 @@ def open_runtime(home: Path | None, **kwargs: Any) -> Iterator[LocalRuntime]:
     A store or configuration error (a missing table, throttling that outlasted the retries, a corrupt file) ends
     the command with exit code 2 and the error's message instead of a traceback.
     """
+    from arbiter.config import Deployment
     from arbiter.runtime import LocalRuntime
     from blackboard import BlackboardError
 
@@ -108,9 +109,11 @@ def open_runtime(home: Path | None, **kwargs: Any) -> Iterator[LocalRuntime]:
             config = BACKEND.aws_config()
             runtime = LocalRuntime(
                 home,
-                backends=aws_backends(config),
-                fabrication_queue=fabrication_queue(config) if config.fabrication_queue_url else None,
                 **kwargs,
+                deployment=Deployment(
+                    backends=aws_backends(config),
+                    fabrication_queue=fabrication_queue(config) if config.fabrication_queue_url else None,
+                ),
             )
     except BlackboardError as exc:
         fail(str(exc))

@@ -195,12 +195,11 @@ def _run(
         names = register_agents_file(runtime, scenario / "agents.json")
         if not quiet:
             err.print(f"agents: {', '.join(names)}", highlight=False)
-        orchestration_id = runtime.submit(event, budget=DEMO_BUDGET)
+        updates = runtime.stream(event, budget=DEMO_BUDGET)
         if not quiet:
-            err.print(f"orchestration {orchestration_id}", highlight=False)
-        _progress(runtime, orchestration_id, quiet)
-        result = runtime.wait(orchestration_id)
-        return result, runtime.orchestration(orchestration_id)
+            err.print(f"orchestration {updates.orchestration_id}", highlight=False)
+        result = _progress(updates, quiet)
+        return result, runtime.orchestration(result.orchestration_id)
 
 
 def _fabricated(view: OrchestrationView) -> list[dict[str, Any]]:

@@ -29,11 +29,10 @@ from aws_lambda_powertools.utilities.parser import ValidationError, parse
 from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
 
 from arbiter.exceptions import ArbiterError
-from blackboard import BlackboardError, Event, RecordValidationError, ingress_event, tracing
+from blackboard import Event, RecordValidationError, ingress_event, tracing
 from blackboard.messages import COMPLETION_DETAIL_TYPE, COMPLETION_SOURCE, CompletionEvent
 from wrapper.aws_lambda import PerEnvironment, lambda_logger, lambda_metrics
 from wrapper.constants import ENV_MODEL
-from wrapper.exceptions import WrapperError
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -87,7 +86,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Handle one EventBridge event (see the module's docstring)."""
     try:
         return _handle(event, _account_of(context))
-    except (ArbiterError, BlackboardError, WrapperError) as exc:
+    except ArbiterError as exc:
         if exc.retryable:  # raised for EventBridge's retry policy; counted so that a storm shows
             logger.warning("transient failure, raised for a retry", error=str(exc), error_type=type(exc).__name__)
             metrics.add_metric(name="TransientErrors", unit=MetricUnit.Count, value=1)

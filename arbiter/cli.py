@@ -10,8 +10,8 @@ import json
 import logging
 import signal
 import threading
-import time
 from collections import Counter
+from collections.abc import Iterable
 from pathlib import Path
 from types import FrameType
 from typing import NoReturn
@@ -39,6 +39,17 @@ from arbiter.constants import DEFAULT_QUEUE_VISIBILITY_SECONDS
 from arbiter.exceptions import UsageError
 from arbiter.inputs import load_event_file, load_events_file
 from arbiter.runtime import LocalRuntime, RunResult
+from arbiter.updates import (
+    FabricationFailed,
+    FabricationPublished,
+    FabricationStarted,
+    OrchestrationFinished,
+    TaskFinished,
+    TaskRetried,
+    TaskStarted,
+    Update,
+    WavePlanned,
+)
 from blackboard import BlackboardError, Budget
 from blackboard.logs import configure_logging
 from wrapper import ModelConfigurationError
@@ -140,19 +151,38 @@ def read_instructions(event_file: Path) -> str | None:
     return path.read_text(encoding="utf-8") if path.is_file() else None
 
 
-def _progress(runtime: LocalRuntime, orchestration_id: str, quiet: bool) -> None:
-    """Show waves and task states until the orchestration ends: a live line on a terminal, plain lines otherwise."""
+def _progress(updates: Iterable[Update], quiet: bool) -> RunResult:
+    """Show waves and task states as the updates come: a live line on a terminal, plain lines otherwise.
+
+    Returns:
+        How the orchestration ended (its last update).
+    """
     live = err.is_terminal and not quiet
+    wave, tokens, fabrications = 0, 0, 0
+    states: dict[str, str] = {}
     last = ""
     with err.status("starting...", spinner="dots") if live else _Null() as status:
-        while True:
-            view = runtime.orchestration(orchestration_id)
-            states = Counter(t.state.value for t in view.tasks)
-            usage = view.orchestration.usage
+        for update in updates:
+            if isinstance(update, OrchestrationFinished):
+                return update.result
+            if isinstance(update, WavePlanned):
+                wave, tokens, fabrications = update.wave, update.tokens, update.fabrications
+                states.update({task.task_id: "pending" for task in update.tasks})
+            elif isinstance(update, TaskStarted | FabricationStarted):
+                states[update.task_id] = "running"
+            elif isinstance(update, TaskRetried):
+                states[update.task_id] = "pending"
+            elif isinstance(update, TaskFinished):
+                states[update.task_id] = update.status
+            elif isinstance(update, FabricationPublished):
+                states[update.task_id] = "succeeded"
+            elif isinstance(update, FabricationFailed):
+                states[update.task_id] = "failed"
+            counts = Counter(states.values())
             line = (
-                f"wave {view.orchestration.wave} | tasks: "
-                + (", ".join(f"{n} {s}" for s, n in sorted(states.items())) or "none yet")
-                + f" | fabrications {usage.fabrications} | tokens {usage.tokens}"
+                f"wave {wave} | tasks: "
+                + (", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "none yet")
+                + f" | fabrications {fabrications} | tokens {tokens}"
             )
             if line != last:
                 if live:
@@ -160,9 +190,7 @@ def _progress(runtime: LocalRuntime, orchestration_id: str, quiet: bool) -> None
                 elif not quiet:
                     err.print(line, highlight=False)
                 last = line
-            if view.orchestration.finished:
-                return
-            time.sleep(0.2)
+    raise UsageError("the orchestration's updates ended before it finished")
 
 
 class _Null:
@@ -195,11 +223,10 @@ def _run(
             names = register_agents_file(runtime, agents_file)
             if not as_json:
                 err.print(f"agents from {agents_file}: {', '.join(names)}", highlight=False)
-        orchestration_id = runtime.submit(event, budget=budget)
+        updates = runtime.stream(event, budget=budget)
         if not as_json:
-            err.print(f"orchestration {orchestration_id}", highlight=False)
-        _progress(runtime, orchestration_id, quiet=as_json)
-        return runtime.wait(orchestration_id)
+            err.print(f"orchestration {updates.orchestration_id}", highlight=False)
+        return _progress(updates, quiet=as_json)
 
 
 @app.command("run")

@@ -53,6 +53,7 @@ from blackboard import (
     AgentManifest,
     AgentNotFoundError,
     AgentRef,
+    Applied,
     Backends,
     BlackboardError,
     Budget,
@@ -173,10 +174,14 @@ class Coordinator:
 
     # ---------------------------------------------------------------- ingress
 
-    def start(self, event: Event, budget: Budget | None = None) -> Orchestration:
-        """Create the orchestration for ``event`` (once per event id) and plan its first wave.
+    def create(self, event: Event, budget: Budget | None = None) -> Applied[Orchestration]:
+        """Store the orchestration for ``event`` (once per event id) without planning it.
 
-        The root span of the orchestration's trace opens here; its ``traceparent`` is stored in the orchestration.
+        The root span of the orchestration's trace opens here; its ``traceparent`` is stored in the orchestration,
+        and every later step (planned here or in another thread or process) continues that trace.
+
+        Returns:
+            ``applied=True`` with the new record, or ``applied=False`` with the one the same event id created.
         """
         with tracing.start_span("arbiter.orchestration", attributes={"arbiter.event_id": event.id}) as span:
             orchestration = Orchestration(
@@ -188,19 +193,27 @@ class Coordinator:
                 traceparent=tracing.current_traceparent(),
             )
             created = self.backends.blackboard.create_orchestration(orchestration)
-            if not created.applied:
-                # A redelivery (after a transient failure was raised, say): take the orchestration on from where
-                # it stopped; when it is not stuck this does nothing.
-                logger.debug("event_id=<%s> | orchestration exists, not starting again", event.id)
-                with tracing.bind(orchestration_id=created.record.id):
-                    self.resume(created.record.id)
-                return self.backends.blackboard.get_orchestration(created.record.id)
-            if span is not None:
-                span.set_attribute("arbiter.orchestration_id", created.record.id)
-            with tracing.bind(orchestration_id=created.record.id):
+            if created.applied:
+                if span is not None:
+                    span.set_attribute("arbiter.orchestration_id", created.record.id)
                 logger.debug("orchestration_id=<%s>, event_id=<%s> | started", created.record.id, event.id)
+            else:
+                logger.debug("event_id=<%s> | orchestration exists, not starting again", event.id)
+            return created
+
+    def start(self, event: Event, budget: Budget | None = None) -> Orchestration:
+        """Create the orchestration for ``event`` (once per event id) and plan its first wave, in this thread.
+
+        An orchestration the same event created before is taken on from where it stopped (a redelivery after a
+        transient failure was raised, say); when it is not stuck this does nothing.
+        """
+        created = self.create(event, budget)
+        with tracing.bind(orchestration_id=created.record.id):
+            if created.applied:
                 self.plan(created.record)
-            return self.backends.blackboard.get_orchestration(created.record.id)
+            else:
+                self.resume(created.record.id)
+        return self.backends.blackboard.get_orchestration(created.record.id)
 
     # ---------------------------------------------------------------- completions
 

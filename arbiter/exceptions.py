@@ -1,24 +1,18 @@
 """Errors raised by the arbiter package.
 
-:class:`ArbiterError` is the root. :class:`UsageError` is a caller's mistake (a bad event file, an unknown option):
-the CLI exits 2 on it. :class:`PlannerError` is a run-time failure of the model call, transient (``retryable``:
-throttling, a timeout, a 5xx answer, a broken connection) or permanent; the coordinator retries the first kind
-(see :class:`~arbiter.coordinator.EngineSettings`) and fails the orchestration with the reason on the second.
+:class:`ArbiterError` is the root of every error of the library (defined in :mod:`blackboard.exceptions`, the lowest
+layer, and re-exported here and in :mod:`arbiter.errors`). :class:`UsageError` is a caller's mistake (a bad event
+file, an unknown option): the CLI exits 2 on it. :class:`PlannerError` is a run-time failure of the model call,
+transient (``retryable``: throttling, a timeout, a 5xx answer, a broken connection) or permanent; the coordinator
+retries the first kind (see :class:`~arbiter.coordinator.EngineSettings`) and fails the orchestration with the reason
+on the second.
 """
 
 from __future__ import annotations
 
+from blackboard.exceptions import ArbiterError
+
 __all__ = ["ArbiterError", "PlannerError", "UsageError"]
-
-
-class ArbiterError(Exception):
-    """Root of every error raised by the arbiter package.
-
-    Attributes:
-        retryable: whether repeating the same call may succeed.
-    """
-
-    retryable: bool = False
 
 
 class UsageError(ArbiterError):

@@ -1,14 +1,14 @@
-"""Reading what users hand the runtime: event files, and the input schema of a Python callable."""
+"""Reading what users hand the runtime: event files, and the source and input schema of a Python callable."""
 
 from __future__ import annotations
 
 import inspect
 import os
-import typing
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from arbiter._signature import schema_from_signature
 from arbiter.exceptions import UsageError
 from blackboard import BlackboardError, Event, ingress_event, ingress_events
 
@@ -21,31 +21,6 @@ def source_of(handler: Callable[..., Any]) -> bytes:
         return inspect.getsource(handler).encode()
     except (OSError, TypeError):
         return f"# {getattr(handler, '__module__', '?')}.{getattr(handler, '__qualname__', repr(handler))}\n".encode()
-
-
-_JSON_TYPES = {str: "string", int: "integer", float: "number", bool: "boolean", list: "array", dict: "object"}
-
-
-def schema_from_signature(handler: Callable[..., Any]) -> dict[str, Any]:
-    """A JSON Schema of a callable's keyword arguments, from its annotations (unknown types accept anything)."""
-    properties: dict[str, Any] = {}
-    required: list[str] = []
-    try:
-        hints = typing.get_type_hints(handler)
-    except Exception:
-        hints = {}
-    for parameter in inspect.signature(handler).parameters.values():
-        if parameter.kind in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD):
-            continue
-        origin = typing.get_origin(hints.get(parameter.name)) or hints.get(parameter.name)
-        kind = _JSON_TYPES.get(origin) if isinstance(origin, type) else None
-        properties[parameter.name] = {"type": kind} if kind else {}
-        if parameter.default is parameter.empty:
-            required.append(parameter.name)
-    schema: dict[str, Any] = {"type": "object", "properties": properties}
-    if required:
-        schema["required"] = required
-    return schema
 
 
 def _read(path: str | os.PathLike[str]) -> bytes:

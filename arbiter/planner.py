@@ -6,7 +6,6 @@ the Strands agent loop: the Arbiter owns the loop, one turn per wave, with the c
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -14,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from arbiter.exceptions import PlannerError
 from blackboard import Usage
+from wrapper.loops import run_coroutine
 from wrapper.model_errors import transient_model_error
 
 if TYPE_CHECKING:
@@ -70,7 +70,7 @@ class Planner:
                 (throttling, a timeout, a 5xx answer, a broken connection).
         """
         try:
-            return asyncio.run(self._turn(list(conversation), list(tool_specs)))
+            return run_coroutine(lambda: self._turn(list(conversation), list(tool_specs)))
         except PlannerError:
             raise
         except Exception as exc:

@@ -6,29 +6,28 @@ worker threads, the coordinator and the watchdog. The same engine runs on AWS wi
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from pathlib import Path
+from queue import SimpleQueue
 from typing import TYPE_CHECKING, Any
 
 from arbiter._completions import COMPLETIONS_QUEUE, serve_completions
-from arbiter.agents import AgentDefinition, check_contract, load_trusted_module
-from arbiter.constants import DEFAULT_QUEUE_VISIBILITY_SECONDS
+from arbiter._registration import AgentRegistration
+from arbiter._stream import UpdateStream
+from arbiter.agents import AgentDefinition, AgentFunction
+from arbiter.config import Deployment, legacy_keywords
 from arbiter.coordinator import Coordinator, EngineSettings
 from arbiter.engine import build_coordinator, resolve
 from arbiter.exceptions import UsageError
-from arbiter.inputs import schema_from_signature, source_of
 from arbiter.prompts import system_prompt
-from arbiter.reflection import ReflectionPolicy
 from arbiter.sweeper import Sweeper
+from arbiter.updates import OrchestrationFinished, RunResult, result_of
 from blackboard import (
-    AgentManifest,
-    AgentOrigin,
-    AgentState,
     Backends,
     Budget,
     Event,
@@ -45,7 +44,6 @@ from blackboard import (
 from blackboard._base import new_id
 from blackboard.adapters import MemoryTaskQueue, SqliteTaskQueue
 from blackboard.messages import COMPLETION_DETAIL_TYPE, COMPLETION_SOURCE, ORCHESTRATION_SOURCE
-from blackboard.triggers import Trigger, check_triggers
 from fabricator.fabricator import FabricationResult, Fabricator
 from fabricator.worker import FabricationWorker
 from wrapper import Executor, SandboxPool, TrustedCalls, run_worker
@@ -55,27 +53,9 @@ from wrapper.matching import Matcher, matcher_for
 if TYPE_CHECKING:
     from strands.models import Model
 
-__all__ = ["LocalRuntime", "OrchestrationView", "RunResult"]
+__all__ = ["LocalRuntime", "OrchestrationView", "RunResult", "UpdateStream"]
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class RunResult:
-    """How an orchestration ended."""
-
-    orchestration_id: str
-    status: str
-    output: Any
-    error: str | None
-    waves: int
-    tasks: int
-    tokens: int
-
-    @property
-    def ok(self) -> bool:
-        """Whether it completed."""
-        return self.status == "completed"
 
 
 @dataclass(frozen=True)
@@ -87,46 +67,39 @@ class OrchestrationView:
     notes: list[Note] = field(default_factory=list)
 
 
-class LocalRuntime:
+class LocalRuntime(AgentRegistration):
     """Arbiter in this process.
 
     Args:
-        home: the state directory (default ``$ARBITER_HOME``, else ``./.arbiter``).
+        home: the state directory (default ``$ARBITER_HOME``, else ``./.arbiter``): a shortcut for
+            ``deployment=Deployment(home=...)``.
         model: the planning model: a Strands model or a model spec (``bedrock:...``, ``scripted:file.json``...);
             default ``$ARBITER_MODEL``, else the installed local model.
+        instructions: what this deployment is for, added to the planner's system prompt (a runbook: which steps an
+            event needs); small local models plan much better with them.
+        agents: agents to register before the runtime starts (and resumes what a crash left): definitions or
+            functions decorated with :func:`arbiter.agent`; a trusted agent's callable must be registered in this
+            process before its tasks run, so pass trusted agents here.
+        settings: how the engine behaves (:class:`EngineSettings`: budget, retries, reflection, stall time).
+        deployment: where the state lives and how work runs (:class:`~arbiter.config.Deployment`: home or other
+            backends, queues, sandbox, worker count, watchdog interval, event size limit).
         worker_model: the model spec sandboxed workers get from ``wrapper.sdk.model()`` (default: ``model`` when it
             is a spec, else ``$ARBITER_MODEL``).
-        workers: how many tasks run at once.
-        settings: engine defaults (budget, retries).
-        sweep_interval: seconds between watchdog sweeps.
-        sandbox: a sandbox pool to share (the runtime then does not close it); by default it starts its own.
-        queue: ``memory`` (the default: fastest; what a crash loses is re-sent from the blackboard at the next start)
-            or ``sqlite`` (durable and shared, so that ``arbiter worker`` processes on the same home can take tasks;
-            the completions they emit come back through the home's ``completions`` queue, served at once).
-        queue_visibility_seconds: how long a received task message stays invisible before it is delivered again
-            (longer than any task runs; a duplicate delivery is dropped by the conditional claim anyway), with every
-            queue: the memory and sqlite queues and the Fabricator's, and ``backends.queue`` when given (its
-            receives ask for it; ``arbiter worker --visibility`` is the same for worker processes).
         fabricator_model: the model the Fabricator writes new workers with (default: the planning model).
         approval: new agents the Fabricator writes wait in ``pending_approval`` until a person approves them.
         matching: how the planner's agents are chosen (default ``$ARBITER_MATCHING``, else ``auto``): ``auto``
             (the top 8 by the local embeddings fused with BM25 when installed, else by BM25), ``bm25``, ``bedrock``
             (Titan embeddings), or ``all`` (every active agent, the AWS samples' way).
-        reflection: when failing agents are quarantined and rewritten (default: ``settings.reflection``, which
-            comes from the environment).
-        instructions: what this deployment is for, added to the planner's system prompt (a runbook: which steps an
-            event needs); small local models plan much better with them.
-        start: start the worker and watchdog threads now (``False`` for inspection only: list, show).
-        backends: other adapters than the embedded default in ``home`` (the AWS set, say); ``queue`` is then ignored:
-            tasks go to ``backends.queue`` and ``fabricate`` tasks to ``fabrication_queue``.
-        fabrication_queue: the Fabricator's queue with ``backends`` (default: one in memory).
-        agents: agents to register before the runtime starts (and resumes what a crash left): a trusted agent's
-            callable must be registered in this process before its tasks run, so pass trusted agents here.
-        trusted_calls: where trusted agents run (see :mod:`wrapper.trusted_calls`); by default at most
-            ``max(4, workers)`` live calls per agent and ``max(32, 4 * workers)`` in all.
-        stalled_after: seconds an orchestration must be idle before the watchdog continues it (default:
-            ``settings.stalled_after_seconds``, 60).
-        max_event_bytes: the largest event :meth:`submit` takes (default ``$ARBITER_MAX_EVENT_BYTES``, else 256 KiB).
+        start: start the worker, planner and watchdog threads now (``False`` for inspection only: list, show).
+        **legacy: the former keywords, deprecated for one release (a ``DeprecationWarning`` names each one's
+            replacement): ``workers``, ``sweep_interval``, ``sandbox``, ``queue``, ``queue_visibility_seconds``,
+            ``backends``, ``fabrication_queue``, ``trusted_calls``, ``max_event_bytes`` (now :class:`Deployment`
+            fields, overriding ``deployment``), ``reflection`` and ``stalled_after`` (now ``settings.reflection``
+            and ``settings.stalled_after_seconds``).
+
+    Raises:
+        UsageError: a setting that cannot work (an unknown queue or matching, a bad model spec...).
+        TypeError: a keyword the runtime never took.
     """
 
     def __init__(
@@ -134,93 +107,62 @@ class LocalRuntime:
         home: str | os.PathLike[str] | None = None,
         *,
         model: Model | str | None = None,
-        worker_model: str | None = None,
-        workers: int = 2,
+        instructions: str | None = None,
+        agents: Sequence[AgentDefinition | AgentFunction] = (),
         settings: EngineSettings | None = None,
-        sweep_interval: float = 1.0,
-        sandbox: SandboxPool | None = None,
-        queue: str = "memory",
-        queue_visibility_seconds: float = DEFAULT_QUEUE_VISIBILITY_SECONDS,
+        deployment: Deployment | None = None,
+        worker_model: str | None = None,
         fabricator_model: Model | str | None = None,
         approval: bool = False,
         matching: str | None = None,
-        reflection: ReflectionPolicy | None = None,
-        instructions: str | None = None,
         start: bool = True,
-        backends: Backends | None = None,
-        fabrication_queue: TaskQueue | None = None,
-        agents: Sequence[AgentDefinition] = (),
-        trusted_calls: TrustedCalls | None = None,
-        stalled_after: float | None = None,
-        max_event_bytes: int | None = None,
+        **legacy: Any,
     ) -> None:
-        if queue_visibility_seconds <= 0:
-            raise UsageError(f"queue_visibility_seconds must be positive, not {queue_visibility_seconds}")
-        self._max_event_bytes = strict_json.max_event_bytes(max_event_bytes)
+        self.deployment, self._settings = legacy_keywords(home, deployment, settings, legacy)
+        layout = self.deployment
+        self._max_event_bytes = strict_json.max_event_bytes(layout.max_event_bytes)
         # Models are resolved before the store is opened: a bad spec fails without touching ARBITER_HOME.
         self._planner_model: Model | None = None
         self._fabricator_model: Model | None = None
         if start:
             self._planner_model = resolve(model)
             self._fabricator_model = self._planner_model if fabricator_model is None else resolve(fabricator_model)
-        self._completions: TaskQueue | None = None
-        if backends is not None:
-            self._fabrication_queue: TaskQueue = fabrication_queue or MemoryTaskQueue(
-                visibility_timeout=queue_visibility_seconds
-            )
-        else:
-            backends = local_backends(home)
-            if queue == "memory":
-                backends = replace(backends, queue=MemoryTaskQueue(visibility_timeout=queue_visibility_seconds))
-                self._fabrication_queue = MemoryTaskQueue(visibility_timeout=queue_visibility_seconds)
-            elif queue == "sqlite":
-                database = backends.database
-                assert database is not None
-                backends = replace(
-                    backends, queue=SqliteTaskQueue(database, visibility_timeout=queue_visibility_seconds)
-                )
-                self._fabrication_queue = SqliteTaskQueue(
-                    database, "fabrication", visibility_timeout=queue_visibility_seconds
-                )
-                self._completions = SqliteTaskQueue(database, COMPLETIONS_QUEUE, visibility_timeout=60)
-            else:
-                backends.close()
-                raise UsageError(f"queue must be 'memory' or 'sqlite', not {queue!r}")
-        self.backends = backends
+        self.backends, self._fabrication_queue, self._completions = _open(layout)
         self._approval = approval
         try:
-            self.matcher: Matcher | None = matcher_for(backends.registry, matching)
+            self.matcher: Matcher | None = matcher_for(self.backends.registry, matching)
         except ModelConfigurationError as exc:
-            backends.close()
+            self.backends.close()
             raise UsageError(str(exc)) from exc
-        self._volatile_queue = isinstance(backends.queue, MemoryTaskQueue)
-        self._queue_visibility = queue_visibility_seconds
+        self._volatile_queue = isinstance(self.backends.queue, MemoryTaskQueue)
+        self._queue_visibility = layout.queue_visibility_seconds
         self._model = model
         self._instructions = instructions
         self._worker_model = worker_model or (model if isinstance(model, str) else None)
-        self._workers = workers
-        self._settings = settings or EngineSettings()
-        if reflection is not None:
-            self._settings = replace(self._settings, reflection=reflection)
-        if stalled_after is not None:
-            if stalled_after < 0:
-                backends.close()
-                raise UsageError(f"stalled_after cannot be negative, got {stalled_after}")
-            self._settings = replace(self._settings, stalled_after_seconds=stalled_after)
-        self._sweep_interval = sweep_interval
+        self._workers = layout.workers
+        self._sweep_interval = layout.sweep_interval
         self._trusted: dict[str, Callable[..., Any]] = {}
+        self._functions: dict[str, str] = {}  # agent name -> module.qualname of the decorated function that took it
         # Every worker thread may run a call of the same agent; calls that overran hold slots beyond that.
-        self._trusted_calls = trusted_calls or TrustedCalls(per_agent=max(4, workers), max_calls=max(32, 4 * workers))
+        workers = layout.workers
+        self._trusted_calls = layout.trusted_calls or TrustedCalls(
+            per_agent=max(4, workers), max_calls=max(32, 4 * workers)
+        )
         self._stop = threading.Event()
+        self._plans: SimpleQueue[str | None] = SimpleQueue()  # orchestrations to plan (None: stop)
+        self._planners = 0
         self._finished = threading.Condition()
         self._threads: list[threading.Thread] = []
-        self._pool: SandboxPool | None = sandbox
-        self._own_pool = sandbox is None
+        self._pool: SandboxPool | None = layout.sandbox
+        self._own_pool = layout.sandbox is None
         self._executor: Executor | None = None
         self._coordinator: Coordinator | None = None
         self._fabricator: Fabricator | None = None
         self.backends.bus.subscribe({"source": [ORCHESTRATION_SOURCE]}, self._on_finished, name="runtime-wait")
         for agent in agents:
+            if isinstance(agent, AgentFunction):
+                self._register_function(agent)
+                continue
             self.register_agent(
                 agent.name,
                 agent.description,
@@ -287,6 +229,11 @@ class LocalRuntime:
                     daemon=True,
                 )
             )
+        self._planners = max(1, self._workers)
+        self._threads += [
+            threading.Thread(target=self._plan_submitted, name=f"arbiter-planner-{n}", daemon=True)
+            for n in range(self._planners)
+        ]
         for thread in self._threads:
             thread.start()
 
@@ -298,6 +245,8 @@ class LocalRuntime:
         completion and stay ``running`` until the watchdog recovers them, as after a crash.
         """
         self._stop.set()
+        for _ in range(self._planners):
+            self._plans.put(None)
         if self._executor is not None:
             self._executor.close()
         for thread in self._threads:
@@ -339,6 +288,19 @@ class LocalRuntime:
             wait_seconds=0.5,
             visibility_seconds=self._queue_visibility,
         )
+
+    def _plan_submitted(self) -> None:
+        """Plan the orchestrations :meth:`submit` created, one at a time, until the runtime closes.
+
+        What is left when it closes is resumed by the next start's sweep (as after a crash).
+        """
+        while (orchestration_id := self._plans.get()) is not None and not self._stop.is_set():
+            try:
+                self.coordinator.resume(orchestration_id)
+            except Exception:  # an outage: the watchdog takes the orchestration on once it is stalled
+                logger.exception(
+                    "orchestration_id=<%s> | first planning failed; the watchdog retries", orchestration_id
+                )
 
     def _watch(self, sweeper: Sweeper) -> None:
         while not self._stop.wait(self._sweep_interval):
@@ -386,104 +348,17 @@ class LocalRuntime:
             raise UsageError(str(exc)) from exc
         return self._fabricator.fabricate(request)
 
-    def register_agent(
-        self,
-        name: str,
-        description: str,
-        handler: Callable[..., Any] | str | os.PathLike[str],
-        *,
-        input_schema: Mapping[str, Any] | None = None,
-        trusted: bool | None = None,
-        timeout_seconds: float = 60.0,
-        max_attempts: int | None = None,
-        triggers: Sequence[Trigger | Mapping[str, Any]] = (),
-    ) -> AgentManifest:
-        """Register a worker agent (idempotent: the same definition again returns the existing version).
-
-        Args:
-            name: the agent's name (also its tool name).
-            description: what it does, written for the planner.
-            handler: a Python callable (trusted: runs in this process) or the path of a worker module (runs in the
-                sandbox unless ``trusted=True``; a trusted module is imported now). Trusted code runs only as the
-                callable registered here, never from its stored source: after a restart, register it again before
-                its tasks run (``LocalRuntime(agents=[...])``).
-            input_schema: the JSON Schema of its input; derived from the callable's signature when omitted.
-            trusted: run in process; defaults to ``True`` for callables and ``False`` for module files.
-            timeout_seconds: how long one attempt may run.
-            max_attempts: attempts per task (default: the engine's).
-            triggers: when the engine calls it without the planner: ``{"pattern": ..., "input": {field: path}}``
-                each (see :mod:`blackboard.triggers`); a note written in an orchestration that matches one adds a
-                reactive task for this agent.
-
-        Returns:
-            The active manifest.
-
-        Raises:
-            TriggerError: a trigger is not valid (the field is named): a pattern that does not parse, an input the
-                agent's schema refuses, a reserved source.
-        """
-        parsed = [t if isinstance(t, Trigger) else Trigger.parse(dict(t)) for t in triggers]
-        if callable(handler):
-            check_contract(handler, name)
-            code = source_of(handler)
-            schema = dict(input_schema) if input_schema is not None else schema_from_signature(handler)
-            in_process = True if trusted is None else trusted
-            if not in_process:
-                raise UsageError("a Python callable can only run in process; pass a module path to sandbox it")
-        else:
-            path = Path(handler)
-            try:
-                code = path.read_bytes()
-            except OSError as exc:
-                raise UsageError(f"cannot read the worker module {path}: {exc}") from exc
-            schema = dict(input_schema) if input_schema is not None else {"type": "object"}
-            in_process = bool(trusted)
-        check_triggers(parsed, schema)
-        if callable(handler):
-            self._trusted[name] = handler
-        elif in_process:
-            self._trusted[name] = load_trusted_module(Path(handler), name)
-        registry = self.backends.registry
-        ref = self.backends.code_store.put(code)
-        for existing in reversed(registry.versions(name)):
-            same = (existing.code.sha256, existing.description, existing.input_schema, existing.triggers) == (
-                ref.sha256,
-                description,
-                schema,
-                parsed,
-            )
-            if (
-                same
-                and existing.state is AgentState.ACTIVE
-                and existing.isolation == ("in_process" if in_process else "sandbox")
-            ):
-                return existing
-        manifest = AgentManifest(
-            name=name,
-            version=registry.next_version(name),
-            description=description,
-            input_schema=schema,
-            code=ref,
-            origin=AgentOrigin.USER,
-            isolation="in_process" if in_process else "sandbox",
-            timeout_seconds=timeout_seconds,
-            max_attempts=max_attempts,
-            triggers=parsed,
-        )
-        stored = registry.put(manifest).record
-        for older in registry.versions(name)[:-1]:
-            if older.state is AgentState.ACTIVE:
-                registry.set_state(name, older.version, AgentState.ACTIVE, AgentState.RETIRED)
-        return stored
-
     # ---------------------------------------------------------------- orchestrations
 
     def submit(self, event: Event | Mapping[str, Any] | str | bytes, *, budget: Budget | None = None) -> str:
         """Start an orchestration for ``event`` and return its id at once (the same id again for the same event).
 
-        The event crosses the strict JSON boundary first (:func:`blackboard.ingress_event`): an EventBridge event or
-        a ``PutEvents`` entry, as a mapping, JSON text or an :class:`Event`; ``detail`` may be a JSON string. Nothing
-        is written for an event that is refused.
+        The orchestration is stored here; its planning (the model call) happens on the runtime's planner threads.
+        A runtime created with ``start=False`` has none: it plans in the calling thread before returning. The event
+        crosses the strict JSON boundary first (:func:`blackboard.ingress_event`): an EventBridge event or a
+        ``PutEvents`` entry, as a mapping, JSON text or an :class:`Event`; ``detail`` may be a JSON string. Nothing
+        is written for an event that is refused. An event submitted again takes its orchestration on from where it
+        stopped, if it is stuck.
 
         Raises:
             StrictJsonError: the event breaks a rule of the boundary (the reason and the position are named).
@@ -491,7 +366,65 @@ class LocalRuntime:
             RecordValidationError: it is not a valid event (the first invalid field is named).
         """
         parsed = ingress_event(event, max_bytes=self._max_event_bytes)
-        return self.coordinator.start(parsed, budget).id
+        if not self._threads:
+            return self.coordinator.start(parsed, budget).id
+        created = self.coordinator.create(parsed, budget)
+        self._plans.put(created.record.id)
+        return created.record.id
+
+    async def asubmit(self, event: Event | Mapping[str, Any] | str | bytes, *, budget: Budget | None = None) -> str:
+        """:meth:`submit` for ``async`` code: the store write runs in a worker thread, the loop goes on."""
+        return await asyncio.to_thread(self.submit, event, budget=budget)
+
+    def stream(
+        self,
+        event: Event | Mapping[str, Any] | str | bytes,
+        *,
+        budget: Budget | None = None,
+        timeout: float | None = None,
+    ) -> UpdateStream:
+        """Submit ``event`` now and return its updates, to iterate with ``for`` or ``async for``.
+
+        The updates (:mod:`arbiter.updates`) come as the runtime writes: ``WavePlanned``, ``TaskStarted``,
+        ``TaskFinished``, ``TaskRetried``, ``FabricationStarted``/``Published``/``Failed``, ``NoteWritten``, and last
+        ``OrchestrationFinished`` with the :class:`RunResult`. The stream's ``orchestration_id`` is set at once.
+
+        Args:
+            event: as :meth:`submit`.
+            budget: as :meth:`submit`.
+            timeout: seconds from now after which the iteration raises ``TimeoutError`` (the orchestration goes on).
+
+        Raises:
+            StrictJsonError: as :meth:`submit` (raised here, not by the iteration).
+        """
+        stream = UpdateStream(self.backends.blackboard, timeout)
+        try:
+            stream.attach(self.submit(event, budget=budget))
+        except BaseException:
+            stream.close()
+            raise
+        return stream
+
+    async def arun(
+        self,
+        event: Event | Mapping[str, Any] | str | bytes,
+        *,
+        budget: Budget | None = None,
+        timeout: float | None = None,
+    ) -> RunResult:
+        """Run an orchestration for ``event`` to the end without blocking the event loop; return how it ended.
+
+        Raises:
+            TimeoutError: ``timeout`` seconds passed first (the orchestration goes on).
+        """
+        stream = await asyncio.to_thread(self.stream, event, budget=budget, timeout=timeout)
+        try:
+            async for update in stream:
+                if isinstance(update, OrchestrationFinished):
+                    return update.result
+        finally:
+            stream.close()
+        raise RuntimeError("the update stream ended without the orchestration's end")  # close() was called
 
     def wait(self, orchestration_id: str, timeout: float | None = None) -> RunResult:
         """Block until the orchestration is finished (or ``timeout`` seconds pass: ``TimeoutError``)."""
@@ -500,7 +433,7 @@ class LocalRuntime:
             while True:
                 orchestration = self.backends.blackboard.get_orchestration(orchestration_id)
                 if orchestration.finished:
-                    return _result(orchestration)
+                    return result_of(orchestration)
                 remaining = None if deadline is None else deadline - time.monotonic()
                 if remaining is not None and remaining <= 0:
                     raise TimeoutError(f"orchestration {orchestration_id} still running after {timeout}s")
@@ -532,13 +465,19 @@ class LocalRuntime:
             self._finished.notify_all()
 
 
-def _result(orchestration: Orchestration) -> RunResult:
-    return RunResult(
-        orchestration_id=orchestration.id,
-        status=orchestration.status.value,
-        output=orchestration.output,
-        error=orchestration.error,
-        waves=orchestration.usage.waves,
-        tasks=orchestration.usage.tasks,
-        tokens=orchestration.usage.tokens,
+def _open(layout: Deployment) -> tuple[Backends, TaskQueue, TaskQueue | None]:
+    """The backends, the Fabricator's queue and the completions queue (``sqlite`` only) a deployment names."""
+    visibility = layout.queue_visibility_seconds
+    if layout.backends is not None:
+        return layout.backends, layout.fabrication_queue or MemoryTaskQueue(visibility_timeout=visibility), None
+    backends = local_backends(layout.home)
+    if layout.queue == "memory":
+        queue = MemoryTaskQueue(visibility_timeout=visibility)
+        return replace(backends, queue=queue), MemoryTaskQueue(visibility_timeout=visibility), None
+    database = backends.database
+    assert database is not None
+    return (
+        replace(backends, queue=SqliteTaskQueue(database, visibility_timeout=visibility)),
+        SqliteTaskQueue(database, "fabrication", visibility_timeout=visibility),
+        SqliteTaskQueue(database, COMPLETIONS_QUEUE, visibility_timeout=60),
     )

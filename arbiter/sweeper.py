@@ -33,7 +33,6 @@ from typing import TypeVar
 from arbiter.coordinator import Coordinator
 from arbiter.exceptions import ArbiterError
 from blackboard import (
-    BlackboardError,
     OrchestrationStatus,
     Task,
     TaskError,
@@ -196,7 +195,7 @@ class Sweeper:
         """Resume one orchestration; a transient failure (a model or store outage) waits for the next sweep."""
         try:
             return int(self.coordinator.resume(orchestration_id))
-        except (ArbiterError, BlackboardError) as exc:
+        except ArbiterError as exc:
             if not exc.retryable:
                 raise
             logger.warning("orchestration_id=<%s> | not resumed, the next sweep tries again: %s", orchestration_id, exc)

@@ -7,7 +7,7 @@ resumes what the killed process left. Prints one JSON line with the status of ev
 
 from __future__ import annotations
 
-import inspect
+import dataclasses
 import json
 import random
 import sys
@@ -73,17 +73,20 @@ def main(config: dict[str, Any]) -> None:
     settings = EngineSettings(
         retry=RetryPolicy(base_seconds=0.05, max_seconds=0.2), queue_grace_seconds=config["grace"], max_attempts=6
     )
-    options: dict[str, Any] = {}
-    if "stalled_after" in inspect.signature(LocalRuntime).parameters:  # absent before it was configurable
-        options["stalled_after"] = config["stalled_after"]
+    if "stalled_after_seconds" in {f.name for f in dataclasses.fields(EngineSettings)}:  # absent in older versions
+        settings = dataclasses.replace(settings, stalled_after_seconds=config["stalled_after"])
+    layout: dict[str, Any] = {"workers": config["runtime_workers"], "queue": "sqlite", "sweep_interval": 0.2}
+    try:
+        from arbiter.config import Deployment
+    except ImportError:  # a version before the configuration objects: the same settings as keywords
+        options: dict[str, Any] = layout
+    else:
+        options = {"deployment": Deployment(**layout)}
     with LocalRuntime(
         config["home"],
         model=ChaosModel(config),
-        worker_model="openai:chaos",  # a hosted spec: workers get the network, to reach the marker server
-        workers=config["runtime_workers"],
-        queue="sqlite",
+        worker_model="openai:chaos",
         settings=settings,
-        sweep_interval=0.2,
         **options,
     ) as runtime:
         runtime.register_agent("mark", "Marks its start.", config["module"], timeout_seconds=config["timeout"])

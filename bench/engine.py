@@ -17,6 +17,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from arbiter.config import Deployment
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from arbiter import EngineSettings, LocalRuntime
@@ -42,7 +44,10 @@ def run_once(tasks: int, wave: int, workers: int) -> tuple[float, int]:
     budget = Budget(max_waves=waves, max_tasks=tasks, timeout_seconds=3600)
     with tempfile.TemporaryDirectory() as home:
         with LocalRuntime(
-            home, model=ScriptedModel(script(tasks, wave)), workers=workers, settings=EngineSettings(budget=budget)
+            home,
+            model=ScriptedModel(script(tasks, wave)),
+            settings=EngineSettings(budget=budget),
+            deployment=Deployment(workers=workers),
         ) as runtime:
             runtime.register_agent("noop", "Does nothing.", noop)
             started = time.perf_counter()

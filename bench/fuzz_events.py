@@ -28,6 +28,8 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
+from arbiter.config import Deployment
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from typer.testing import CliRunner
@@ -110,7 +112,9 @@ def main() -> None:
             work.mkdir()
             cli[kind][cli_verdict(document, work)] += 1
         turns = [{"text": "ok"}] * (args.events + 1)
-        with LocalRuntime(root / "home", model=ScriptedModel(turns), workers=1, sweep_interval=0.5) as runtime:
+        with LocalRuntime(
+            root / "home", model=ScriptedModel(turns), deployment=Deployment(workers=1, sweep_interval=0.5)
+        ) as runtime:
             for kind, document in cases:
                 submitted[kind][submit_verdict(runtime, document)] += 1
     print(f"fuzz campaign: {args.events} events, seed {args.seed}")

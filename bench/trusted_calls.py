@@ -28,6 +28,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from arbiter.config import Deployment
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 EVENT = {"source": "bench", "detail-type": "go", "detail": {}}
@@ -41,7 +43,9 @@ def _runtime(home: str, turns: list[dict[str, Any]]) -> Any:
     settings = EngineSettings(
         retry=RetryPolicy(base_seconds=0.01, max_seconds=0.05), reflection=ReflectionPolicy(min_invocations=2)
     )
-    return LocalRuntime(home, model=ScriptedModel(turns), workers=2, settings=settings, sweep_interval=0.2)
+    return LocalRuntime(
+        home, model=ScriptedModel(turns), settings=settings, deployment=Deployment(workers=2, sweep_interval=0.2)
+    )
 
 
 def _hung_wave(home: str, hung: int, hang_seconds: float) -> dict[str, Any]:

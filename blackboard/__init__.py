@@ -9,6 +9,7 @@ from outside across the strict JSON boundary (:mod:`blackboard.strict_json`).
 from blackboard.backends import Backends, local_backends, memory_backends
 from blackboard.exceptions import (
     AgentNotFoundError,
+    ArbiterError,
     BatchFailedError,
     BlackboardError,
     ConfigurationError,
@@ -82,6 +83,7 @@ __all__ = [
     "AgentState",
     "AgentStats",
     "Applied",
+    "ArbiterError",
     "Backends",
     "BatchFailedError",
     "Blackboard",

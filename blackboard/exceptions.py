@@ -1,7 +1,12 @@
-"""Errors raised by the blackboard package.
+"""Errors raised by the blackboard package, and :class:`ArbiterError`, the root of every error of the library.
 
-Every error derives from :class:`BlackboardError`. Configuration mistakes (:class:`ConfigurationError` and its
-subclasses) are kept apart from run-time failures so that callers can tell "fix your setup" from "try again".
+:class:`ArbiterError` lives here, in the lowest layer, so that every package can derive from it:
+``BlackboardError``, ``wrapper.WrapperError``, ``fabricator.FabricatorError`` and the arbiter package's own errors
+(``UsageError``, ``PlannerError``) are all ``ArbiterError`` s; ``arbiter.errors`` re-exports them. ``retryable`` is
+defined once, on the root.
+
+Every error of this package derives from :class:`BlackboardError`. Configuration mistakes (:class:`ConfigurationError`
+and its subclasses) are kept apart from run-time failures so that callers can tell "fix your setup" from "try again".
 Retry logic keys on the ``retryable`` attribute, never on message text.
 """
 
@@ -9,6 +14,7 @@ from __future__ import annotations
 
 __all__ = [
     "AgentNotFoundError",
+    "ArbiterError",
     "BatchFailedError",
     "BlackboardError",
     "ConfigurationError",
@@ -31,14 +37,21 @@ __all__ = [
 ]
 
 
-class BlackboardError(Exception):
-    """Root of every error raised by the blackboard package.
+class ArbiterError(Exception):
+    """Root of every error raised by Arbiter's packages (blackboard, wrapper, fabricator, arbiter).
+
+    Catch it to catch anything the library raises on purpose; retry logic keys on ``retryable`` (a class attribute
+    that subclasses or instances override), never on message text.
 
     Attributes:
-        retryable: whether repeating the same call may succeed.
+        retryable: whether repeating the same call may succeed (``False`` unless the error says otherwise).
     """
 
     retryable: bool = False
+
+
+class BlackboardError(ArbiterError):
+    """Root of every error raised by the blackboard package (``retryable`` as :class:`ArbiterError`)."""
 
 
 class ConfigurationError(BlackboardError):

@@ -14,10 +14,7 @@ small local model writes as a plain code block, fast and unconstrained; they are
 
 from __future__ import annotations
 
-import asyncio
-import contextvars
-from collections.abc import Callable, Coroutine, Iterable
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel, Field
@@ -34,6 +31,7 @@ from fabricator.prompts import (
     system_prompt,
     tests_prompt,
 )
+from wrapper.loops import run_coroutine
 from wrapper.models import track_usage
 from wrapper.sampling import sampled
 
@@ -43,7 +41,6 @@ if TYPE_CHECKING:
 __all__ = ["CaseTable", "Derivation", "Draft", "GenerationError", "Generator"]
 
 M = TypeVar("M", bound=BaseModel)
-T = TypeVar("T")
 
 #: The temperature of a sampled draft: another candidate, still close to what the model finds most likely.
 DRAFT_TEMPERATURE = 0.7
@@ -164,7 +161,7 @@ class Generator:
         """
         messages: list[dict[str, Any]] = [{"role": "user", "content": [{"text": prompt}]}]
         try:
-            return _in_own_loop(lambda: self._structured(output, messages, system))
+            return run_coroutine(lambda: self._structured(output, messages, system))
         except Exception as exc:
             raise GenerationError(
                 f"the model did not write a {output.__name__}: {type(exc).__name__}: {str(exc)[:2000]}"
@@ -181,14 +178,3 @@ class Generator:
         self.usage = self.usage + Usage(
             input_tokens=input_tokens, output_tokens=output_tokens, total_tokens=input_tokens + output_tokens
         )
-
-
-def _in_own_loop(run: Callable[[], Coroutine[Any, Any, T]]) -> T:
-    """Run a coroutine to its end from synchronous code, also when the calling thread already runs an event loop."""
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(run())
-    context = contextvars.copy_context()  # the caller's settings (a sampling block) hold in the thread too
-    with ThreadPoolExecutor(1, thread_name_prefix="arbiter-fabricator-model") as thread:
-        return thread.submit(context.run, lambda: asyncio.run(run())).result()

@@ -1,11 +1,14 @@
 """Errors raised by the wrapper package.
 
-:class:`WrapperError` is the root. :class:`ModelConfigurationError` is a setup mistake (fix the model spec or install
+:class:`WrapperError` is the root of this package's errors (an :class:`blackboard.ArbiterError`, the library's one
+root). :class:`ModelConfigurationError` is a setup mistake (fix the model spec or install
 the provider); :class:`SandboxError` is a run-time failure of the sandbox machinery itself (retryable).
 What a worker's own code does wrong never raises out of the wrapper: it becomes a failed task.
 """
 
 from __future__ import annotations
+
+from blackboard.exceptions import ArbiterError
 
 __all__ = [
     "ModelConfigurationError",
@@ -17,14 +20,8 @@ __all__ = [
 ]
 
 
-class WrapperError(Exception):
-    """Root of every error raised by the wrapper package.
-
-    Attributes:
-        retryable: whether repeating the same call may succeed.
-    """
-
-    retryable: bool = False
+class WrapperError(ArbiterError):
+    """Root of every error raised by the wrapper package (``retryable`` as :class:`~blackboard.ArbiterError`)."""
 
 
 class ModelConfigurationError(WrapperError):
@@ -53,8 +50,8 @@ class NoTimeLeftError(WrapperError):
         super().__init__(f"task {task_id!r} not started: the invocation has {max(time_left, 0.0):.1f}s left")
 
 
-class NonRetryableError(Exception):
-    """Raise this from a worker's ``handler`` to fail the task at once, without retries.
+class NonRetryableError(ArbiterError):
+    """Raise this from a worker's ``handler`` to fail the task at once, without retries (``retryable`` is false).
 
     Use it for failures that another attempt cannot fix: invalid input, a missing resource, a refused request.
     """

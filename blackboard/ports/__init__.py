@@ -3,12 +3,14 @@
 from blackboard.ports.blackboard import Applied, Blackboard, Completion, Reacted, TaskChange, Transition
 from blackboard.ports.code_store import CodeStore
 from blackboard.ports.event_bus import EventBus, Subscription
+from blackboard.ports.observers import BlackboardObserver
 from blackboard.ports.registry import Registry
 from blackboard.ports.task_queue import DeadLetter, QueueMessage, QueueStats, Received, TaskQueue
 
 __all__ = [
     "Applied",
     "Blackboard",
+    "BlackboardObserver",
     "CodeStore",
     "Completion",
     "DeadLetter",

@@ -39,6 +39,7 @@ from blackboard.exceptions import (
 )
 from blackboard.leases import holds
 from blackboard.messages import Event
+from blackboard.ports.observers import BlackboardObserver, Observers
 from blackboard.quarantine import QuarantineLog, Unreadable
 from blackboard.records import Note, Orchestration, Task, TaskResult
 from blackboard.states import (
@@ -139,11 +140,23 @@ class Blackboard(abc.ABC):
         self.quarantine = QuarantineLog()
         self._conflicts = 0
         self._conflicts_lock = threading.Lock()
+        self._observers = Observers()
 
     @property
     def event_conflicts(self) -> int:
         """How many replays of an event id with other content this blackboard deduplicated (see ``create``)."""
         return self._conflicts
+
+    def watch(self, observer: BlackboardObserver) -> None:
+        """Tell ``observer`` of every change this instance applies from now on (see :mod:`blackboard.ports.observers`).
+
+        Only this process's writes through this object are seen.
+        """
+        self._observers.add(observer)
+
+    def unwatch(self, observer: BlackboardObserver) -> None:
+        """Stop telling ``observer`` (nothing happens if it was not watching)."""
+        self._observers.remove(observer)
 
     # ---------------------------------------------------------------- orchestrations
 
@@ -164,6 +177,7 @@ class Blackboard(abc.ABC):
         stored = orchestration.model_copy(update={"version": 1})
         existing = self._insert_orchestration(stored)
         if existing is None:
+            self._observers.orchestration_changed(stored)
             return Applied(True, stored)
         if existing.event.id == orchestration.event.id and not existing.event.same_content(orchestration.event):
             with self._conflicts_lock:
@@ -207,6 +221,7 @@ class Blackboard(abc.ABC):
         """
         changed = self._next_orchestration(current, changes)
         if self._cas_orchestration(changed, current.version):
+            self._observers.orchestration_changed(changed)
             return Applied(True, changed)
         return Applied(False, self._get_orchestration(current.id))
 
@@ -240,6 +255,7 @@ class Blackboard(abc.ABC):
             t.model_copy(update={"created_at": changed.updated_at, "updated_at": changed.updated_at}) for t in tasks
         ]
         if self._insert_wave(changed, current.version, stamped):
+            self._observers.wave_added(changed, stamped)
             return Applied(True, changed)
         return Applied(False, self._get_orchestration(current.id))
 
@@ -534,16 +550,30 @@ class Blackboard(abc.ABC):
         return self._change_tasks([(orchestration_id, task_id, change)])[0]
 
     def _change_tasks(self, changes: Sequence[tuple[str, str, TaskChange]]) -> list[Transition]:
+        before: dict[tuple[str, str], TaskState] = {}  # the state the last run of each change saw
+
         def checked(change: TaskChange) -> TaskChange:
             def run(task: Task) -> Task | None:
                 changed = change(task)
                 if changed is not None and changed.state is not task.state:  # same state: a lease renewal
                     check_task_transition(task.state, changed.state)
+                before[task.orchestration_id, task.task_id] = task.state
                 return changed
 
             return run
 
-        return self._apply_task_changes([(o, t, checked(c)) for o, t, c in changes])
+        transitions = self._apply_task_changes([(o, t, checked(c)) for o, t, c in changes])
+        self._tell(transitions, before)
+        return transitions
+
+    def _tell(self, transitions: Iterable[Transition], before: dict[tuple[str, str], TaskState]) -> None:
+        """Tell the observers of the applied task changes (see :meth:`watch`)."""
+        if not self._observers:
+            return
+        for transition in transitions:
+            task = transition.task
+            if transition.applied:
+                self._observers.task_changed(before.get((task.orchestration_id, task.task_id), task.state), task)
 
     # ---------------------------------------------------------------- notes
 
@@ -572,6 +602,7 @@ class Blackboard(abc.ABC):
             updated_at=self._clock(),
         )
         if self._cas_note(note, expected_version):
+            self._observers.note_written(note)
             return Applied(True, note)
         current = self._get_note(orchestration_id, key)
         if current is None:

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from arbiter import EngineSettings, LocalRuntime
+from arbiter.config import Deployment
 from arbiter.testing import ScriptedModel
 from blackboard import Budget, RetryPolicy
 from wrapper import SandboxPool
@@ -32,7 +33,11 @@ def runtime(tmp_path: Path, pool: SandboxPool) -> Iterator[RuntimeFactory]:
     def make(turns: list[dict[str, Any]], *, budget: Budget | None = None, **kwargs: Any) -> LocalRuntime:
         settings = EngineSettings(retry=FAST.retry, budget=budget or Budget()) if budget else FAST
         rt = LocalRuntime(
-            tmp_path / "home", model=ScriptedModel(turns), settings=settings, sandbox=pool, sweep_interval=0.1, **kwargs
+            tmp_path / "home",
+            model=ScriptedModel(turns),
+            settings=settings,
+            deployment=Deployment(sandbox=pool, sweep_interval=0.1, queue=kwargs.pop("queue", "memory")),
+            **kwargs,
         )
         opened.append(rt)
         return rt

@@ -15,6 +15,7 @@ from typing import Any
 from strands.models import Model
 
 from arbiter import AgentDefinition, EngineSettings, LocalRuntime
+from arbiter.config import Deployment
 from blackboard import RetryPolicy
 
 TURNS: list[dict[str, Any]] = [
@@ -72,7 +73,9 @@ def main(home: str, log: str, phase: str) -> None:
     settings = EngineSettings(retry=RetryPolicy(base_seconds=0.05, max_seconds=0.1), queue_grace_seconds=0.5)
     # Given up front: the restarted process resumes step 2 with its callable already registered.
     agents = [AgentDefinition("step", "Runs one numbered step.", step, timeout_seconds=1.5)]
-    with LocalRuntime(home, model=ConversationModel(), settings=settings, sweep_interval=0.2, agents=agents) as runtime:
+    with LocalRuntime(
+        home, model=ConversationModel(), settings=settings, agents=agents, deployment=Deployment(sweep_interval=0.2)
+    ) as runtime:
         orchestration_id = runtime.submit({"id": "crash-test-1", "source": "test", "detail-type": "go", "detail": {}})
         result = runtime.wait(orchestration_id, timeout=120)
         print(json.dumps({"status": result.status, "output": result.output, "id": orchestration_id}))

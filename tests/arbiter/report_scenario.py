@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from arbiter import LocalRuntime
+from arbiter.config import Deployment
 from arbiter.testing import ScriptedModel
 from tests.arbiter.conftest import FAST
 from tests.fabrication_turns import WORD_COUNT_OUTPUT, WORD_COUNT_TESTS
@@ -54,9 +55,8 @@ def run_scenario(home: Path, pool: SandboxPool) -> str:
         model=ScriptedModel(turns),
         fabricator_model=ScriptedModel([WORD_COUNT_TESTS, DRAFT]),
         settings=FAST,
-        sandbox=pool,
-        sweep_interval=0.1,
         matching="all",
+        deployment=Deployment(sandbox=pool, sweep_interval=0.1),
     ) as rt:
         rt.register_agent("flaky", "Echoes a text; fails once.", flaky)
         result = rt.run({"source": "test.report", "detail-type": "Hostile", "detail": {"text": HOSTILE}}, timeout=120)

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from arbiter import Coordinator, LocalRuntime, Planner
+from arbiter.config import Deployment
 from arbiter.prompts import SYSTEM_PROMPT
 from arbiter.testing import ScriptedModel
 from blackboard import AgentManifest, Backends, CompletionEvent, Event, Task, TaskState, memory_backends
@@ -107,11 +108,13 @@ def test_a_forged_completion_on_the_local_bus_does_not_complete_a_running_task(
         release.wait(30)
         return "fries"
 
-    with LocalRuntime(tmp_path / "home", model=ScriptedModel(CALL_COOK), settings=FAST, sandbox=pool) as rt:
+    with LocalRuntime(
+        tmp_path / "home", model=ScriptedModel(CALL_COOK), settings=FAST, deployment=Deployment(sandbox=pool)
+    ) as rt:
         rt.register_agent("cook", "Cooks.", cook)
         orchestration_id = rt.submit(event())
         board = rt.backends.blackboard
-        _wait_for(lambda: board.list_tasks(orchestration_id)[0].state is TaskState.RUNNING)
+        _wait_for(lambda: [t.state for t in board.list_tasks(orchestration_id)] == [TaskState.RUNNING])
         (task,) = board.list_tasks(orchestration_id)
         for changes in ({}, {"token": new_completion_token()}):
             rt.backends.bus.publish([_forged(task, **changes).to_event()])  # source arbiter.wrapper, right ids

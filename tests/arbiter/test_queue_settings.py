@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 
 from arbiter import AgentDefinition, LocalRuntime, UsageError
 from arbiter.cli import app
+from arbiter.config import Deployment
 from arbiter.testing import ScriptedModel
 from blackboard import AgentRef, TaskMessage, local_backends
 from tests.arbiter.conftest import FAST, event
@@ -41,11 +42,9 @@ def test_queue_visibility_seconds_is_honoured_with_the_sqlite_queue(tmp_path: Pa
         tmp_path / "home",
         model=ScriptedModel(turns),
         settings=FAST,
-        sandbox=pool,
-        queue="sqlite",
-        queue_visibility_seconds=300,
         agents=agents,
         start=False,
+        deployment=Deployment(sandbox=pool, queue="sqlite", queue_visibility_seconds=300),
     )
     holder.append(runtime)
     try:
@@ -58,7 +57,11 @@ def test_queue_visibility_seconds_is_honoured_with_the_sqlite_queue(tmp_path: Pa
 
 def test_a_visibility_that_is_not_positive_is_refused(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="queue_visibility_seconds must be positive"):
-        LocalRuntime(tmp_path / "home", model=ScriptedModel([]), queue="sqlite", queue_visibility_seconds=0)
+        LocalRuntime(
+            tmp_path / "home",
+            model=ScriptedModel([]),
+            deployment=Deployment(queue="sqlite", queue_visibility_seconds=0),
+        )
 
 
 def test_worker_takes_a_visibility_and_dead_letters_a_message_for_an_unknown_task(tmp_path: Path) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+from arbiter.config import Deployment
 from arbiter.testing import ScriptedModel
 from blackboard import Budget, TaskState
 from tests.arbiter.conftest import RuntimeFactory, event
@@ -254,7 +255,7 @@ def test_unknown_queue_kind(tmp_path: Any) -> None:
     from arbiter import LocalRuntime, UsageError
 
     with pytest.raises(UsageError, match="queue"):
-        LocalRuntime(tmp_path, model=ScriptedModel([]), queue="carrier-pigeon", start=False)
+        LocalRuntime(tmp_path, model=ScriptedModel([]), start=False, deployment=Deployment(queue="carrier-pigeon"))
 
 
 def test_unknown_matching_kind(tmp_path: Any) -> None:

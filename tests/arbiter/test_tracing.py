@@ -13,6 +13,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, Sp
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from arbiter import LocalRuntime
+from arbiter.config import Deployment
 from arbiter.testing import ScriptedModel
 from tests.arbiter.conftest import FAST, event
 from tests.fabrication_turns import WORD_COUNT_OUTPUT, WORD_COUNT_TESTS
@@ -93,9 +94,8 @@ def test_one_trace_across_every_hop(tmp_path: Path, pool: SandboxPool, spans: In
         model=ScriptedModel(turns),
         fabricator_model=ScriptedModel([WORD_COUNT_TESTS, DRAFT]),
         settings=FAST,
-        sandbox=pool,
-        sweep_interval=0.1,
         matching="all",
+        deployment=Deployment(sandbox=pool, sweep_interval=0.1),
     ) as rt:
         rt.register_agent("triple", "Triples a number.", module, input_schema={"type": "object"})
         result = rt.run(event(), timeout=120)

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from arbiter import AgentDefinition, LocalRuntime, ReflectionPolicy, UsageError
+from arbiter.config import Deployment
 from arbiter.testing import ScriptedModel
 from blackboard import AgentState, TaskState
 from tests.arbiter.conftest import FAST, event
@@ -23,7 +24,9 @@ ANSWER = [{"text": "The answer is 42."}]
 def _crash_after_dispatch(home: Path, pool: SandboxPool) -> str:
     """Plan a wave for the trusted agent ``double`` and stop before any worker ran it (its message is lost)."""
     turns: list[dict[str, Any]] = [{"tool_calls": [{"name": "double", "input": {"n": 21}}]}, *ANSWER]
-    first = LocalRuntime(home, model=ScriptedModel(turns), settings=FAST, sandbox=pool, start=False)
+    first = LocalRuntime(
+        home, model=ScriptedModel(turns), settings=FAST, start=False, deployment=Deployment(sandbox=pool)
+    )
     first.register_agent("double", "Doubles a number.", lambda n: n * 2)
     orchestration_id = first.submit(event())
     (task,) = first.orchestration(orchestration_id).tasks
@@ -36,7 +39,11 @@ def test_a_restart_resumes_with_the_agents_given_up_front(tmp_path: Path, pool: 
     orchestration_id = _crash_after_dispatch(tmp_path / "home", pool)
     agents = [AgentDefinition("double", "Doubles a number.", lambda n: n * 2)]
     with LocalRuntime(
-        tmp_path / "home", model=ScriptedModel(ANSWER), settings=FAST, sandbox=pool, sweep_interval=0.1, agents=agents
+        tmp_path / "home",
+        model=ScriptedModel(ANSWER),
+        settings=FAST,
+        agents=agents,
+        deployment=Deployment(sandbox=pool, sweep_interval=0.1),
     ) as second:
         result = second.wait(orchestration_id, timeout=60)
         (task,) = second.orchestration(orchestration_id).tasks
@@ -49,7 +56,10 @@ def test_without_its_callable_a_trusted_task_fails_once_naming_the_agent(tmp_pat
     # Its recorded source is a line of this file with a lambda in it: running that text is what must never happen.
     orchestration_id = _crash_after_dispatch(tmp_path / "home", pool)
     with LocalRuntime(
-        tmp_path / "home", model=ScriptedModel(ANSWER), settings=FAST, sandbox=pool, sweep_interval=0.1
+        tmp_path / "home",
+        model=ScriptedModel(ANSWER),
+        settings=FAST,
+        deployment=Deployment(sandbox=pool, sweep_interval=0.1),
     ) as second:
         second.wait(orchestration_id, timeout=60)
         (task,) = second.orchestration(orchestration_id).tasks
@@ -65,7 +75,11 @@ def test_a_trusted_module_file_is_imported_at_registration(tmp_path: Path, pool:
     turns: list[dict[str, Any]] = [{"tool_calls": [{"name": "double", "input": {"n": 4}}]}, {"text": "8"}]
     agents = [AgentDefinition("double", "Doubles a number.", module, input_schema={"type": "object"}, trusted=True)]
     with LocalRuntime(
-        tmp_path / "home", model=ScriptedModel(turns), settings=FAST, sandbox=pool, sweep_interval=0.1, agents=agents
+        tmp_path / "home",
+        model=ScriptedModel(turns),
+        settings=FAST,
+        agents=agents,
+        deployment=Deployment(sandbox=pool, sweep_interval=0.1),
     ) as runtime:
         module.write_text("def handler(n):\n    raise AssertionError('the file is not read again')\n")
         result = runtime.run(event(), timeout=60)
@@ -77,7 +91,9 @@ def test_an_async_handler_is_refused_naming_the_contract(tmp_path: Path, pool: S
     async def answer(question: str) -> str:
         return question
 
-    runtime = LocalRuntime(tmp_path / "home", model=ScriptedModel(ANSWER), sandbox=pool, start=False)
+    runtime = LocalRuntime(
+        tmp_path / "home", model=ScriptedModel(ANSWER), start=False, deployment=Deployment(sandbox=pool)
+    )
     try:
         with pytest.raises(UsageError, match=r"answer: the handler is an async def; a worker is a plain def handler"):
             runtime.register_agent("answer", "Answers.", answer)
@@ -94,7 +110,9 @@ def test_close_returns_while_a_trusted_call_hangs(tmp_path: Path, pool: SandboxP
 
     turns: list[dict[str, Any]] = [{"tool_calls": [{"name": "hang", "input": {}}]}, *ANSWER]
     agents = [AgentDefinition("hang", "Hangs.", hang, input_schema={"type": "object"}, timeout_seconds=600)]
-    runtime = LocalRuntime(tmp_path / "home", model=ScriptedModel(turns), settings=FAST, sandbox=pool, agents=agents)
+    runtime = LocalRuntime(
+        tmp_path / "home", model=ScriptedModel(turns), settings=FAST, agents=agents, deployment=Deployment(sandbox=pool)
+    )
     try:
         runtime.submit(event())
         assert running.wait(60)
@@ -125,10 +143,10 @@ def test_timeouts_for_want_of_a_free_slot_do_not_quarantine_the_agent(tmp_path: 
             tmp_path / "home",
             model=ScriptedModel(turns),
             settings=replace(FAST, reflection=ReflectionPolicy(min_invocations=1, refabricate="off")),
-            sandbox=pool,
-            sweep_interval=0.1,
             agents=agents,
-            trusted_calls=TrustedCalls(per_agent=1, max_calls=2),
+            deployment=Deployment(
+                sandbox=pool, sweep_interval=0.1, trusted_calls=TrustedCalls(per_agent=1, max_calls=2)
+            ),
         ) as runtime:
             result = runtime.run(event(), timeout=120)
             registry = runtime.backends.registry

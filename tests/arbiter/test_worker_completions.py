@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from arbiter import AgentDefinition, LocalRuntime
+from arbiter import AgentDefinition, EngineSettings, LocalRuntime
 from arbiter._completions import COMPLETIONS_QUEUE, relay_completions, serve_completions
+from arbiter.config import Deployment
 from blackboard import CompletionEvent, Event, TaskState, local_backends
 from blackboard.adapters import SqliteTaskQueue
 from blackboard.messages import COMPLETION_DETAIL_TYPE, COMPLETION_SOURCE
@@ -68,11 +69,9 @@ def test_a_wave_closed_by_a_worker_process_continues_at_once(
         runtime = LocalRuntime(
             home,
             model=ScriptedModel(turns),
-            workers=1,
-            queue="sqlite",
-            sandbox=pool,
-            stalled_after=600,  # the watchdog cannot be what continues the wave in this test
+            settings=EngineSettings(stalled_after_seconds=600),
             agents=[AgentDefinition("local", "Runs here.", local)],
+            deployment=Deployment(workers=1, queue="sqlite", sandbox=pool),
         )
         try:
             runtime.register_agent("slow", "Runs in the worker.", module)

@@ -12,6 +12,7 @@ import arbiter.aws_lambda
 import fabricator.aws_lambda
 import wrapper.aws_lambda
 from arbiter.cli import register_agents_file
+from arbiter.config import Deployment
 from arbiter.runtime import LocalRuntime
 from blackboard import Backends
 from blackboard.adapters.aws import AwsConfig, aws_backends
@@ -51,5 +52,5 @@ def aws(deployment: MotoDeployment) -> Iterator[Backends]:
 
 def register_example(backends: Backends, example: str) -> list[str]:
     """Register an example's agents in the deployed registry, as ``arbiter --backend aws agents add`` would."""
-    with LocalRuntime(backends=backends, start=False) as runtime:
+    with LocalRuntime(start=False, deployment=Deployment(backends=backends)) as runtime:
         return register_agents_file(runtime, EXAMPLES / example / "agents.json")

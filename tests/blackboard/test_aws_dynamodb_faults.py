@@ -13,7 +13,7 @@ from botocore.exceptions import ClientError
 
 from blackboard import Completion, StoreUnavailableError, TaskState
 from blackboard.adapters.aws import ContentionError, DynamoDBBlackboard, DynamoDBRegistry
-from blackboard.adapters.aws import _dynamodb as dynamodb_module
+from blackboard.adapters.aws import _retries as retries_module
 from tests.aws_support import InterceptingClient, MotoTables, dynamodb_client, moto_dynamodb
 from tests.conformance.builders import manifest, ok, with_wave
 
@@ -181,7 +181,7 @@ def test_a_transaction_conflict_is_retried(tables: MotoTables) -> None:
 
 
 def test_endless_conflicts_end_in_a_retryable_error(tables: MotoTables, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(dynamodb_module, "CONFLICT_ATTEMPTS", 3)
+    monkeypatch.setattr(retries_module, "CONFLICT_ATTEMPTS", 3)
     client = InterceptingClient(tables.client)
     board = DynamoDBBlackboard(tables.blackboard, client=client)
     orchestration, tasks = with_wave(board, 1)

@@ -7,12 +7,11 @@ raised in one :class:`BatchFailedError` that lists it, after every other batch w
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
+from blackboard.adapters.aws._retries import retry_leftovers
 from blackboard.exceptions import BatchFailedError, BlackboardError
-from blackboard.retry import RetryPolicy
 
 __all__ = ["Refused", "chunks", "send_batches"]
 
@@ -48,10 +47,14 @@ def send_batches(
     call: Callable[[list[E]], Refused],
     *,
     attempts: int,
-    backoff: RetryPolicy,
-    sleep: Callable[[float], None] = time.sleep,
+    base_seconds: float,
+    max_seconds: float = 5.0,
+    sleep: Callable[[float], None] | None = None,
 ) -> list[str]:
     """Send every batch with ``call``, retrying refused entries up to ``attempts`` times; return the accepted ids.
+
+    Refused entries are sent again by :func:`~blackboard.adapters.aws._retries.retry_leftovers` (jittered exponential
+    backoff from ``base_seconds`` up to ``max_seconds``).
 
     Raises:
         BatchFailedError: some entries were still refused (the others were accepted and are listed in it).
@@ -59,45 +62,48 @@ def send_batches(
     """
     accepted: set[str] = set()
     failures: dict[str, tuple[str, str]] = {}
-    retryable = True
+    transient = [True]  # whether every final refusal so far was worth retrying
+
+    def send(pending: list[E], last: bool) -> list[E]:
+        refused = call(pending)
+        again: list[E] = []
+        for entry in pending:
+            key = entry_id(entry)
+            if key not in refused:
+                accepted.add(key)
+            elif refused[key][2] and not last:
+                again.append(entry)
+            else:
+                code, message, retryable = refused[key]
+                failures[key] = (code, message)
+                transient[0] = transient[0] and retryable
+        return again
+
     for index, batch in enumerate(batches):
-        pending = batch
-        for attempt in range(1, attempts + 1):
-            try:
-                refused = call(pending)
-            except BlackboardError as exc:
-                if not accepted and not failures:
-                    raise  # nothing went out: the plain error is the clearer one
-                for entry in pending:
+        try:
+            retry_leftovers(
+                send, batch, attempts=attempts, base_seconds=base_seconds, max_seconds=max_seconds, sleep=sleep
+            )
+        except BlackboardError as exc:
+            if not accepted and not failures:
+                raise  # nothing went out: the plain error is the clearer one
+            sent = accepted | failures.keys()
+            for entry in batch:
+                if entry_id(entry) not in sent:
                     failures[entry_id(entry)] = (type(exc).__name__, str(exc))
-                for later in batches[index + 1 :]:
-                    for entry in later:
-                        failures[entry_id(entry)] = ("NotSent", f"not sent after {type(exc).__name__}")
-                raise BatchFailedError(
-                    operation,
-                    failures,
-                    _in_order(batches, entry_id, accepted),
-                    retryable=retryable and exc.retryable,
-                    attempts=attempts,
-                ) from exc
-            again: list[E] = []
-            for entry in pending:
-                key = entry_id(entry)
-                if key not in refused:
-                    accepted.add(key)
-                elif refused[key][2] and attempt < attempts:
-                    again.append(entry)
-                else:
-                    code, message, transient = refused[key]
-                    failures[key] = (code, message)
-                    retryable = retryable and transient
-            if not again:
-                break
-            sleep(backoff.delay(attempt))
-            pending = again
+            for later in batches[index + 1 :]:
+                for entry in later:
+                    failures[entry_id(entry)] = ("NotSent", f"not sent after {type(exc).__name__}")
+            raise BatchFailedError(
+                operation,
+                failures,
+                _in_order(batches, entry_id, accepted),
+                retryable=transient[0] and exc.retryable,
+                attempts=attempts,
+            ) from exc
     if failures:
         raise BatchFailedError(
-            operation, failures, _in_order(batches, entry_id, accepted), retryable=retryable, attempts=attempts
+            operation, failures, _in_order(batches, entry_id, accepted), retryable=transient[0], attempts=attempts
         )
     return _in_order(batches, entry_id, accepted)
 

@@ -5,8 +5,9 @@
 - :class:`Table`: the few calls the adapters make (GetItem, PutItem, UpdateItem, Query, BatchGetItem,
   TransactWriteItems), with botocore errors turned into this package's errors and transaction cancellations turned
   into reason codes;
-- :func:`retry_conflicts`: tenacity retries for application-level conflicts (optimistic locks, transactions that
-  collided); throttling and transient errors are retried by botocore itself (see ``_clients``).
+- :func:`retry_conflicts` (from ``_retries``, the adapters' one retry mechanism): application-level conflicts
+  (optimistic locks, transactions that collided); throttling and transient errors are retried by botocore itself
+  (see ``_clients``).
 
 No call here scans a table: reads are GetItem, BatchGetItem or Query on a key.
 """
@@ -15,7 +16,6 @@ from __future__ import annotations
 
 import logging
 import math
-import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
@@ -24,9 +24,8 @@ from typing import Any, NoReturn, TypeVar
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import BotoCoreError, ClientError
-from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_random_exponential
 
-from blackboard.adapters.aws.exceptions import ContentionError
+from blackboard.adapters.aws._retries import Conflict, retry_conflicts, retry_leftovers
 from blackboard.exceptions import BlackboardError, ConfigurationError, RecordValidationError, StoreUnavailableError
 
 __all__ = [
@@ -55,13 +54,13 @@ _T = TypeVar("_T")
 
 #: DynamoDB's item size limit, less a margin for our estimate of attribute sizes.
 ITEM_LIMIT = 400 * 1024 - 2048
+#: BatchGetItem calls for one batch of keys while DynamoDB leaves some unprocessed.
+BATCH_GET_ATTEMPTS = 8
 #: Items and bytes one TransactWriteItems may carry.
 TRANSACTION_ITEMS = 100
 TRANSACTION_BYTES = 4 * 1024 * 1024 - 16 * 1024
 #: Attribute holding a random id of the write that stored an item (see :meth:`Table.put_once`).
 WRITE_ID = "write_id"
-#: Attempts at an operation that keeps meeting optimistic-lock conflicts before ``ContentionError``.
-CONFLICT_ATTEMPTS = 12
 
 _SERIALIZER = TypeSerializer()
 _DESERIALIZER = TypeDeserializer()
@@ -82,10 +81,6 @@ _MISCONFIGURED = frozenset(
 )
 #: Cancellation reasons of a transaction that may succeed when the whole operation is tried again.
 _RETRY_REASONS = frozenset({"TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded"})
-
-
-class Conflict(Exception):
-    """An optimistic lock or a concurrent transaction got in the way: read again and retry the operation."""
 
 
 # ---------------------------------------------------------------- codec
@@ -166,27 +161,6 @@ def item_size(item: Item) -> int:
 # ---------------------------------------------------------------- retries
 
 
-def retry_conflicts(operation: Callable[[], _T], what: str) -> _T:
-    """Run ``operation``, again with jittered backoff while it raises :class:`Conflict`.
-
-    Raises:
-        ContentionError: the conflicts went on for every attempt.
-    """
-    retrying = Retrying(
-        retry=retry_if_exception_type(Conflict),
-        stop=stop_after_attempt(CONFLICT_ATTEMPTS),
-        wait=wait_random_exponential(multiplier=0.005, max=0.25),
-        reraise=True,
-    )
-    try:
-        return retrying(operation)
-    except Conflict as exc:
-        raise ContentionError(
-            f"{what}: concurrent writers kept changing the same DynamoDB items ({CONFLICT_ATTEMPTS} attempts,"
-            f" last: {exc}); retry later"
-        ) from exc
-
-
 # ---------------------------------------------------------------- the table
 
 
@@ -216,15 +190,15 @@ class Table:
         found: list[Item] = []
         for start in range(0, len(keys), 100):
             batch = list(keys[start : start + 100])
-            pending: dict[str, Any] = {self.name: {"Keys": batch, "ConsistentRead": consistent}}
-            for round_ in range(8):
+
+            def read(pending: dict[str, Any], last: bool) -> dict[str, Any]:
                 response = self._call("BatchGetItem", self.client.batch_get_item, {"RequestItems": pending})
                 found.extend(response.get("Responses", {}).get(self.name, []))
-                pending = response.get("UnprocessedKeys") or {}
-                if not pending:
-                    break
-                time.sleep(min(1.0, 0.02 * 2**round_))  # DynamoDB returned unprocessed keys: it is throttling
-            else:
+                left: dict[str, Any] = response.get("UnprocessedKeys") or {}  # DynamoDB is throttling these reads
+                return left
+
+            first = {self.name: {"Keys": batch, "ConsistentRead": consistent}}
+            if retry_leftovers(read, first, attempts=BATCH_GET_ATTEMPTS, base_seconds=0.02, max_seconds=1.0):
                 raise StoreUnavailableError(f"DynamoDB table {self.name}: reads stayed throttled; retry later")
         return found
 

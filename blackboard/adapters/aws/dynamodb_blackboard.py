@@ -333,6 +333,8 @@ class DynamoDBBlackboard(Blackboard):
             f"claim task {task_id}",
         )
         if claimed is not None:
+            # A claim that applied took a pending or dispatched task (which of the two is not read back).
+            self._tell([claimed], {(orchestration_id, task_id): TaskState.DISPATCHED})
             return claimed
         return super().claim(orchestration_id, task_id, attempt, holder=holder, lease_seconds=lease_seconds)
 

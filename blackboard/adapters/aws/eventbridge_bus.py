@@ -24,7 +24,6 @@ from blackboard.adapters.inprocess_bus import FailedDelivery, InProcessEventBus
 from blackboard.exceptions import BatchFailedError, ConfigurationError, MessageTooLargeError
 from blackboard.messages import Event
 from blackboard.ports.event_bus import EventBus, Subscription
-from blackboard.retry import RetryPolicy
 
 __all__ = ["MAX_EVENT_BYTES", "EventBridgeBus", "entry_size", "event_from_eventbridge"]
 
@@ -112,7 +111,7 @@ class EventBridgeBus(EventBus):
         self.bus_name = bus_name
         self.attempts = attempts
         self.client = make_client("events", client=client, session=session)
-        self._backoff = RetryPolicy(base_seconds=retry_base_seconds, max_seconds=5.0)
+        self._retry_base_seconds = retry_base_seconds
         self._local = InProcessEventBus(max_failures=max_failures)
         self._assigned = threading.local()  # EventBridge's ids, collected only inside put()
 
@@ -161,7 +160,7 @@ class EventBridgeBus(EventBus):
                 lambda pair: pair[0],
                 self._put,
                 attempts=self.attempts,
-                backoff=self._backoff,
+                base_seconds=self._retry_base_seconds,
             )
         except BatchFailedError as exc:
             accepted = set(exc.accepted)

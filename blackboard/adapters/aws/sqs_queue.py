@@ -16,7 +16,6 @@ from blackboard.adapters.aws._client_errors import error_code, translated
 from blackboard.adapters.aws._clients import make_client
 from blackboard.exceptions import ConfigurationError, MessageTooLargeError
 from blackboard.ports.task_queue import DeadLetter, QueueStats, Received, TaskQueue
-from blackboard.retry import RetryPolicy
 
 __all__ = ["MAX_MESSAGE_BYTES", "MESSAGE_ID_ATTRIBUTE", "SqsTaskQueue"]
 
@@ -110,7 +109,7 @@ class SqsTaskQueue(TaskQueue):
         self.wait_seconds = wait_seconds
         self.send_attempts = send_attempts
         self.max_message_bytes = max_message_bytes
-        self._backoff = RetryPolicy(base_seconds=retry_base_seconds, max_seconds=5.0)
+        self._retry_base_seconds = retry_base_seconds
         self._dead_letter_url = dead_letter_queue_url
         self._lock = threading.Lock()
         self._latest: OrderedDict[str, str] = OrderedDict()  # message id -> its newest receipt seen here
@@ -229,7 +228,7 @@ class SqsTaskQueue(TaskQueue):
             lambda entry: str(entry["Id"]),
             self._send_batch,
             attempts=self.send_attempts,
-            backoff=self._backoff,
+            base_seconds=self._retry_base_seconds,
         )
         logger.debug("queue=<%s>, messages=<%d>, batches=<%d> | sent", self.queue_url, len(entries), len(batches))
 
