@@ -31,7 +31,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from arbiter import EngineSettings, LocalRuntime
+from arbiter import Deployment, EngineSettings, LocalRuntime
 from arbiter.testing import ScriptedModel
 from blackboard import Backends, Budget, memory_backends
 from blackboard._base import utcnow
@@ -94,7 +94,10 @@ def run_backend(name: str, rounds: int, notes: int) -> list[float]:
     with tempfile.TemporaryDirectory() as home, ExitStack() as stack:
         backends = open_backends(name, Path(home), stack)
         with LocalRuntime(
-            home, model=ScriptedModel(turns), backends=backends, settings=EngineSettings(budget=budget)
+            home,
+            model=ScriptedModel(turns),
+            deployment=Deployment(backends=backends),
+            settings=EngineSettings(budget=budget),
         ) as runtime:
             runtime.register_agent("writer", "Writes a ping note.", writer)
             trigger = {"pattern": {"note": {"key": [{"prefix": "ping:"}]}}, "input": {"key": "$.note.key"}}

@@ -9,7 +9,7 @@ from typing import Any
 
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from arbiter import EngineSettings, LocalRuntime, Sweeper
+from arbiter import Deployment, EngineSettings, LocalRuntime, Sweeper
 from arbiter.engine import build_coordinator
 from arbiter.reflection import ReflectionPolicy
 from arbiter.report import build_report, render_html, render_text
@@ -276,7 +276,9 @@ def test_a_failing_reactive_agent_is_counted_reported_and_quarantined(tmp_path: 
 
     settings = EngineSettings(reflection=ReflectionPolicy(min_invocations=1, max_failure_rate=0.5, refabricate="off"))
     turns = [{"tool_calls": [call("alarm", host="db1")]}, {"text": "done"}]
-    with LocalRuntime(tmp_path / "home", model=ScriptedModel(turns), settings=settings, sandbox=pool) as rt:
+    with LocalRuntime(
+        tmp_path / "home", model=ScriptedModel(turns), settings=settings, deployment=Deployment(sandbox=pool)
+    ) as rt:
         rt.register_agent("alarm", "Raises an alarm.", alarm)
         rt.register_agent("enrich", "Adds the owner.", broken, triggers=ENRICH)
         result = rt.run(event(), timeout=60)

@@ -81,7 +81,10 @@ def _ancestors(span: ReadableSpan, by_id: dict[int, ReadableSpan]) -> list[str]:
     return names
 
 
-def test_one_trace_across_every_hop(tmp_path: Path, pool: SandboxPool, spans: InMemorySpanExporter) -> None:
+def test_one_trace_across_every_hop(
+    tmp_path: Path, pool: SandboxPool, spans: InMemorySpanExporter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ARBITER_FABRICATOR_TESTS", "settle")  # the Fabricator writes tests first: their span too
     module = tmp_path / "triple.py"
     module.write_text(TRIPLE)
     turns = [

@@ -17,7 +17,7 @@ import arbiter.aws_lambda
 import fabricator.aws_lambda
 import wrapper.aws_lambda
 from arbiter.inputs import load_event_file
-from arbiter.runtime import LocalRuntime
+from arbiter.runtime import Deployment, LocalRuntime
 from blackboard import AgentOrigin, AgentState, Backends, OrchestrationStatus, TaskState
 from tests.aws.conftest import EXAMPLES, register_example
 from tests.aws.deployment import MotoDeployment
@@ -86,7 +86,7 @@ def test_a_note_trigger_adds_a_reactive_task_through_the_deployed_handlers(
     register_example(aws, "restaurant")
     module = tmp_path / "grill_check.py"
     module.write_text(GRILL_CHECK)
-    with LocalRuntime(backends=aws, start=False) as runtime:
+    with LocalRuntime(deployment=Deployment(backends=aws), start=False) as runtime:
         runtime.register_agent(
             "grill_check",
             "Checks the grill after burgers were grilled.",
