@@ -182,14 +182,7 @@ class DynamoDBBlackboard(Blackboard):
             "closed": {"BOOL": False},
         }
         operations = [
-            {
-                "Put": {
-                    "Item": orchestration_item,
-                    "ConditionExpression": "#v = :v",
-                    "ExpressionAttributeNames": {"#v": "version"},
-                    "ExpressionAttributeValues": {":v": number(expected_version)},
-                }
-            },
+            _versioned_put(orchestration_item, expected_version),
             *({"Put": {"Item": item, "ConditionExpression": _NOT_THERE}} for item in task_items),
             {"Put": {"Item": wave, "ConditionExpression": _NOT_THERE}},
         ]
@@ -213,14 +206,7 @@ class DynamoDBBlackboard(Blackboard):
         task_item = self._codec.task_item(task, seq=size, wave_size=size + 1, rev=0)
         self._codec.values.fit([orchestration_item, task_item], PARTS, "A reactive task")
         operations = [
-            {
-                "Put": {
-                    "Item": orchestration_item,
-                    "ConditionExpression": "#v = :v",
-                    "ExpressionAttributeNames": {"#v": "version"},
-                    "ExpressionAttributeValues": {":v": number(expected_version)},
-                }
-            },
+            _versioned_put(orchestration_item, expected_version),
             {"Put": {"Item": task_item, "ConditionExpression": _NOT_THERE}},
             {
                 "Update": {
@@ -484,3 +470,15 @@ def _task_order(item: Item) -> tuple[int, int]:
         return int(item["wave"]["N"]), int(item["seq"]["N"])
     except (KeyError, ValueError):
         return (0, 0)  # a damaged item: listed first, and reported unreadable if its document is bad too
+
+
+def _versioned_put(item: dict[str, Any], expected_version: int) -> dict[str, Any]:
+    """A transaction's put of an orchestration item, conditional on the version it had when it was read."""
+    return {
+        "Put": {
+            "Item": item,
+            "ConditionExpression": "#v = :v",
+            "ExpressionAttributeNames": {"#v": "version"},
+            "ExpressionAttributeValues": {":v": number(expected_version)},
+        }
+    }
