@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -512,3 +514,51 @@ def test_fallback_without_root_still_cleans_up() -> None:
         assert set(outcome.output) <= {"PATH", "LANG", "LC_ALL", "TZ", "HOME", "TMPDIR", "SCOPED"}
     finally:
         zygote.stop()
+
+
+ORPHAN_OWNER = """
+import os, sys, threading, time
+from wrapper.sandbox import SandboxPool
+from wrapper.sandbox import SandboxLimits, SandboxRequest
+
+pool = SandboxPool(size=1, preload=())
+pool.start()
+holder = os.fork()  # a forked process keeps a copy of the zygote's request pipe: no end of file when we die
+if holder == 0:
+    time.sleep(120)
+    os._exit(0)
+if sys.argv[1] == "busy":
+    context = {"orchestration_id": "o-1", "task_id": "t-1", "attempt": 1, "agent": "a", "notes": {}}
+    code = "import os, time\\ndef handler():\\n    os.fork()\\n    time.sleep(120)\\n"  # a child and a grandchild
+    task = SandboxRequest(
+        code=code.encode(), module_name="m", input={}, context=context, limits=SandboxLimits(timeout_seconds=120)
+    )
+    threading.Thread(target=pool.run, args=(task,), daemon=True).start()
+print(*[zygote.pid for zygote in pool._zygotes], holder, flush=True)
+time.sleep(120)
+"""
+
+
+@pytest.mark.parametrize("state", ["idle", "busy"])
+def test_zygote_exits_when_its_owner_is_killed(state: str) -> None:
+    # The pool's process killed with SIGKILL closes nothing itself: the zygotes must see it go, even when another
+    # process holds their request pipe open, and take their task's child with them.
+    owner = subprocess.Popen([sys.executable, "-c", ORPHAN_OWNER, state], stdout=subprocess.PIPE, text=True)
+    assert owner.stdout is not None
+    zygote, holder = (int(pid) for pid in owner.stdout.readline().split())
+    try:
+        assert alive(zygote)
+        if state == "busy":
+            assert wait_until(lambda: len(descendants(zygote)) == 2)  # the task's child and grandchild
+        children = descendants(zygote)
+        owner.kill()
+        owner.wait()
+        assert wait_until(lambda: not alive(zygote))
+        assert wait_until(lambda: not any(alive(child) for child in children))
+    finally:
+        owner.kill()
+        owner.wait()
+        owner.stdout.close()
+        for pid in (zygote, holder):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)

@@ -8,6 +8,9 @@ timeout (``killpg`` with SIGKILL), caps what it reads from the result pipe, and 
 child left behind before it starts another. It is a *child subreaper*, so every orphan of the child's tree is
 re-parented to it and can be found and reaped however it tried to escape (``setsid``, double fork); under a dedicated
 uid, ``kill(-1)`` as that uid ends a fork bomb at once. If it cannot clean up it exits, and the pool starts a fresh one.
+It also exits, with its task's tree, when the process that started it is gone: it watches that process itself (a pidfd)
+rather than trust the end of file of its request pipe, which any process that inherited a copy of the pipe (a fork of
+the application) would hold open.
 
 Speed: the next child is forked ahead of its request (the "spare"), and a complete result is answered as soon as the
 child closes its result pipe, before the kernel has torn the child down; the teardown, the clean-up and the next fork
@@ -55,6 +58,7 @@ class _Watch:
     eof: bool = False
     timed_out: bool = False
     overflow: bool = False
+    abandoned: bool = False
 
 
 def _read_some(fd: int, watch: _Watch, cap: int) -> None:
@@ -69,16 +73,17 @@ def _read_some(fd: int, watch: _Watch, cap: int) -> None:
     watch.overflow = len(watch.result) > cap
 
 
-def _watch(pid: int, result_fd: int, deadline: float, cap: int) -> _Watch:
-    """Collect the result until the child closes the pipe or exits, or the deadline passes."""
+def _watch(pid: int, result_fd: int, deadline: float, cap: int, owner: int) -> _Watch:
+    """Collect the result until the child closes the pipe or exits, the deadline passes, or ``owner`` (a pidfd) ends."""
     watch = _Watch()
     pidfd = os.pidfd_open(pid)
     poller = select.poll()
     poller.register(result_fd, select.POLLIN)
     poller.register(pidfd, select.POLLIN)
+    poller.register(owner, select.POLLIN)
     try:
         # An empty pipe closed early is no result: keep waiting for the exit (or the deadline) then.
-        while not (watch.exited or (watch.eof and watch.result) or watch.overflow):
+        while not (watch.exited or (watch.eof and watch.result) or watch.overflow or watch.abandoned):
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 watch.timed_out = True
@@ -86,6 +91,8 @@ def _watch(pid: int, result_fd: int, deadline: float, cap: int) -> _Watch:
             for fd, _ in poller.poll(math.ceil(remaining * 1000)):
                 if fd == pidfd:
                     watch.exited = True
+                elif fd == owner:
+                    watch.abandoned = True
                 else:
                     _read_some(result_fd, watch, cap)
                     if watch.eof:
@@ -113,15 +120,43 @@ def _kill_tree(pid: int) -> None:
             pass
 
 
-class Server:
-    """Serves requests one at a time, each in a fresh child."""
+def _open_owner() -> int | None:
+    """A pidfd of the process that started us, or ``None`` if it has already gone (we are init's or a subreaper's)."""
+    owner = os.getppid()
+    try:
+        pidfd = os.pidfd_open(owner)
+    except ProcessLookupError:
+        return None
+    if os.getppid() != owner:  # it died between the two calls, and its pid may already be another process's
+        os.close(pidfd)
+        return None
+    return pidfd
 
-    def __init__(self, plan: _isolation.Plan, requests: int, replies: int) -> None:
+
+class Server:
+    """Serves requests one at a time, each in a fresh child, for as long as its owner (a pidfd) lives."""
+
+    def __init__(self, plan: _isolation.Plan, requests: int, replies: int, owner: int) -> None:
         self.plan = plan
         self.requests = requests
         self.replies = replies
+        self.owner = owner
         self.pid = os.getpid()
         self.spare: _Spare | None = None
+
+    def next_request(self) -> tuple[bytearray, bytearray] | None:
+        """Wait for a request; ``None`` at the end of the requests or when the owner is gone."""
+        poller = select.poll()
+        poller.register(self.requests, select.POLLIN)
+        poller.register(self.owner, select.POLLIN)
+        ready = {fd for fd, _ in poller.poll()}
+        if self.owner in ready:
+            return None
+        control = read_frame(self.requests)
+        payload = read_frame(self.requests) if control is not None else None
+        if control is None or payload is None:
+            return None
+        return control, payload
 
     def prefork(self) -> None:
         """Fork the child of the next request (it waits for it on a pipe)."""
@@ -179,7 +214,7 @@ class Server:
             timeout = limits.timeout_seconds
             if limits.deadline is not None:  # an absolute end: whatever time the request spent getting here counts
                 timeout = max(0.0, min(timeout, limits.deadline - time.time()))
-            watch = _watch(spare.pid, spare.result, started + timeout, cap)
+            watch = _watch(spare.pid, spare.result, started + timeout, cap, self.owner)
             _kill_tree(spare.pid)  # done, out of time or over the cap: in every case nothing of it may go on
             # A complete result: answer now; how the process ended no longer matters.
             early = watch.eof and bool(watch.result) and not watch.overflow
@@ -201,6 +236,8 @@ class Server:
         report.clean = _reaper.reap_descendants(self.plan.uid, time.monotonic() + CLEANUP_SECONDS)
         if spare.workdir is not None:
             shutil.rmtree(spare.workdir, ignore_errors=True)  # fd-based: a planted symlink cannot redirect it
+        if watch.abandoned:
+            return False  # nobody to answer: the caller exits
         if not early:
             self._reply(report, watch.result)
         return report.clean
@@ -259,12 +296,15 @@ def main(argv: list[str] | None = None) -> int:
         landlock=landlock > 0,
         readable=_landlock.readable_paths() if landlock else (),
     )
+    owner = _open_owner()
+    if owner is None:
+        return 1
     # What a previous holder of the uid left (its zygote died, its orphans went to init) must not meet our tasks.
     if plan.uid is not None and not _isolation.clear_uid(plan.uid, CLEANUP_SECONDS):
         return 1
     preloaded = _preload([name for name in args.preload.split(",") if name])
     gc.freeze()  # keep the preloaded objects out of the collector's sight: children then share their pages
-    server = Server(plan, requests, replies)
+    server = Server(plan, requests, replies, owner)
     if not args.one_shot:
         server.prefork()
     ready = Ready(
@@ -277,14 +317,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     write_all(replies, frame(ready.model_dump_json().encode()))
     try:
-        while True:
-            control = read_frame(requests)
-            payload = read_frame(requests) if control is not None else None
-            if control is None or payload is None:
-                return 0
-            if not server.serve(control, payload) or args.one_shot:
+        while (request := server.next_request()) is not None:
+            if not server.serve(*request) or args.one_shot:
                 return 0
             server.prefork()
+        return 0
     finally:
         server.discard_spare()
 
