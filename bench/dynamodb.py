@@ -11,6 +11,7 @@ Steps: create the orchestration; add the wave (N tasks); mark it dispatched; cla
 
 from __future__ import annotations
 
+import argparse
 import sys
 from collections import Counter
 from collections.abc import Callable
@@ -86,6 +87,7 @@ def report(board: DynamoDBBlackboard, calls: Calls, size: int) -> None:
 
 
 def main() -> None:
+    argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args()
     with moto_dynamodb() as tables:
         client = dynamodb_client()
         calls = Calls(client)

@@ -20,6 +20,7 @@ when run from a checkout of an earlier release (the README gives the figures of 
 
 from __future__ import annotations
 
+import argparse
 import math
 import sys
 from collections import Counter
@@ -134,6 +135,7 @@ def _orchestrations(board: DynamoDBBlackboard, count: int, *, finish: bool) -> N
 
 
 def main() -> None:
+    argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args()
     with moto_dynamodb() as tables:
         client = dynamodb_client()
         description = client.describe_table(TableName=tables.blackboard)["Table"]

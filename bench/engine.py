@@ -17,11 +17,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from arbiter.config import Deployment
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from arbiter import EngineSettings, LocalRuntime
+from arbiter import Deployment, EngineSettings, LocalRuntime
 from arbiter.testing import ScriptedModel
 from blackboard import Budget
 

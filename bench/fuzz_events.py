@@ -28,13 +28,11 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
-from arbiter.config import Deployment
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from typer.testing import CliRunner
 
-from arbiter import LocalRuntime
+from arbiter import Deployment, LocalRuntime
 from arbiter.cli import app
 from arbiter.testing import ScriptedModel
 from bench._fuzz_cases import case

@@ -6,6 +6,7 @@ Run: ``.venv/bin/python bench/lambda_imports.py`` (or ``make bench``). Each figu
 
 from __future__ import annotations
 
+import argparse
 import statistics
 import subprocess
 import sys
@@ -50,6 +51,7 @@ def measure(module: str) -> tuple[float, float]:
 
 
 def main() -> None:
+    argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args()
     print(f"{'handler module':<24} {'import':>8} {'engine built':>13}")
     for module in MODULES:
         imported, built = measure(module)

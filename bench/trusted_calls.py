@@ -28,15 +28,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from arbiter.config import Deployment
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 EVENT = {"source": "bench", "detail-type": "go", "detail": {}}
 
 
 def _runtime(home: str, turns: list[dict[str, Any]]) -> Any:
-    from arbiter import EngineSettings, LocalRuntime, ReflectionPolicy
+    from arbiter import Deployment, EngineSettings, LocalRuntime, ReflectionPolicy
     from arbiter.testing import ScriptedModel
     from blackboard import RetryPolicy
 

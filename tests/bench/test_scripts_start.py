@@ -1,0 +1,25 @@
+"""Every bench script starts from the repository root as documented (``python bench/NAME.py``): its imports resolve.
+
+The script's own directory comes first on ``sys.path``, and ``bench/blackboard.py`` shadows the ``blackboard``
+package there: a script must put the repository root first before it imports the project.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+SCRIPTS = sorted(path for path in (ROOT / "bench").glob("*.py") if not path.name.startswith("_"))
+
+
+@pytest.mark.parametrize("script", SCRIPTS, ids=lambda path: path.name)
+def test_help_runs(script: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, str(script), "--help"], cwd=ROOT, capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "usage" in done.stdout.lower()
