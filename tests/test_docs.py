@@ -39,6 +39,8 @@ class Mention:
     page: str
     line: int
     text: str
+    #: For an alternative written after an `arbiter` command line (`arbiter agents list` / `show NAME`): that line.
+    after: str | None = None
 
 
 def mentions(text: str, page: str) -> Iterator[Mention]:
@@ -63,9 +65,17 @@ def mentions(text: str, page: str) -> Iterator[Mention]:
             if command.startswith("arbiter "):
                 yield Mention(page, number, command)
             continue
-        for code in INLINE.findall(line):
+        previous, end = None, -1
+        for match in INLINE.finditer(line):
+            code = match.group(1)
             if code.startswith("arbiter ") or code == "arbiter":
                 yield Mention(page, number, code)
+                previous = code
+            elif previous is not None and line[end : match.start()] == " / " and re.match(r"[a-z]", code):
+                yield Mention(page, number, code, after=previous)
+            else:
+                previous = None
+            end = match.end()
 
 
 def _tokens(command: str) -> list[str]:
@@ -84,13 +94,27 @@ def _option(command: Any, flag: str) -> Any | None:
     return None
 
 
+def command_line(mention: Mention, root: Any) -> str:
+    """The whole command line: an alternative (`show NAME` after `arbiter agents list`) gets its groups."""
+    if mention.after is None:
+        return mention.text
+    groups: list[tuple[str, Any]] = [("arbiter", root)]
+    for word in _tokens(mention.after)[1:]:
+        inner = getattr(groups[-1][1], "commands", {}).get(word)
+        if inner is not None and hasattr(inner, "commands"):
+            groups.append((f"{groups[-1][0]} {word}", inner))
+    first = _tokens(mention.text)[0]
+    prefix = next((path for path, group in reversed(groups) if first in group.commands), groups[-1][0])
+    return f"{prefix} {mention.text}"
+
+
 def problems(mention: Mention, root: Any | None = None) -> list[str]:
     """What in one command line the CLI does not have: an unknown command, or a flag its command does not take."""
     command = root if root is not None else typer.main.get_command(app)
     path = ["arbiter"]
     found: list[str] = []
     value_expected = False
-    for word in _tokens(mention.text)[1:]:
+    for word in _tokens(command_line(mention, command))[1:]:
         where = f"{mention.page}:{mention.line}: `{' '.join(path)}`"
         if word.startswith("-") and len(word) > 1 and not word[1].isdigit():
             flag, _, value = word.partition("=")
@@ -137,6 +161,8 @@ def test_every_arbiter_command_and_flag_in_the_docs_exists() -> None:
         ("`arbiter deploy`", "`arbiter` has no command 'deploy'"),
         ("`arbiter agents promote NAME`", "`arbiter agents` has no command 'promote'"),
         ("`arbiter --backend aws --stak arbiter-dev agents list`", "`arbiter` has no option --stak"),
+        ("`arbiter agents list` / `show NAME` / `promote NAME`", "`arbiter agents` has no command 'promote'"),
+        ("`arbiter agents list` / `show NAME --verbose`", "`arbiter agents show` has no option --verbose"),
     ],
 )
 def test_the_checker_finds_commands_and_flags_that_do_not_exist(text: str, expected: str) -> None:
@@ -154,6 +180,9 @@ def test_the_checker_finds_commands_and_flags_that_do_not_exist(text: str, expec
         "`arbiter --log-format json ...`",
         "`arbiter worker -c 4 --visibility=30`",
         "`arbiter agents approve NAME@VERSION`",
+        "`arbiter agents list` / `show NAME` / `search TEXT --k 3`",
+        "`arbiter agents add NAME ... --trigger JSON` / `agents test-trigger NAME NOTE_JSON [--version N]`",
+        "`arbiter orchestrations list` / `show ID`, `arbiter report ID`",
     ],
 )
 def test_the_checker_accepts_what_the_cli_has(text: str) -> None:
