@@ -2,7 +2,7 @@
 
 Run: ``.venv/bin/python bench/engine.py [--tasks 1000] [--wave 50]`` (or ``make bench``).
 
-The planner is a :class:`~arbiter.testing.ScriptedModel` that asks for ``--tasks`` calls in waves of ``--wave``
+The planner is a :class:`~arbiter.testing.ScriptedModel` (that keeps no copy of the conversation) that asks for ``--tasks`` calls in waves of ``--wave``
 parallel calls to a no-op worker registered as a trusted callable (in process), then answers. Everything else is the
 real embedded runtime: SQLite blackboard, registry and queue in a temporary ``ARBITER_HOME``, the worker threads, the
 coordinator and the watchdog. Per-task overhead = wall time / tasks; it includes every blackboard write (persist,
@@ -12,6 +12,7 @@ dispatch, claim, complete, close), the queue round trip, the completion event an
 from __future__ import annotations
 
 import argparse
+import resource
 import sys
 import tempfile
 import time
@@ -43,7 +44,7 @@ def run_once(tasks: int, wave: int, workers: int) -> tuple[float, int]:
     with tempfile.TemporaryDirectory() as home:
         with LocalRuntime(
             home,
-            model=ScriptedModel(script(tasks, wave)),
+            model=ScriptedModel(script(tasks, wave), keep_messages=False),
             settings=EngineSettings(budget=budget),
             deployment=Deployment(workers=workers),
         ) as runtime:
@@ -62,12 +63,16 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
-    print(f"{'tasks':>6} {'wave':>5} {'workers':>7} {'seconds':>8} {'tasks/s':>8} {'µs/task':>8} {'ms/wave':>8}")
+    print(
+        f"{'tasks':>6} {'wave':>5} {'workers':>7} {'seconds':>8} {'tasks/s':>8} {'µs/task':>8} {'ms/wave':>8}"
+        f" {'peak MiB':>9}"
+    )
     for _ in range(args.repeat):
         elapsed, waves = run_once(args.tasks, args.wave, args.workers)
         print(
             f"{args.tasks:>6} {args.wave:>5} {args.workers:>7} {elapsed:>8.2f} {args.tasks / elapsed:>8.0f} "
-            f"{elapsed / args.tasks * 1e6:>8.0f} {elapsed / waves * 1000:>8.1f}",
+            f"{elapsed / args.tasks * 1e6:>8.0f} {elapsed / waves * 1000:>8.1f}"
+            f" {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:>9.0f}",
             flush=True,
         )
 

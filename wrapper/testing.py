@@ -139,11 +139,16 @@ class ScriptedModel(Model):
             exhausted).
     """
 
-    def __init__(self, turns: Sequence[Turn | Mapping[str, Any]], **config: Any) -> None:
+    def __init__(
+        self, turns: Sequence[Turn | Mapping[str, Any]], *, keep_messages: bool = True, **config: Any
+    ) -> None:
         """Create a model that plays ``turns`` in order.
 
         Args:
             turns: The script: :class:`Turn` objects or mappings of the same shape.
+            keep_messages: Keep a deep copy of the conversation of every call in :attr:`requests` (the default, for
+                assertions). ``False`` records the calls with empty ``messages``: copying a long conversation on
+                every turn would otherwise dominate what a benchmark measures.
             **config: Configuration returned by :meth:`get_config` (e.g. ``temperature``; it has no effect).
 
         Raises:
@@ -155,6 +160,7 @@ class ScriptedModel(Model):
         self._turns = _validate({"turns": list(turns)}, source=None)
         self.config: dict[str, Any] = {"model_id": "scripted", **config}
         self.requests: list[ScriptedRequest] = []
+        self._keep_messages = keep_messages
         self._played = 0
         self._lock = threading.Lock()
 
@@ -223,7 +229,8 @@ class ScriptedModel(Model):
             ModelConfigurationError: the turn is ``structured`` but the call offers no structured output tool.
         """
         specs = list(tool_specs or [])
-        index, turn = self._take(ScriptedRequest(copy.deepcopy(messages), specs, system_prompt, tool_choice))
+        request = ScriptedRequest(self._recorded(messages), specs, system_prompt, tool_choice)
+        index, turn = self._take(request, messages)
         calls = [(call.name, call.input, call.id or f"tooluse_{index}_{n}") for n, call in enumerate(turn.tool_calls)]
         if turn.structured is not None:
             name = _structured_tool_name(index, tool_choice, specs, structured_output_model)
@@ -244,8 +251,8 @@ class ScriptedModel(Model):
             ModelConfigurationError: the turn has neither ``structured`` nor tool calls.
             pydantic.ValidationError: the scripted object does not validate against ``output_model``.
         """
-        request = ScriptedRequest(copy.deepcopy(prompt), [], system_prompt, output_model=output_model)
-        index, turn = self._take(request)
+        request = ScriptedRequest(self._recorded(prompt), [], system_prompt, output_model=output_model)
+        index, turn = self._take(request, prompt)
         if turn.structured is not None:
             data = turn.structured
         elif turn.tool_calls:
@@ -258,13 +265,16 @@ class ScriptedModel(Model):
             yield cast(dict[str, Any], event)
         yield {"output": output_model.model_validate(data)}
 
-    def _take(self, request: ScriptedRequest) -> tuple[int, Turn]:
+    def _recorded(self, messages: Messages) -> Messages:
+        return copy.deepcopy(messages) if self._keep_messages else []
+
+    def _take(self, request: ScriptedRequest, messages: Messages) -> tuple[int, Turn]:
         with self._lock:
             self.requests.append(request)
             if self._played >= len(self._turns):
                 raise ScriptExhaustedError(
                     f"ScriptedModel: unexpected call {len(self.requests)}: the script has {len(self._turns)} turn(s) "
-                    f"and all were played. Last message given: {_last_message(request.messages)}"
+                    f"and all were played. Last message given: {_last_message(messages)}"
                 )
             index = self._played
             self._played += 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 import sqlite3
 import subprocess
 import sys
@@ -38,8 +39,56 @@ def test_home_comes_from_the_environment(tmp_path: Path, monkeypatch: pytest.Mon
 
 def test_wal_mode(tmp_path: Path) -> None:
     database = SqliteDatabase(tmp_path / "a.db")
-    assert database.connection().execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    with database.read() as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     database.close()
+
+
+def test_short_lived_threads_share_pooled_connections(tmp_path: Path) -> None:
+    # A trusted call runs on a thread of its own: a connection per thread would be one per task, never closed.
+    database = SqliteDatabase(tmp_path / "a.db")
+    for _ in range(50):
+        thread = threading.Thread(target=_one_read, args=(database,))
+        thread.start()
+        thread.join()
+    assert database.open_connections == 1
+    database.close()
+    assert database.open_connections == 0
+
+
+def test_concurrent_transactions_each_get_a_connection(tmp_path: Path) -> None:
+    database = SqliteDatabase(tmp_path / "a.db")
+    barrier = threading.Barrier(4)
+
+    def hold() -> None:
+        with database.read():
+            barrier.wait(timeout=10)
+
+    threads = [threading.Thread(target=hold) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert database.open_connections == 4  # kept for the next ones (up to the idle bound)
+    database.close()
+
+
+def test_a_failed_transaction_does_not_leak_into_the_next(tmp_path: Path) -> None:
+    database = SqliteDatabase(tmp_path / "a.db")
+    with database.write() as conn:
+        conn.execute("CREATE TABLE t (x INTEGER)")
+    with pytest.raises(RuntimeError), database.write() as conn:
+        conn.execute("INSERT INTO t VALUES (1)")
+        raise RuntimeError("the caller failed half-way")
+    with database.read() as conn:
+        assert conn.execute("SELECT count(*) FROM t").fetchone()[0] == 0
+        assert conn.in_transaction
+    database.close()
+
+
+def _one_read(database: SqliteDatabase) -> None:
+    with database.read() as conn:
+        conn.execute("SELECT 1").fetchone()
 
 
 def test_file_that_is_not_a_database(tmp_path: Path) -> None:

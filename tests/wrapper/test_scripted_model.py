@@ -106,6 +106,17 @@ def test_agent_runs_the_scripted_tool_call_then_answers() -> None:
     assert tool_result["content"] == [{"text": "cooked cheeseburger"}]
 
 
+def test_without_kept_messages_the_calls_are_recorded_but_not_the_conversation() -> None:
+    model = ScriptedModel(two_turns(), keep_messages=False)
+    bar = agent(model, burger_cook)
+    bar("One cheeseburger, please.")
+
+    assert [request.tool_names for request in model.requests] == [["burger_cook"], ["burger_cook"]]
+    assert [request.messages for request in model.requests] == [[], []]
+    with pytest.raises(ScriptExhaustedError, match=r"And a milkshake\."):
+        bar("And a milkshake.")
+
+
 def test_usage_figures_reach_the_agent_result_metrics() -> None:
     result = agent(ScriptedModel(two_turns()), burger_cook)("One cheeseburger, please.")
 

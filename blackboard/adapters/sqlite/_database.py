@@ -21,6 +21,8 @@ logger = logging.getLogger(__name__)
 APPLICATION_ID = 0x41524231
 SCHEMA_VERSION = 1
 _HEADER = b"SQLite format 3\x00"
+#: Idle connections kept for the next transaction; more than this many at once are closed when they are given back.
+_MAX_IDLE = 16
 
 _SCHEMA = """
 CREATE TABLE orchestrations (
@@ -71,7 +73,10 @@ _ADDED_COLUMNS = (
 class SqliteDatabase:
     """An Arbiter store in one SQLite file, safe to share between threads and processes.
 
-    Each thread (and each process after a fork) gets its own connection. The file runs in WAL mode; write
+    Connections are pooled: a transaction takes an idle connection (or opens one) and gives it back when it ends,
+    so a thread that lives for one task (a trusted call's) costs no connection of its own, and the number open is
+    the number of transactions that ran at once, not the number of threads that ever ran one. A forked child opens
+    its own and never uses or closes its parent's. The file runs in WAL mode; write
     transactions start with ``BEGIN IMMEDIATE`` so that concurrent writers queue on the lock (up to
     ``busy_timeout`` seconds) instead of failing half-way.
 
@@ -94,10 +99,11 @@ class SqliteDatabase:
         self.path = Path(path)
         self._busy_timeout = busy_timeout
         self._synchronous = synchronous.upper()
-        self._local = threading.local()
         self._lock = threading.Lock()
         self._write_lock = threading.RLock()
-        self._connections: list[sqlite3.Connection] = []
+        self._pid = os.getpid()
+        self._connections: list[sqlite3.Connection] = []  # every connection this process opened and has not closed
+        self._idle: list[sqlite3.Connection] = []
         self._inherited: list[sqlite3.Connection] = []
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -108,20 +114,54 @@ class SqliteDatabase:
 
     # ---------------------------------------------------------------- connections and transactions
 
-    def connection(self) -> sqlite3.Connection:
-        """Return this thread's connection (opened on first use, and again in a forked child)."""
-        pid = os.getpid()
-        cached: tuple[int, sqlite3.Connection] | None = getattr(self._local, "conn", None)
-        if cached is not None and cached[0] == pid:
-            return cached[1]
-        if cached is not None:
-            # Never use (or close) a connection across fork; keep it referenced so it is not closed under the parent.
-            self._inherited.append(cached[1])
+    @property
+    def open_connections(self) -> int:
+        """Connections this process has open on the file (idle or in a transaction)."""
+        with self._lock:
+            return len(self._connections) if self._pid == os.getpid() else 0
+
+    @contextmanager
+    def _lease(self) -> Iterator[sqlite3.Connection]:
+        """A connection for one transaction (or one statement outside any), given back to the pool afterwards."""
+        conn = self._acquire()
+        try:
+            yield conn
+        finally:
+            self._release(conn)
+
+    def _acquire(self) -> sqlite3.Connection:
+        with self._lock:
+            if self._pid != os.getpid():
+                # Forked: never use (or close) a connection across fork; keep them referenced so that they are not
+                # closed under the parent either.
+                self._inherited += self._connections
+                self._connections, self._idle, self._pid = [], [], os.getpid()
+            if self._idle:
+                return self._idle.pop()
         conn = self._open()
-        self._local.conn = (pid, conn)
         with self._lock:
             self._connections.append(conn)
         return conn
+
+    def _release(self, conn: sqlite3.Connection) -> None:
+        if conn.in_transaction:  # a COMMIT or ROLLBACK that failed: never hand a half-done transaction on
+            try:
+                conn.execute("ROLLBACK")
+            except sqlite3.Error:
+                self._discard(conn)
+                return
+        with self._lock:
+            if any(conn is mine for mine in self._connections) and len(self._idle) < _MAX_IDLE:
+                self._idle.append(conn)
+                return
+        self._discard(conn)
+
+    def _discard(self, conn: sqlite3.Connection) -> None:
+        with self._lock:
+            if not any(conn is mine for mine in self._connections):
+                return  # closed by close(), or a parent's
+            self._connections = [mine for mine in self._connections if mine is not conn]
+        conn.close()
 
     @contextmanager
     def write(self) -> Iterator[sqlite3.Connection]:
@@ -130,8 +170,7 @@ class SqliteDatabase:
         Writers of this process queue on a lock first: SQLite's own busy handler sleeps whole milliseconds between
         tries, which would dominate short transactions; it still arbitrates between processes.
         """
-        conn = self.connection()
-        with self._write_lock:
+        with self._write_lock, self._lease() as conn:
             try:
                 conn.execute("BEGIN IMMEDIATE")
                 try:
@@ -146,27 +185,24 @@ class SqliteDatabase:
     @contextmanager
     def read(self) -> Iterator[sqlite3.Connection]:
         """A read transaction: one consistent snapshot for several statements."""
-        conn = self.connection()
-        try:
-            conn.execute("BEGIN")
+        with self._lease() as conn:
             try:
-                yield conn
-            finally:
-                conn.execute("COMMIT")
-        except sqlite3.DatabaseError as exc:
-            self._reraise(exc)
+                conn.execute("BEGIN")
+                try:
+                    yield conn
+                finally:
+                    conn.execute("COMMIT")
+            except sqlite3.DatabaseError as exc:
+                self._reraise(exc)
 
     def close(self) -> None:
         """Close every connection this object opened in this process."""
         with self._lock:
-            connections, self._connections = self._connections, []
-        pid = os.getpid()
+            if self._pid != os.getpid():
+                return  # a forked child's copy: those are the parent's
+            connections, self._connections, self._idle = self._connections, [], []
         for conn in connections:
-            cached = getattr(self._local, "conn", None)
-            if cached is not None and cached[1] is conn and cached[0] != pid:
-                continue
             conn.close()
-        self._local = threading.local()
 
     # ---------------------------------------------------------------- set-up
 
@@ -193,11 +229,11 @@ class SqliteDatabase:
             raise StoreCorruptError(str(self.path), "is not an SQLite database (corrupt, or some other file)")
 
     def _prepare(self) -> None:
-        conn = self.connection()
-        try:
-            conn.execute("PRAGMA journal_mode=WAL")
-        except sqlite3.DatabaseError as exc:
-            raise self._translate(exc) or StoreCorruptError(str(self.path), str(exc)) from exc
+        with self._lease() as conn:
+            try:
+                conn.execute("PRAGMA journal_mode=WAL")
+            except sqlite3.DatabaseError as exc:
+                raise self._translate(exc) or StoreCorruptError(str(self.path), str(exc)) from exc
         with self.write() as conn:
             application_id = conn.execute("PRAGMA application_id").fetchone()[0]
             version = conn.execute("PRAGMA user_version").fetchone()[0]
