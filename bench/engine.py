@@ -2,7 +2,8 @@
 
 Run: ``.venv/bin/python bench/engine.py [--tasks 1000] [--wave 50]`` (or ``make bench``).
 
-The planner is a :class:`~arbiter.testing.ScriptedModel` (that keeps no copy of the conversation) that asks for ``--tasks`` calls in waves of ``--wave``
+The planner is a :class:`~arbiter.testing.ScriptedModel` (keeping no copy of the conversation) that asks for
+``--tasks`` calls in waves of ``--wave``
 parallel calls to a no-op worker registered as a trusted callable (in process), then answers. Everything else is the
 real embedded runtime: SQLite blackboard, registry and queue in a temporary ``ARBITER_HOME``, the worker threads, the
 coordinator and the watchdog. Per-task overhead = wall time / tasks; it includes every blackboard write (persist,

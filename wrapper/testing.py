@@ -139,9 +139,7 @@ class ScriptedModel(Model):
             exhausted).
     """
 
-    def __init__(
-        self, turns: Sequence[Turn | Mapping[str, Any]], *, keep_messages: bool = True, **config: Any
-    ) -> None:
+    def __init__(self, turns: Sequence[Turn | Mapping[str, Any]], *, keep_messages: bool = True, **config: Any) -> None:
         """Create a model that plays ``turns`` in order.
 
         Args:

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import os
-import threading
 import sqlite3
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
