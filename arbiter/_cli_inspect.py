@@ -303,7 +303,7 @@ def agents_approve(
         fail(f"give the agent as NAME@VERSION, not {ref!r}")
     try:
         with open_runtime(home, start=False) as runtime:
-            manifest = approve(runtime.backends.registry, name, int(version))
+            manifest = approve(runtime.backends.registry, name, int(version), bus=runtime.backends.bus)
     except (FabricatorError, BlackboardError) as exc:
         fail(str(exc))
     _show_version(manifest, as_json, f"approved {manifest.ref}")

@@ -383,6 +383,8 @@ class Fabricator:
                 replaces=request.replaces,
                 exact_version=None if request.replaces_version is None else request.replaces_version + 1,
                 approval=self.approval,
+                orchestration_id=request.orchestration_id,
+                task_id=request.task_id,
             )
         passed = report.count("example[")
         self._count_examples(agent, passed)

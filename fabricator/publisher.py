@@ -3,10 +3,16 @@
 A new capability gets a new name at version 1; a name that exists is never overwritten (the draft gets a free
 variant of its name). A replacement for a quarantined agent is the next version of that agent. With approval
 required, a new version waits in ``pending_approval`` until :func:`approve`.
+
+Both announce the version on the bus: an ``agent.published`` event (source ``arbiter.fabricator``,
+:class:`blackboard.announcements.AgentPublished`), the one engine event a bus trigger may select (a reviewer of every
+fabricated version). The registry write comes first and is what counts: an event the bus does not take is logged,
+and the version stays published.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 
 from blackboard import (
@@ -15,14 +21,19 @@ from blackboard import (
     AgentOrigin,
     AgentState,
     Backends,
+    EventBus,
     Registry,
+    tracing,
 )
+from blackboard.announcements import AgentPublished
 from blackboard.records import AGENT_NAME_PATTERN, RESERVED_AGENT_NAMES
 from fabricator.exceptions import FabricatorError
 from fabricator.generator import Draft
 from fabricator.harness import ValidationReport
 
-__all__ = ["approve", "free_name", "publish", "rollback", "safe_name"]
+__all__ = ["announce", "approve", "free_name", "publish", "rollback", "safe_name"]
+
+logger = logging.getLogger(__name__)
 
 _NAME = re.compile(AGENT_NAME_PATTERN)
 
@@ -54,11 +65,25 @@ def publish(
     exact_version: int | None = None,
     approval: bool = False,
     timeout_seconds: float = 60.0,
+    orchestration_id: str | None = None,
+    task_id: str | None = None,
 ) -> AgentManifest:
-    """Store a validated draft as a new agent (or a new version of ``replaces``) and return its manifest.
+    """Store a validated draft as a new agent (or a new version of ``replaces``), announce it, return its manifest.
 
     With ``exact_version`` the replacement is exactly that version of ``replaces``: if it exists already (a duplicate
-    request was first), the stored one is returned and nothing else is written.
+    request was first), the stored one is returned and nothing else is written; it is announced again with the same
+    event id (so whoever missed the first announcement gets it, and a trigger on it still fires once).
+
+    Args:
+        backends: where the code, the report and the manifest go, and the bus of the announcement.
+        draft: the validated draft.
+        report: its validation report.
+        replaces: the agent this draft is the next version of.
+        exact_version: the version the replacement must have.
+        approval: the version waits in ``pending_approval`` for a person.
+        timeout_seconds: the agent's timeout.
+        orchestration_id: the orchestration whose ``fabricate`` task asked for it (in the announcement).
+        task_id: that task (in the announcement).
     """
     code = backends.code_store.put(draft.code.encode())
     report_ref = backends.code_store.put_json(report.model_dump(mode="json")).sha256
@@ -86,12 +111,50 @@ def publish(
         )
         stored = registry.put(manifest)
         if stored.applied or (replaces is not None and exact_version is not None):
+            announce(backends.bus, stored.record, orchestration_id=orchestration_id, task_id=task_id)
             return stored.record
     raise FabricatorError(f"could not publish {draft.name!r}: the registry kept changing")
 
 
-def approve(registry: Registry, name: str, version: int) -> AgentManifest:
-    """Activate a version that waits for approval.
+def announce(
+    bus: EventBus,
+    manifest: AgentManifest,
+    *,
+    orchestration_id: str | None = None,
+    task_id: str | None = None,
+    approved: bool = False,
+) -> str | None:
+    """Publish the ``agent.published`` event of ``manifest``; return its id, or ``None`` if the bus refused it.
+
+    The version is in the registry already: a bus that fails is logged, and the version stays published.
+    """
+    detail = AgentPublished(
+        name=manifest.name,
+        version=manifest.version,
+        state=manifest.state,
+        origin=manifest.origin,
+        description=manifest.description,
+        code_sha256=manifest.code.sha256,
+        code_key=manifest.code.key,
+        orchestration_id=orchestration_id,
+        task_id=task_id,
+        approved=approved,
+        traceparent=tracing.current_traceparent(),
+    )
+    event = detail.to_event()
+    try:
+        bus.publish([event])
+    except Exception:
+        logger.exception("agent=<%s>, event_id=<%s> | could not publish agent.published", manifest.ref, event.id)
+        return None
+    logger.debug(
+        "agent=<%s>, state=<%s>, event_id=<%s> | published agent.published", manifest.ref, manifest.state, event.id
+    )
+    return event.id
+
+
+def approve(registry: Registry, name: str, version: int, *, bus: EventBus | None = None) -> AgentManifest:
+    """Activate a version that waits for approval (and announce it on ``bus``: ``agent.published``, ``active``).
 
     Raises:
         FabricatorError: the version is not waiting for approval.
@@ -99,6 +162,8 @@ def approve(registry: Registry, name: str, version: int) -> AgentManifest:
     moved = registry.set_state(name, version, AgentState.PENDING_APPROVAL, AgentState.ACTIVE)
     if not moved.applied:
         raise FabricatorError(f"{name}@{version} is {moved.record.state.value}, not pending approval")
+    if bus is not None:
+        announce(bus, moved.record, approved=True)
     return moved.record
 
 

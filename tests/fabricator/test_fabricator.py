@@ -4,11 +4,22 @@ replacement and prompt injection."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import pytest
 
-from blackboard import AgentManifest, AgentState, Backends, FabricationRequest, memory_backends
+from blackboard import (
+    AgentManifest,
+    AgentState,
+    Backends,
+    Event,
+    FabricationRequest,
+    StoreUnavailableError,
+    memory_backends,
+)
+from blackboard.adapters import InProcessEventBus
+from blackboard.announcements import AGENT_PUBLISHED_DETAIL_TYPE, FABRICATOR_SOURCE, AgentPublished
 from fabricator.exceptions import FabricatorError
 from fabricator.fabricator import FabricationFailedError, Fabricator
 from fabricator.publisher import approve, rollback
@@ -190,3 +201,41 @@ def test_the_planner_is_told_the_first_failed_check_and_not_to_ask_again() -> No
     assert "after 3 attempt(s)" in told and 'example[0]: handler(reason="x")' in told
     assert "sample[0]" not in told and "fix these" not in told and "Do not ask for this capability again" in told
     assert "Nothing was published" in FabricationFailedError(2, "the model gave no code", None).for_planner()
+
+
+def _announcements(backends: Backends) -> list[AgentPublished]:
+    seen: list[AgentPublished] = []
+    backends.bus.subscribe(
+        {"source": [FABRICATOR_SOURCE], "detail-type": [AGENT_PUBLISHED_DETAIL_TYPE]},
+        lambda event: seen.append(AgentPublished.parse(event.detail)),
+    )
+    return seen
+
+
+def test_a_published_version_is_announced_on_the_bus(backends: Backends, pool: SandboxPool) -> None:
+    seen = _announcements(backends)
+    agent = fabricator(backends, pool, [draft()]).fabricate(request()).agent
+    (published,) = seen
+    assert (published.name, published.version, published.state) == ("word_counter", 1, AgentState.ACTIVE)
+    assert (published.code_sha256, published.code_key) == (agent.code.sha256, agent.code.key)
+    assert (published.orchestration_id, published.task_id, published.approved) == ("o1", "t1", False)
+    assert published.origin.value == "fabricator" and published.description == "Counts the words of a text."
+    assert published.to_event().id == "agent.published.word_counter.1.active"
+
+
+def test_a_version_waiting_for_approval_is_announced_again_when_approved(backends: Backends, pool: SandboxPool) -> None:
+    seen = _announcements(backends)
+    fabricator(backends, pool, [draft()], approval=True).fabricate(request())
+    approve(backends.registry, "word_counter", 1, bus=backends.bus)
+    assert [(p.state, p.approved) for p in seen] == [(AgentState.PENDING_APPROVAL, False), (AgentState.ACTIVE, True)]
+    assert len({p.to_event().id for p in seen}) == 2
+
+
+def test_a_bus_that_fails_does_not_undo_the_publication(backends: Backends, pool: SandboxPool) -> None:
+    class FailingBus(InProcessEventBus):
+        def _publish(self, events: list[Event]) -> None:
+            raise StoreUnavailableError("the bus is down")
+
+    failing = replace(backends, bus=FailingBus())
+    agent = fabricator(failing, pool, [draft()]).fabricate(request()).agent
+    assert backends.registry.get(agent.name, agent.version).state is AgentState.ACTIVE
