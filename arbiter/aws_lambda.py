@@ -5,11 +5,15 @@ Handler: ``arbiter.aws_lambda.handler``. EventBridge invokes it for three kinds 
 - the schedule (``source: aws.events``, ``detail-type: Scheduled Event``): one watchdog sweep;
 - a completion (``source: arbiter.wrapper``, ``detail-type: task.completed``, from this function's own account):
   recorded if it carries its task's token; the completion that closes its wave plans the next one;
+- an announcement (``source: arbiter.fabricator``, ``detail-type: agent.published``, from this function's own
+  account, by the bus-triggers rule): the standing orchestration of the bus triggers it fires (once per event), if
+  any fires;
 - anything else the ingress rule lets through: a new orchestration (idempotent on the event id), once it crossed
   the strict JSON boundary (:func:`blackboard.ingress_event`: bounded size, depth and integers, no NaN, no lone
   surrogate, no reserved ``arbiter``/``arbiter.*`` source). An event from another source is never taken for a
   completion, whatever its detail-type; a replay of an event id with other content is deduplicated and counted as
-  an ``EventConflicts`` metric.
+  an ``EventConflicts`` metric. Such an event also starts the standing orchestration of the bus triggers it fires
+  (``"triggered"`` in the answer names it).
 
 A malformed event is rejected with a clear error in the log and a ``RejectedEvents`` metric, and not retried (it can
 never succeed). A completion without its task's token, or from another account, is refused (logged, a
@@ -30,6 +34,7 @@ from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
 
 from arbiter.exceptions import ArbiterError
 from blackboard import Event, RecordValidationError, ingress_event, tracing
+from blackboard.announcements import AGENT_PUBLISHED_DETAIL_TYPE, FABRICATOR_SOURCE
 from blackboard.messages import COMPLETION_DETAIL_TYPE, COMPLETION_SOURCE, CompletionEvent
 from wrapper.aws_lambda import PerEnvironment, lambda_logger, lambda_metrics
 from wrapper.constants import ENV_MODEL
@@ -135,6 +140,16 @@ def _handle(event: dict[str, Any], account: str) -> dict[str, Any]:
             return _refused("it does not carry its task's token")
         metrics.add_metric(name="Completions", unit=MetricUnit.Count, value=1)
         return {"status": "recorded"}
+    if parsed.source == FABRICATOR_SOURCE and parsed.detail_type == AGENT_PUBLISHED_DETAIL_TYPE:
+        if account and parsed.account and parsed.account != account:
+            logger.warning("refused an announcement from another account", account=parsed.account)
+            metrics.add_metric(name="RejectedEvents", unit=MetricUnit.Count, value=1)
+            return {"status": "rejected", "error": f"agent.published put on the bus from account {parsed.account}"}
+        standing = engine.trigger(parsed)
+        if standing is None:
+            return {"status": "no trigger"}
+        metrics.add_metric(name="StandingOrchestrations", unit=MetricUnit.Count, value=1)
+        return {"status": "triggered", "orchestration_id": standing.id}
     try:
         parsed = ingress_event(event)
     except RecordValidationError as exc:
@@ -148,7 +163,12 @@ def _handle(event: dict[str, Any], account: str) -> dict[str, Any]:
     logger.append_keys(orchestration_id=orchestration.id)
     logger.info("orchestration started", source=parsed.source, detail_type=parsed.detail_type)
     metrics.add_metric(name="Orchestrations", unit=MetricUnit.Count, value=1)
-    return {"status": "started", "orchestration_id": orchestration.id}
+    answer: dict[str, Any] = {"status": "started", "orchestration_id": orchestration.id}
+    standing = engine.trigger(parsed)
+    if standing is not None:
+        metrics.add_metric(name="StandingOrchestrations", unit=MetricUnit.Count, value=1)
+        answer["triggered"] = standing.id
+    return answer
 
 
 def _refused(reason: str) -> dict[str, Any]:

@@ -33,6 +33,7 @@ from typing import Any
 
 from arbiter._planner_retry import PlannerRetry
 from arbiter._planning_lease import RELEASED, PlanningLease, planning_held
+from arbiter._standing import StandingOrchestrations
 from arbiter._tool_calls import (
     fabricated_names,
     fabrication_refusal,
@@ -163,6 +164,7 @@ class Coordinator:
         # again within the same call, in the same thread.
         self._planning: dict[str, tuple[int, int]] = {}
         self._planning_lock = threading.Lock()
+        self._standing = StandingOrchestrations(self)
 
     def is_planning(self, orchestration_id: str) -> bool:
         """Whether this coordinator is calling the model for the orchestration right now.
@@ -174,16 +176,30 @@ class Coordinator:
 
     # ---------------------------------------------------------------- ingress
 
-    def create(self, event: Event, budget: Budget | None = None) -> Applied[Orchestration]:
+    def create(
+        self,
+        event: Event,
+        budget: Budget | None = None,
+        *,
+        triggered_by: str | None = None,
+        links: Sequence[str | None] = (),
+    ) -> Applied[Orchestration]:
         """Store the orchestration for ``event`` (once per event id) without planning it.
 
         The root span of the orchestration's trace opens here; its ``traceparent`` is stored in the orchestration,
         and every later step (planned here or in another thread or process) continues that trace.
 
+        Args:
+            event: the event (its id is the key of the conditional create).
+            budget: the orchestration's budget (default: the engine's).
+            triggered_by: for a standing orchestration (see :meth:`trigger`), the key of the bus event.
+            links: spans the root span links to (the span that published a bus event).
+
         Returns:
             ``applied=True`` with the new record, or ``applied=False`` with the one the same event id created.
         """
-        with tracing.start_span("arbiter.orchestration", attributes={"arbiter.event_id": event.id}) as span:
+        attributes: tracing.Attributes = {"arbiter.event_id": event.id, "arbiter.triggered_by": triggered_by}
+        with tracing.start_span("arbiter.orchestration", attributes=attributes, links=links) as span:
             orchestration = Orchestration(
                 event=event,
                 budget=budget or self.settings.budget,
@@ -191,6 +207,7 @@ class Coordinator:
                 created_at=self._clock(),
                 updated_at=self._clock(),
                 traceparent=tracing.current_traceparent(),
+                triggered_by=triggered_by,
             )
             created = self.backends.blackboard.create_orchestration(orchestration)
             if created.applied:
@@ -214,6 +231,22 @@ class Coordinator:
             else:
                 self.resume(created.record.id)
         return self.backends.blackboard.get_orchestration(created.record.id)
+
+    def trigger(self, event: Event) -> Orchestration | None:
+        """Start the standing orchestration for a bus event that fires agents' bus triggers (once per event).
+
+        Its one wave runs every agent whose bus trigger fires (stored before dispatch, within the engine's budget);
+        no planner is called; it ends with their outputs (see :mod:`blackboard.standing`). The same event delivered
+        again takes its orchestration on from where it stopped.
+
+        Returns:
+            The standing orchestration, or ``None`` when no active agent's bus trigger fires for the event.
+        """
+        return self._standing.trigger(event)
+
+    def on_bus_event(self, event: Event) -> None:
+        """Bus handler for bus triggers: every event but the engine's control flow (see :meth:`trigger`)."""
+        self._standing.trigger(event)
 
     # ---------------------------------------------------------------- completions
 
@@ -355,6 +388,8 @@ class Coordinator:
         orchestration_id = orchestration.id
         if self._exhausted(orchestration):
             return True
+        if orchestration.standing:
+            return self._standing.step(orchestration)
         if orchestration.finished or not waiting_for_results(orchestration):
             return False
         tasks = board.list_tasks(orchestration_id, wave=orchestration.wave)
@@ -375,7 +410,13 @@ class Coordinator:
     # ---------------------------------------------------------------- planning
 
     def plan(self, orchestration: Orchestration) -> None:
-        """Call the model once; store and dispatch the wave it asks for, or finish."""
+        """Call the model once; store and dispatch the wave it asks for, or finish.
+
+        A standing orchestration has no planner: it takes its own next step instead (its wave, or its end).
+        """
+        if orchestration.standing:
+            self._standing.step(orchestration)
+            return
         me = threading.get_ident()
         with self._planning_lock:
             owner, depth = self._planning.get(orchestration.id, (me, 0))
@@ -668,23 +709,26 @@ class Coordinator:
         output: Any = None,
         error: str | None = None,
         **changes: Any,
-    ) -> None:
+    ) -> bool:
         """End an orchestration (compare-and-set), cancel its unfinished tasks and publish the result event.
 
         A plain status change is retried against the newest version; one that carries other changes (the model's
         last turn) is dropped if the orchestration changed meanwhile, since that turn answered an older state.
+
+        Returns:
+            Whether this call ended it.
         """
         board = self.backends.blackboard
         current = orchestration
         while True:
             if current.finished:
-                return
+                return False
             updated = board.update_orchestration(current, status=status, output=output, error=error, **changes)
             if updated.applied:
                 break
             if changes:
                 logger.debug("orchestration_id=<%s> | not finishing: it changed meanwhile", orchestration.id)
-                return
+                return False
             current = updated.record
         done = updated.record
         for task in board.list_tasks(done.id):
@@ -706,6 +750,7 @@ class Coordinator:
             self.backends.bus.publish([finished.to_event()])
         except Exception:
             logger.exception("orchestration_id=<%s> | could not publish the result event", done.id)
+        return True
 
     # ---------------------------------------------------------------- helpers
 

@@ -25,6 +25,7 @@ from arbiter.coordinator import Coordinator, EngineSettings
 from arbiter.engine import build_coordinator, resolve
 from arbiter.exceptions import UsageError
 from arbiter.prompts import system_prompt
+from arbiter.reflection import REFLECTION_SOURCE
 from arbiter.sweeper import Sweeper
 from arbiter.updates import OrchestrationFinished, RunResult, result_of
 from blackboard import (
@@ -187,6 +188,12 @@ class LocalRuntime(AgentRegistration):
             {"source": [COMPLETION_SOURCE], "detail-type": [COMPLETION_DETAIL_TYPE]},
             coordinator.on_event,
             name="coordinator",
+        )
+        # Bus triggers: every event but the engine's control flow (completions, results, reflection) is matched.
+        self.backends.bus.subscribe(
+            {"source": [{"anything-but": [ORCHESTRATION_SOURCE, COMPLETION_SOURCE, REFLECTION_SOURCE]}]},
+            coordinator.on_bus_event,
+            name="bus-triggers",
         )
         if self._pool is None:
             self._pool = SandboxPool(size=self._workers)
@@ -358,7 +365,8 @@ class LocalRuntime(AgentRegistration):
         crosses the strict JSON boundary first (:func:`blackboard.ingress_event`): an EventBridge event or a
         ``PutEvents`` entry, as a mapping, JSON text or an :class:`Event`; ``detail`` may be a JSON string. Nothing
         is written for an event that is refused. An event submitted again takes its orchestration on from where it
-        stopped, if it is stuck.
+        stopped, if it is stuck. An event that fires agents' bus triggers also starts their standing orchestration
+        (once per event id; see ``docs/triggers.md``), as it does when it is published on the runtime's bus.
 
         Raises:
             StrictJsonError: the event breaks a rule of the boundary (the reason and the position are named).
@@ -367,10 +375,13 @@ class LocalRuntime(AgentRegistration):
         """
         parsed = ingress_event(event, max_bytes=self._max_event_bytes)
         if not self._threads:
-            return self.coordinator.start(parsed, budget).id
-        created = self.coordinator.create(parsed, budget)
-        self._plans.put(created.record.id)
-        return created.record.id
+            orchestration_id = self.coordinator.start(parsed, budget).id
+        else:
+            created = self.coordinator.create(parsed, budget)
+            self._plans.put(created.record.id)
+            orchestration_id = created.record.id
+        self.coordinator.trigger(parsed)  # as on AWS, where an ingress event reaches the arbiter's bus triggers too
+        return orchestration_id
 
     async def asubmit(self, event: Event | Mapping[str, Any] | str | bytes, *, budget: Budget | None = None) -> str:
         """:meth:`submit` for ``async`` code: the store write runs in a worker thread, the loop goes on."""

@@ -20,7 +20,7 @@ import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 from blackboard._base import utcnow
 from blackboard.messages import AgentRef, new_completion_token
@@ -55,24 +55,30 @@ class Fired:
 
 
 class ReactiveAgents:
-    """The active agents that have note triggers, read from the registry again only when its revision changes.
+    """The active agents that have triggers of one kind, read from the registry again only when its revision changes.
 
-    Every task that writes notes asks; a registry of thousands of agents is listed once per change, not per task.
+    Every task that writes notes asks (``kind="note"``), and every bus event (``kind="bus"``); a registry of
+    thousands of agents is listed once per change, not per note or event.
+
+    Args:
+        registry: where the agents are.
+        kind: ``note`` for the agents with note triggers, ``bus`` for those with bus triggers.
     """
 
-    def __init__(self, registry: Registry) -> None:
+    def __init__(self, registry: Registry, kind: Literal["note", "bus"] = "note") -> None:
         self._registry = registry
+        self.kind = kind
         self._lock = threading.Lock()
         self._revision: int | None = None
         self._agents: list[AgentManifest] = []
 
     def current(self) -> list[AgentManifest]:
-        """The newest active version of every agent with a note trigger."""
+        """The newest active version of every agent with a trigger of this kind."""
         revision = self._registry.revision()
         with self._lock:
             if revision == self._revision:
                 return self._agents
-        agents = [m for m in self._registry.active_agents().values() if any(t.kind == "note" for t in m.triggers)]
+        agents = [m for m in self._registry.active_agents().values() if any(t.kind == self.kind for t in m.triggers)]
         with self._lock:
             self._revision, self._agents = revision, agents
         return agents

@@ -93,7 +93,9 @@ class Orchestration(Record):
     ``wave`` is the number of the latest wave of tasks (0 before the first). ``planner`` and
     ``planning_expires_at`` are the lease of the process calling the model for it (see ``blackboard.leases``).
     ``exhausted`` names a budget a reactive task ran into (``max_tasks``): the engine then ends the orchestration
-    ``failed`` with it at its next step.
+    ``failed`` with it at its next step. ``triggered_by`` is set on a **standing** orchestration: one a bus event
+    started because it fired bus triggers (the key of that event, see :mod:`blackboard.standing`); it runs the
+    triggered agents as its one wave and ends with their results, without a planner.
     """
 
     schema_: Literal["arbiter.orchestration/1"] = Field("arbiter.orchestration/1", alias="schema")
@@ -114,6 +116,7 @@ class Orchestration(Record):
     planner: str | None = Field(None, max_length=512)
     planning_expires_at: datetime | None = None
     exhausted: str | None = Field(None, max_length=64)
+    triggered_by: str | None = Field(None, max_length=256)
 
     @model_validator(mode="after")
     def _default_deadline(self) -> Orchestration:
@@ -126,6 +129,11 @@ class Orchestration(Record):
     def finished(self) -> bool:
         """Whether the orchestration reached a terminal status."""
         return self.status is not OrchestrationStatus.RUNNING
+
+    @property
+    def standing(self) -> bool:
+        """Whether bus triggers started this orchestration (it has no planner: see ``triggered_by``)."""
+        return self.triggered_by is not None
 
 
 class TaskResult(Record):

@@ -16,8 +16,11 @@ document, ``.name`` a member, ``[0]`` an array element, ``['odd name']`` a membe
 Everything is checked at registration (:func:`check_triggers`): a pattern that does not parse, a path that does not
 parse or leaves the document, an input the agent's schema refuses whatever the note holds (a required field no path
 gives, a field the schema does not allow, a path whose type the field cannot take), a bus trigger on a reserved
-source. The error names the field (``triggers[0].input.host``). Bus triggers are checked the same way and then
-refused: this version runs note triggers only (a standing orchestration per bus event is not built yet).
+source. The error names the field (``triggers[0].input.host``).
+
+A bus trigger's document is the event envelope as EventBridge delivers it (``{"id", "source", "detail-type",
+"detail", "time", ...}``, :func:`event_document`); its paths start at one of those members (``$.detail.name``). What
+a bus trigger starts is a standing orchestration per event (:mod:`blackboard.standing`).
 """
 
 from __future__ import annotations
@@ -32,7 +35,9 @@ from jsonschema.exceptions import best_match
 from pydantic import Field
 
 from blackboard._base import Record
+from blackboard.announcements import AGENT_PUBLISHED_DETAIL_TYPE, FABRICATOR_SOURCE
 from blackboard.exceptions import PatternError, TriggerError
+from blackboard.messages import Event
 from blackboard.patterns import matches, validate_pattern
 
 __all__ = [
@@ -41,6 +46,7 @@ __all__ = [
     "Firing",
     "Trigger",
     "check_triggers",
+    "event_document",
     "fire",
     "note_document",
     "resolve_path",
@@ -50,7 +56,7 @@ __all__ = [
 MAX_TRIGGERS = 16
 #: Engine events a bus trigger may select although their source is reserved: announcements, not control flow.
 #: (``task.completed`` and ``orchestration.*`` drive the engine itself: a trigger on them would feed on its own work.)
-TRIGGERABLE_ENGINE_EVENTS: Mapping[str, frozenset[str]] = {"arbiter.fabricator": frozenset({"agent.published"})}
+TRIGGERABLE_ENGINE_EVENTS: Mapping[str, frozenset[str]] = {FABRICATOR_SOURCE: frozenset({AGENT_PUBLISHED_DETAIL_TYPE})}
 
 _SEGMENT = re.compile(r"\.([A-Za-z_][A-Za-z0-9_-]*)|\[(\d{1,9})\]|\['([^'\\]*)'\]")
 _NOTE_TOP = frozenset({"note", "orchestration_id"})
@@ -111,6 +117,14 @@ def note_document(orchestration_id: str, key: str, value: Any, author: str, vers
         "note": {"key": key, "author": author, "value": value, "version": version},
         "orchestration_id": orchestration_id,
     }
+
+
+def event_document(event: Event, event_id: str | None = None) -> dict[str, Any]:
+    """The document a bus trigger's pattern and paths see for one event: its envelope (``id``: ``event_id``)."""
+    document = event.to_dict()
+    if event_id is not None:
+        document["id"] = event_id
+    return document
 
 
 def _parse_path(path: str) -> tuple[str | int, ...]:
@@ -226,11 +240,6 @@ def check_triggers(triggers: Sequence[Trigger], input_schema: Mapping[str, Any])
         where = f"triggers[{index}]"
         _check_pattern(where, trigger)
         _check_input(where, trigger, input_schema)
-        if trigger.kind == "bus":
-            # Refused rather than stored: a trigger that never fires would fail silently.
-            raise TriggerError(
-                f"{where}.pattern", "bus triggers are checked but not run by this version; only note triggers fire"
-            )
 
 
 def fire(trigger: Trigger, document: Mapping[str, Any], input_schema: Mapping[str, Any]) -> Firing:

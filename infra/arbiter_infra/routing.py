@@ -1,4 +1,9 @@
-"""EventBridge: the custom bus, its rules (ingress, completions, orchestration results) and the sweeper schedule.
+"""EventBridge: the custom bus, its rules (ingress, completions, bus triggers, results) and the sweeper schedule.
+
+Bus triggers are registered at run time (an agent's manifest), so no rule is made per trigger: one rule sends the
+engine's one triggerable event (``arbiter.fabricator`` / ``agent.published``, from this account) to the arbiter
+function, which matches it against the registered bus triggers itself; events from other sources reach the arbiter
+through the ingress rules, and it matches them there too (a second rule for them would deliver them twice).
 
 The engine's own sources (``arbiter``, ``arbiter.*``) are reserved: the bus's resource policy refuses ``PutEvents``
 of such events from any principal but the stack's functions, and the completions rule takes only the wrapper's
@@ -18,13 +23,18 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-__all__ = ["COMPLETION_PATTERN", "RESERVED_SOURCES", "RESULTS_PATTERN", "EventRouting"]
+__all__ = ["BUS_TRIGGERS_PATTERN", "COMPLETION_PATTERN", "RESERVED_SOURCES", "RESULTS_PATTERN", "EventRouting"]
 
 #: Task completions, emitted by the wrapper (the Fabricator reports through the same code, with the same source).
 #: The rule adds the stack's account: a completion put on the bus from another account is not delivered.
 COMPLETION_PATTERN: dict[str, Any] = {
     "source": ["arbiter.wrapper"],
     "detail-type": ["task.completed"],
+}
+#: The engine's events a bus trigger may select (``blackboard.triggers.TRIGGERABLE_ENGINE_EVENTS``), from this account.
+BUS_TRIGGERS_PATTERN: dict[str, Any] = {
+    "source": ["arbiter.fabricator"],
+    "detail-type": ["agent.published"],
 }
 #: ``events:source`` patterns (``StringLike``) of the engine's own events, which only its functions may put.
 RESERVED_SOURCES = ("arbiter", "arbiter.*")
@@ -62,7 +72,7 @@ class EventRouting(Construct):
             construct_id: this construct's id.
             bus_name: the custom bus's name.
             ingress_patterns: one rule per pattern routes matching events to the arbiter function.
-            arbiter: the arbiter function (ingress, completions, sweeps).
+            arbiter: the arbiter function (ingress, completions, bus triggers, sweeps).
             results: where orchestration results go for users to read.
             dead_letters: where undeliverable events go.
         """
@@ -82,6 +92,18 @@ class EventRouting(Construct):
             event_pattern=events.EventPattern(
                 source=COMPLETION_PATTERN["source"],
                 detail_type=COMPLETION_PATTERN["detail-type"],
+                account=[Stack.of(self).account],
+            ),
+            targets=[work_target],
+        )
+        self.bus_triggers = events.Rule(
+            self,
+            "BusTriggers",
+            event_bus=self.bus,
+            description="agent.published from the Fabricator, from this account: the arbiter runs the bus triggers",
+            event_pattern=events.EventPattern(
+                source=BUS_TRIGGERS_PATTERN["source"],
+                detail_type=BUS_TRIGGERS_PATTERN["detail-type"],
                 account=[Stack.of(self).account],
             ),
             targets=[work_target],

@@ -25,6 +25,7 @@ REGION = "us-east-1"
 ACCOUNT = "123456789012"
 INGRESS_PATTERN = {"source": [{"anything-but": ["arbiter", "arbiter.wrapper", "arbiter.fabricator"]}]}
 COMPLETION_PATTERN = {"source": ["arbiter.wrapper", "arbiter.fabricator"], "detail-type": ["task.completed"]}
+BUS_TRIGGERS_PATTERN = {"source": ["arbiter.fabricator"], "detail-type": ["agent.published"]}
 RESULTS_PATTERN = {"source": ["arbiter"], "detail-type": ["orchestration.completed", "orchestration.failed"]}
 
 
@@ -92,6 +93,7 @@ class MotoDeployment:
         for rule, pattern, queue in (
             ("ingress", INGRESS_PATTERN, "ingress"),
             ("completions", COMPLETION_PATTERN, "completions"),
+            ("bus-triggers", BUS_TRIGGERS_PATTERN, "ingress"),  # the stack's BusTriggers rule: to the arbiter too
             ("results", RESULTS_PATTERN, "results"),
         ):
             self.events.put_rule(Name=f"{self.name}-{rule}", EventBusName=bus, EventPattern=json.dumps(pattern))

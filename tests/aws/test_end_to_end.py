@@ -119,3 +119,52 @@ def test_a_note_trigger_adds_a_reactive_task_through_the_deployed_handlers(
     answer = next(m for m in orchestration.conversation if m["role"] == "user" and "toolResult" in m["content"][0])
     assert "grill_check@grill" in answer["content"][-1]["text"]
     assert deployment.drain("task-dlq") == []
+
+
+CATALOG = """def handler(name: str, version: int, sha256: str) -> dict:
+    return {"catalogued": name + "@" + str(version), "sha256": sha256}
+"""
+
+
+def test_a_bus_trigger_on_agent_published_starts_a_standing_orchestration_through_the_deployed_handlers(
+    deployment: MotoDeployment, aws: Backends, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    incident = EXAMPLES / "incident"
+    monkeypatch.setenv("ARBITER_MODEL", f"scripted:{incident / 'scripted.json'}")
+    monkeypatch.setenv("ARBITER_FABRICATOR_MODEL", f"scripted:{incident / 'fabricator.json'}")
+    register_example(aws, "incident")
+    module = tmp_path / "catalog.py"
+    module.write_text(CATALOG)
+    with LocalRuntime(deployment=Deployment(backends=aws), start=False) as runtime:
+        runtime.register_agent(
+            "catalog",
+            "Catalogues every fabricated version.",
+            module,
+            input_schema={
+                "type": "object",
+                "properties": {"name": {"type": "string"}, "version": {"type": "integer"}, "sha256": {}},
+                "required": ["name", "version", "sha256"],
+            },
+            triggers=[
+                {
+                    "pattern": {"source": ["arbiter.fabricator"], "detail-type": ["agent.published"]},
+                    "input": {"name": "$.detail.name", "version": "$.detail.version", "sha256": "$.detail.code_sha256"},
+                }
+            ],
+        )
+    deployment.put_event(_event("incident"))
+
+    deployment.pump(arbiter.aws_lambda.handler, wrapper.aws_lambda.handler, fabricator.aws_lambda.handler)
+
+    orchestrations = aws.blackboard.list_orchestrations(None, limit=10)
+    (planned,) = [o for o in orchestrations if not o.standing]
+    (standing,) = [o for o in orchestrations if o.standing]
+    assert planned.status is OrchestrationStatus.COMPLETED, planned.error
+    (fabricated,) = [m for m in aws.registry.list_agents(AgentState.ACTIVE) if m.origin is AgentOrigin.FABRICATOR]
+    assert standing.status is OrchestrationStatus.COMPLETED, standing.error
+    assert standing.triggered_by == f"agent.published.{fabricated.name}.1.active"
+    (task,) = aws.blackboard.list_tasks(standing.id)
+    assert task.agent.name == "catalog" and task.state is TaskState.SUCCEEDED
+    assert standing.output == {"catalog@1": {"catalogued": f"{fabricated.name}@1", "sha256": fabricated.code.sha256}}
+    assert aws.registry.active("catalog").stats.succeeded == 1
+    assert deployment.drain("task-dlq") == [] and deployment.drain("ingress") == []

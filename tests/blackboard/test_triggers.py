@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from blackboard import AgentManifest, Trigger, TriggerError
-from blackboard.triggers import check_triggers, fire, note_document, resolve_path
+from blackboard import AgentManifest, Event, Trigger, TriggerError
+from blackboard.triggers import check_triggers, event_document, fire, note_document, resolve_path
 from tests.conformance.builders import manifest
 
 SCHEMA: dict[str, Any] = {
@@ -53,13 +53,34 @@ def test_a_bad_pattern_is_refused_with_the_field_named(pattern: dict[str, Any], 
     assert words in str(error)
 
 
-def test_a_valid_bus_trigger_is_refused_as_not_run_yet() -> None:
-    for pattern in (
-        {"source": ["arbiter.fabricator"], "detail-type": ["agent.published"]},  # an engine announcement
-        {"source": ["shop.orders"]},
-    ):
-        error = refusal(trigger(pattern, host="$.detail.agent"))
-        assert error.field == "triggers[0].pattern" and "not run by this version" in str(error)
+def test_a_valid_bus_trigger_is_accepted_and_fires_with_its_input_from_the_event() -> None:
+    published = Trigger(
+        pattern={"source": ["arbiter.fabricator"], "detail-type": ["agent.published"]},  # an engine announcement
+        input={"host": "$.detail.name", "level": "$.detail.version", "key": "$.id"},
+    )
+    orders = Trigger(
+        pattern={"source": ["shop.orders"], "detail": {"total": [{"numeric": [">", 100]}]}},
+        input={"host": "$.detail.shop"},
+    )
+    check_triggers([published, orders], SCHEMA)
+    event = Event.parse({"id": "e1", "source": "shop.orders", "detail-type": "Order", "detail": {"total": 120}})
+    assert fire(orders, event_document(event), SCHEMA).problem == "$.detail.shop: nothing at 'shop'"
+    event = event.model_copy(update={"detail": {"total": 120, "shop": "north"}})
+    assert fire(orders, event_document(event), SCHEMA).input == {"host": "north"}
+    assert not fire(orders, event_document(event.model_copy(update={"detail": {"total": 5}})), SCHEMA).matched
+    announced = Event.parse(
+        {"source": "arbiter.fabricator", "detail-type": "agent.published", "detail": {"name": "x", "version": 2}}
+    )
+    assert fire(published, event_document(announced, "k1"), SCHEMA).input == {"host": "x", "level": 2, "key": "k1"}
+
+
+def test_a_bus_trigger_input_is_checked_against_the_schema_with_the_field_named() -> None:
+    error = refusal(Trigger(pattern={"source": ["shop.orders"]}, input={"host": "$.note.key"}))
+    assert error.field == "triggers[0].input.host" and "leaves the matched document" in str(error)
+    error = refusal(Trigger(pattern={"source": ["shop.orders"]}, input={"host": "$.detail"}))
+    assert error.field == "triggers[0].input.host" and "always of type object" in str(error)
+    error = refusal(Trigger(pattern={"source": ["shop.orders"]}, input={"level": "$.detail.n"}))
+    assert error.field == "triggers[0].input" and "required input 'host'" in str(error)
 
 
 @pytest.mark.parametrize(

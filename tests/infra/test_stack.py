@@ -237,6 +237,14 @@ def test_completions_and_results_patterns(resources: dict[str, Any]) -> None:
     }
 
 
+def test_agent_published_from_this_account_goes_to_the_arbiter_for_bus_triggers(resources: dict[str, Any]) -> None:
+    assert rule(resources, "BusTriggers")["EventPattern"] == {
+        "source": ["arbiter.fabricator"],
+        "detail-type": ["agent.published"],
+        "account": [{"Ref": "AWS::AccountId"}],
+    }
+
+
 def test_the_bus_refuses_reserved_sources_from_anyone_but_the_functions(resources: dict[str, Any]) -> None:
     bus = logical_id(resources, "AWS::Events::EventBus", "RoutingBus")
     policies = [v["Properties"] for v in resources.values() if v["Type"] == "AWS::Events::EventBusPolicy"]
@@ -253,7 +261,7 @@ def test_the_bus_refuses_reserved_sources_from_anyone_but_the_functions(resource
     }
 
 
-@pytest.mark.parametrize("name", ["Ingress0", "Completions", "Sweeper"])
+@pytest.mark.parametrize("name", ["Ingress0", "Completions", "BusTriggers", "Sweeper"])
 def test_arbiter_targets_retry_and_dead_letter(resources: dict[str, Any], name: str) -> None:
     (target,) = rule(resources, name)["Targets"]
     arbiter = logical_id(resources, "AWS::Lambda::Function", "FunctionsArbiter")
@@ -266,7 +274,7 @@ def test_arbiter_targets_retry_and_dead_letter(resources: dict[str, Any], name: 
 
 def test_work_rules_are_on_the_custom_bus_and_the_sweeper_every_minute(resources: dict[str, Any]) -> None:
     bus = logical_id(resources, "AWS::Events::EventBus", "RoutingBus")
-    for name in ("Ingress0", "Completions", "Results"):
+    for name in ("Ingress0", "Completions", "BusTriggers", "Results"):
         assert rule(resources, name)["EventBusName"] == {"Ref": bus}
     sweeper = rule(resources, "Sweeper")
     assert sweeper["ScheduleExpression"] == "rate(1 minute)"
@@ -289,7 +297,7 @@ def test_eventbridge_may_invoke_the_arbiter_from_each_rule(resources: dict[str, 
         if v["Type"] == "AWS::Lambda::Permission"
         and v["Properties"]["FunctionName"] == {"Fn::GetAtt": [arbiter, "Arn"]}
     }
-    for name in ("Ingress0", "Completions", "Sweeper"):
+    for name in ("Ingress0", "Completions", "BusTriggers", "Sweeper"):
         assert any(logical_id(resources, "AWS::Events::Rule", f"Routing{name}") in s for s in sources), name
 
 
