@@ -10,7 +10,13 @@ import typer
 
 from arbiter._cli_common import HOME, JSON, fail, open_runtime, print_json
 from arbiter._cli_reflection import quarantine_command, release_command, stats_dict, stats_line, stats_summary
-from arbiter._cli_triggers import parse_trigger_options, test_trigger_command, trigger_lines
+from arbiter._cli_triggers import (
+    parse_trigger_options,
+    publication_lines,
+    publications,
+    test_trigger_command,
+    trigger_lines,
+)
 from arbiter.exceptions import UsageError
 from blackboard import AgentManifest, AgentState, BlackboardError, OrchestrationStatus
 from fabricator import FabricationFailedError, FabricatorError
@@ -133,6 +139,7 @@ def agents_show(name: str, home: Path | None = HOME, as_json: bool = JSON) -> No
             for m in versions
             if m.validation_report is not None
         }
+        published = {m.version: publications(runtime.backends.blackboard, m) for m in versions}
     if not versions:
         fail(f"no agent named {name!r}")
     if as_json:
@@ -142,6 +149,7 @@ def agents_show(name: str, home: Path | None = HOME, as_json: bool = JSON) -> No
                     **m.model_dump(mode="json", by_alias=True, exclude={"embedding"}),
                     "stats": stats_dict(m.stats),
                     "report": reports.get(m.version),
+                    "publications": published[m.version],
                 }
                 for m in versions
             ]
@@ -162,6 +170,8 @@ def agents_show(name: str, home: Path | None = HOME, as_json: bool = JSON) -> No
         report = reports.get(m.version)
         if report is not None:
             typer.echo(checks_line(report))
+        for line in publication_lines(published[m.version]):
+            typer.echo(line)
 
 
 @agents_app.command("add")
@@ -297,16 +307,24 @@ def agents_retire(
 def agents_approve(
     ref: str = typer.Argument(..., help="NAME@VERSION"), home: Path | None = HOME, as_json: bool = JSON
 ) -> None:
-    """Activate a fabricated agent version that waits for approval."""
+    """Activate a fabricated agent version that waits for approval (and print what its reviewers said)."""
     name, _, version = ref.partition("@")
     if not version.isdigit():
         fail(f"give the agent as NAME@VERSION, not {ref!r}")
     try:
         with open_runtime(home, start=False) as runtime:
-            manifest = approve(runtime.backends.registry, name, int(version), bus=runtime.backends.bus)
+            manifest = approve(
+                runtime.backends.registry,
+                name,
+                int(version),
+                bus=runtime.backends.bus,
+                code_store=runtime.backends.code_store,
+            )
+            reviews = publications(runtime.backends.blackboard, manifest)
     except (FabricatorError, BlackboardError) as exc:
         fail(str(exc))
-    _show_version(manifest, as_json, f"approved {manifest.ref}")
+    # The approver sees what the triggers on the version's publication said (a reviewer's verdict).
+    _show_version(manifest, as_json, "\n".join([f"approved {manifest.ref}", *publication_lines(reviews)]))
 
 
 @agents_app.command("rollback")

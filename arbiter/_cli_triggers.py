@@ -11,10 +11,12 @@ import typer
 
 from arbiter._cli_common import HOME, JSON, fail, open_runtime, print_json
 from arbiter.exceptions import UsageError
-from blackboard import AgentManifest, AgentNotFoundError, Event, RecordValidationError, Trigger
+from blackboard import AgentManifest, AgentNotFoundError, AgentState, Blackboard, Event, RecordValidationError, Trigger
+from blackboard.announcements import announcement_id
+from blackboard.standing import standing_event_id
 from blackboard.triggers import fire, note_document
 
-__all__ = ["parse_trigger_options", "test_trigger_command", "trigger_lines"]
+__all__ = ["parse_trigger_options", "publication_lines", "publications", "test_trigger_command", "trigger_lines"]
 
 #: The orchestration id a note tried with ``test-trigger`` is given (the note belongs to none).
 TEST_ORCHESTRATION = "test-trigger"
@@ -110,3 +112,43 @@ def test_trigger_command(
             else:
                 typer.echo(f"trigger {o['trigger']}: does not fire: {o['why']}")
     raise typer.Exit(0 if fires is not None else 1)
+
+
+def publications(board: Blackboard, manifest: AgentManifest) -> list[dict[str, Any]]:
+    """What the bus triggers on a version's ``agent.published`` events did (a reviewer's verdict, say).
+
+    One entry per announcement that started a standing orchestration (published ``pending_approval``, published or
+    approved ``active``): its orchestration, status and the triggered agents' outputs.
+    """
+    found = []
+    for state in (AgentState.PENDING_APPROVAL, AgentState.ACTIVE):
+        key = announcement_id(manifest.name, manifest.version, state)
+        orchestration = board.find_orchestration(standing_event_id(key))
+        if orchestration is not None:
+            found.append(
+                {
+                    "announced": state.value,
+                    "orchestration_id": orchestration.id,
+                    "status": orchestration.status.value,
+                    "outputs": orchestration.output or {},
+                    "error": orchestration.error,
+                }
+            )
+    return found
+
+
+def publication_lines(entries: Sequence[dict[str, Any]]) -> list[str]:
+    """The lines of ``agents show`` for :func:`publications`: a verdict (``verdict`` and ``reasons``) is spelled out."""
+    lines = []
+    for entry in entries:
+        lines.append(
+            f"  on agent.published ({entry['announced']}): orchestration {entry['orchestration_id']} {entry['status']}"
+            + (f": {entry['error']}" if entry["error"] else "")
+        )
+        for agent, output in entry["outputs"].items():
+            if isinstance(output, dict) and "verdict" in output:
+                reasons = "; ".join(str(r) for r in output.get("reasons") or []) or "no reasons given"
+                lines.append(f"    review by {agent}: {output['verdict']} — {reasons}")
+            else:
+                lines.append(f"    {agent}: {json.dumps(output, ensure_ascii=False)[:400]}")
+    return lines

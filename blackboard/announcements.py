@@ -19,12 +19,25 @@ from blackboard._base import Message
 from blackboard.messages import Event
 from blackboard.states import AgentOrigin, AgentState
 
-__all__ = ["AGENT_PUBLISHED_DETAIL_TYPE", "FABRICATOR_SOURCE", "AgentPublished"]
+__all__ = [
+    "AGENT_PUBLISHED_DETAIL_TYPE",
+    "FABRICATOR_SOURCE",
+    "MAX_INLINE_CODE_BYTES",
+    "AgentPublished",
+    "announcement_id",
+]
 
 #: The source of the Fabricator's announcements.
 FABRICATOR_SOURCE = "arbiter.fabricator"
 #: The detail-type of the announcement of a published (or approved) agent version.
 AGENT_PUBLISHED_DETAIL_TYPE = "agent.published"
+#: Code up to this size (UTF-8) travels in the announcement (``code``), so that a sandboxed reviewer can read it.
+MAX_INLINE_CODE_BYTES = 32 * 1024
+
+
+def announcement_id(name: str, version: int, state: AgentState) -> str:
+    """The id of the ``agent.published`` event of ``name@version`` in ``state``."""
+    return f"agent.published.{name}.{version}.{state.value}"
 
 
 class AgentPublished(Message):
@@ -38,6 +51,7 @@ class AgentPublished(Message):
         description: what the agent does.
         code_sha256: the SHA-256 of its code (read it from the code store with this hash).
         code_key: the code store's key of the code.
+        code: the code itself when it is at most :data:`MAX_INLINE_CODE_BYTES` (else ``None``: read it by hash).
         orchestration_id: the orchestration whose ``fabricate`` task asked for it, if any.
         task_id: that task, if any.
         approved: the event announces an approval, not the first publication.
@@ -52,6 +66,7 @@ class AgentPublished(Message):
     description: str = ""
     code_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
     code_key: str = Field(min_length=1, max_length=1024)
+    code: str | None = Field(None, max_length=MAX_INLINE_CODE_BYTES)
     orchestration_id: str | None = Field(None, max_length=128)
     task_id: str | None = Field(None, max_length=128)
     approved: bool = False
@@ -60,7 +75,7 @@ class AgentPublished(Message):
     @property
     def event_id(self) -> str:
         """The id of the event: the same for every announcement of this version in this state."""
-        return f"agent.published.{self.name}.{self.version}.{self.state.value}"
+        return announcement_id(self.name, self.version, self.state)
 
     def to_event(self) -> Event:
         """Wrap this detail in the ``arbiter.fabricator`` / ``agent.published`` envelope."""

@@ -34,7 +34,14 @@ from blackboard.reactions import Fired
 from blackboard.records import AgentManifest
 from blackboard.triggers import event_document, fire
 
-__all__ = ["STANDING_ID_PREFIX", "bus_triggered", "standing_event", "standing_key", "standing_task_id"]
+__all__ = [
+    "STANDING_ID_PREFIX",
+    "bus_triggered",
+    "standing_event",
+    "standing_event_id",
+    "standing_key",
+    "standing_task_id",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -57,15 +64,20 @@ def standing_key(event: Event) -> str:
     return event.id
 
 
+def standing_event_id(key: str) -> str:
+    """The event id a standing orchestration is stored under for the event with ``key`` (find it with this)."""
+    derived = f"{STANDING_ID_PREFIX}{key}"
+    if len(derived) > _MAX_ID:
+        derived = f"{STANDING_ID_PREFIX}sha256:{hashlib.sha256(key.encode()).hexdigest()}"
+    return derived
+
+
 def standing_event(event: Event, key: str) -> Event:
     """The event a standing orchestration is stored with: ``event`` under an id derived from ``key``.
 
     A derived id, so that the same event can also start an ordinary (planned) orchestration where it is ingress.
     """
-    derived = f"{STANDING_ID_PREFIX}{key}"
-    if len(derived) > _MAX_ID:
-        derived = f"{STANDING_ID_PREFIX}sha256:{hashlib.sha256(key.encode()).hexdigest()}"
-    return event.model_copy(update={"id": derived})
+    return event.model_copy(update={"id": standing_event_id(key)})
 
 
 def standing_task_id(agent: AgentRef) -> str:

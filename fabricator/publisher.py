@@ -25,7 +25,8 @@ from blackboard import (
     Registry,
     tracing,
 )
-from blackboard.announcements import AgentPublished
+from blackboard.announcements import MAX_INLINE_CODE_BYTES, AgentPublished
+from blackboard.ports.code_store import CodeStore
 from blackboard.records import AGENT_NAME_PATTERN, RESERVED_AGENT_NAMES
 from fabricator.exceptions import FabricatorError
 from fabricator.generator import Draft
@@ -111,7 +112,7 @@ def publish(
         )
         stored = registry.put(manifest)
         if stored.applied or (replaces is not None and exact_version is not None):
-            announce(backends.bus, stored.record, orchestration_id=orchestration_id, task_id=task_id)
+            announce(backends.bus, stored.record, code=draft.code, orchestration_id=orchestration_id, task_id=task_id)
             return stored.record
     raise FabricatorError(f"could not publish {draft.name!r}: the registry kept changing")
 
@@ -120,13 +121,15 @@ def announce(
     bus: EventBus,
     manifest: AgentManifest,
     *,
+    code: str | None = None,
     orchestration_id: str | None = None,
     task_id: str | None = None,
     approved: bool = False,
 ) -> str | None:
     """Publish the ``agent.published`` event of ``manifest``; return its id, or ``None`` if the bus refused it.
 
-    The version is in the registry already: a bus that fails is logged, and the version stays published.
+    ``code`` (the version's code) travels in the event when it is at most ``MAX_INLINE_CODE_BYTES``. The version is
+    in the registry already: a bus that fails is logged, and the version stays published.
     """
     detail = AgentPublished(
         name=manifest.name,
@@ -136,6 +139,7 @@ def announce(
         description=manifest.description,
         code_sha256=manifest.code.sha256,
         code_key=manifest.code.key,
+        code=code if code is not None and len(code.encode()) <= MAX_INLINE_CODE_BYTES else None,
         orchestration_id=orchestration_id,
         task_id=task_id,
         approved=approved,
@@ -153,8 +157,17 @@ def announce(
     return event.id
 
 
-def approve(registry: Registry, name: str, version: int, *, bus: EventBus | None = None) -> AgentManifest:
+def approve(
+    registry: Registry,
+    name: str,
+    version: int,
+    *,
+    bus: EventBus | None = None,
+    code_store: CodeStore | None = None,
+) -> AgentManifest:
     """Activate a version that waits for approval (and announce it on ``bus``: ``agent.published``, ``active``).
+
+    With ``code_store`` the announcement carries the version's code (read by its hash, verified).
 
     Raises:
         FabricatorError: the version is not waiting for approval.
@@ -163,7 +176,8 @@ def approve(registry: Registry, name: str, version: int, *, bus: EventBus | None
     if not moved.applied:
         raise FabricatorError(f"{name}@{version} is {moved.record.state.value}, not pending approval")
     if bus is not None:
-        announce(bus, moved.record, approved=True)
+        code = code_store.get(moved.record.code.sha256).decode() if code_store is not None else None
+        announce(bus, moved.record, code=code, approved=True)
     return moved.record
 
 
