@@ -18,7 +18,8 @@ from wrapper import sdk
 
 _RISKY_CALLS = frozenset({"eval", "exec", "open", "__import__", "compile"})
 _JSON = re.compile(r"\{.*\}", re.DOTALL)
-_PROMPT = """You review the Python code of a worker agent before it is used. The worker is {name}@{version}: {description}
+_PROMPT = """You review the Python code of a worker agent before it is used.
+The worker is {name}@{version}: {description}
 
 ```python
 {code}
