@@ -57,6 +57,7 @@ def _summary(o: Any) -> dict[str, Any]:
         "id": o.id,
         "status": o.status.value,
         "event_id": o.event.id,
+        "triggered_by": o.triggered_by,
         "source": o.event.source,
         "detail_type": o.event.detail_type,
         "waves": o.usage.waves,
@@ -88,6 +89,8 @@ def orchestrations_show(orchestration_id: str, home: Path | None = HOME, as_json
         return
     o = view.orchestration
     typer.echo(f"{o.id}  {o.status.value}  event {o.event.source}/{o.event.detail_type} ({o.event.id})")
+    if o.triggered_by is not None:
+        typer.echo(f"  standing: bus triggers fired by event {o.triggered_by} (no planner)")
     for task in view.tasks:
         error = (
             f"  {task.result.error.type}: {task.result.error.message[:80]}" if task.result and task.result.error else ""

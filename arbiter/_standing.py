@@ -53,7 +53,13 @@ class StandingOrchestrations:
             standing_event(event, key), triggered_by=key, links=[cause] if isinstance(cause, str) else []
         )
         orchestration = created.record
-        with tracing.bind(orchestration_id=orchestration.id):
+        # The wave is the orchestration's: its spans go into its trace, not the publisher's (which may be current).
+        with (
+            tracing.start_span(
+                "arbiter.trigger", parent=orchestration.traceparent, attributes={"arbiter.event_id": key}
+            ),
+            tracing.bind(orchestration_id=orchestration.id),
+        ):
             if created.applied:
                 logger.debug(
                     "orchestration_id=<%s>, event_id=<%s>, agents=<%s> | bus triggers fired",

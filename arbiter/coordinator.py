@@ -199,7 +199,9 @@ class Coordinator:
             ``applied=True`` with the new record, or ``applied=False`` with the one the same event id created.
         """
         attributes: tracing.Attributes = {"arbiter.event_id": event.id, "arbiter.triggered_by": triggered_by}
-        with tracing.start_span("arbiter.orchestration", attributes=attributes, links=links) as span:
+        with tracing.start_span(
+            "arbiter.orchestration", attributes=attributes, links=links, root=triggered_by is not None
+        ) as span:
             orchestration = Orchestration(
                 event=event,
                 budget=budget or self.settings.budget,

@@ -170,6 +170,7 @@ def build_report(orchestration: Orchestration, tasks: list[Task]) -> dict[str, A
         "tokens": {"total": orchestration.usage.tokens, "tasks": sum(r["tokens"] for r in rows)},
         "fabrications": fabrications,
         "event": {"id": event.id, "source": event.source, "detail_type": event.detail_type, "detail": event.detail},
+        "triggered_by": orchestration.triggered_by,
         "output": orchestration.output,
         "error": orchestration.error,
         "trace_id": orchestration.traceparent.split("-")[1] if orchestration.traceparent else None,
@@ -184,6 +185,8 @@ def render_text(report: dict[str, Any]) -> str:
         f"waves {report['waves']}, tasks {report['tasks']}, attempts {report['attempts']}, "
         f"tokens {report['tokens']['total']}",
     ]
+    if report.get("triggered_by"):
+        lines.append(f"standing: bus triggers fired by event {report['triggered_by']} (no planner)")
     for row in report["rows"]:
         for attempt in row["attempts"]:
             lines.append(
@@ -326,7 +329,8 @@ def render_html(report: dict[str, Any]) -> str:
         '<p class="meta">'
         f"<span>waves {report['waves']}</span><span>tasks {report['tasks']}</span>"
         f"<span>reactive {report['reactive_tasks']}</span>"
-        f"<span>attempts {report['attempts']}</span><span>tokens {report['tokens']['total']}"
+        + (f"<span>standing: event {escape(report['triggered_by'])}</span>" if report.get("triggered_by") else "")
+        + f"<span>attempts {report['attempts']}</span><span>tokens {report['tokens']['total']}"
         f" (tasks {report['tokens']['tasks']})</span><span>fabrications {len(report['fabrications'])}</span>"
         + (f"<span>trace {escape(report['trace_id'])}</span>" if report["trace_id"] else "")
         + "</p>",

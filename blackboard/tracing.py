@@ -100,6 +100,8 @@ def start_span(
     parent: str | None = None,
     attributes: Attributes | None = None,
     links: Sequence[str | None] = (),
+    *,
+    root: bool = False,
 ) -> Iterator[Any]:
     """Open a span and make it current for the block; it ends (recording any exception) when the block exits.
 
@@ -110,6 +112,8 @@ def start_span(
         attributes: span attributes; ``None`` values are left out.
         links: ``traceparent`` strings of spans this one follows from without being their child (the note write
             that triggered a reactive task); ``None`` entries are left out.
+        root: start a new trace whatever the current span (a standing orchestration, started while the span that
+            published its event is current: that span is a link, not its parent).
 
     Yields:
         The OpenTelemetry span, or ``None`` without OpenTelemetry.
@@ -118,6 +122,8 @@ def start_span(
         yield None  # no provider set in this process: nothing would record, so skip the context work
         return
     parent_context = extract(parent) if parent else None
+    if root and parent_context is None and _propagator is not None:
+        parent_context = _propagator.extract({})  # an empty context: no parent
     clean = {key: value for key, value in (attributes or {}).items() if value is not None}
     linked = [_trace.Link(_trace.get_current_span(extract(tp)).get_span_context()) for tp in links if tp]
     tracer = _trace.get_tracer(TRACER_NAME)

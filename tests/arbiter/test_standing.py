@@ -7,10 +7,15 @@ crash, with no planner turn; its result is recorded.
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 from typing import Any
 
-from arbiter import Sweeper
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from arbiter import Deployment, EngineSettings, LocalRuntime, Sweeper
 from arbiter.engine import build_coordinator
+from arbiter.reflection import ReflectionPolicy
+from arbiter.report import build_report, render_html, render_text
 from arbiter.testing import ScriptedModel
 from blackboard import (
     AgentManifest,
@@ -23,10 +28,13 @@ from blackboard import (
     TaskState,
     Trigger,
     memory_backends,
+    tracing,
 )
 from blackboard.standing import standing_event, standing_key
 from tests.arbiter.conftest import RuntimeFactory
-from wrapper import Executor, sdk
+from tests.arbiter.test_cli import invoke
+from tests.arbiter.test_tracing import _ancestors, spans  # noqa: F401 (a fixture)
+from wrapper import Executor, SandboxPool, sdk
 
 ORDERS = [{"pattern": {"source": ["shop.orders"]}, "input": {"order": "$.detail.order", "event": "$.id"}}]
 SCHEMA = {
@@ -178,3 +186,60 @@ def test_a_crash_before_the_wave_or_before_the_dispatch_is_resumed_by_the_watchd
     finally:
         executor.close()
         backends.close()
+
+
+def test_a_standing_orchestration_is_its_own_trace_linked_to_the_publication(
+    runtime: RuntimeFactory,
+    spans: InMemorySpanExporter,  # noqa: F811 (the fixture imported above)
+) -> None:
+    rt = runtime([])
+    rt.register_agent("pack", "Packs an order.", pack, input_schema=SCHEMA, triggers=ORDERS)
+    with tracing.start_span("shop.publish") as publishing:
+        traceparent = tracing.current_traceparent()
+        published = Event.parse(
+            {
+                "id": "evt-1",
+                "source": "shop.orders",
+                "detail-type": "Order",
+                "detail": {"order": 7, "traceparent": traceparent},
+            }
+        )
+        rt.backends.bus.publish([published])
+    assert rt.wait(standing_of(rt, published).id, timeout=60).ok
+    rt.close()  # every span has ended
+    finished = spans.get_finished_spans()
+    by_id = {s.context.span_id: s for s in finished}
+    (root,) = [s for s in finished if s.name == "arbiter.orchestration"]
+    assert root.parent is None and root.attributes["arbiter.triggered_by"] == "evt-1"
+    (link,) = root.links
+    assert link.context.span_id == publishing.get_span_context().span_id
+    assert root.context.trace_id != publishing.get_span_context().trace_id
+    (execution,) = [s for s in finished if s.name == "wrapper.execute"]
+    assert execution.context.trace_id == root.context.trace_id
+    assert "arbiter.dispatch" in _ancestors(execution, by_id)
+
+
+def test_reflection_and_the_report_cover_standing_orchestrations(tmp_path: Path, pool: SandboxPool) -> None:
+    def broken(order: int, event: str) -> None:
+        raise sdk.NonRetryableError(f"no stock for {order}")
+
+    settings = EngineSettings(reflection=ReflectionPolicy(min_invocations=1, max_failure_rate=0.5, refabricate="off"))
+    with LocalRuntime(
+        tmp_path / "home", model=ScriptedModel([]), settings=settings, deployment=Deployment(sandbox=pool)
+    ) as rt:
+        rt.register_agent("stock", "Reserves stock.", broken, input_schema=SCHEMA, triggers=ORDERS)
+        published = order_event()
+        rt.backends.bus.publish([published])
+        result = rt.wait(standing_of(rt, published).id, timeout=60)
+        assert result.status == "failed"
+        (version,) = rt.backends.registry.versions("stock")
+        view = rt.orchestration(result.orchestration_id)
+    assert version.stats.failed == 1 and version.state is AgentState.QUARANTINED
+    report = build_report(view.orchestration, view.tasks)
+    assert report["triggered_by"] == "evt-1" and report["reactive_tasks"] == 0
+    text = render_text(report)
+    assert "standing: bus triggers fired by event evt-1 (no planner)" in text
+    assert "error: stock@1 failed: NonRetryableError: no stock for 7" in text
+    assert "<span>standing: event evt-1</span>" in render_html(report)
+    code, shown, _ = invoke("orchestrations", "show", result.orchestration_id, "--home", str(tmp_path / "home"))
+    assert code == 0 and "standing: bus triggers fired by event evt-1 (no planner)" in shown
