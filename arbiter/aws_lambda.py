@@ -147,6 +147,7 @@ def _handle(event: dict[str, Any], account: str) -> dict[str, Any]:
             return {"status": "rejected", "error": f"agent.published put on the bus from account {parsed.account}"}
         standing = engine.trigger(parsed)
         if standing is None:
+            metrics.add_metric(name="UntriggeredAnnouncements", unit=MetricUnit.Count, value=1)
             return {"status": "no trigger"}
         metrics.add_metric(name="StandingOrchestrations", unit=MetricUnit.Count, value=1)
         return {"status": "triggered", "orchestration_id": standing.id}

@@ -17,6 +17,7 @@ import wrapper.aws_lambda
 from arbiter import PlannerError
 from arbiter._planner_retry import PlannerRetry
 from arbiter.inputs import load_event_file
+from arbiter.runtime import Deployment, LocalRuntime
 from blackboard import Backends, Budget, Event, OrchestrationStatus, TaskState
 from blackboard.messages import new_completion_token
 from tests.aws.conftest import EXAMPLES, register_example
@@ -233,3 +234,88 @@ def test_a_message_for_a_task_that_does_not_exist_is_dead_lettered_at_once(
     (dead,) = deployment.drain("task-dlq")  # at once, not after maxReceiveCount deliveries
     assert dead["Body"] == body
     assert deployment.drain("task") == []
+
+
+def _announcement(account: str = ACCOUNT, *, name: str = "fry_cook", event_id: str | None = None) -> dict[str, Any]:
+    code = "0" * 64
+    detail = {"name": name, "version": 1, "state": "active", "origin": "user", "code_sha256": code, "code_key": code}
+    return {
+        "version": "0",
+        "id": event_id or str(uuid.uuid4()),
+        "source": "arbiter.fabricator",
+        "detail-type": "agent.published",
+        "account": account,
+        "region": REGION,
+        "time": datetime.now(UTC).isoformat(),
+        "resources": [],
+        "detail": detail,
+    }
+
+
+def _register_listener(aws: Backends, tmp_path: Any) -> None:
+    module = tmp_path / "listener.py"
+    module.write_text("def handler(name: str) -> dict:\n    return {'seen': name}\n")
+    with LocalRuntime(deployment=Deployment(backends=aws), start=False) as runtime:
+        runtime.register_agent(
+            "listener",
+            "Notes every published version.",
+            module,
+            input_schema={"type": "object", "properties": {"name": {"type": "string"}}, "required": ["name"]},
+            triggers=[
+                {
+                    "pattern": {"source": ["arbiter.fabricator"], "detail-type": ["agent.published"]},
+                    "input": {"name": "$.detail.name"},
+                },
+                {"pattern": {"source": ["shop.orders"]}, "input": {"name": "$.detail.order"}},
+            ],
+        )
+
+
+def test_an_announcement_starts_one_standing_orchestration_however_often_it_comes(
+    deployment: MotoDeployment, aws: Backends, tmp_path: Any
+) -> None:
+    assert arbiter.aws_lambda.handler(_announcement(), FakeLambdaContext()) == {"status": "no trigger"}
+    _register_listener(aws, tmp_path)
+    first = arbiter.aws_lambda.handler(_announcement(), FakeLambdaContext())
+    # The Fabricator announced the same version again: EventBridge gave it another id, the key is the same.
+    again = arbiter.aws_lambda.handler(_announcement(), FakeLambdaContext())
+    assert first["status"] == again["status"] == "triggered"
+    assert first["orchestration_id"] == again["orchestration_id"]
+    (orchestration,) = aws.blackboard.list_orchestrations(None, limit=5)
+    assert orchestration.triggered_by == "agent.published.fry_cook.1.active"
+    (task,) = aws.blackboard.list_tasks(orchestration.id)
+    assert task.input == {"name": "fry_cook"} and task.state is TaskState.DISPATCHED
+    assert len(deployment.drain("task")) == 1
+
+
+def test_an_announcement_from_another_account_is_rejected(
+    deployment: MotoDeployment, aws: Backends, tmp_path: Any
+) -> None:
+    _register_listener(aws, tmp_path)
+    result = arbiter.aws_lambda.handler(_announcement("999999999999"), FakeLambdaContext())
+    assert result["status"] == "rejected" and "999999999999" in result["error"]
+    assert aws.blackboard.list_orchestrations(None, limit=5) == []
+
+
+def test_an_ingress_event_starts_its_orchestration_and_fires_bus_triggers(
+    deployment: MotoDeployment, aws: Backends, monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    monkeypatch.setenv("ARBITER_MODEL", f"scripted:{EXAMPLES / 'restaurant' / 'scripted.json'}")
+    _register_listener(aws, tmp_path)
+    event = {
+        "version": "0",
+        "id": "order-1",
+        "source": "shop.orders",
+        "detail-type": "Order",
+        "account": ACCOUNT,
+        "region": REGION,
+        "time": datetime.now(UTC).isoformat(),
+        "resources": [],
+        "detail": {"order": "A7"},
+    }
+    result = arbiter.aws_lambda.handler(event, FakeLambdaContext())
+    assert result["status"] == "started" and result["triggered"] != result["orchestration_id"]
+    standing = aws.blackboard.get_orchestration(result["triggered"])
+    assert standing.triggered_by == "order-1" and standing.event.id == "triggers:order-1"
+    (task,) = aws.blackboard.list_tasks(standing.id)
+    assert task.input == {"name": "A7"}
