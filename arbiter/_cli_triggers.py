@@ -13,8 +13,8 @@ from arbiter._cli_common import HOME, JSON, fail, open_runtime, print_json
 from arbiter.exceptions import UsageError
 from blackboard import AgentManifest, AgentNotFoundError, AgentState, Blackboard, Event, RecordValidationError, Trigger
 from blackboard.announcements import announcement_id
-from blackboard.standing import standing_event_id
-from blackboard.triggers import fire, note_document
+from blackboard.standing import standing_event_id, standing_key
+from blackboard.triggers import event_document, fire, note_document
 
 __all__ = ["parse_trigger_options", "publication_lines", "publications", "test_trigger_command", "trigger_lines"]
 
@@ -52,7 +52,8 @@ def trigger_lines(manifest: AgentManifest) -> list[str]:
 def _document(data: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     """What a trigger is matched against: a note (``key``, ``value``, ``author``, ``version``) or a bus event."""
     if "source" in data:
-        return "bus", Event.parse(data).to_dict()
+        event = Event.parse(data)
+        return "bus", event_document(event, standing_key(event))
     if not isinstance(data.get("key"), str) or not data["key"]:
         raise UsageError('NOTE_JSON is a note ({"key": ..., "value": ...}) or a bus event (with "source")')
     version = data.get("version", 1)

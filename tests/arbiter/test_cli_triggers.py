@@ -110,3 +110,21 @@ def test_run_takes_triggers_from_agents_json_and_a_trigger_depth_budget(tmp_path
         assert code == 0, out
         tasks.append(json.loads(out)["tasks"])
     assert tasks == [5, 4]  # the grill note fired grill_check, unless the budget allows no reaction
+
+
+def test_a_bus_trigger_is_registered_shown_and_tested_with_an_event(tmp_path: Path) -> None:
+    bus = json.dumps(
+        {
+            "pattern": {"source": ["arbiter.fabricator"], "detail-type": ["agent.published"]},
+            "input": {"host": "$.detail.name"},
+        }
+    )
+    assert add(tmp_path, bus)[0] == 0
+    home = str(tmp_path / "home")
+    code, out, _ = invoke("agents", "show", "enrich", "--home", home)
+    assert code == 0 and '  trigger 0 (bus): {"source": ["arbiter.fabricator"]' in out
+    event = json.dumps({"source": "arbiter.fabricator", "detail-type": "agent.published", "detail": {"name": "x"}})
+    code, out, _ = invoke("agents", "test-trigger", "enrich", event, "--home", home)
+    assert code == 0 and out.strip() == 'trigger 0: fires: enrich@1 gets {"host": "x"}'
+    code, out, _ = invoke("agents", "test-trigger", "enrich", json.dumps({"key": "alarm:db1"}), "--home", home)
+    assert code == 1 and "a bus trigger; this is a note" in out
