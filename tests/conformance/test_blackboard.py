@@ -17,6 +17,7 @@ from blackboard import (
     TaskNotFoundError,
     TaskState,
 )
+from blackboard.standing import standing_event, standing_event_id
 from tests.conformance.builders import event, failed, ok, started, tasks_for, timed_out, with_wave
 from tests.conftest import ManualClock
 
@@ -33,6 +34,20 @@ def test_create_is_idempotent_on_event_id(backends: Backends) -> None:
     assert board.find_orchestration("evt-1") == first.record
     assert board.find_orchestration("evt-2") is None
     assert [o.id for o in board.list_orchestrations()] == [first.record.id]
+
+
+def test_a_standing_orchestration_is_created_once_per_event_and_round_trips(backends: Backends) -> None:
+    board = backends.blackboard
+    published = event("evt-1")
+    standing = standing_event(published, "evt-1")
+    first = board.create_orchestration(Orchestration(event=standing, triggered_by="evt-1"))
+    again = board.create_orchestration(Orchestration(event=standing_event(published, "evt-1"), triggered_by="evt-1"))
+    planned = board.create_orchestration(Orchestration(event=published))  # the same event, planned: its own
+    assert first.applied and not again.applied and planned.applied
+    assert again.record.id == first.record.id != planned.record.id
+    stored = board.find_orchestration(standing_event_id("evt-1"))
+    assert stored == first.record and stored.standing and stored.triggered_by == "evt-1"
+    assert board.get_orchestration(first.record.id) == first.record and not planned.record.standing
 
 
 def test_get_round_trips_the_record(backends: Backends) -> None:
