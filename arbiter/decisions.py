@@ -161,6 +161,13 @@ def _reason(reason: str) -> str:
     return reason.strip()[:_MAX_REASON]
 
 
+def _not_pending(name: str, version: int, state: AgentState) -> DecisionConflictError:
+    already = "already approved: " if state is AgentState.ACTIVE else ""
+    return DecisionConflictError(
+        name, version, state, f"{already}{name}@{version} is {state.value}, not pending approval"
+    )
+
+
 def approve(backends: Backends, name: str, version: int, *, by: str, reason: str = "") -> AgentManifest:
     """Activate a version that waits for approval (:func:`fabricator.publisher.approve`) and record it.
 
@@ -171,9 +178,7 @@ def approve(backends: Backends, name: str, version: int, *, by: str, reason: str
     try:
         manifest = publisher_approve(backends.registry, name, version)
     except FabricatorError as exc:
-        state = backends.registry.get(name, version).state
-        already = "already approved: " if state is AgentState.ACTIVE else ""
-        raise DecisionConflictError(name, version, state, f"{already}{exc}") from exc
+        raise _not_pending(name, version, backends.registry.get(name, version).state) from exc
     _record(backends, "approve", manifest, by, _reason(reason))
     return manifest
 
@@ -190,8 +195,7 @@ def reject(backends: Backends, name: str, version: int, *, by: str, reason: str)
         raise UsageError("a rejection needs a reason (it is kept with the decision)")
     moved = backends.registry.set_state(name, version, AgentState.PENDING_APPROVAL, AgentState.RETIRED)
     if not moved.applied:
-        state = moved.record.state
-        raise DecisionConflictError(name, version, state, f"{name}@{version} is {state.value}, not pending approval")
+        raise _not_pending(name, version, moved.record.state)
     _record(backends, "reject", moved.record, by, why)
     return moved.record
 

@@ -243,12 +243,16 @@ async def run_event(request: Request) -> Response:
     text = _text(form, "event")
     upload = form.get("file")
     if isinstance(upload, UploadFile) and upload.filename:
-        raw = await upload.read(_MAX_UPLOAD + 1)
+        try:
+            raw = await upload.read(_MAX_UPLOAD + 1)
+        finally:
+            await form.close()
         if len(raw) > _MAX_UPLOAD:
             return _page(request, "run.html", {"text": "", "error": "the file is larger than 1 MiB"}, 400)
         text = raw.decode("utf-8", errors="replace")
         what = f"uploaded event file {upload.filename}"
     else:
+        await form.close()
         what = "pasted event"
     try:
         event = load_event_text(text.encode(), what=what)

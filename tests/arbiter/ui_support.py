@@ -29,7 +29,11 @@ REPORT: dict[str, Any] = {
         },
     ],
 }
-CODE = b"def handler(text: str) -> dict:\n    # </pre><script>window.__pwned = 3</script>\n    return {'words': len(text.split())}\n"
+CODE = (
+    b"def handler(text: str) -> dict:\n"
+    b"    # </pre><script>window.__pwned = 3</script>\n"
+    b"    return {'words': len(text.split())}\n"
+)
 
 
 def seed(backends: Backends) -> None:
