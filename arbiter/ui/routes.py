@@ -28,7 +28,7 @@ from arbiter.ui.app import Dashboard, templates
 from blackboard import AgentState, ArbiterError, Backends, BlackboardError, OrchestrationStatus
 from blackboard.exceptions import NotFoundError
 
-__all__ = ["ROUTES", "code_css"]
+__all__ = ["ROUTES", "code_css", "favicon"]
 
 logger = logging.getLogger(__name__)
 
@@ -265,6 +265,11 @@ async def run_event(request: Request) -> Response:
     return RedirectResponse(f"/orchestrations/{orchestration_id}", status_code=303)
 
 
+async def favicon(request: Request) -> Response:
+    """No icon (browsers ask for one; a 404 would be logged as an error in their console)."""
+    return Response(status_code=204)
+
+
 async def code_css(request: Request) -> Response:
     """The syntax colours of the code view."""
     return Response(CODE_CSS, media_type="text/css")
@@ -281,4 +286,5 @@ ROUTES = [
     Route("/agents/{name}/{version:int}/{action}", act, methods=["POST"]),
     Route("/run", run_form),
     Route("/run", run_event, methods=["POST"]),
+    Route("/favicon.ico", favicon),
 ]

@@ -56,7 +56,8 @@ class UiServer:
         self.host = host
         self.port: int = self.socket.getsockname()[1]
         self.gate = app.gate
-        config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
+        # Live pages hold streams open: on stop, give them a moment, then close them.
+        config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off", timeout_graceful_shutdown=2)
         self.server = uvicorn.Server(config)
         self._thread: threading.Thread | None = None
 

@@ -49,7 +49,7 @@ def test_pages_carry_a_strict_content_security_policy(runtime: LocalRuntime) -> 
     answer = client(runtime).get("/agents/counter/2")
     csp = answer.headers["content-security-policy"]
     assert "script-src 'self'" in csp and "default-src 'none'" in csp and "unsafe-inline" not in csp
-    assert answer.headers["x-content-type-options"] == "nosniff" and answer.headers["referrer-policy"] == "no-referrer"
+    assert answer.headers["x-content-type-options"] == "nosniff" and answer.headers["referrer-policy"] == "same-origin"
     assert "<script>" not in answer.text.replace('<script src="/static/ui.js" defer></script>', "")
 
 
