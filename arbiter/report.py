@@ -1,7 +1,8 @@
 """The report of one orchestration: what happened, when, at what cost — as data, text, or a self-contained page.
 
 :func:`build_report` reads the records (orchestration, tasks with their attempt history) into a JSON-compatible
-document; :func:`render_text` and :func:`render_html` present it. The HTML page has no external resource (inline
+document, with the planner's turns as spans (:func:`planner_turns`, which ``arbiter ui`` draws);
+:func:`render_text` and :func:`render_html` present it. The HTML page has no external resource (inline
 CSS, SVG and one small script, allowed by its hash in the page's Content-Security-Policy): a Gantt timeline with one
 bar per task attempt (``data-task-id``, ``data-attempt``), grouped by wave and colored by state, then the tasks,
 fabrications, tokens, the triggering event and the final answer. Reactive tasks (added because a note fired an
