@@ -50,6 +50,7 @@ class UiServer:
         self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             self.socket.bind((host.strip("[]"), port))
+            self.socket.listen(128)  # connections made before uvicorn serves wait in the backlog
         except OSError as exc:
             self.socket.close()
             raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc

@@ -188,3 +188,30 @@ def test_a_store_that_goes_away_is_reported_and_the_server_recovers(
     assert web.get("/").status_code == 200
     assert web.get("/orchestrations/no-such-id").status_code == 404
     assert web.get("/agents/nobody/1").status_code == 404
+
+
+def test_the_live_list_is_pushed_and_its_stream_ends_for_the_browser_to_reconnect(runtime: LocalRuntime) -> None:
+    web = client(runtime, poll_seconds=0.05, stream_seconds=0.3)
+    with web.stream("GET", "/orchestrations/stream?status=running") as answer:
+        body = "".join(answer.iter_text())
+    assert body.count("event: fragment") == 1 and "No orchestrations yet." in body  # unchanged: sent once
+
+
+def test_a_stream_says_when_the_store_is_away_and_recovers(
+    runtime: LocalRuntime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    outage = [1, 2]
+    real = runtime.backends.blackboard.list_orchestrations
+
+    def fake_outage(*args: Any, **kwargs: Any) -> Any:
+        if outage:
+            outage.pop()
+            raise StoreUnavailableError("throttled past the retries")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(runtime.backends.blackboard, "list_orchestrations", fake_outage)
+    web = client(runtime, poll_seconds=0.05, stream_seconds=1.0)
+    with web.stream("GET", "/orchestrations/stream") as answer:
+        body = "".join(answer.iter_text())
+    assert body.index("event: unavailable") < body.index("event: fragment")
+    assert "throttled past the retries" in body and not outage
