@@ -179,7 +179,7 @@ def _stream(request: Request, read: Callable[[], tuple[Any, str]], finished: Cal
 
 async def agents(request: Request) -> Response:
     state = request.query_params.get("state") or ""
-    rows = await run_in_threadpool(lambda: agent_rows(_backends(request), _choice(state, AgentState)))
+    rows = await run_in_threadpool(agent_rows, _backends(request), _choice(state, AgentState))
     return _page(request, "agents.html", {"rows": rows, "state": state, "states": list(AgentState)})
 
 
