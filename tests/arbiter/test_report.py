@@ -32,6 +32,11 @@ def test_report_data_text_and_html(tmp_path: Path, pool: SandboxPool) -> None:
     assert report["tokens"]["total"] == view.orchestration.usage.tokens >= 42
     assert report["trace_id"] is None or re.fullmatch(r"[0-9a-f]{32}", report["trace_id"])
     json.dumps(report)  # JSON-compatible as it is
+    turns = report["planner_turns"]
+    assert [(t["turn"], t["wave"]) for t in turns] == [(1, 1), (2, 2), (3, None)]  # two waves, then the answer
+    wave_one_end = max(a["end"] for r in report["rows"] if r["wave"] == 1 for a in r["attempts"])
+    assert turns[0]["start"] == report["created_at"] and turns[1]["start"] == wave_one_end
+    assert turns[2]["end"] == report["updated_at"] and all(t["duration_ms"] >= 0 for t in turns)
 
     text = render_text(report)
     assert "flaky" in text and "fabrication" in text and "word_counter@1" in text and "answer: 3 words" in text
