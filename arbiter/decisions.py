@@ -176,9 +176,7 @@ def approve(backends: Backends, name: str, version: int, *, by: str, reason: str
         AgentNotFoundError: there is no such version.
     """
     try:
-        manifest = publisher_approve(
-            backends.registry, name, version, bus=backends.bus, code_store=backends.code_store
-        )
+        manifest = publisher_approve(backends.registry, name, version, bus=backends.bus, code_store=backends.code_store)
     except FabricatorError as exc:
         raise _not_pending(name, version, backends.registry.get(name, version).state) from exc
     _record(backends, "approve", manifest, by, _reason(reason))
