@@ -61,6 +61,7 @@ class PlanningLease:
         self._clock = clock
         self._lease = lease_seconds
         self.token = f"{this_process()}#{uuid.uuid4().hex[:12]}"
+        self._settled = False
 
     def take(self, orchestration: Orchestration) -> Orchestration | None:
         """The orchestration with this turn's lease on it, or ``None`` if another live turn holds it (or it moved)."""
@@ -104,8 +105,14 @@ class PlanningLease:
             return None
         return current
 
+    def settled(self) -> None:
+        """Say that the turn's own write cleared the lease (a wave, an answer): :meth:`release` then reads nothing."""
+        self._settled = True
+
     def release(self, orchestration_id: str) -> None:
         """Clear the lease if it is still this turn's (a turn that stored nothing); best effort."""
+        if self._settled:
+            return
         try:
             current = self._board.get_orchestration(orchestration_id)
             if current.planner == self.token and not current.finished:

@@ -265,7 +265,9 @@ class Coordinator:
 
         The completion must carry its task's token (made at dispatch, known only to the dispatcher and the executor
         that ran the attempt): one without it, with another, or for a task that does not exist is refused (logged,
-        counted in :attr:`refused_completions`) and nothing is recorded or continued.
+        counted in :attr:`refused_completions`) and nothing is recorded or continued. A completion that asks for
+        nothing (the wrapper recorded it, it closes no wave, names no reactive task and no exhausted budget) is
+        acknowledged without reading its task: most completions of a wide wave are such.
 
         Returns:
             Whether the completion was accepted.
@@ -278,6 +280,10 @@ class Coordinator:
             tracing.start_span("arbiter.completion", parent=completion.traceparent, attributes=attributes),
             tracing.bind(orchestration_id=completion.orchestration_id, task_id=completion.task_id),
         ):
+            if _inert(completion):
+                # Recorded by the wrapper, closing no wave, naming no reaction or budget: it asks for nothing, so
+                # there is nothing to refuse either (a forged one changes nothing): no read of its task.
+                return True
             refused = self._refusal(completion)
             if refused is not None:
                 with self._planning_lock:
@@ -483,22 +489,30 @@ class Coordinator:
                     orchestration, conversation=[*conversation, unused_reminder(unused)], usage=usage, **RELEASED
                 )
                 if reminded.applied:
+                    lease.settled()
                     self._plan(reminded.record)
                 return
             if usage.tokens > orchestration.budget.max_tokens:
-                self.finish(
+                finished = self.finish(
                     orchestration,
                     OrchestrationStatus.FAILED,
                     error="budget exhausted: max_tokens",
                     conversation=conversation,
                     usage=usage,
                 )
-                return
-            self.finish(
-                orchestration, OrchestrationStatus.COMPLETED, output=turn.text, conversation=conversation, usage=usage
-            )
+            else:
+                finished = self.finish(
+                    orchestration,
+                    OrchestrationStatus.COMPLETED,
+                    output=turn.text,
+                    conversation=conversation,
+                    usage=usage,
+                )
+            if finished:
+                lease.settled()  # a finished orchestration has no lease to clear
             return
-        self._start_wave(orchestration, turn, agents, usage)
+        if self._start_wave(orchestration, turn, agents, usage):
+            lease.settled()
 
     def _planner_failed(self, orchestration: Orchestration, exc: PlannerError) -> None:
         """Fail the orchestration with the reason, or raise a transient failure for the platform to retry."""
@@ -521,7 +535,8 @@ class Coordinator:
 
     def _start_wave(
         self, orchestration: Orchestration, turn: PlannerTurn, agents: dict[str, AgentManifest], usage: BudgetUsage
-    ) -> None:
+    ) -> bool:
+        """Store the turn's wave and dispatch it; whether the turn was stored (the wave, or the end it led to)."""
         board = self.backends.blackboard
         calls = unique_ids(orchestration, turn.tool_calls)
         fabrications = sum(1 for c in calls if c.name == FABRICATE)
@@ -531,14 +546,13 @@ class Coordinator:
         projected = usage.model_copy(update={"waves": usage.waves + 1, "tasks": usage.tasks + len(calls)})
         exceeded = orchestration.budget.exceeded_by(projected)
         if exceeded is not None:
-            self.finish(
+            return self.finish(
                 orchestration,
                 OrchestrationStatus.FAILED,
                 error=f"budget exhausted: {exceeded}",
                 conversation=conversation,
                 usage=usage,
             )
-            return
         now = self._clock()
         tasks: list[Task] = []
         refused: list[tuple[Task, TaskError]] = []
@@ -550,7 +564,7 @@ class Coordinator:
         stored = board.add_wave(orchestration, tasks, conversation=conversation, usage=usage, **RELEASED)
         if not stored.applied:
             logger.debug("orchestration_id=<%s> | wave not stored: the orchestration moved on", orchestration.id)
-            return
+            return False
         refused_ids = {t.task_id for t, _ in refused}
         self.dispatch([t for t in tasks if t.task_id not in refused_ids])
         closes = False
@@ -559,6 +573,7 @@ class Coordinator:
             closes = board.complete(task.orchestration_id, task.task_id, 1, result).closes_wave or closes
         if closes:
             self.continue_orchestration(orchestration.id)
+        return True
 
     def _task_for(
         self, orchestration: Orchestration, call: ToolCall, agents: dict[str, AgentManifest], now: datetime
@@ -764,8 +779,8 @@ class Coordinator:
         if self.matcher is None:
             return self.backends.registry.active_agents()
         self.matcher.refresh()
-        if len(self.matcher) <= self.top_k:  # a registry this small fits in the prompt whole
-            return self.backends.registry.active_agents()
+        if len(self.matcher) <= self.top_k:  # a registry this small fits in the prompt whole (as just indexed)
+            return self.matcher.indexed()
         offered = {m.manifest.name: m.manifest for m in self.matcher.search(query_text(orchestration), self.top_k)}
         for name in fabricated_names(orchestration):
             if name not in offered and (manifest := self._lookup(name)) is not None:
@@ -809,3 +824,10 @@ class Coordinator:
 def _parent(traceparent: str | None) -> str | None:
     """Continue the current span if there is one, else the orchestration's trace (``traceparent``)."""
     return None if tracing.current_traceparent() is not None else traceparent
+
+
+def _inert(completion: CompletionEvent) -> bool:
+    """Whether accepting ``completion`` would do nothing at all (so checking its token would protect nothing)."""
+    return (
+        completion.recorded and not completion.closes_wave and completion.exhausted is None and not completion.reactions
+    )

@@ -16,6 +16,7 @@ import argparse
 import json
 import os
 import sys
+import traceback
 from collections import Counter
 from pathlib import Path
 from unittest import mock
@@ -32,13 +33,28 @@ RESTAURANT = ROOT / "examples" / "restaurant"
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--orchestrations", type=int, default=5)
+    parser.add_argument("--sites", action="store_true", help="also itemise the calls of one N=10 wave by call site")
     args = parser.parse_args()
     env = {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "AWS_DEFAULT_REGION": "us-east-1"}
     with mock.patch.dict(os.environ, env), mock_aws():
-        run(args.orchestrations)
+        run(args.orchestrations, sites=args.sites)
 
 
-def run(orchestrations: int) -> None:
+def _site() -> str:
+    """Where a call comes from: the three innermost frames of the project outside the AWS adapters."""
+    frames = [
+        f"{Path(frame.filename).parent.name}/{Path(frame.filename).name}:{frame.name}"
+        for frame in traceback.extract_stack()
+        if str(ROOT) in frame.filename
+        and "/adapters/" not in frame.filename
+        and "site-packages" not in frame.filename
+        and "/tests/" not in frame.filename
+        and "/bench/" not in frame.filename
+    ]
+    return " < ".join(reversed(frames[-3:]))
+
+
+def run(orchestrations: int, *, sites: bool = False) -> None:
     import tempfile
 
     import arbiter.aws_lambda
@@ -50,12 +66,18 @@ def run(orchestrations: int) -> None:
 
     deployment = MotoDeployment(name="bench")
     counter = CallCounter()
+    by_site: Counter[str] = Counter()
     original = boto3.session.Session.client
+
+    def site_counter(model: object, **_: object) -> None:
+        if counter.enabled and sites:
+            by_site[f"{model.service_model.service_name}.{model.name} {_site()}"] += 1  # type: ignore[attr-defined]
 
     def counted_client(self: boto3.session.Session, *a: object, **k: object) -> object:
         # Every client the handlers make goes through a session: count what any of them calls.
         client = original(self, *a, **k)  # type: ignore[call-overload]
         client.meta.events.register("before-call.*.*", counter)
+        client.meta.events.register("before-call.*.*", site_counter)
         return client
 
     event = load_event_file(RESTAURANT / "event.json").to_dict()
@@ -84,6 +106,8 @@ def run(orchestrations: int) -> None:
         restaurant = [orchestrate(RESTAURANT / "scripted.json") for _ in range(orchestrations)]
         narrow = [orchestrate(fanout(1)) for _ in range(3)][1:]
         wide = [orchestrate(fanout(10)) for _ in range(2)]
+        by_site.clear()
+        orchestrate(fanout(10))
         wrapper.aws_lambda.reset()
     steady = restaurant[1:] or restaurant
     total: Counter[str] = Counter()
@@ -103,6 +127,10 @@ def run(orchestrations: int) -> None:
     print("restaurant, calls per orchestration by operation (steady state):")
     for name, n in sorted(total.items(), key=lambda kv: -kv[1]):
         print(f"  {name:<45} {n / len(steady):6.1f}")
+    if sites:
+        print("one wave of 10 fry_cook tasks, calls by call site:")
+        for name, n in sorted(by_site.items(), key=lambda kv: -kv[1]):
+            print(f"  {n:4d}  {name}")
 
 
 if __name__ == "__main__":

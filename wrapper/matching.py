@@ -110,6 +110,11 @@ class Matcher:
     def __len__(self) -> int:
         return len(self._manifests)
 
+    def indexed(self) -> dict[str, AgentManifest]:
+        """The active agents as of the last :meth:`refresh`, by name (what ``registry.active_agents()`` returned)."""
+        with self._lock:
+            return {manifest.name: manifest for manifest in self._manifests}
+
     def refresh(self) -> None:
         """Index the registry's active agents as they are now (embedding those without a usable vector).
 

@@ -75,6 +75,22 @@ def test_a_forged_completion_completes_nothing(changes: dict[str, Any]) -> None:
     assert orchestration.status.value == "running" and len(orchestration.conversation) == 2  # nothing planned
 
 
+def test_a_completion_that_asks_for_nothing_is_acknowledged_without_a_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The wrapper recorded it and it closes no wave: accepting it does nothing, so its token protects nothing and
+    # the coordinator spends no read on it (one read per task on DynamoDB). A forged one changes nothing either.
+    backends = memory_backends()
+    coordinator, task = _running_task(backends)
+    reads: list[str] = []
+    original = backends.blackboard.get_task
+    monkeypatch.setattr(backends.blackboard, "get_task", lambda o, t: reads.append(t) or original(o, t))
+    assert coordinator.on_completion(_forged(task, recorded=True, token=new_completion_token())) is True
+    assert reads == [] and coordinator.refused_completions == 0
+    after = original(task.orchestration_id, task.task_id)
+    assert after.state is TaskState.RUNNING and after.result is None
+    orchestration = backends.blackboard.get_orchestration(task.orchestration_id)
+    assert orchestration.status.value == "running" and len(orchestration.conversation) == 2
+
+
 def test_a_completion_for_a_task_that_does_not_exist_is_refused() -> None:
     backends = memory_backends()
     coordinator, task = _running_task(backends)

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import pytest
+
 from arbiter import Coordinator, Planner
 from arbiter.prompts import SYSTEM_PROMPT
 from arbiter.testing import ScriptedModel
@@ -190,3 +194,66 @@ def test_a_capability_that_already_gave_a_worker_is_refused_with_its_name() -> N
     (again,) = [t for t in backends.blackboard.list_tasks(orchestration.id) if t.wave == 2]
     assert again.result is not None and again.result.error is not None
     assert "`reason_reader` was made for this capability" in again.result.error.message
+
+
+class _CountingReads:
+    """Counts the registry listings and orchestration reads the coordinator makes (each a call or two on AWS)."""
+
+    def __init__(self, backends: object, monkeypatch: object) -> None:
+        self.listings = 0
+        self.orchestration_reads = 0
+        registry, board = backends.registry, backends.blackboard  # type: ignore[attr-defined]
+        listing, reading = registry.active_agents, board.get_orchestration
+
+        def counted_listing() -> object:
+            self.listings += 1
+            return listing()
+
+        def counted_read(orchestration_id: str) -> object:
+            self.orchestration_reads += 1
+            return reading(orchestration_id)
+
+        monkeypatch.setattr(registry, "active_agents", counted_listing)  # type: ignore[attr-defined]
+        monkeypatch.setattr(board, "get_orchestration", counted_read)  # type: ignore[attr-defined]
+
+
+def test_a_planning_turn_reads_the_registry_once_and_does_not_reread_to_release_its_lease(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from blackboard import AgentManifest
+    from wrapper.matching import Matcher
+
+    backends = memory_backends()
+    code = backends.code_store.put(b"def handler(**kw):\n    return 1\n")
+    for name in ("alpha", "beta"):
+        backends.registry.put(AgentManifest(name=name, version=1, description=f"{name} does {name} things.", code=code))
+    model = ScriptedModel([{"tool_calls": [{"name": "alpha", "input": {}}]}])
+    coordinator = Coordinator(backends, Planner(model, SYSTEM_PROMPT), matcher=Matcher(backends.registry), top_k=8)
+    reads = _CountingReads(backends, monkeypatch)
+    orchestration = coordinator.start(Event.parse({"source": "s", "detail-type": "d", "detail": {}}))
+    assert model.requests[0].tool_names == ["alpha", "beta", "fabricate"]
+    # The matcher's refresh lists the registry; the small registry is then offered from its index, not listed again.
+    assert reads.listings == 1
+    # The start's read of the new orchestration and one after the model call (was the turn's lease kept?); none to
+    # release a lease that the wave's own write cleared.
+    assert reads.orchestration_reads == 2
+    stored = backends.blackboard.get_orchestration(orchestration.id)
+    assert stored.planner is None and stored.wave == 1
+
+
+def test_a_turn_that_stored_nothing_still_releases_its_lease() -> None:
+    backends = memory_backends()
+    model = ScriptedModel([{"tool_calls": [{"name": "alpha", "input": {}}]}])
+    coordinator = Coordinator(backends, Planner(model, SYSTEM_PROMPT))
+    event = Event.parse({"source": "s", "detail-type": "d", "detail": {}})
+    created = coordinator.create(event).record
+    original = backends.blackboard.add_wave
+
+    def moved_on(orchestration: Any, *args: Any, **kwargs: Any) -> Any:
+        refused = original(orchestration.model_copy(update={"version": orchestration.version + 100}), *args, **kwargs)
+        assert not refused.applied
+        return refused
+
+    backends.blackboard.add_wave = moved_on  # type: ignore[method-assign]
+    coordinator.plan(created)
+    assert backends.blackboard.get_orchestration(created.id).planner is None

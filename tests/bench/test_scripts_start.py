@@ -25,10 +25,12 @@ def test_help_runs(script: Path) -> None:
     assert "usage" in done.stdout.lower()
 
 
+SMALL = ["--waves", "2", "--widths", "3", "--repeat", "1"]
+
+
 def test_peers_runs_this_engine_and_the_floor_without_the_peers() -> None:
     done = subprocess.run(
-        [sys.executable, "bench/peers.py", "--engines", "arbiter-memory,threads,langgraph-send"]
-        + ["--waves", "2", "--widths", "3", "--repeat", "1"],
+        [sys.executable, "bench/peers.py", "--engines", "arbiter-memory,threads,langgraph-send", *SMALL],
         cwd=ROOT,
         capture_output=True,
         text=True,
