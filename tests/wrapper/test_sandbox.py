@@ -562,3 +562,34 @@ def test_zygote_exits_when_its_owner_is_killed(state: str) -> None:
         for pid in (zygote, holder):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
+
+
+@pytest.mark.skipif(not CAPABILITIES.mount_namespace, reason="needs a private mount namespace (root)")
+def test_a_package_under_tmp_stays_importable_lazily(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A checkout or a virtual environment in /tmp: the child's private tmpfs on /tmp must not hide it, or a module
+    # that was not preloaded fails to import in the worker ("No module named ...").
+    root = tempfile.mkdtemp(prefix="arbiter-lazy-")
+    try:
+        package = os.path.join(root, "lazy_package")
+        os.mkdir(package)
+        for name, text in (("__init__.py", ""), ("late.py", "VALUE = 'found'\n")):
+            with open(os.path.join(package, name), "w") as handle:
+                handle.write(text)
+            os.chmod(os.path.join(package, name), 0o644)
+        for directory in (root, package):
+            os.chmod(directory, 0o755)
+        monkeypatch.setenv("PYTHONPATH", root)
+        code = "def handler():\n    from lazy_package import late\n    return late.VALUE\n"
+        with SandboxPool(size=1, preload=()) as pool:
+            outcome = pool.run(request(code))
+            assert outcome.status == "succeeded", outcome
+            assert outcome.output == "found"
+            probe = f"/tmp/arbiter-probe-{os.getpid()}"
+            written = pool.run(request(f"def handler():\n    open({probe!r}, 'w').write('1')\n    return 1\n"))
+            assert written.status == "succeeded", written  # its /tmp is still a private, writable tmpfs
+            assert not os.path.exists(probe)
+            refused = pool.run(request(f"def handler():\n    open({root!r} + '/planted.py', 'w')\n"))
+            assert refused.status == "failed"  # the code is bound back read-only
+        assert not os.path.exists(os.path.join(root, "planted.py"))
+    finally:
+        shutil.rmtree(root, ignore_errors=True)

@@ -150,6 +150,7 @@ def _isolate(limits: SandboxLimits, plan: _isolation.Plan, parent: int, workdir:
         network_namespace=plan.network_namespace and not limits.network,
         tmpfs_bytes=limits.file_size_bytes,
         expose=plan.expose,
+        keep=plan.keep,
     )
     if plan.mount_namespace:
         workdir = _isolation.NAMESPACE_WORKDIR

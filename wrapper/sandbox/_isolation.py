@@ -16,6 +16,8 @@ Why each layer is there:
   enter (``/root/.pyenv``, say), the child's private mount namespace gets a tmpfs over the closed ancestor and a
   read-only bind mount of just the interpreter's directories: the worker can import the standard library lazily
   and sees nothing else of that home directory. Without a mount namespace such a layout breaks lazy imports.
+  Likewise the interpreter's and the package's directories that lie under a scratch directory (a checkout or a
+  virtual environment in ``/tmp``) are bound back, read-only, over the child's private tmpfs, which would hide them.
 - ``PR_SET_NO_NEW_PRIVS`` so that no set-uid binary can give root back; ``PR_SET_PDEATHSIG`` so that a child never
   outlives its zygote.
 
@@ -70,6 +72,8 @@ class Plan:
         mount_namespace: give each child a private mount namespace with fresh scratch tmpfs.
         network_namespace: give each child a private network namespace (unless the request allows the network).
         expose: directories of the interpreter that other users cannot reach, to bind into the mount namespace.
+        keep: directories of the interpreter and the package under a scratch directory, bound back read-only over
+            the child's private tmpfs.
         landlock: confine each child in a Landlock domain (where there is no dedicated uid; see ``_landlock``).
         readable: what a Landlock-confined child may read, besides its working directory.
     """
@@ -78,6 +82,7 @@ class Plan:
     mount_namespace: bool
     network_namespace: bool
     expose: tuple[str, ...] = ()
+    keep: tuple[str, ...] = ()
     landlock: bool = False
     readable: tuple[str, ...] = ()
 
@@ -144,9 +149,36 @@ def unreachable(paths: list[str]) -> tuple[str, ...]:
     return tuple(found)
 
 
+def in_scratch(paths: list[str]) -> tuple[str, ...]:
+    """The directories among ``paths`` under a scratch directory, which the child's private tmpfs would hide."""
+    found: list[str] = []
+    for path in sorted({os.path.realpath(p) for p in paths if p}, key=len):  # parents first: they cover children
+        if os.path.isdir(path) and any(path.startswith(scratch + "/") for scratch in SCRATCH_DIRS):
+            if not any(path == f or path.startswith(f + "/") for f in found):
+                found.append(path)
+    return tuple(found)
+
+
+def _opened(paths: tuple[str, ...]) -> dict[str, int]:
+    return {path: os.open(path, os.O_PATH | os.O_DIRECTORY) for path in paths}
+
+
+def _bind_read_only(handles: dict[str, int]) -> None:
+    """Bind each opened directory back at its own path, read-only (it was hidden meanwhile)."""
+    for path, handle in handles.items():
+        os.makedirs(path, mode=0o755, exist_ok=True)
+        mount(f"/proc/self/fd/{handle}", path, None, MS_BIND | MS_REC, None)
+        mount(None, path, None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, None)
+
+
+def _close(handles: dict[str, int]) -> None:
+    for handle in handles.values():
+        os.close(handle)
+
+
 def _expose(paths: tuple[str, ...]) -> None:
     """Hide each closed ancestor under a tmpfs and bind just ``paths`` back, read-only, at the same place."""
-    handles = {path: os.open(path, os.O_PATH | os.O_DIRECTORY) for path in paths}  # before they are hidden
+    handles = _opened(paths)  # before they are hidden
     try:
         covered: list[str] = []
         for path in paths:
@@ -154,19 +186,23 @@ def _expose(paths: tuple[str, ...]) -> None:
             if ancestor is not None and ancestor not in covered:
                 mount("tmpfs", ancestor, "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,mode=755")
                 covered.append(ancestor)
-        for path, handle in handles.items():
-            os.makedirs(path, mode=0o755, exist_ok=True)
-            mount(f"/proc/self/fd/{handle}", path, None, MS_BIND | MS_REC, None)
-            mount(None, path, None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, None)
+        _bind_read_only(handles)
     finally:
-        for handle in handles.values():
-            os.close(handle)
+        _close(handles)
 
 
 def enter_namespaces(
-    *, mount_namespace: bool, network_namespace: bool, tmpfs_bytes: int, expose: tuple[str, ...] = ()
+    *,
+    mount_namespace: bool,
+    network_namespace: bool,
+    tmpfs_bytes: int,
+    expose: tuple[str, ...] = (),
+    keep: tuple[str, ...] = (),
 ) -> None:
-    """Move the calling process into new mount and/or network namespaces and give it private scratch tmpfs."""
+    """Move the calling process into new mount and/or network namespaces and give it private scratch tmpfs.
+
+    ``expose`` and ``keep``: see :class:`Plan`.
+    """
     flags = (CLONE_NEWNS if mount_namespace else 0) | (CLONE_NEWNET if network_namespace else 0)
     if not flags:
         return
@@ -176,9 +212,14 @@ def enter_namespaces(
     # Without this, mounts made below would propagate back to the host where "/" is a shared mount (systemd).
     mount(None, "/", None, MS_REC | MS_PRIVATE, None)
     size = max(tmpfs_bytes, 1024**2)
-    for path in SCRATCH_DIRS:
-        if os.path.isdir(path):
-            mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV, f"size={size},mode=1777")
+    kept = _opened(keep)  # before the scratch tmpfs hides them
+    try:
+        for path in SCRATCH_DIRS:
+            if os.path.isdir(path):
+                mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV, f"size={size},mode=1777")
+        _bind_read_only(kept)
+    finally:
+        _close(kept)
     _expose(expose)
 
 

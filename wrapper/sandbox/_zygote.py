@@ -293,6 +293,7 @@ def main(argv: list[str] | None = None) -> int:
         mount_namespace=found["mount_namespace"],
         network_namespace=found["network_namespace"],
         expose=_isolation.unreachable([sys.base_prefix, sys.prefix, *sys.path]) if separate_user else (),
+        keep=_isolation.in_scratch([sys.base_prefix, sys.prefix, *sys.path]) if found["mount_namespace"] else (),
         landlock=landlock > 0,
         readable=_landlock.readable_paths() if landlock else (),
     )
