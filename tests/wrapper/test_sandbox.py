@@ -28,6 +28,7 @@ from wrapper.sandbox import (
     sandbox_capabilities,
 )
 from wrapper.sandbox._handle import Zygote, encode
+from wrapper.sandbox._isolation import in_scratch
 
 CONTEXT: dict[str, Any] = {
     "orchestration_id": "o-1",
@@ -480,7 +481,11 @@ def handler():
     assert outcome.output["groups"] == []
     assert outcome.output["interfaces"] == ["lo"]
     assert outcome.output["fds"] == [0, 1, 2, 3]
-    assert outcome.output["tmp"] == ["task"] and outcome.output["cwd"] == "/tmp/task"
+    # Its private /tmp holds its working directory, and nothing else but the interpreter's or the project's own
+    # directories when they live under /tmp (a checkout there), bound back read-only.
+    kept = {path.split("/")[2] for path in in_scratch([sys.base_prefix, sys.prefix, *sys.path])}
+    assert "task" in outcome.output["tmp"] and set(outcome.output["tmp"]) - {"task"} <= kept
+    assert outcome.output["cwd"] == "/tmp/task"
 
 
 def test_network_allowed_reaches_the_loopback(pool: SandboxPool) -> None:
