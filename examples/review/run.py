@@ -73,6 +73,9 @@ def main(argv: list[str] | None = None) -> int:
             input_schema=REVIEWER_SCHEMA,
             timeout_seconds=args.timeout,
             triggers=[REVIEW_TRIGGER],
+            # A local model runs in this process: a sandboxed child has neither the memory nor the model file for it.
+            # The reviewer is this example's own code, not generated code, so it may run trusted then.
+            trusted=reviewer_model.startswith("local:"),
         )
         fabricated = runtime.fabricate(
             "Count the words in a piece of text.",
