@@ -96,13 +96,17 @@ def result_note_key(task: Task) -> str:
     return f"{task.agent.name}@{task.reaction.note_key}"[:256]
 
 
-def triggered_by(note: Note, manifests: Iterable[AgentManifest]) -> list[Fired]:
-    """The agents whose note triggers fire for ``note`` (the first trigger of an agent that fires), by name."""
-    document = note_document(note.orchestration_id, note.key, note.value, note.author, note.version)
+def firing_agents(
+    document: dict[str, Any], manifests: Iterable[AgentManifest], kind: Literal["note", "bus"], source: str
+) -> list[Fired]:
+    """The agents whose ``kind`` triggers fire for ``document`` (the first trigger of an agent that fires), by name.
+
+    A trigger that matches but gives no valid input fires nothing and is logged as a warning naming ``source``.
+    """
     fired: list[Fired] = []
     for manifest in sorted(manifests, key=lambda m: m.name):
         for index, trigger in enumerate(manifest.triggers):
-            if trigger.kind != "note":
+            if trigger.kind != kind:
                 continue
             firing = fire(trigger, document, manifest.input_schema)
             if firing.input is not None:
@@ -110,14 +114,20 @@ def triggered_by(note: Note, manifests: Iterable[AgentManifest]) -> list[Fired]:
                 break
             if firing.matched:
                 logger.warning(
-                    "orchestration_id=<%s>, key=<%s>, agent=<%s> | note matches trigger %d but gives no input: %s",
-                    note.orchestration_id,
-                    note.key,
+                    "source=<%s>, agent=<%s> | matches %s trigger %d but gives no input: %s",
+                    source,
                     manifest.ref,
+                    kind,
                     index,
                     firing.problem,
                 )
     return fired
+
+
+def triggered_by(note: Note, manifests: Iterable[AgentManifest]) -> list[Fired]:
+    """The agents whose note triggers fire for ``note`` (the first trigger of an agent that fires), by name."""
+    document = note_document(note.orchestration_id, note.key, note.value, note.author, note.version)
+    return firing_agents(document, manifests, "note", f"note {note.key!r} of {note.orchestration_id}")
 
 
 def react(

@@ -25,14 +25,13 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Iterable
-from typing import Any
 
 from blackboard.announcements import AGENT_PUBLISHED_DETAIL_TYPE, FABRICATOR_SOURCE, AgentPublished
 from blackboard.exceptions import RecordValidationError
 from blackboard.messages import AgentRef, Event
-from blackboard.reactions import Fired
+from blackboard.reactions import Fired, firing_agents
 from blackboard.records import AgentManifest
-from blackboard.triggers import event_document, fire
+from blackboard.triggers import event_document
 
 __all__ = [
     "STANDING_ID_PREFIX",
@@ -95,22 +94,4 @@ def bus_triggered(event: Event, key: str, manifests: Iterable[AgentManifest]) ->
         key: its key (:func:`standing_key`): what ``$.id`` gives.
         manifests: the active agents.
     """
-    document: dict[str, Any] = event_document(event, key)
-    fired: list[Fired] = []
-    for manifest in sorted(manifests, key=lambda m: m.name):
-        for index, trigger in enumerate(manifest.triggers):
-            if trigger.kind != "bus":
-                continue
-            firing = fire(trigger, document, manifest.input_schema)
-            if firing.input is not None:
-                fired.append(Fired(manifest, index, firing.input))
-                break
-            if firing.matched:
-                logger.warning(
-                    "event_id=<%s>, agent=<%s> | event matches bus trigger %d but gives no input: %s",
-                    key,
-                    manifest.ref,
-                    index,
-                    firing.problem,
-                )
-    return fired
+    return firing_agents(event_document(event, key), manifests, "bus", f"event {key}")
