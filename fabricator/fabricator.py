@@ -24,6 +24,10 @@ What a draft must reproduce:
   With the offline 1.5B model, tests written before the code cost more right drafts than they caught wrong ones
   (``bench/fabrication_quality.py``), hence the default.
 
+A draft that passes is then cross-checked (on by default, :mod:`fabricator.crosscheck`): a second draft, sampled
+apart, must pass every check too and return the same outputs on probe inputs (the examples' inputs pushed to their
+edges); a disagreement refuses both, and publishes nothing.
+
 An existing agent is reused only if its description matches and it reproduces the caller's examples in the sandbox.
 """
 
@@ -44,9 +48,10 @@ from blackboard.ports.registry import StatsDelta
 from fabricator.cases import MAX_TESTS, Case, examples_of, input_key, usable_tests
 from fabricator.compare import compare, shown
 from fabricator.constants import ENV_FABRICATOR_TESTS
+from fabricator.crosscheck import PARTNER_DRAFTS, agreement, cross_check_enabled, probe_inputs
 from fabricator.exceptions import FabricatorError
 from fabricator.generator import Draft, GenerationError, Generator
-from fabricator.harness import Candidate, Check, ValidationReport, validate
+from fabricator.harness import Candidate, Check, ValidationReport, run_probes, validate
 from fabricator.policy import DEFAULT_POLICY, Policy
 from fabricator.publisher import publish, safe_name
 from fabricator.reuse import find_existing
@@ -205,6 +210,11 @@ def _code_key(draft: Draft) -> str:
     return f"{code}\n{schemas}"
 
 
+def _with_checks(report: ValidationReport, checks: list[Check]) -> ValidationReport:
+    """``report`` with ``checks`` (passed ones) added at its end."""
+    return report.model_copy(update={"checks": [*report.checks, *checks]})
+
+
 def _object_typed(schema: Any) -> Any:
     """An input schema that lists ``properties`` but leaves out ``"type": "object"`` means an object: say so."""
     if isinstance(schema, dict) and "type" not in schema and isinstance(schema.get("properties"), dict):
@@ -259,6 +269,8 @@ class Fabricator:
         tests: how the Fabricator's own tests are used (see the module docstring); default
             ``ARBITER_FABRICATOR_TESTS``, else ``off``.
         test_count: how many tests the model is asked to write.
+        cross_check: publish a draft only when a second one, sampled apart, agrees with it on probe inputs
+            (:mod:`fabricator.crosscheck`); default ``ARBITER_FABRICATOR_CROSS_CHECK``, else on.
     """
 
     def __init__(
@@ -276,6 +288,7 @@ class Fabricator:
         matcher: Matcher | None = None,
         tests: TestsMode | None = None,
         test_count: int = 5,
+        cross_check: bool | None = None,
     ) -> None:
         self.backends = backends
         self.generator = Generator(model, policy)
@@ -289,6 +302,7 @@ class Fabricator:
         self.matcher = matcher
         self.tests = tests_mode(tests)
         self.test_count = min(test_count, MAX_TESTS)
+        self.cross_check = cross_check_enabled(cross_check)
 
     def fabricate(self, request: FabricationRequest) -> FabricationResult:
         """Answer a fabrication request with an agent.
@@ -354,11 +368,75 @@ class Fabricator:
                     continue
                 draft, candidate, report = agreed
             if report.passed:
+                if self.cross_check:
+                    draft, candidate, report, attempt = self._cross_checked(
+                        _Viable(draft, candidate, report), request, taken, [*examples, *tests], attempt
+                    )
                 return self._publish(request, draft, candidate, report, attempt, started)
             feedback, previous = report.to_feedback(), draft.code
         if viable and (report is None or not _hard_failures(report)):
             feedback = _disagreement(viable)
         raise FabricationFailedError(self.max_attempts, feedback, report)
+
+    def _cross_checked(
+        self, first: _Viable, request: FabricationRequest, taken: set[str], cases: list[Case], attempt: int
+    ) -> tuple[Draft, Candidate, ValidationReport, int]:
+        """``first`` with the probes a second candidate, sampled apart, answered the same; and the drafts written.
+
+        Raises:
+            FabricationFailedError: the second candidate disagrees on a probe, or none passed its checks.
+        """
+        inputs = probe_inputs([c for c in cases if c.origin == "example"], first.candidate)
+        probed = self._probe(first.candidate, inputs)
+        written = attempt
+        feedback = ""
+        for partner in range(1, PARTNER_DRAFTS + 1):
+            written += 1
+            try:
+                with tracing.start_span("fabricator.cross_check", attributes={"arbiter.fabrication_attempt": written}):
+                    draft = self.generator.draft(request, taken, "", cases, "", sample=attempt * 100 + partner)
+            except GenerationError as exc:
+                feedback = str(exc)
+                continue
+            if _code_key(draft) == _code_key(first.draft):
+                same = Check(
+                    name="cross_check",
+                    passed=True,
+                    evidence="a second draft, sampled apart, is the same program",
+                    duration_ms=0.0,
+                )
+                return first.draft, first.candidate, _with_checks(first.report, [same]), written
+            candidate, feedback = self._candidate(draft, cases)
+            if candidate is None:
+                continue
+            report = self._validate(candidate)
+            if not report.passed:
+                feedback = report.to_feedback()
+                continue
+            agreed, differ = agreement(probed, self._probe(candidate, inputs))
+            if differ is not None:
+                logger.info("candidate=<%s> | refused: %s", first.candidate.name, differ.feedback())
+                raise FabricationFailedError(written, differ.feedback(), first.report)
+            summary = Check(
+                name="cross_check",
+                passed=True,
+                evidence=f"a second candidate written apart ({candidate.name}) passes every check and returns the "
+                f"same for {len(agreed)} of {len(inputs)} probe input(s) (the others: one of them refused it)",
+                duration_ms=0.0,
+            )
+            return first.draft, first.candidate, _with_checks(first.report, [*agreed, summary]), written
+        points = [line for line in feedback.splitlines() if line.startswith("- ")]
+        unconfirmed = (
+            "One candidate passed every check, but no second candidate written apart did, so it could not be "
+            "cross-checked; nothing was published:\n"
+            + (points[0] if points else f"- the second candidate: {feedback[:400] or 'not written'}")
+        )
+        raise FabricationFailedError(written, unconfirmed, first.report)
+
+    def _probe(self, candidate: Candidate, inputs: list[dict[str, Any]]) -> list[Check]:
+        return run_probes(
+            candidate, inputs, sandbox=self.sandbox, model_spec=self.model_spec, timeout_seconds=self.sample_timeout
+        )
 
     def _publish(
         self,

@@ -26,7 +26,7 @@ import json
 import logging
 import time
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -46,7 +46,7 @@ from wrapper.sandbox import SandboxLimits, SandboxPool, SandboxRequest
 from wrapper.schemas import input_problem, output_problem
 from wrapper.sdk import TaskContext
 
-__all__ = ["OUTPUT_SCHEMA_ERROR", "Candidate", "Check", "ValidationReport", "validate"]
+__all__ = ["OUTPUT_SCHEMA_ERROR", "Candidate", "Check", "ValidationReport", "run_probes", "validate"]
 
 logger = logging.getLogger(__name__)
 
@@ -222,12 +222,46 @@ def _validate(
         )
         for name, data, case in named
     ]
-    # Samples run side by side: the pool queues what it cannot take, and a hanging sample does not delay the others.
-    # Each thread continues this one's context, so that the sample runs are spans of the validation.
+    checks += _side_by_side(runs)
+    return _report(checks, started)
+
+
+def run_probes(
+    candidate: Candidate,
+    inputs: list[dict[str, Any]],
+    *,
+    sandbox: SandboxPool,
+    model_spec: str | None = None,
+    timeout_seconds: float = 20.0,
+) -> list[Check]:
+    """Run ``candidate`` on each of ``inputs`` (no expected value; an empty output is fine): ``probe[i]`` checks.
+
+    A check passed when the run returned JSON that matches the output schema; its ``got`` is that output, else its
+    ``error`` names what went wrong. Used to compare two candidates (:mod:`fabricator.crosscheck`), not to judge one.
+
+    Raises:
+        HarnessError: the sandbox machinery failed (not the candidate); retryable.
+    """
+    limits = SandboxLimits(timeout_seconds=timeout_seconds, network=needs_network(model_spec))
+    runs = [
+        (
+            f"probe[{i}]",
+            lambda i=i, data=data: _sample(candidate, f"probe[{i}]", data, None, sandbox, model_spec, limits, False),
+        )
+        for i, data in enumerate(inputs)
+    ]
+    return _side_by_side(runs) if runs else []
+
+
+def _side_by_side(runs: Sequence[tuple[str, Callable[..., _Outcome]]]) -> list[Check]:
+    """The runs' checks, in order; the runs go side by side.
+
+    The pool queues what it cannot take, and a hanging run does not delay the others. Each thread continues this
+    one's context, so that the runs are spans of the caller's.
+    """
     with ThreadPoolExecutor(min(len(runs), _MAX_PARALLEL_SAMPLES), thread_name_prefix="arbiter-harness") as threads:
         contexts = [contextvars.copy_context() for _ in runs]  # one each: a context runs in one thread at a time
-        checks += threads.map(lambda context, item: context.run(_timed, *item), contexts, runs)
-    return _report(checks, started)
+        return list(threads.map(lambda context, item: context.run(_timed, *item), contexts, runs))
 
 
 def _one_line(evidence: str) -> str:
@@ -352,6 +386,7 @@ def _sample(
     sandbox: SandboxPool,
     model_spec: str | None,
     limits: SandboxLimits,
+    judge_empty: bool = True,
 ) -> _Outcome:
     fields: dict[str, Any] = {"input": data}
     if case is not None:
@@ -360,7 +395,9 @@ def _sample(
     if problem is not None:
         return False, f"input {shown(data)} does not match the input schema at {problem}", fields
     with tracing.start_span("fabricator.sample", attributes={"arbiter.sample": name}):
-        passed, evidence, got, error = _run_sample(candidate, name, data, case, sandbox, model_spec, limits)
+        passed, evidence, got, error = _run_sample(
+            candidate, name, data, case, sandbox, model_spec, limits, judge_empty
+        )
     return passed, evidence, fields | {"got": got, "error": error}
 
 
@@ -372,6 +409,7 @@ def _run_sample(
     sandbox: SandboxPool,
     model_spec: str | None,
     limits: SandboxLimits,
+    judge_empty: bool = True,
 ) -> tuple[bool, str, Any, str]:
     """Passed, evidence, the output (``None`` if there is none) and the error type of a run that failed."""
     context = TaskContext(
@@ -424,6 +462,8 @@ def _run_sample(
         return False, mismatch, output, OUTPUT_SCHEMA_ERROR
     if case is not None:
         return True, f"{call} returned {got} as expected, in {took}", output, ""
+    if not judge_empty:
+        return True, f"{call} returned {got} in {took}", output, ""
     if _empty(output):
         return False, f"{call} returned the empty output {got}: return the result the task asks for", output, ""
     if isinstance(output, dict) and all(_empty(value) for value in output.values()):
