@@ -12,8 +12,9 @@ both on the probe inputs (:mod:`fabricator.probes`: the examples' and samples' i
 - otherwise they agree: the first is published, with each compared probe as a ``probe[i]`` check in its report.
 
 One dissent refuses: a third candidate that sides with one of two is a majority, not evidence, and with a small
-model the majority is often the shared misreading. A second draft that fails its own checks is no vote; after
-:data:`PARTNER_DRAFTS` of them the first is refused too, as unconfirmed.
+model the majority is often the shared misreading. A second draft that fails its own checks is no vote yet: it gets
+its refusal back to fix, like any draft (its reading stays its own); after :data:`PARTNER_DRAFTS` drafts without a
+second candidate that passes, the first is refused too, as unconfirmed.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from fabricator.probes import MAX_PROBES, probes
 
 __all__ = ["PARTNER_DRAFTS", "Disagreement", "agreement", "cross_check_enabled", "probe_inputs"]
 
-#: Sampled drafts tried, at most, to find a second candidate that passes every check.
+#: Drafts written, at most, to find a second candidate that passes every check (a sampled one, then its fix).
 PARTNER_DRAFTS = 2
 
 _ON = frozenset({"on", "1", "true", "yes"})

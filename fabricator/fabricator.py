@@ -389,14 +389,17 @@ class Fabricator:
         inputs = probe_inputs([c for c in cases if c.origin == "example"], first.candidate)
         probed = self._probe(first.candidate, inputs)
         written = attempt
-        feedback = ""
+        feedback, previous = "", ""
         for partner in range(1, PARTNER_DRAFTS + 1):
             written += 1
+            # A sampled draft from scratch; after one that failed its checks, its fix (its own reading, mended).
+            sample = 0 if previous else attempt * 100 + partner
             try:
                 with tracing.start_span("fabricator.cross_check", attributes={"arbiter.fabrication_attempt": written}):
-                    draft = self.generator.draft(request, taken, "", cases, "", sample=attempt * 100 + partner)
+                    draft = self.generator.draft(request, taken, feedback, cases, previous, sample=sample)
             except GenerationError as exc:
-                feedback = str(exc)
+                feedback, previous = "", ""
+                logger.warning("partner=<%d> | %s", partner, exc)
                 continue
             if _code_key(draft) == _code_key(first.draft):
                 same = Check(
@@ -407,6 +410,7 @@ class Fabricator:
                 )
                 return first.draft, first.candidate, _with_checks(first.report, [same]), written
             candidate, feedback = self._candidate(draft, cases)
+            previous = draft.code
             if candidate is None:
                 continue
             report = self._validate(candidate)

@@ -152,10 +152,15 @@ def test_no_second_candidate_that_passes_its_checks_refuses_the_first(backends: 
     assert list(backends.registry.list_agents()) == []
 
 
-def test_a_second_candidate_that_passes_later_still_counts(backends: Backends, pool: SandboxPool) -> None:
+def test_a_second_candidate_that_fails_its_checks_gets_one_fix(backends: Backends, pool: SandboxPool) -> None:
     model = RecordingModel([draft(ASCII), draft(WRONG), draft(ASCII_REGEX)])
     result = fabricator(backends, pool, model).fabricate(request())
-    assert result.attempts == 3 and len({s.seed for s in model.sampling[1:]}) == 2  # each sampled with its own seed
+    assert result.attempts == 3 and result.report is not None
+    assert any(c.name == "cross_check" for c in result.report.checks)
+    # The second draft is sampled; its fix is asked with its own code and refusal, greedily.
+    assert model.sampling[1] is not None and model.sampling[2] is None
+    fix = "".join(b.get("text", "") for m in model.requests[2].messages for b in m["content"])
+    assert "len(text)" in fix and "example[0]" in fix
 
 
 def test_off_publishes_the_first_draft_that_passes(backends: Backends, pool: SandboxPool) -> None:
