@@ -74,11 +74,11 @@ class ReactiveAgents:
 
     def current(self) -> list[AgentManifest]:
         """The newest active version of every agent with a trigger of this kind."""
-        revision = self._registry.revision()
+        revision, active = self._registry.current_active()
         with self._lock:
             if revision == self._revision:
                 return self._agents
-        agents = [m for m in self._registry.active_agents().values() if any(t.kind == self.kind for t in m.triggers)]
+        agents = [m for m in active.values() if any(t.kind == self.kind for t in m.triggers)]
         with self._lock:
             self._revision, self._agents = revision, agents
         return agents

@@ -120,10 +120,10 @@ class Matcher:
 
         Cheap when nothing changed: the registry's :meth:`~blackboard.Registry.revision` is compared first.
         """
-        revision = self.registry.revision()
+        revision, active = self.registry.current_active()  # one listing per revision, shared with other readers
         if revision == self._revision:
             return
-        manifests = list(self.registry.active_agents().values())
+        manifests = list(active.values())
         embedded = False
         if self.embedder is not None:
             manifests, embedded = self._with_vectors(manifests, self.embedder)

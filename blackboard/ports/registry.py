@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import abc
 import functools
+import threading
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from blackboard.exceptions import AgentNotFoundError, RecordValidationError, ReservedNameError, VersionConflictError
 from blackboard.ports.blackboard import Applied
@@ -101,6 +102,15 @@ class StatsDelta:
         return tuple(a + b for a, b in zip(self.buckets, other.buckets, strict=True))
 
 
+@dataclass
+class _ActiveCache:
+    """The last listing of the active agents and the revision it was read at (see :meth:`Registry.current_active`)."""
+
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    revision: int | None = None
+    agents: dict[str, AgentManifest] = field(default_factory=dict)
+
+
 class Registry(abc.ABC):
     """Agent manifests. Subclasses implement the ``_``-prefixed primitives."""
 
@@ -190,6 +200,28 @@ class Registry(abc.ABC):
         for manifest in self.list_agents(AgentState.ACTIVE):
             latest[manifest.name] = manifest  # listed by (name, version): the last one is the newest
         return latest
+
+    def current_active(self) -> tuple[int, dict[str, AgentManifest]]:
+        """The :meth:`revision` and :meth:`active_agents` as of it, listed again only when the revision changed.
+
+        Every reader of this instance shares one listing per revision (the matcher, the trigger lookups): one
+        revision read per call, and a listing only after a change. The mapping returned is shared: do not change it.
+        A write between the revision read and the listing leaves a listing newer than its revision, which the next
+        call replaces (the revision it reads differs), never an older one.
+        """
+        revision = self.revision()
+        cache = self._active_cache
+        with cache.lock:
+            if cache.revision == revision:
+                return revision, cache.agents
+        agents = self.active_agents()
+        with cache.lock:
+            cache.revision, cache.agents = revision, agents
+        return revision, agents
+
+    @functools.cached_property
+    def _active_cache(self) -> _ActiveCache:
+        return _ActiveCache()
 
     def set_state(self, name: str, version: int, source: AgentState, target: AgentState) -> Applied[AgentManifest]:
         """Move an agent version from ``source`` to ``target`` if it is still in ``source``.

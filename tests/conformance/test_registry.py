@@ -14,8 +14,10 @@ from blackboard import (
     TaskState,
     VersionConflictError,
 )
+from blackboard.reactions import ReactiveAgents
 from blackboard.records import AgentStats, duration_bucket
 from tests.conformance.builders import manifest
+from wrapper.matching import Matcher
 
 
 def test_put_writes_a_version_once(backends: Backends) -> None:
@@ -127,6 +129,26 @@ def test_revision_changes_with_matching_relevant_writes_only(backends: Backends)
     registry.put(manifest())  # a duplicate put changes nothing
     registry.set_state("burger_cook", 1, AgentState.ACTIVE, AgentState.RETIRED)  # a stale change neither
     assert registry.revision() == registry.revision()
+
+
+def test_readers_share_one_listing_of_the_active_agents_per_revision(
+    backends: Backends, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    registry = backends.registry
+    registry.put(manifest(code=b"v1"))
+    listings: list[object] = []
+    entries = registry._entries
+    monkeypatch.setattr(registry, "_entries", lambda *a, **k: (listings.append(a), entries(*a, **k))[1])
+    revision, active = registry.current_active()
+    assert revision == registry.revision() and list(active) == ["burger_cook"]
+    ReactiveAgents(registry, "bus").current()
+    Matcher(registry).refresh()
+    assert registry.current_active()[1] == active and len(listings) == 1  # one listing for every reader
+    registry.put(manifest(name="fryer", code=b"fryer"))
+    assert sorted(registry.current_active()[1]) == ["burger_cook", "fryer"] and len(listings) == 2
+    registry.record_completion("fryer", 1, TaskState.SUCCEEDED, 1.0, 0)  # stats change no listing
+    registry.current_active()
+    assert len(listings) == 2
 
 
 def test_quarantined_versions_are_not_offered(backends: Backends) -> None:
