@@ -3,7 +3,7 @@
 - ``ARBITER_FABRICATOR_TESTS``: how the Fabricator uses the tests its model writes before the code: ``off`` (none
   written; the default: with the offline 1.5B model they refused right drafts more often than they caught wrong
   ones), ``vote``, ``settle`` or ``strict`` (see :mod:`fabricator.fabricator`). The ``tests`` argument wins.
-- ``ARBITER_FABRICATOR_CROSS_CHECK``: ``on`` (the default) or ``off``: publish a draft only when a second draft,
+- ``ARBITER_FABRICATOR_CROSS_CHECK``: ``on`` or ``off`` (the default): publish a draft only when a second draft,
   sampled apart, passes every check too and answers the same probes the same (see :mod:`fabricator.crosscheck`).
   The ``cross_check`` argument wins.
 """

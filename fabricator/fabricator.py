@@ -24,9 +24,9 @@ What a draft must reproduce:
   With the offline 1.5B model, tests written before the code cost more right drafts than they caught wrong ones
   (``bench/fabrication_quality.py``), hence the default.
 
-A draft that passes is then cross-checked (on by default, :mod:`fabricator.crosscheck`): a second draft, sampled
-apart, must pass every check too and return the same outputs on probe inputs (the examples' inputs pushed to their
-edges); a disagreement refuses both, and publishes nothing.
+With ``cross_check`` (off by default, :mod:`fabricator.crosscheck`) a draft that passes is cross-checked: a second
+draft, sampled apart, must pass every check too and return the same outputs on probe inputs (the examples' inputs
+pushed to their edges); a disagreement refuses both, and publishes nothing.
 
 An existing agent is reused only if its description matches and it reproduces the caller's examples in the sandbox.
 """
@@ -270,7 +270,7 @@ class Fabricator:
             ``ARBITER_FABRICATOR_TESTS``, else ``off``.
         test_count: how many tests the model is asked to write.
         cross_check: publish a draft only when a second one, sampled apart, agrees with it on probe inputs
-            (:mod:`fabricator.crosscheck`); default ``ARBITER_FABRICATOR_CROSS_CHECK``, else on.
+            (:mod:`fabricator.crosscheck`); default ``ARBITER_FABRICATOR_CROSS_CHECK``, else off.
     """
 
     def __init__(

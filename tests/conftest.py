@@ -10,13 +10,7 @@ from pathlib import Path
 import pytest
 
 from blackboard import Backends
-from fabricator.constants import ENV_FABRICATOR_CROSS_CHECK
 from tests.conformance.backends import AWS_BACKENDS, BACKENDS, SERVER_BACKENDS, SHARED_FILE_BACKENDS, open_backends
-
-# Scripted scenarios play one draft per fabrication, so the cross-check (a second draft, sampled apart) is off for
-# them. It is on, the default, where it is the subject (tests/fabricator/test_cross_check.py) and in the real-model
-# tests (tests/llm/conftest.py).
-os.environ.setdefault(ENV_FABRICATOR_CROSS_CHECK, "off")
 
 
 class ManualClock:

@@ -168,11 +168,11 @@ def test_off_publishes_the_first_draft_that_passes(backends: Backends, pool: San
     assert fab.fabricate(request()).attempts == 1
 
 
-def test_the_setting_comes_from_the_argument_then_the_environment_then_on(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_setting_comes_from_the_argument_then_the_environment_then_off(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(ENV_FABRICATOR_CROSS_CHECK, raising=False)
-    assert cross_check_enabled() is True
-    monkeypatch.setenv(ENV_FABRICATOR_CROSS_CHECK, "off")
-    assert cross_check_enabled() is False and cross_check_enabled(True) is True
+    assert cross_check_enabled() is False
+    monkeypatch.setenv(ENV_FABRICATOR_CROSS_CHECK, "on")
+    assert cross_check_enabled() is True and cross_check_enabled(False) is False
     monkeypatch.setenv(ENV_FABRICATOR_CROSS_CHECK, "sometimes")
     with pytest.raises(FabricatorError, match="ARBITER_FABRICATOR_CROSS_CHECK must be on or off"):
         cross_check_enabled()
