@@ -3,7 +3,8 @@
 Checks, in order (ARCHITECTURE step 7); the static ones stop at the first failure, the runs all run:
 
 1. ``policy``: the static policy on the syntax tree (:mod:`fabricator.policy`);
-2. ``compile``: the builtin compiler accepts the source;
+2. ``compile``: the builtin compiler accepts the source; ``names``: every name it reads is defined (a ``NameError``
+   in a branch no example takes is found before it is published: :mod:`fabricator.names`);
 3. ``schema``: the input schema is a Draft 2020-12 JSON Schema of ``type: object``;
 4. ``output_schema``: the declared output schema is a Draft 2020-12 JSON Schema;
 5. ``signature``: ``handler``'s parameters, read from the tree (nothing is imported), fit the schema;
@@ -39,6 +40,7 @@ from blackboard.records import AGENT_NAME_PATTERN
 from fabricator.cases import Case, call_text
 from fabricator.compare import RULE, compare, shown
 from fabricator.exceptions import HarnessError
+from fabricator.names import undefined_names
 from fabricator.policy import DEFAULT_POLICY, Policy, PolicyViolation, check_policy
 from wrapper.exceptions import SandboxError
 from wrapper.models import needs_network
@@ -199,6 +201,7 @@ def _validate(
     static: list[tuple[str, Callable[[], tuple[bool, str]]]] = [
         ("policy", lambda: _policy(candidate.code, policy)),
         ("compile", lambda: _compile(candidate)),
+        ("names", lambda: _names(candidate.code, policy)),
         ("schema", lambda: _schema(candidate.input_schema)),
         ("output_schema", lambda: _output_schema(candidate.output_schema)),
         ("signature", lambda: _signature(candidate.code, candidate.input_schema)),
@@ -319,6 +322,17 @@ def _compile(candidate: Candidate) -> tuple[bool, str]:
     except (ValueError, RecursionError, MemoryError) as exc:
         return False, f"{type(exc).__name__}: {exc}"
     return True, "compiled" + (f" with warnings: {'; '.join(seen)}" if seen else " without warnings")
+
+
+def _names(code: str, policy: Policy) -> tuple[bool, str]:
+    """Every name the module reads is defined (imported, assigned, a parameter, a builtin): see :mod:`.names`."""
+    try:
+        missing = undefined_names(code, policy.allowed_imports)
+    except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:  # compiled already; be safe anyway
+        return False, f"{type(exc).__name__}: {exc}"
+    if missing:
+        return False, "; ".join(str(m) for m in missing[:5]) + " (a NameError when that line runs)"
+    return True, "every name read is defined"
 
 
 def _schema(schema: Mapping[str, Any]) -> tuple[bool, str]:

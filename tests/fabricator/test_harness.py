@@ -31,7 +31,7 @@ SCHEMA: dict[str, Any] = {
     "properties": {"text": {"type": "string"}, "top": {"type": "integer", "minimum": 1}},
     "required": ["text"],
 }
-STATIC = ["policy", "compile", "schema", "output_schema", "signature"]
+STATIC = ["policy", "compile", "names", "schema", "output_schema", "signature"]
 
 
 @pytest.fixture(scope="module")
@@ -115,7 +115,7 @@ def test_compile_error_fails_the_compile_check(pool: SandboxPool) -> None:
 def test_invalid_schema_fails_the_schema_check(pool: SandboxPool, schema: dict[str, Any], expected: str) -> None:
     report = validate(candidate(schema=schema), sandbox=pool)
 
-    assert [c.name for c in report.checks] == ["policy", "compile", "schema"]
+    assert [c.name for c in report.checks] == ["policy", "compile", "names", "schema"]
     passed, evidence = check(report, "schema")
     assert not passed
     assert expected in evidence
@@ -161,7 +161,7 @@ def test_kwargs_handler_accepts_any_required_property(pool: SandboxPool) -> None
 def test_sample_not_matching_the_schema_names_the_field(pool: SandboxPool) -> None:
     report = validate(candidate(samples=[{"text": "ok"}, {"text": "ok", "top": 0}, {"top": 2}]), sandbox=pool)
 
-    assert [(c.name, c.passed) for c in report.checks[5:]] == [
+    assert [(c.name, c.passed) for c in report.checks[len(STATIC):]] == [
         ("sample[0]", True),
         ("sample[1]", False),
         ("sample[2]", False),

@@ -1,0 +1,77 @@
+"""Names a module uses but never defines: a ``NameError`` waiting in a branch no example runs.
+
+A small model's draft often raises ``sdk.NonRetryableError`` in its error branch without importing ``sdk``, or calls
+``re.search`` after importing nothing: the examples pass, and the worker crashes with ``NameError`` on the first
+input that takes that branch (a published worker did, on the planner's next call). :func:`undefined_names` finds
+them from the symbol tables alone (nothing is run): a name read in any scope that resolves to the module, where the
+module neither assigns, imports nor defines it, and that is no builtin.
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+import symtable
+from collections.abc import Collection, Iterator
+from dataclasses import dataclass
+
+__all__ = ["UndefinedName", "undefined_names"]
+
+#: Names every module has without defining them.
+_MODULE_NAMES = frozenset({"__name__", "__doc__", "__file__", "__spec__", "__loader__", "__package__", "__builtins__"})
+_BUILTINS = frozenset(dir(builtins)) | _MODULE_NAMES
+
+
+@dataclass(frozen=True)
+class UndefinedName:
+    """A name read but never defined: where it is first read, and what to write instead."""
+
+    name: str
+    line: int
+    hint: str
+
+    def __str__(self) -> str:
+        return f"line {self.line}: name {self.name!r} is not defined{self.hint}"
+
+
+def _tables(table: symtable.SymbolTable) -> Iterator[symtable.SymbolTable]:
+    yield table
+    for child in table.get_children():
+        yield from _tables(child)
+
+
+def _first_read(tree: ast.AST, name: str) -> int:
+    lines = [n.lineno for n in ast.walk(tree) if isinstance(n, ast.Name) and n.id == name]
+    return min(lines, default=0)
+
+
+def _hint(name: str, modules: Collection[str]) -> str:
+    if name == "sdk":
+        return ": add `from wrapper import sdk`"
+    if name in modules:
+        return f": add `import {name}`"
+    return ""
+
+
+def undefined_names(code: str, modules: Collection[str] = ()) -> list[UndefinedName]:
+    """The names ``code`` reads at module scope or as globals of its functions but never binds, first read first.
+
+    ``modules`` are the importable module names, for the hint (``import re``). A module with a star import is not
+    checked (its names cannot be known without importing). Raises ``SyntaxError`` for code that does not compile.
+    """
+    tree = ast.parse(code)
+    if any(isinstance(node, ast.ImportFrom) and any(a.name == "*" for a in node.names) for node in ast.walk(tree)):
+        return []
+    module = symtable.symtable(code, "<draft>", "exec")
+    defined = {s.get_name() for s in module.get_symbols() if s.is_assigned() or s.is_imported() or s.is_namespace()}
+    for table in _tables(module):  # ``global x`` then ``x = ...`` in a function defines x for the module too
+        defined |= {s.get_name() for s in table.get_symbols() if s.is_declared_global() and s.is_assigned()}
+    missing: set[str] = set()
+    for table in _tables(module):
+        for symbol in table.get_symbols():
+            name = symbol.get_name()
+            at_module = table is module or symbol.is_global()
+            if at_module and symbol.is_referenced() and name not in defined and name not in _BUILTINS:
+                missing.add(name)
+    found = [UndefinedName(name, _first_read(tree, name), _hint(name, modules)) for name in missing]
+    return sorted(found, key=lambda u: (u.line, u.name))

@@ -1,0 +1,132 @@
+"""Names a draft reads but never defines are found before it is published (a NameError in an untested branch)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from blackboard import FabricationRequest, memory_backends
+from fabricator.fabricator import Fabricator
+from fabricator.harness import Candidate, validate
+from fabricator.names import undefined_names
+from wrapper.sandbox import SandboxPool
+from wrapper.testing import ScriptedModel
+
+# The shape of a worker the offline model published: right on the example, a NameError on any other input.
+UNIMPORTED_SDK = """def handler(reason: str) -> dict:
+    try:
+        threshold = float(reason.split("threshold (")[1].split(")")[0])
+        return {"threshold": threshold}
+    except (ValueError, IndexError):
+        raise sdk.NonRetryableError("Invalid input format")
+"""
+FIXED = "from wrapper import sdk\n\n\n" + UNIMPORTED_SDK
+SCHEMA = {"type": "object", "properties": {"reason": {"type": "string"}}, "required": ["reason"]}
+OUTPUT = {"type": "object", "properties": {"threshold": {"type": "number"}}, "required": ["threshold"]}
+REASON = "3 datapoints [41.0, 57.0, 66.0] were greater than the threshold (25.0)."
+
+
+@pytest.fixture(scope="module")
+def pool() -> Iterator[SandboxPool]:
+    with SandboxPool(size=1) as sandbox:
+        yield sandbox
+
+
+def names(code: str) -> list[str]:
+    return [u.name for u in undefined_names(code, {"re", "math"})]
+
+
+def test_a_name_read_in_an_untested_branch_is_found_with_its_line_and_fix() -> None:
+    (found,) = undefined_names(UNIMPORTED_SDK)
+    assert (found.name, found.line) == ("sdk", 6)
+    assert str(found) == "line 6: name 'sdk' is not defined: add `from wrapper import sdk`"
+    assert undefined_names(FIXED) == []
+
+
+@pytest.mark.parametrize(
+    ("code", "missing"),
+    [
+        ("def handler(x):\n    return re.sub('a', 'b', x)\n", ["re"]),
+        ("def handler(x):\n    return helper(x)\n", ["helper"]),
+        ("def handler(x):\n    f = lambda y: y + offset\n    return f(x)\n", ["offset"]),
+        ("def handler(x):\n    return [y * scale for y in x]\n", ["scale"]),
+        ("class K:\n    a = 1\n    def m(self):\n        return a\n", ["a"]),  # a class body is no enclosing scope
+        ("TOTAL = missing + 1\n", ["missing"]),
+    ],
+)
+def test_names_read_but_never_bound_are_found(code: str, missing: list[str]) -> None:
+    assert names(code) == missing
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "import re\nfrom math import floor as fl\n\ndef handler(x):\n    return fl(len(re.findall('a', x)))\n",
+        "def handler(x):\n    def inner(y):\n        return y + x\n    return inner(1)\n",
+        "def handler(x):\n    global CACHE\n    CACHE = x\n\ndef other():\n    return CACHE\n",
+        "def handler(items):\n    total = 0\n    for i, (a, b) in enumerate(items):\n        total += a * b + i\n"
+        "    if (n := len(items)) > 2:\n        total += n\n    return total\n",
+        "def handler(x):\n    try:\n        return int(x)\n    except ValueError as exc:\n        return str(exc)\n",
+        "def handler(x):\n    match x:\n        case {'k': value}:\n            return value\n"
+        "        case _:\n            return None\n",
+        "class Box:\n    size = 2\n\n    def area(self):\n        return Box.size ** 2\n\n"
+        "def handler():\n    return Box().area()\n",
+        "def handler(x):\n    return [len(s) for s in x if s], {k: v for k, v in x},"
+        " sorted(x, key=lambda s: -len(s))\n",
+        "def handler():\n    return __name__\n",
+        "def handler(x: int = 1, *args: int, **kwargs: int) -> int:\n    return x + sum(args) + len(kwargs)\n",
+        "def handler(x):\n    del x\n    return None\n",
+    ],
+)
+def test_names_bound_anywhere_python_binds_them_are_not_reported(code: str) -> None:
+    assert names(code) == []
+
+
+def test_a_module_with_a_star_import_is_not_checked() -> None:
+    assert names("from math import *\n\ndef handler(x):\n    return floor(x)\n") == []
+
+
+def test_the_harness_refuses_a_draft_with_an_undefined_name_before_running_it(pool: SandboxPool) -> None:
+    candidate = Candidate(
+        name="threshold_reader",
+        description="reads a threshold",
+        code=UNIMPORTED_SDK,
+        input_schema=SCHEMA,
+        output_schema=OUTPUT,
+        sample_inputs=[{"reason": REASON}],
+    )
+    report = validate(candidate, sandbox=pool)
+    assert not report.passed and [c.name for c in report.checks] == ["policy", "compile", "names"]
+    assert "line 6: name 'sdk' is not defined: add `from wrapper import sdk`" in report.to_feedback()
+
+
+def test_the_fabricator_publishes_the_fixed_draft(pool: SandboxPool) -> None:
+    def draft(code: str) -> dict[str, Any]:
+        return {
+            "structured": {
+                "code": code,
+                "name": "threshold_reader",
+                "description": "Reads the threshold out of an alarm's state reason.",
+                "input_schema": SCHEMA,
+                "output_schema": OUTPUT,
+            }
+        }
+
+    backends = memory_backends()
+    model = ScriptedModel([draft(UNIMPORTED_SDK), draft(FIXED)])
+    request = FabricationRequest.parse(
+        {
+            "orchestration_id": "o1",
+            "task_id": "t1",
+            "capability": "Read the threshold from a CloudWatch alarm state reason.",
+            "inputs": {"reason": "the state reason text"},
+            "examples": [{"input": {"reason": REASON}, "expected": {"threshold": 25.0}}],
+        }
+    )
+    result = Fabricator(backends, model, pool, sample_timeout=5, tests="off").fabricate(request)
+    assert result.attempts == 2
+    assert backends.code_store.get(result.agent.code.sha256).decode() == FIXED
+    told = "".join(b.get("text", "") for m in model.requests[1].messages for b in m["content"])
+    assert "name 'sdk' is not defined: add `from wrapper import sdk`" in told
