@@ -8,9 +8,13 @@ watchdog in another process would plan it a second time meanwhile. The lease fol
    (none, expired, or held by a process of this host that no longer runs). Two takers: one CAS applies.
 2. *Renew*: while the model thinks, a thread renews the expiry every ``L / 3`` (a CAS each; nothing else writes a
    running orchestration while its wave is being planned, except finishing it).
-3. *Use*: after the call the renewals stop, the orchestration is read again, and the turn is used only if the lease
-   is still this turn's and the conversation did not move; the write that stores the turn (the wave, the answer)
-   clears the lease in the same compare-and-set, so a completion of the new wave can plan the next turn at once.
+3. *Use*: after the call the renewals stop, and the turn is stored on the version this lease wrote last (its take
+   or its last renewal), with a compare-and-set: if anything else wrote the orchestration meanwhile (another turn
+   took an expired lease, it was finished), the write does not apply and the turn is dropped. Only when a renewal
+   could not tell (it failed, or found the lease gone) is the orchestration read again, and the turn used only if
+   the lease is still this turn's and the conversation did not move. The write that stores the turn (the wave, the
+   answer) clears the lease in the same compare-and-set, so a completion of the new wave can plan the next turn at
+   once.
 4. *Watchdog*: :func:`planning_held` tells the sweeper to leave an orchestration alone while a live lease is on it.
 """
 
@@ -62,6 +66,8 @@ class PlanningLease:
         self._lease = lease_seconds
         self.token = f"{this_process()}#{uuid.uuid4().hex[:12]}"
         self._settled = False
+        self._lock = threading.Lock()
+        self._held: Orchestration | None = None  # the version this lease wrote last, while it knows it is current
 
     def take(self, orchestration: Orchestration) -> Orchestration | None:
         """The orchestration with this turn's lease on it, or ``None`` if another live turn holds it (or it moved)."""
@@ -71,7 +77,11 @@ class PlanningLease:
             )
             return None
         taken = self._board.update_orchestration(orchestration, planner=self.token, planning_expires_at=self._expiry())
-        return taken.record if taken.applied else None
+        if not taken.applied:
+            return None
+        with self._lock:
+            self._held = taken.record
+        return taken.record
 
     @contextmanager
     def renewing(self, orchestration_id: str) -> Iterator[None]:
@@ -83,9 +93,13 @@ class PlanningLease:
                 try:
                     current = self._board.get_orchestration(orchestration_id)
                     if current.planner != self.token or current.finished:
+                        self._forget()
                         return
-                    self._board.update_orchestration(current, planning_expires_at=self._expiry())
+                    renewed = self._board.update_orchestration(current, planning_expires_at=self._expiry())
+                    with self._lock:
+                        self._held = renewed.record if renewed.applied else None
                 except BlackboardError:
+                    self._forget()
                     logger.warning("orchestration_id=<%s> | could not renew the planning lease", orchestration_id)
 
         thread = threading.Thread(target=renew, name="arbiter-planning-lease", daemon=True)
@@ -97,13 +111,26 @@ class PlanningLease:
             thread.join()
 
     def after_turn(self, before: Orchestration) -> Orchestration | None:
-        """The orchestration to store the turn on: read again, still this turn's and unchanged but for the lease."""
+        """The orchestration to store the turn on, or ``None``: the lease was lost, or the orchestration moved.
+
+        The version this lease wrote last, without a read, while its renewals knew it to be current (the write that
+        stores the turn is conditional on that version, so any other write meanwhile makes it not apply); else read
+        again, and used only if it is still this turn's and unchanged but for the lease.
+        """
+        with self._lock:
+            held = self._held
+        if held is not None and held.id == before.id:
+            return held
         current = self._board.get_orchestration(before.id)
         same = (current.status, current.wave, current.conversation) == (before.status, before.wave, before.conversation)
         if current.planner != self.token or not same:
             logger.info("orchestration_id=<%s> | planning lease lost during the model call; turn dropped", before.id)
             return None
         return current
+
+    def _forget(self) -> None:
+        with self._lock:
+            self._held = None
 
     def settled(self) -> None:
         """Say that the turn's own write cleared the lease (a wave, an answer): :meth:`release` then reads nothing."""

@@ -234,9 +234,9 @@ def test_a_planning_turn_reads_the_registry_once_and_does_not_reread_to_release_
     assert model.requests[0].tool_names == ["alpha", "beta", "fabricate"]
     # The matcher's refresh lists the registry; the small registry is then offered from its index, not listed again.
     assert reads.listings == 1
-    # The start's read of the new orchestration and one after the model call (was the turn's lease kept?); none to
-    # release a lease that the wave's own write cleared.
-    assert reads.orchestration_reads == 2
+    # The start's read of the new orchestration only: none after the model call (the wave is stored on the version
+    # the lease wrote, conditionally), none to release a lease that the wave's own write cleared.
+    assert reads.orchestration_reads == 1
     stored = backends.blackboard.get_orchestration(orchestration.id)
     assert stored.planner is None and stored.wave == 1
 

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import inspect
 import threading
 import time
 from collections.abc import AsyncGenerator, Callable
 from typing import Any
 
+import pytest
+
 from arbiter.coordinator import Coordinator, EngineSettings
 from arbiter.planner import Planner
 from arbiter.prompts import SYSTEM_PROMPT
 from arbiter.sweeper import Sweeper
-from blackboard import Backends, Event
+from blackboard import Backends, Event, Orchestration
 from wrapper.testing import ScriptedModel
 
 
@@ -78,3 +81,37 @@ def _wait(condition: Callable[[], bool], timeout: float = 10.0) -> bool:
             return True
         time.sleep(0.02)
     return False
+
+
+def test_a_turn_is_stored_on_the_version_its_lease_wrote_without_reading_it_again(
+    backends: Backends, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reads: list[str] = []
+    get = backends.blackboard.get_orchestration
+
+    def counted(orchestration_id: str) -> Orchestration:
+        reads.append(inspect.stack()[1].function)
+        return get(orchestration_id)
+
+    monkeypatch.setattr(backends.blackboard, "get_orchestration", counted)
+    coordinator = Coordinator(backends, Planner(ScriptedModel([{"text": "done"}]), SYSTEM_PROMPT))
+    orchestration = coordinator.start(Event.parse({"source": "t", "detail-type": "T", "detail": {}}))
+    assert orchestration.output == "done"
+    assert "after_turn" not in reads
+
+
+def test_a_turn_whose_orchestration_was_written_meanwhile_is_dropped(backends: Backends) -> None:
+    model = SlowModel([{"text": "too late"}])
+    coordinator = Coordinator(backends, Planner(model, SYSTEM_PROMPT))
+    event = Event.parse({"source": "t", "detail-type": "T", "detail": {}})
+    starter = threading.Thread(target=coordinator.start, args=(event,))
+    starter.start()
+    assert model.entered.wait(10)
+    (orchestration,) = backends.blackboard.list_orchestrations()
+    # Another turn took the lease meanwhile (as after an expiry, in another process).
+    other = backends.blackboard.update_orchestration(orchestration, planner="elsewhere#1")
+    assert other.applied
+    model.release.set()
+    starter.join(10)
+    after = backends.blackboard.get_orchestration(orchestration.id)
+    assert after.output is None and after.planner == "elsewhere#1" and not after.finished
