@@ -52,6 +52,7 @@ from fabricator.crosscheck import PARTNER_DRAFTS, agreement, cross_check_enabled
 from fabricator.exceptions import FabricatorError
 from fabricator.generator import Draft, GenerationError, Generator
 from fabricator.harness import Candidate, Check, ValidationReport, run_probes, validate
+from fabricator.names import with_missing_imports
 from fabricator.policy import DEFAULT_POLICY, Policy
 from fabricator.publisher import publish, safe_name
 from fabricator.reuse import find_existing
@@ -335,6 +336,7 @@ class Fabricator:
                 logger.warning("attempt=<%d> | %s", attempt, exc)
                 continue
             sample = 0
+            draft = self._with_missing_imports(draft)
             seen = _code_key(draft)
             if seen in refused:
                 # Shown its refused code, a small greedy model often gives it back unchanged; checking it again would
@@ -401,6 +403,7 @@ class Fabricator:
                 feedback, previous = "", ""
                 logger.warning("partner=<%d> | %s", partner, exc)
                 continue
+            draft = self._with_missing_imports(draft)
             if _code_key(draft) == _code_key(first.draft):
                 same = Check(
                     name="cross_check",
@@ -436,6 +439,14 @@ class Fabricator:
             + (points[0] if points else f"- the second candidate: {feedback[:400] or 'not written'}")
         )
         raise FabricationFailedError(written, unconfirmed, first.report)
+
+    def _with_missing_imports(self, draft: Draft) -> Draft:
+        """The draft with the imports it reads but forgot, when certain (``sdk``, an allowed module by its name)."""
+        code, added = with_missing_imports(draft.code, self.policy.allowed_imports)
+        if not added:
+            return draft
+        logger.info("name=<%s>, added=<%s> | added imports the draft reads but forgot", draft.name, "; ".join(added))
+        return draft.model_copy(update={"code": code})
 
     def _probe(self, candidate: Candidate, inputs: list[dict[str, Any]]) -> list[Check]:
         return run_probes(

@@ -4,7 +4,9 @@ A small model's draft often raises ``sdk.NonRetryableError`` in its error branch
 ``re.search`` after importing nothing: the examples pass, and the worker crashes with ``NameError`` on the first
 input that takes that branch (a published worker did, on the planner's next call). :func:`undefined_names` finds
 them from the symbol tables alone (nothing is run): a name read in any scope that resolves to the module, where the
-module neither assigns, imports nor defines it, and that is no builtin.
+module neither assigns, imports nor defines it, and that is no builtin. :func:`with_missing_imports` adds the
+imports a draft forgot when they are certain (``sdk``, an allowed module used by its own name): a small model told
+"add `from wrapper import sdk`" often writes the same module again.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import symtable
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 
-__all__ = ["UndefinedName", "undefined_names"]
+__all__ = ["UndefinedName", "undefined_names", "with_missing_imports"]
 
 #: Names every module has without defining them.
 _MODULE_NAMES = frozenset({"__name__", "__doc__", "__file__", "__spec__", "__loader__", "__package__", "__builtins__"})
@@ -75,3 +77,40 @@ def undefined_names(code: str, modules: Collection[str] = ()) -> list[UndefinedN
                 missing.add(name)
     found = [UndefinedName(name, _first_read(tree, name), _hint(name, modules)) for name in missing]
     return sorted(found, key=lambda u: (u.line, u.name))
+
+
+def _import_line(name: str, modules: Collection[str]) -> str | None:
+    if name == "sdk":
+        return "from wrapper import sdk"
+    if name in modules:
+        return f"import {name}"
+    return None
+
+
+def with_missing_imports(code: str, modules: Collection[str]) -> tuple[str, list[str]]:
+    """``code`` with the imports it reads but forgot (``sdk``, modules of ``modules``), and the lines added.
+
+    The lines go after the module's docstring and ``from __future__`` imports. Code that does not parse, or that
+    forgot nothing that can be imported with certainty, comes back unchanged. The result is checked like any draft.
+    """
+    try:
+        missing = undefined_names(code, modules)
+        tree = ast.parse(code)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return code, []
+    added = [line for u in missing if (line := _import_line(u.name, modules)) is not None]
+    if not added:
+        return code, []
+    after = 0
+    for node in tree.body:
+        docstring = isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant) and after == 0
+        future = isinstance(node, ast.ImportFrom) and node.module == "__future__"
+        if not (docstring or future):
+            break
+        after = node.end_lineno or node.lineno
+    lines = code.splitlines(keepends=True)
+    head, tail = lines[:after], lines[after:]
+    block = "".join(f"{line}\n" for line in added)
+    if head and not head[-1].endswith("\n"):
+        head[-1] += "\n"
+    return "".join(head) + block + "".join(tail), added

@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
-from blackboard import FabricationRequest, memory_backends
-from fabricator.fabricator import Fabricator
+from blackboard import Backends, FabricationRequest, memory_backends
+from fabricator.fabricator import FabricationResult, Fabricator
 from fabricator.harness import Candidate, validate
-from fabricator.names import undefined_names
+from fabricator.names import undefined_names, with_missing_imports
 from wrapper.sandbox import SandboxPool
 from wrapper.testing import ScriptedModel
 
@@ -102,20 +102,21 @@ def test_the_harness_refuses_a_draft_with_an_undefined_name_before_running_it(po
     assert "line 6: name 'sdk' is not defined: add `from wrapper import sdk`" in report.to_feedback()
 
 
-def test_the_fabricator_publishes_the_fixed_draft(pool: SandboxPool) -> None:
-    def draft(code: str) -> dict[str, Any]:
-        return {
-            "structured": {
-                "code": code,
-                "name": "threshold_reader",
-                "description": "Reads the threshold out of an alarm's state reason.",
-                "input_schema": SCHEMA,
-                "output_schema": OUTPUT,
-            }
+def draft(code: str) -> dict[str, Any]:
+    return {
+        "structured": {
+            "code": code,
+            "name": "threshold_reader",
+            "description": "Reads the threshold out of an alarm's state reason.",
+            "input_schema": SCHEMA,
+            "output_schema": OUTPUT,
         }
+    }
 
+
+def fabricate(pool: SandboxPool, *codes: str) -> tuple[FabricationResult, ScriptedModel, Backends]:
     backends = memory_backends()
-    model = ScriptedModel([draft(UNIMPORTED_SDK), draft(FIXED)])
+    model = ScriptedModel([draft(code) for code in codes])
     request = FabricationRequest.parse(
         {
             "orchestration_id": "o1",
@@ -125,8 +126,33 @@ def test_the_fabricator_publishes_the_fixed_draft(pool: SandboxPool) -> None:
             "examples": [{"input": {"reason": REASON}, "expected": {"threshold": 25.0}}],
         }
     )
-    result = Fabricator(backends, model, pool, sample_timeout=5, tests="off").fabricate(request)
+    return Fabricator(backends, model, pool, sample_timeout=5, tests="off").fabricate(request), model, backends
+
+
+def test_the_fabricator_adds_an_import_the_draft_forgot(pool: SandboxPool) -> None:
+    result, model, backends = fabricate(pool, UNIMPORTED_SDK)
+    assert result.attempts == 1 and model.calls == 1
+    assert backends.code_store.get(result.agent.code.sha256).decode() == "from wrapper import sdk\n" + UNIMPORTED_SDK
+
+
+def test_a_name_nothing_can_import_is_sent_back_to_the_model(pool: SandboxPool) -> None:
+    unknown = UNIMPORTED_SDK.replace("sdk.NonRetryableError", "InputError")
+    fixed = unknown.replace("InputError", "ValueError")
+    result, model, backends = fabricate(pool, unknown, fixed)
     assert result.attempts == 2
-    assert backends.code_store.get(result.agent.code.sha256).decode() == FIXED
+    assert backends.code_store.get(result.agent.code.sha256).decode() == fixed
     told = "".join(b.get("text", "") for m in model.requests[1].messages for b in m["content"])
-    assert "name 'sdk' is not defined: add `from wrapper import sdk`" in told
+    assert "line 6: name 'InputError' is not defined" in told
+
+
+def test_missing_imports_go_after_the_docstring_and_future_imports() -> None:
+    code = '"""Reads."""\nfrom __future__ import annotations\n\n\ndef handler(x):\n    return math.floor(re.sub(x))\n'
+    repaired, added = with_missing_imports(code, {"math", "re"})
+    assert added == ["import math", "import re"]
+    assert repaired.startswith('"""Reads."""\nfrom __future__ import annotations\nimport math\nimport re\n')
+    assert undefined_names(repaired) == []
+    assert with_missing_imports("def handler(x):\n    return helper(x)\n", {"re"}) == (
+        "def handler(x):\n    return helper(x)\n",
+        [],
+    )
+    assert with_missing_imports("def handler(:\n", {"re"}) == ("def handler(:\n", [])
