@@ -161,7 +161,7 @@ def test_kwargs_handler_accepts_any_required_property(pool: SandboxPool) -> None
 def test_sample_not_matching_the_schema_names_the_field(pool: SandboxPool) -> None:
     report = validate(candidate(samples=[{"text": "ok"}, {"text": "ok", "top": 0}, {"top": 2}]), sandbox=pool)
 
-    assert [(c.name, c.passed) for c in report.checks[len(STATIC):]] == [
+    assert [(c.name, c.passed) for c in report.checks[len(STATIC) :]] == [
         ("sample[0]", True),
         ("sample[1]", False),
         ("sample[2]", False),
