@@ -47,12 +47,17 @@ def _first_read(tree: ast.AST, name: str) -> int:
     return min(lines, default=0)
 
 
-def _hint(name: str, modules: Collection[str]) -> str:
+def _import_line(name: str, modules: Collection[str]) -> str | None:
     if name == "sdk":
-        return ": add `from wrapper import sdk`"
+        return "from wrapper import sdk"
     if name in modules:
-        return f": add `import {name}`"
-    return ""
+        return f"import {name}"
+    return None
+
+
+def _hint(name: str, modules: Collection[str]) -> str:
+    line = _import_line(name, modules)
+    return f": add `{line}`" if line else ""
 
 
 def undefined_names(code: str, modules: Collection[str] = ()) -> list[UndefinedName]:
@@ -77,14 +82,6 @@ def undefined_names(code: str, modules: Collection[str] = ()) -> list[UndefinedN
                 missing.add(name)
     found = [UndefinedName(name, _first_read(tree, name), _hint(name, modules)) for name in missing]
     return sorted(found, key=lambda u: (u.line, u.name))
-
-
-def _import_line(name: str, modules: Collection[str]) -> str | None:
-    if name == "sdk":
-        return "from wrapper import sdk"
-    if name in modules:
-        return f"import {name}"
-    return None
 
 
 def with_missing_imports(code: str, modules: Collection[str]) -> tuple[str, list[str]]:

@@ -11,9 +11,10 @@ share the model's misreading.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping
 from typing import Any
+
+from fabricator.cases import input_key
 
 __all__ = ["MAX_PROBES", "probes"]
 
@@ -64,10 +65,6 @@ def _variants(value: Any) -> list[Any]:
     return []
 
 
-def _key(data: Mapping[str, Any]) -> str:
-    return json.dumps(data, sort_keys=True, default=str)
-
-
 def probes(inputs: Iterable[Mapping[str, Any]], *, limit: int = MAX_PROBES) -> list[dict[str, Any]]:
     """Up to ``limit`` probe inputs from ``inputs`` (the caller's example inputs): one field changed at a time.
 
@@ -75,7 +72,7 @@ def probes(inputs: Iterable[Mapping[str, Any]], *, limit: int = MAX_PROBES) -> l
     edges first; a probe equal to a given input, or to an earlier probe, is left out.
     """
     given = [dict(data) for data in inputs]
-    seen = {_key(data) for data in given}
+    seen = {input_key(data) for data in given}
     queues: list[list[dict[str, Any]]] = []
     for data in given:
         for field, value in data.items():
@@ -86,7 +83,7 @@ def probes(inputs: Iterable[Mapping[str, Any]], *, limit: int = MAX_PROBES) -> l
             if not queue or len(chosen) >= limit:
                 continue
             probe = queue.pop(0)
-            key = _key(probe)
+            key = input_key(probe)
             if key not in seen:
                 seen.add(key)
                 chosen.append(probe)
