@@ -197,7 +197,8 @@ def fabrication_refusal(orchestration: Orchestration, call_input: dict[str, Any]
 
     Refused: a capability that is the tool's own description (small models copy it), a capability whose
     fabrication already failed in this orchestration (the same request would fail the same way and spend minutes),
-    and one that already gave a worker in this orchestration (a small model asks again after using it).
+    one that already gave a worker in this orchestration (a small model asks again after using it), and examples
+    whose input holds a value seen neither in the event nor in earlier results.
     """
     capability = _capability_key(call_input.get("capability", ""))
     if capability == _capability_key(FABRICATE_TOOL["description"]):
@@ -213,6 +214,31 @@ def fabrication_refusal(orchestration: Orchestration, call_input: dict[str, Any]
             "a worker for this capability could not be written earlier for this event; do not ask again: "
             "go on with the workers you have, then answer"
         )
+    return _invented_example_input(orchestration, call_input.get("examples"))
+
+
+def _invented_example_input(orchestration: Orchestration, examples: Any) -> str | None:
+    """Why an example's input is not evidence: a value that occurs neither in the event nor in earlier results.
+
+    A small model copies an input's *description* from its instructions (``"the state reason text"``) where the
+    value belongs; a worker checked against that example is checked against nothing, and one that refuses it is
+    refused for it. Such an example is sent back, naming the field, before it costs a fabrication.
+    """
+    if not isinstance(examples, list):
+        return None
+    context = context_text(orchestration.conversation, None, [])
+    for index, example in enumerate(examples):
+        inputs = example.get("input") if isinstance(example, dict) else None
+        if not isinstance(inputs, dict):
+            continue  # the schema check reports it
+        for name, value in inputs.items():
+            invented = invented_values(value, context)
+            if invented:
+                shown = json.dumps(invented[0])[:80]
+                return (
+                    f"example[{index}].input.{name}: {shown} occurs neither in the event nor in earlier results; "
+                    "an example's input must hold values copied from them (the value itself, not its description)"
+                )
     return None
 
 

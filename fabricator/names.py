@@ -48,11 +48,13 @@ def _first_read(tree: ast.AST, name: str) -> int:
 
 
 def _import_line(name: str, modules: Collection[str]) -> str | None:
+    """The one import that binds ``name``: ``sdk``, an allowed module, or the package of one (``wrapper.sdk.X``)."""
     if name == "sdk":
         return "from wrapper import sdk"
     if name in modules:
         return f"import {name}"
-    return None
+    inside = [module for module in modules if module.startswith(f"{name}.")]
+    return f"import {inside[0]}" if len(inside) == 1 else None
 
 
 def _hint(name: str, modules: Collection[str]) -> str:

@@ -493,7 +493,9 @@ class LocalModel(Model):
             grammar = _tool_turn_grammar(offered, mode != "off") if offered and constrain else None
             until = None
             if mode == "grounded" and constrain:
-                until = functools.partial(_calls_done, names={s["name"] for s in offered}, context=seen)
+                until = functools.partial(
+                    _calls_done, names={s["name"] for s in offered}, context=seen, answered=frozenset(answered)
+                )
             text, (more_in, more_out) = self._complete(
                 loaded, chat, grammar, forced=False, limit=_TURN_TOKENS, until=until
             )
@@ -730,19 +732,25 @@ class _TextStop:
         return self._until(self._llama.detokenize(generated).decode("utf-8", errors="replace"))
 
 
-def _calls_done(text: str, names: set[str], context: str) -> bool:
+def _calls_done(text: str, names: set[str], context: str, answered: frozenset[str] = frozenset()) -> bool:
     """Whether a reply should stop after its last complete call: a later call that would not run, or a repeat.
 
     The first call always runs; a later one whose values are not in the conversation is deferred (and what the
-    model writes after it usually depends on it too), and a repeated one runs once: writing on is wasted time.
+    model writes after it usually depends on it too), and a repeated one runs once: writing on is wasted time. A
+    call the conversation has the result of (``answered``, from :func:`_answered_calls`) never runs again, even
+    first: a small model that starts writing its earlier calls out again goes on through all of them.
     """
     if not text.rstrip().endswith("</tool_call>"):
         return False
     parsed = parse_reply(text, names)
-    if parsed is None or len(parsed.calls) < 2:
+    if parsed is None or not parsed.calls:
         return False
     *earlier, last = parsed.calls
     key = _call_key(last.name, last.input)
+    if key in answered:
+        return True
+    if not earlier:
+        return False
     return any(_call_key(c.name, c.input) == key for c in earlier) or bool(invented_values(last.input, context))
 
 

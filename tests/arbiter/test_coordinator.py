@@ -149,7 +149,7 @@ def test_expected_values_the_planner_worked_out_are_not_checked() -> None:
     examples = [
         # 66 - 25 is 41, not 15: a planner's arithmetic is its own guess, not something it read.
         {**observed, "expected": {**observed["expected"], "above_threshold_by": 15.0}},
-        {"input": {"reason": "no numbers"}, "expected": {"count": 7}},  # nothing left: dropped
+        {"input": {"reason": reason}, "expected": {"count": 7}},  # nothing left: dropped
         {"input": {"reason": reason}, "expected": 25},  # a whole value, read from the event
     ]
     call = {"capability": "Read the numbers of an alarm reason.", "inputs": {"reason": "text"}, "examples": examples}
@@ -165,6 +165,43 @@ def test_expected_values_the_planner_worked_out_are_not_checked() -> None:
     (task,) = backends.blackboard.list_tasks(orchestration.id)
     assert len(task.input["examples"]) == 2  # the task shows the examples that are checked
     assert "above_threshold_by" in str(backends.blackboard.get_orchestration(orchestration.id).conversation)
+
+
+def test_an_example_whose_input_was_not_read_from_the_event_is_refused_naming_the_field() -> None:
+    from blackboard import FabricationRequest
+
+    backends = memory_backends()
+    asked: list[FabricationRequest] = []
+    reason = "3 datapoints [41.0, 57.0, 66.0] were greater than the threshold (25.0)."
+    # The runbook describes the input; a small model copies the description where the value belongs.
+    runbook = f'{SYSTEM_PROMPT}\nCall `fabricate` with `inputs` {{"reason": "the state reason text"}}.'
+    expected = {"datapoints": [41.0, 57.0, 66.0]}
+    placeholder = {"input": {"reason": "the state reason text"}, "expected": expected}
+    call = {"capability": "Read the numbers of an alarm reason.", "inputs": {"reason": "the state reason text"}}
+    script = [
+        {"tool_calls": [{"name": "fabricate", "input": {**call, "examples": [placeholder]}}]},
+        {
+            "tool_calls": [
+                {"name": "fabricate", "input": {**call, "examples": [{**placeholder, "input": {"reason": reason}}]}}
+            ]
+        },
+    ]
+    alarm = {"source": "aws.cloudwatch", "detail-type": "Alarm", "detail": {"state": {"reason": reason}}}
+    coordinator = Coordinator(backends, Planner(ScriptedModel(script), runbook), fabricate=asked.append)
+    orchestration = coordinator.start(Event.parse(alarm))
+    refused, again = sorted(backends.blackboard.list_tasks(orchestration.id), key=lambda t: t.wave)
+    assert (
+        refused.agent.name == again.agent.name == "fabricate"
+        and refused.result is not None
+        and refused.result.error is not None
+    )
+    assert refused.result.error.type == "InvalidToolInput"
+    assert (
+        'example[0].input.reason: "the state reason text" occurs neither in the event' in refused.result.error.message
+    )
+    (request,) = asked  # only the second call reached the Fabricator: its input is copied from the event
+    assert request.task_id == again.task_id
+    assert [(e.input, e.expected) for e in request.examples] == [({"reason": reason}, expected)]
 
 
 def test_a_capability_that_already_gave_a_worker_is_refused_with_its_name() -> None:

@@ -135,6 +135,18 @@ def test_the_fabricator_adds_an_import_the_draft_forgot(pool: SandboxPool) -> No
     assert backends.code_store.get(result.agent.code.sha256).decode() == "from wrapper import sdk\n" + UNIMPORTED_SDK
 
 
+def test_a_draft_that_names_the_sdk_by_its_package_gets_the_package_imported(pool: SandboxPool) -> None:
+    dotted = UNIMPORTED_SDK.replace("sdk.NonRetryableError", "wrapper.sdk.NonRetryableError")
+    result, model, backends = fabricate(pool, dotted)
+    assert result.attempts == 1 and model.calls == 1  # passed every check, the one draft
+    assert backends.code_store.get(result.agent.code.sha256).decode() == "import wrapper.sdk\n" + dotted
+    # A package with one allowed module imports that module; one with several is left to the model.
+    assert with_missing_imports("def handler(u):\n    return urllib.parse.quote(u)\n", {"urllib.parse"})[1] == [
+        "import urllib.parse"
+    ]
+    assert with_missing_imports("def handler(u):\n    return a.b(u)\n", {"a.b", "a.c"})[1] == []
+
+
 def test_a_name_nothing_can_import_is_sent_back_to_the_model(pool: SandboxPool) -> None:
     unknown = UNIMPORTED_SDK.replace("sdk.NonRetryableError", "InputError")
     fixed = unknown.replace("InputError", "ValueError")

@@ -386,6 +386,24 @@ def test_a_reply_stops_after_a_call_that_would_not_run_or_repeats() -> None:
     assert _calls_done(first + "\n" + first, names, seen)  # a repeat
 
 
+def test_a_reply_stops_at_a_call_the_conversation_has_the_result_of() -> None:
+    from wrapper.local_model import _answered_calls, _calls_done
+
+    earlier = {"service": "checkout-api"}
+    messages = [
+        {"role": "assistant", "content": [{"toolUse": {"toolUseId": "t1", "name": "recent_deploys", "input": earlier}}]},
+        {"role": "user", "content": [{"toolResult": {"toolUseId": "t1", "status": "success", "content": []}}]},
+    ]
+    answered = frozenset(_answered_calls(messages))
+    names = {"recent_deploys", "pager"}
+    again = _call("recent_deploys", service="checkout-api")
+    assert _calls_done(again, names, "", answered)  # written out again, first: it will not run, stop here
+    assert not _calls_done(_call("recent_deploys", service="payments"), names, "", answered)  # a new call
+    assert not _calls_done(again, names, "", frozenset())  # without a result it is a call like any other
+    pending = [{"role": "assistant", "content": messages[0]["content"]}]  # a call whose result is not in yet
+    assert not _calls_done(again, names, "", frozenset(_answered_calls(pending)))
+
+
 def test_a_free_json_reply_with_quotes_inside_a_string_value_is_mended(gguf: Path) -> None:
     free = '{\n  "service": "the "checkout" API",\n  "note": "already \\"escaped\\""\n}'
     spec = {**DEPLOYS_SPEC, "inputSchema": {"json": {"type": "object", "properties": {"service": {"type": "string"}}}}}
