@@ -16,6 +16,7 @@ from wrapper.grounding import context_text, invented_values
 from wrapper.schemas import input_problem
 
 __all__ = [
+    "copied_phrase",
     "fabricated_names",
     "fabrication_refusal",
     "observed_examples",
@@ -215,6 +216,46 @@ def fabrication_refusal(orchestration: Orchestration, call_input: dict[str, Any]
             "go on with the workers you have, then answer"
         )
     return _invented_example_input(orchestration, call_input.get("examples"))
+
+
+#: A string of fewer words is a value an instruction may name (``high``, ``checkout-api``), not a description.
+_PHRASE_WORDS = 3
+
+
+def copied_phrase(orchestration: Orchestration, instructions: str, call_input: dict[str, Any]) -> str | None:
+    """Why a worker call is refused: an input holds a phrase of the planner's instructions instead of a value.
+
+    A small model told to pass "this alarm's reason text" passes those words. A string of three words or more
+    that occurs in the instructions, but neither in the event nor in any result, and that the instructions do not
+    quote whole (``"..."`` or a code span: a value they dictate), is such a copy; the call is sent back naming the
+    input, before a worker runs on it.
+    """
+    told = context_text([], instructions, [])
+    observed = context_text([m for m in orchestration.conversation if m.get("role") == "user"], None, [])
+    dictated = {" ".join(a.casefold().split()) for pair in _QUOTED.findall(instructions) for a in pair if a}
+    for name, value in call_input.items():
+        for leaf in _strings(value):
+            if len(leaf.split()) < _PHRASE_WORDS or " ".join(leaf.casefold().split()) in dictated:
+                continue
+            if not invented_values(leaf, told) and invented_values(leaf, observed):
+                return (
+                    f"`{name}`: {json.dumps(leaf)[:80]} is a phrase of your instructions, not a value: pass the "
+                    "value itself, copied from the event or an earlier result"
+                )
+    return None
+
+
+_QUOTED = re.compile(r'"([^"\n]+)"|`([^`\n]+)`')
+
+
+def _strings(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [leaf for item in value.values() for leaf in _strings(item)]
+    if isinstance(value, list):
+        return [leaf for item in value for leaf in _strings(item)]
+    return []
 
 
 def _invented_example_input(orchestration: Orchestration, examples: Any) -> str | None:

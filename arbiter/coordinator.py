@@ -35,6 +35,7 @@ from arbiter._planner_retry import PlannerRetry
 from arbiter._planning_lease import RELEASED, PlanningLease, planning_held
 from arbiter._standing import StandingOrchestrations
 from arbiter._tool_calls import (
+    copied_phrase,
     fabricated_names,
     fabrication_refusal,
     observed_examples,
@@ -608,6 +609,9 @@ class Coordinator:
             attempts = manifest.max_attempts or self.settings.max_attempts
         if problem is None and schema is not None:
             problem = schema_problem(schema, call.input)
+        if problem is None and call.name != FABRICATE:
+            copied = copied_phrase(orchestration, self.planner.system_prompt, call.input)
+            problem = None if copied is None else TaskError(type="InvalidToolInput", message=copied, retryable=False)
         if problem is None and call.name == FABRICATE:
             refused = fabrication_refusal(orchestration, call.input) or example_problem(
                 dict(call.input.get("inputs") or {}), list(call.input.get("examples") or [])

@@ -20,29 +20,78 @@ __all__ = ["chat_messages", "render_prompt"]
 
 
 def render_prompt(template: str | None, messages: Messages, specs: Sequence[ToolSpec], system: str | None) -> str:
-    """The prompt for the next assistant turn."""
-    chat = chat_messages(messages, system)
-    tools = [
-        {
-            "type": "function",
-            "function": {
-                "name": spec["name"],
-                "description": spec.get("description", ""),
-                "parameters": dict(spec.get("inputSchema", {}).get("json") or {"type": "object"}),
-            },
-        }
-        for spec in specs
-    ]
+    """The prompt for the next assistant turn.
+
+    A tool that a tool result of the conversation names (a worker made during the conversation) is described
+    right after that result instead of in the listing at the top: a listing that changed would change the prompt
+    from its first lines, and every later token would be evaluated again, turn after turn.
+    """
+    tools = {spec["name"]: _function(spec) for spec in specs}
+    introduced = _introduced_tools(messages, tools)
+    if len(introduced) == len(tools):
+        introduced = {}  # a listing is what shows the model how to call at all
+    chat = chat_messages(messages, system, introduced)
+    listed = [tool for name, tool in tools.items() if name not in introduced]
     if template is None:
-        return _chatml(chat, tools)
+        return _chatml(chat, listed)
     formatter = _formatter(template)
-    return str(formatter(messages=chat, tools=tools or None).prompt)
+    return str(formatter(messages=chat, tools=listed or None).prompt)
 
 
-def chat_messages(messages: Messages, system: str | None) -> list[dict[str, Any]]:
-    """Strands messages as chat-template messages (system first)."""
+def _function(spec: ToolSpec) -> dict[str, Any]:
+    return {
+        "type": "function",
+        "function": {
+            "name": spec["name"],
+            "description": spec.get("description", ""),
+            "parameters": dict(spec.get("inputSchema", {}).get("json") or {"type": "object"}),
+        },
+    }
+
+
+def _introduced_tools(messages: Messages, tools: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The tools a tool result names as a JSON string value (``{"agent": "reason_reader"}``), by name."""
+    named: set[str] = set()
+    for message in messages:
+        for block in message.get("content", []):
+            named |= _named(block.get("toolResult", {}).get("content", []))
+    return {name: tool for name, tool in tools.items() if name in named}
+
+
+def _named(items: list[Any]) -> set[str]:
+    """The string values of a tool result's JSON content."""
+    return set().union(*(_strings(_json_of(item)) for item in items))
+
+
+def _json_of(item: Any) -> Any:
+    if "json" in item:
+        return item["json"]
+    try:
+        return json.loads(str(item.get("text", "")))
+    except ValueError:
+        return None
+
+
+def _strings(value: Any) -> set[str]:
+    if isinstance(value, str):
+        return {value}
+    if isinstance(value, dict):
+        return set().union(*(_strings(v) for v in value.values()))
+    if isinstance(value, list):
+        return set().union(*(_strings(v) for v in value))
+    return set()
+
+
+def chat_messages(
+    messages: Messages, system: str | None, introduced: dict[str, dict[str, Any]] | None = None
+) -> list[dict[str, Any]]:
+    """Strands messages as chat-template messages (system first).
+
+    ``introduced`` tools (see :func:`render_prompt`) are described after the first tool result that names them.
+    """
     chat: list[dict[str, Any]] = [{"role": "system", "content": system}] if system else []
     names: dict[str, str] = {}
+    pending = dict(introduced or {})
     for message in messages:
         texts: list[str] = []
         calls: list[dict[str, Any]] = []
@@ -60,7 +109,10 @@ def chat_messages(messages: Messages, system: str | None) -> list[dict[str, Any]
                 result = block["toolResult"]
                 name = names.get(result["toolUseId"], "tool")
                 status = result.get("status", "success")
-                body = " ".join(_result_text(item) for item in result.get("content", []))
+                items = result.get("content", [])
+                body = " ".join(_result_text(item) for item in items)
+                for tool in [t for t in pending if t in _named(items)]:
+                    body += f"\nThe tool `{tool}` can be called from now on: {json.dumps(pending.pop(tool))}"
                 results.append({"role": "tool", "content": f"{name} ({status}): {body}"})
         if message["role"] == "assistant":
             entry: dict[str, Any] = {"role": "assistant", "content": "\n".join(texts)}

@@ -204,6 +204,34 @@ def test_an_example_whose_input_was_not_read_from_the_event_is_refused_naming_th
     assert [(e.input, e.expected) for e in request.examples] == [({"reason": reason}, expected)]
 
 
+def test_a_worker_call_with_a_phrase_of_the_instructions_where_a_value_belongs_is_refused() -> None:
+    from blackboard import AgentManifest
+
+    backends = memory_backends()
+    code = backends.code_store.put(b"def handler(**kw):\n    return 1\n")
+    backends.registry.put(AgentManifest(name="reason_reader", version=1, description="Reads a reason.", code=code))
+    reason = "3 datapoints [41.0, 57.0, 66.0] were greater than the threshold (25.0)."
+    runbook = (
+        f"{SYSTEM_PROMPT}\nCall `reason_reader` with `reason` set to this alarm's reason text, severity `high`, "
+        'and `note` "Checkout is down, see the board".'
+    )
+    calls = [
+        {"reason": "this alarm's reason text"},  # the description, copied: refused
+        {"reason": reason},  # the value, from the event
+        {"reason": reason, "severity": "high", "note": "Checkout is down, see the board"},  # values it dictates
+        {"reason": reason, "summary": "the threshold was crossed three times"},  # the model's own words
+    ]
+    script = [{"tool_calls": [{"name": "reason_reader", "input": call} for call in calls]}]
+    alarm = {"source": "aws.cloudwatch", "detail-type": "Alarm", "detail": {"state": {"reason": reason}}}
+    orchestration = Coordinator(backends, Planner(ScriptedModel(script), runbook)).start(Event.parse(alarm))
+    tasks = sorted(backends.blackboard.list_tasks(orchestration.id), key=lambda t: t.task_id)
+    errors = [t.result.error if t.result is not None else None for t in tasks]
+    assert [e.type if e else None for e in errors] == ["InvalidToolInput", None, None, None]
+    assert errors[0] is not None and errors[0].message.startswith(
+        '`reason`: "this alarm\'s reason text" is a phrase of your instructions, not a value'
+    )
+
+
 def test_a_capability_that_already_gave_a_worker_is_refused_with_its_name() -> None:
     from blackboard import FabricationRequest, TaskResult
     from blackboard.records import utcnow
