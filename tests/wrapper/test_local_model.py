@@ -389,11 +389,11 @@ def test_a_reply_stops_after_a_call_that_would_not_run_or_repeats() -> None:
 def test_a_reply_stops_at_a_call_the_conversation_has_the_result_of() -> None:
     from wrapper.local_model import _answered_calls, _calls_done
 
-    earlier = {"service": "checkout-api"}
     messages = [
-        {"role": "assistant", "content": [{"toolUse": {"toolUseId": "t1", "name": "recent_deploys", "input": earlier}}]},
+        {"role": "assistant", "content": [{"toolUse": {"toolUseId": "t1", "name": "recent_deploys", "input": {}}}]},
         {"role": "user", "content": [{"toolResult": {"toolUseId": "t1", "status": "success", "content": []}}]},
     ]
+    messages[0]["content"][0]["toolUse"]["input"] = {"service": "checkout-api"}
     answered = frozenset(_answered_calls(messages))
     names = {"recent_deploys", "pager"}
     again = _call("recent_deploys", service="checkout-api")
