@@ -22,8 +22,8 @@ __all__ = ["chat_messages", "render_prompt"]
 def render_prompt(template: str | None, messages: Messages, specs: Sequence[ToolSpec], system: str | None) -> str:
     """The prompt for the next assistant turn.
 
-    A tool that a tool result of the conversation names (a worker made during the conversation) is described
-    right after that result instead of in the listing at the top: a listing that changed would change the prompt
+    A tool that a tool result of the conversation names before any call of it (a worker made during the
+    conversation) is described right after that result instead of in the listing at the top: a listing that changed would change the prompt
     from its first lines, and every later token would be evaluated again, turn after turn.
     """
     tools = {spec["name"]: _function(spec) for spec in specs}
@@ -50,12 +50,18 @@ def _function(spec: ToolSpec) -> dict[str, Any]:
 
 
 def _introduced_tools(messages: Messages, tools: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """The tools a tool result names as a JSON string value (``{"agent": "reason_reader"}``), by name."""
-    named: set[str] = set()
+    """The tools a tool result names as a JSON string value (``{"agent": "reason_reader"}``) before any call of them.
+
+    A tool called before it was named was listed then (a worker an earlier one reused): it stays in the listing.
+    """
+    called: set[str] = set()
+    introduced: set[str] = set()
     for message in messages:
         for block in message.get("content", []):
-            named |= _named(block.get("toolResult", {}).get("content", []))
-    return {name: tool for name, tool in tools.items() if name in named}
+            if "toolUse" in block:
+                called.add(block["toolUse"]["name"])
+            introduced |= _named(block.get("toolResult", {}).get("content", [])) - called
+    return {name: tool for name, tool in tools.items() if name in introduced}
 
 
 def _named(items: list[Any]) -> set[str]:

@@ -52,6 +52,17 @@ def test_a_tool_named_in_free_text_or_not_at_all_stays_in_the_listing() -> None:
     assert "can be called from now on" not in prompt
 
 
+def test_a_tool_called_before_a_result_names_it_stays_in_the_listing() -> None:
+    called = {"role": "assistant", "content": [{"toolUse": {"toolUseId": "t0", "name": "reason_reader", "input": {}}}]}
+    answered = {"role": "user", "content": [{"toolResult": {"toolUseId": "t0", "status": "error", "content": []}}]}
+    reused = made(json.dumps({"agent": "reason_reader", "reused": True}))
+    before = render_prompt(None, [EVENT], [spec("pager"), spec("reason_reader")], "sys")
+    after = render_prompt(None, [EVENT, called, answered, ASKED, reused], [spec("pager"), spec("reason_reader")], "sys")
+    assert listing(after) == ["pager", "reason_reader"]  # it was listed when it was called: the listing stays
+    assert after.startswith(before.removesuffix("<|im_start|>assistant\n"))
+    assert "can be called from now on" not in after
+
+
 def test_when_every_tool_was_made_in_the_conversation_the_listing_stays() -> None:
     conversation = [EVENT, ASKED, made(json.dumps({"agent": "reason_reader"}))]
     prompt = render_prompt(None, conversation, [spec("reason_reader")], "sys")
