@@ -80,3 +80,29 @@ def test_incident_plans_fabricates_runs_and_answers(model_installed: Path, tmp_p
 
     assert summary["model_calls"]["planner"] >= 3 and summary["model_calls"]["fabricator"] >= 1  # a draft at least
     assert summary["tokens"] > 0 and summary["waves"] >= 2
+
+
+def test_a_second_run_calls_the_worker_of_the_first_with_the_alarm_text(model_installed: Path, tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    first = CliRunner().invoke(app, ["demo", "--home", str(home), "--json"])
+    assert first.exit_code == 0, first.stdout
+    with LocalRuntime(home, start=False) as runtime:
+        made = [m for m in runtime.backends.registry.list_agents() if m.origin is AgentOrigin.FABRICATOR]
+    if not made:
+        pytest.skip("the first run published no worker (its refusal is checked by the test above)")
+
+    again = CliRunner().invoke(app, ["demo", "--home", str(home), "--json"])
+    summary = json.loads(again.stdout)
+    assert again.exit_code == 0 and summary["status"] == "completed", summary
+    with LocalRuntime(home, start=False) as runtime:
+        tasks = runtime.orchestration(summary["orchestration_id"]).tasks
+        versions = [m for m in runtime.backends.registry.list_agents() if m.origin is AgentOrigin.FABRICATOR]
+    assert [(m.name, m.version) for m in versions] == [(made[0].name, made[0].version)]  # nothing written again
+    event = json.loads((Path(__file__).parents[2] / "examples/incident/event.json").read_text())
+    reason = event["detail"]["state"]["reason"]
+    ran = [t for t in tasks if t.agent.name == made[0].name and t.state is TaskState.SUCCEEDED]
+    # The worker ran on the alarm's own text (a phrase of the runbook in its place is refused before it runs).
+    assert ran and ran[0].input["reason"] == reason, [t.input for t in tasks if t.agent.name == made[0].name]
+    assert all(t.input["reason"] == reason for t in ran)
+    (page,) = [t.result.output["page"] for t in tasks if t.agent.name == "pager" and t.result and t.result.output]
+    assert "25" in page and any(v in page for v in ("41", "57", "66")), page
