@@ -230,14 +230,18 @@ def copied_phrase(orchestration: Orchestration, instructions: str, call_input: d
     quote whole (``"..."`` or a code span: a value they dictate), is such a copy; the call is sent back naming the
     input, before a worker runs on it.
     """
+    phrases = [(name, leaf) for name, value in call_input.items() for leaf in _strings(value)]
+    phrases = [(name, leaf) for name, leaf in phrases if len(leaf.split()) >= _PHRASE_WORDS]
+    if not phrases:
+        return None  # most calls: nothing to read the conversation for
     told = context_text([], instructions, [])
-    observed = context_text([m for m in orchestration.conversation if m.get("role") == "user"], None, [])
     dictated = {" ".join(a.casefold().split()) for pair in _QUOTED.findall(instructions) for a in pair if a}
-    for name, value in call_input.items():
-        for leaf in _strings(value):
-            if len(leaf.split()) < _PHRASE_WORDS or " ".join(leaf.casefold().split()) in dictated:
-                continue
-            if not invented_values(leaf, told) and invented_values(leaf, observed):
+    copied = [(n, leaf) for n, leaf in phrases if " ".join(leaf.casefold().split()) not in dictated]
+    copied = [(n, leaf) for n, leaf in copied if not invented_values(leaf, told)]
+    if copied:
+        observed = context_text([m for m in orchestration.conversation if m.get("role") == "user"], None, [])
+        for name, leaf in copied:
+            if invented_values(leaf, observed):
                 return (
                     f"`{name}`: {json.dumps(leaf)[:80]} is a phrase of your instructions, not a value: pass the "
                     "value itself, copied from the event or an earlier result"
