@@ -12,7 +12,7 @@ from arbiter.prompts import FABRICATE_TOOL, REMINDER_PREFIX
 from blackboard import Orchestration, Task, TaskError, TaskMessage
 from blackboard.messages import NoteSnapshot
 from blackboard.records import TASK_ID_PATTERN
-from wrapper.grounding import context_text, invented_values
+from wrapper.grounding import context_text, invented_values, string_values
 from wrapper.schemas import input_problem
 
 __all__ = [
@@ -230,7 +230,7 @@ def copied_phrase(orchestration: Orchestration, instructions: str, call_input: d
     quote whole (``"..."`` or a code span: a value they dictate), is such a copy; the call is sent back naming the
     input, before a worker runs on it.
     """
-    phrases = [(name, leaf) for name, value in call_input.items() for leaf in _strings(value)]
+    phrases = [(name, leaf) for name, value in call_input.items() for leaf in string_values(value)]
     phrases = [(name, leaf) for name, leaf in phrases if len(leaf.split()) >= _PHRASE_WORDS]
     if not phrases:
         return None  # most calls: nothing to read the conversation for
@@ -250,16 +250,6 @@ def copied_phrase(orchestration: Orchestration, instructions: str, call_input: d
 
 
 _QUOTED = re.compile(r'"([^"\n]+)"|`([^`\n]+)`')
-
-
-def _strings(value: Any) -> list[str]:
-    if isinstance(value, str):
-        return [value]
-    if isinstance(value, dict):
-        return [leaf for item in value.values() for leaf in _strings(item)]
-    if isinstance(value, list):
-        return [leaf for item in value for leaf in _strings(item)]
-    return []
 
 
 def _invented_example_input(orchestration: Orchestration, examples: Any) -> str | None:

@@ -16,6 +16,8 @@ from typing import Any, cast
 from strands.types.content import Messages
 from strands.types.tools import ToolSpec
 
+from wrapper.grounding import string_values
+
 __all__ = ["chat_messages", "render_prompt"]
 
 
@@ -23,8 +25,9 @@ def render_prompt(template: str | None, messages: Messages, specs: Sequence[Tool
     """The prompt for the next assistant turn.
 
     A tool that a tool result of the conversation names before any call of it (a worker made during the
-    conversation) is described right after that result instead of in the listing at the top: a listing that changed would change the prompt
-    from its first lines, and every later token would be evaluated again, turn after turn.
+    conversation) is described right after that result instead of in the listing at the top: a listing that
+    changed would change the prompt from its first lines, and every later token would be evaluated again, turn
+    after turn.
     """
     tools = {spec["name"]: _function(spec) for spec in specs}
     introduced = _introduced_tools(messages, tools)
@@ -66,7 +69,7 @@ def _introduced_tools(messages: Messages, tools: dict[str, dict[str, Any]]) -> d
 
 def _named(items: list[Any]) -> set[str]:
     """The string values of a tool result's JSON content."""
-    return set().union(*(_strings(_json_of(item)) for item in items))
+    return {text for item in items for text in string_values(_json_of(item))}
 
 
 def _json_of(item: Any) -> Any:
@@ -76,16 +79,6 @@ def _json_of(item: Any) -> Any:
         return json.loads(str(item.get("text", "")))
     except ValueError:
         return None
-
-
-def _strings(value: Any) -> set[str]:
-    if isinstance(value, str):
-        return {value}
-    if isinstance(value, dict):
-        return set().union(*(_strings(v) for v in value.values()))
-    if isinstance(value, list):
-        return set().union(*(_strings(v) for v in value))
-    return set()
 
 
 def chat_messages(

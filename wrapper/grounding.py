@@ -20,7 +20,7 @@ import re
 from collections.abc import Iterable, Sequence
 from typing import Any, TypeVar
 
-__all__ = ["context_text", "invented_values", "split_grounded"]
+__all__ = ["context_text", "invented_values", "split_grounded", "string_values"]
 
 C = TypeVar("C")
 
@@ -53,6 +53,11 @@ def _leaves(value: Any) -> Iterable[Any]:
             yield from _leaves(item)
     else:
         yield value
+
+
+def string_values(value: Any) -> list[str]:
+    """The strings among the leaves of a JSON value, in order."""
+    return [leaf for leaf in _leaves(value) if isinstance(leaf, str)]
 
 
 def _number_forms(value: float) -> set[str]:
