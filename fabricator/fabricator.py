@@ -55,6 +55,7 @@ from fabricator.harness import Candidate, Check, ValidationReport, run_probes, v
 from fabricator.names import with_missing_imports
 from fabricator.policy import DEFAULT_POLICY, Policy
 from fabricator.publisher import publish, safe_name
+from fabricator.repairs import with_required_parameters
 from fabricator.reuse import find_existing
 from wrapper.matching import Matcher
 from wrapper.sandbox import SandboxPool
@@ -336,7 +337,7 @@ class Fabricator:
                 logger.warning("attempt=<%d> | %s", attempt, exc)
                 continue
             sample = 0
-            draft = self._with_missing_imports(draft)
+            draft = self._repaired(draft)
             seen = _code_key(draft)
             if seen in refused:
                 # Shown its refused code, a small greedy model often gives it back unchanged; checking it again would
@@ -403,7 +404,7 @@ class Fabricator:
                 feedback, previous = "", ""
                 logger.warning("partner=<%d> | %s", partner, exc)
                 continue
-            draft = self._with_missing_imports(draft)
+            draft = self._repaired(draft)
             if _code_key(draft) == _code_key(first.draft):
                 same = Check(
                     name="cross_check",
@@ -440,13 +441,20 @@ class Fabricator:
         )
         raise FabricationFailedError(written, unconfirmed, first.report)
 
-    def _with_missing_imports(self, draft: Draft) -> Draft:
-        """The draft with the imports it reads but forgot, when certain (``sdk``, an allowed module by its name)."""
-        code, added = with_missing_imports(draft.code, self.policy.allowed_imports)
-        if not added:
+    def _repaired(self, draft: Draft) -> Draft:
+        """The draft with the repairs that are certain (see :mod:`fabricator.repairs`).
+
+        The imports it reads but forgot (``sdk``, an allowed module by its name), and in its input schema the
+        handler's parameters without a default as required.
+        """
+        code, imports = with_missing_imports(draft.code, self.policy.allowed_imports)
+        schema, required = with_required_parameters(code, draft.input_schema)
+        if not imports and not required:
             return draft
-        logger.info("name=<%s>, added=<%s> | added imports the draft reads but forgot", draft.name, "; ".join(added))
-        return draft.model_copy(update={"code": code})
+        logger.info(
+            "name=<%s>, imports=<%s>, required=<%s> | repaired the draft", draft.name, "; ".join(imports), required
+        )
+        return draft.model_copy(update={"code": code, "input_schema": schema})
 
     def _probe(self, candidate: Candidate, inputs: list[dict[str, Any]]) -> list[Check]:
         return run_probes(
