@@ -17,7 +17,12 @@ import symtable
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 
+from wrapper import sdk
+
 __all__ = ["UndefinedName", "undefined_names", "with_missing_imports"]
+
+#: The worker SDK's exceptions, which a draft raises by their bare names as often as through ``sdk.``.
+_SDK_ERRORS = frozenset(name for name in sdk.__all__ if name.endswith("Error"))
 
 #: Names every module has without defining them.
 _MODULE_NAMES = frozenset({"__name__", "__doc__", "__file__", "__spec__", "__loader__", "__package__", "__builtins__"})
@@ -48,9 +53,14 @@ def _first_read(tree: ast.AST, name: str) -> int:
 
 
 def _import_line(name: str, modules: Collection[str]) -> str | None:
-    """The one import that binds ``name``: ``sdk``, an allowed module, or the package of one (``wrapper.sdk.X``)."""
+    """The one import that binds ``name``, or ``None``.
+
+    ``sdk``, an error class of it, an allowed module, or the package of one (``wrapper`` for ``wrapper.sdk.X``).
+    """
     if name == "sdk":
         return "from wrapper import sdk"
+    if name in _SDK_ERRORS:
+        return f"from wrapper.sdk import {name}"
     if name in modules:
         return f"import {name}"
     inside = [module for module in modules if module.startswith(f"{name}.")]

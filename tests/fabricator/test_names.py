@@ -147,6 +147,16 @@ def test_a_draft_that_names_the_sdk_by_its_package_gets_the_package_imported(poo
     assert with_missing_imports("def handler(u):\n    return a.b(u)\n", {"a.b", "a.c"})[1] == []
 
 
+def test_an_sdk_error_raised_by_its_bare_name_gets_imported(pool: SandboxPool) -> None:
+    bare = UNIMPORTED_SDK.replace("sdk.NonRetryableError", "NonRetryableError")
+    result, model, backends = fabricate(pool, bare)
+    assert result.attempts == 1 and model.calls == 1  # the policy allows it and the sandbox runs it
+    assert backends.code_store.get(result.agent.code.sha256).decode() == (
+        "from wrapper.sdk import NonRetryableError\n" + bare
+    )
+    assert with_missing_imports("def handler(x):\n    return note(x)\n", {"re"})[1] == []  # not an error class
+
+
 def test_a_name_nothing_can_import_is_sent_back_to_the_model(pool: SandboxPool) -> None:
     unknown = UNIMPORTED_SDK.replace("sdk.NonRetryableError", "InputError")
     fixed = unknown.replace("InputError", "ValueError")
