@@ -33,13 +33,21 @@ class SlowModel(ScriptedModel):
             yield event
 
 
+EVENT = {"source": "t", "detail-type": "T", "detail": {}}
+
+
+def planning_in_thread(coordinator: Coordinator, model: SlowModel) -> threading.Thread:
+    """Start an orchestration on a thread of its own; return once its model call has begun (and waits)."""
+    starter = threading.Thread(target=coordinator.start, args=(Event.parse(EVENT),))
+    starter.start()
+    assert model.entered.wait(10)
+    return starter
+
+
 def test_watchdog_does_not_plan_an_orchestration_being_planned(backends: Backends) -> None:
     model = SlowModel([{"text": "done"}])
     coordinator = Coordinator(backends, Planner(model, SYSTEM_PROMPT))
-    event = Event.parse({"source": "t", "detail-type": "T", "detail": {}})
-    starter = threading.Thread(target=coordinator.start, args=(event,))
-    starter.start()
-    assert model.entered.wait(10)
+    starter = planning_in_thread(coordinator, model)
     # Even a sweep that treats everything as stalled (as after a restart) leaves it alone while the model thinks.
     report = Sweeper(coordinator, stalled_after=0).sweep(resume=True)
     model.release.set()
@@ -57,10 +65,7 @@ def test_a_turn_longer_than_its_lease_is_not_planned_again_by_another_coordinato
     # that must be renewed several times while the model thinks.
     planning = Coordinator(backends, Planner(model, SYSTEM_PROMPT), EngineSettings(lease_seconds=1.0))
     watching = Coordinator(backends, Planner(other, SYSTEM_PROMPT))
-    event = Event.parse({"source": "t", "detail-type": "T", "detail": {}})
-    starter = threading.Thread(target=planning.start, args=(event,))
-    starter.start()
-    assert model.entered.wait(10)
+    starter = planning_in_thread(planning, model)
     (orchestration,) = backends.blackboard.list_orchestrations()
     assert orchestration.planner is not None and orchestration.planning_expires_at is not None
     # Past a whole lease period: the lease is still held because it is renewed.
@@ -95,7 +100,7 @@ def test_a_turn_is_stored_on_the_version_its_lease_wrote_without_reading_it_agai
 
     monkeypatch.setattr(backends.blackboard, "get_orchestration", counted)
     coordinator = Coordinator(backends, Planner(ScriptedModel([{"text": "done"}]), SYSTEM_PROMPT))
-    orchestration = coordinator.start(Event.parse({"source": "t", "detail-type": "T", "detail": {}}))
+    orchestration = coordinator.start(Event.parse(EVENT))
     assert orchestration.output == "done"
     assert "after_turn" not in reads
 
@@ -103,10 +108,7 @@ def test_a_turn_is_stored_on_the_version_its_lease_wrote_without_reading_it_agai
 def test_a_turn_whose_orchestration_was_written_meanwhile_is_dropped(backends: Backends) -> None:
     model = SlowModel([{"text": "too late"}])
     coordinator = Coordinator(backends, Planner(model, SYSTEM_PROMPT))
-    event = Event.parse({"source": "t", "detail-type": "T", "detail": {}})
-    starter = threading.Thread(target=coordinator.start, args=(event,))
-    starter.start()
-    assert model.entered.wait(10)
+    starter = planning_in_thread(coordinator, model)
     (orchestration,) = backends.blackboard.list_orchestrations()
     # Another turn took the lease meanwhile (as after an expiry, in another process).
     other = backends.blackboard.update_orchestration(orchestration, planner="elsewhere#1")
