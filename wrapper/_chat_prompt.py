@@ -110,7 +110,8 @@ def chat_messages(
                 status = result.get("status", "success")
                 items = result.get("content", [])
                 body = " ".join(_result_text(item) for item in items)
-                for tool in [t for t in pending if t in _named(items)]:
+                named = _named(items) if pending else set()
+                for tool in [t for t in pending if t in named]:
                     body += f"\nThe tool `{tool}` can be called from now on: {json.dumps(pending.pop(tool))}"
                 results.append({"role": "tool", "content": f"{name} ({status}): {body}"})
         if message["role"] == "assistant":
