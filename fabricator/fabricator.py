@@ -50,13 +50,14 @@ from fabricator.compare import compare, shown
 from fabricator.constants import ENV_FABRICATOR_TESTS
 from fabricator.crosscheck import PARTNER_DRAFTS, agreement, cross_check_enabled, probe_inputs
 from fabricator.exceptions import FabricatorError
-from fabricator.generator import Draft, GenerationError, Generator
+from fabricator.generator import CodeRefused, Draft, GenerationError, Generator
 from fabricator.harness import Candidate, Check, ValidationReport, run_probes, validate
 from fabricator.names import with_missing_imports
 from fabricator.policy import DEFAULT_POLICY, Policy
 from fabricator.publisher import publish, safe_name
 from fabricator.repairs import with_required_parameters
 from fabricator.reuse import find_existing
+from wrapper.field_checks import FieldCheck
 from wrapper.matching import Matcher
 from wrapper.sandbox import SandboxPool
 from wrapper.schemas import modern_bounds
@@ -199,17 +200,17 @@ _REPEATED = (
 )
 
 
-def _code_key(draft: Draft) -> str:
+def _code_key(code: str, *schemas: Any) -> str:
     """The same key for the same draft whatever its comments and layout: its code's syntax tree and its schemas.
 
-    The schemas count: the same code refused for an incomplete schema is worth checking with a complete one.
+    The schemas count: the same code refused for an incomplete schema is worth checking with a complete one. Code
+    refused before its schemas were written is keyed by the code alone.
     """
     try:
-        code = ast.dump(ast.parse(draft.code))
+        tree = ast.dump(ast.parse(code))
     except (SyntaxError, ValueError):
-        code = "\n".join(line.rstrip() for line in draft.code.strip().splitlines())
-    schemas = json.dumps([draft.input_schema, draft.output_schema], sort_keys=True, default=str)
-    return f"{code}\n{schemas}"
+        tree = "\n".join(line.rstrip() for line in code.strip().splitlines())
+    return f"{tree}\n{json.dumps(list(schemas), sort_keys=True, default=str)}" if schemas else tree
 
 
 def _with_checks(report: ValidationReport, checks: list[Check]) -> ValidationReport:
@@ -328,17 +329,31 @@ class Fabricator:
         refused: set[str] = set()
         viable: list[_Viable] = []  # vote: drafts that passed everything but some generated tests
         taken = {m.name for m in self.backends.registry.list_agents()}
+        early: list[ValidationReport] = []  # the reports of the code checks, last one last
+        check = self._code_check(examples, early) if examples else None
         for attempt in range(1, self.max_attempts + 1):
             try:
                 with tracing.start_span("fabricator.generate", attributes={"arbiter.fabrication_attempt": attempt}):
-                    draft = self.generator.draft(request, taken, feedback, [*examples, *tests], previous, sample=sample)
+                    draft = self.generator.draft(
+                        request, taken, feedback, [*examples, *tests], previous, sample=sample, code_check=check
+                    )
+            except CodeRefused as refusal:
+                seen = _code_key(refusal.code)
+                logger.info("attempt=<%d> | the code failed the caller's examples; the rest was not written", attempt)
+                if seen in refused:
+                    feedback, previous, sample = f"{refusal.problem}\n{_REPEATED}", "", attempt
+                else:
+                    refused.add(seen)
+                    feedback, previous, sample = refusal.problem, refusal.code, 0
+                report = early[-1] if early else None
+                continue
             except GenerationError as exc:
                 feedback, report, sample = str(exc), None, 0
                 logger.warning("attempt=<%d> | %s", attempt, exc)
                 continue
             sample = 0
             draft = self._repaired(draft)
-            seen = _code_key(draft)
+            seen = _code_key(draft.code, draft.input_schema, draft.output_schema)
             if seen in refused:
                 # Shown its refused code, a small greedy model often gives it back unchanged; checking it again would
                 # only repeat the refusal, so the next attempt starts from scratch with a sampled draft.
@@ -405,7 +420,9 @@ class Fabricator:
                 logger.warning("partner=<%d> | %s", partner, exc)
                 continue
             draft = self._repaired(draft)
-            if _code_key(draft) == _code_key(first.draft):
+            if _code_key(draft.code, draft.input_schema, draft.output_schema) == _code_key(
+                first.draft.code, first.draft.input_schema, first.draft.output_schema
+            ):
                 same = Check(
                     name="cross_check",
                     passed=True,
@@ -440,6 +457,31 @@ class Fabricator:
             + (points[0] if points else f"- the second candidate: {feedback[:400] or 'not written'}")
         )
         raise FabricationFailedError(written, unconfirmed, first.report)
+
+    def _code_check(self, examples: list[Case], reports: list[ValidationReport]) -> FieldCheck:
+        """A check of a draft's code on its own, as soon as it is written: the static checks and the caller's examples.
+
+        A draft whose code fails them would be refused whatever its name, description and schemas, so a model that
+        writes the code first (the local model) is not asked for those. Each check's report is added to ``reports``.
+        """
+
+        def check(code: str) -> str | None:
+            repaired, _ = with_missing_imports(code, self.policy.allowed_imports)
+            candidate = Candidate(
+                name="draft", description="", code=repaired, input_schema={"type": "object"}, cases=examples
+            )
+            report = validate(
+                candidate,
+                sandbox=self.sandbox,
+                model_spec=self.model_spec,
+                policy=self.policy,
+                timeout_seconds=self.sample_timeout,
+                code_only=True,
+            )
+            reports.append(report)
+            return None if report.passed else report.to_feedback()
+
+        return check
 
     def _repaired(self, draft: Draft) -> Draft:
         """The draft with the repairs that are certain (see :mod:`fabricator.repairs`).

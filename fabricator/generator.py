@@ -31,6 +31,7 @@ from fabricator.prompts import (
     system_prompt,
     tests_prompt,
 )
+from wrapper.field_checks import FieldCheck, FieldRefused, field_checks
 from wrapper.loops import run_coroutine
 from wrapper.models import track_usage
 from wrapper.sampling import sampled
@@ -38,7 +39,7 @@ from wrapper.sampling import sampled
 if TYPE_CHECKING:
     from strands.models import Model
 
-__all__ = ["CaseTable", "Derivation", "Draft", "GenerationError", "Generator"]
+__all__ = ["CaseTable", "CodeRefused", "Derivation", "Draft", "GenerationError", "Generator"]
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -94,6 +95,20 @@ class GenerationError(FabricatorError):
     retryable = True
 
 
+class CodeRefused(FabricatorError):
+    """A draft's code was refused by the caller's check as soon as it was written; the rest was not asked for.
+
+    Attributes:
+        code: the code written.
+        problem: why it was refused (the check's words).
+    """
+
+    def __init__(self, code: str, problem: str) -> None:
+        self.code = code
+        self.problem = problem
+        super().__init__(f"the draft's code was refused: {problem[:500]}")
+
+
 class Generator:
     """Writes tests, drafts and derivations with any Strands model.
 
@@ -119,18 +134,29 @@ class Generator:
         cases: Iterable[Case] = (),
         previous: str = "",
         sample: int = 0,
+        code_check: FieldCheck | None = None,
     ) -> Draft:
         """Write one draft for ``request`` that passes ``cases``, avoiding the ``taken`` names.
 
         After a refusal, ``previous`` is the refused code and ``feedback`` what to fix in it. ``sample`` above 0 asks
         for a sampled draft (at :data:`DRAFT_TEMPERATURE`, with ``sample`` as its seed) instead of the model's most
-        likely one: another candidate for the same prompt.
+        likely one: another candidate for the same prompt. ``code_check(code)`` judges the code as soon as it is
+        written, for a model that writes it first (the local model; see :mod:`wrapper.field_checks`).
+
+        Raises:
+            CodeRefused: ``code_check`` refused the code; the rest of the draft was not written.
+            GenerationError: the model did not answer.
         """
         prompt = request_prompt(request, taken, feedback, list(cases), previous)
-        if sample <= 0:
-            return self._ask(self._system_prompt, prompt, Draft)
-        with sampled(DRAFT_TEMPERATURE, seed=sample):
-            return self._ask(self._system_prompt, prompt, Draft)
+        checks = {} if code_check is None else {"code": code_check}
+        try:
+            with field_checks(checks):
+                if sample <= 0:
+                    return self._ask(self._system_prompt, prompt, Draft)
+                with sampled(DRAFT_TEMPERATURE, seed=sample):
+                    return self._ask(self._system_prompt, prompt, Draft)
+        except FieldRefused as refused:
+            raise CodeRefused(refused.value, refused.problem) from refused
 
     def tests(self, request: FabricationRequest, examples: list[Case], count: int) -> list[Case]:
         """About ``count`` test cases for ``request``'s capability, read from the asserts the model writes.
@@ -162,6 +188,8 @@ class Generator:
         messages: list[dict[str, Any]] = [{"role": "user", "content": [{"text": prompt}]}]
         try:
             return run_coroutine(lambda: self._structured(output, messages, system))
+        except FieldRefused:
+            raise
         except Exception as exc:
             raise GenerationError(
                 f"the model did not write a {output.__name__}: {type(exc).__name__}: {str(exc)[:2000]}"

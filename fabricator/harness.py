@@ -164,6 +164,7 @@ def validate(
     policy: Policy = DEFAULT_POLICY,
     timeout_seconds: float = 20.0,
     runs_only: bool = False,
+    code_only: bool = False,
 ) -> ValidationReport:
     """Run every check on ``candidate`` and report.
 
@@ -175,6 +176,8 @@ def validate(
         timeout_seconds: wall-clock limit of each sample run.
         runs_only: run the cases and samples only, without the static checks (for a registered agent that passed
             them when it was published, checked again before it is reused).
+        code_only: judge the code alone, before its schemas exist: the checks of the code (policy, compile,
+            names), then the cases, their outputs compared with no schema.
 
     Returns:
         The report; ``passed`` tells whether the candidate may be registered.
@@ -183,7 +186,7 @@ def validate(
         HarnessError: the sandbox machinery failed (not the candidate); retryable.
     """
     with tracing.start_span("fabricator.validate", attributes={"arbiter.agent": candidate.name}) as span:
-        report = _validate(candidate, sandbox, model_spec, policy, timeout_seconds, runs_only)
+        report = _validate(candidate, sandbox, model_spec, policy, timeout_seconds, runs_only, code_only)
         if span is not None:
             span.set_attribute("arbiter.passed", report.passed)
         return report
@@ -196,6 +199,7 @@ def _validate(
     policy: Policy,
     timeout_seconds: float,
     runs_only: bool,
+    code_only: bool = False,
 ) -> ValidationReport:
     started = time.perf_counter()
     static: list[tuple[str, Callable[[], tuple[bool, str]]]] = [
@@ -206,6 +210,8 @@ def _validate(
         ("output_schema", lambda: _output_schema(candidate.output_schema)),
         ("signature", lambda: _signature(candidate.code, candidate.input_schema)),
     ]
+    if code_only:
+        static = static[:3]  # policy, compile, names: what the code alone decides
     checks: list[Check] = []
     for name, run in [] if runs_only else static:
         checks.append(_timed(name, run))
@@ -217,7 +223,8 @@ def _validate(
     for case in candidate.cases:
         named.append((f"{case.origin}[{counters[case.origin]}]", case.input, case))
         counters[case.origin] += 1
-    named += [(f"sample[{i}]", sample, None) for i, sample in enumerate(candidate.sample_inputs)]
+    if not code_only:
+        named += [(f"sample[{i}]", sample, None) for i, sample in enumerate(candidate.sample_inputs)]
     runs = [
         (
             name,

@@ -58,6 +58,7 @@ from wrapper._fenced_tool_calls import ParsedCall, parse_reply
 from wrapper._prompt_states import PromptStateStore, common_prefix
 from wrapper.constants import ENV_PROMPT_STATE_BYTES
 from wrapper.exceptions import ModelConfigurationError, WrapperError
+from wrapper.field_checks import FieldRefused, current_field_checks
 from wrapper.grounding import context_text, invented_values, split_grounded
 from wrapper.model_store import default_model_path, model_identity, models_dir, resolve_model_file
 from wrapper.sampling import current_sampling
@@ -395,11 +396,16 @@ class LocalModel(Model):
 
         Raises:
             LocalModelError: the model could not be loaded.
+            FieldRefused: a field the caller checks was refused (after the usage event).
             pydantic.ValidationError: the object does not validate (e.g. a constraint the grammar cannot express).
         """
         schema = output_model.model_json_schema()
         loaded = self._load()
-        value, usage = await asyncio.to_thread(self._fill, loaded, prompt, schema, system_prompt, lambda rest: None)
+        try:
+            value, usage = await asyncio.to_thread(self._fill, loaded, prompt, schema, system_prompt, lambda rest: None)
+        except FieldRefused as refused:
+            yield {"event": _metadata(*refused.usage)}
+            raise
         yield {"event": _metadata(*usage)}
         yield {"output": output_model.model_validate(value)}
 
@@ -417,6 +423,10 @@ class LocalModel(Model):
         model writes code, in a fenced block, instead of escaped inside a JSON string (where a small model breaks
         its backslashes and quotes). The other fields are then constrained to their schema, with the code above
         them in the conversation. ``ask`` gives the user message that asks for those (``None``: no message).
+
+        Raises:
+            FieldRefused: a code field the caller checks (:mod:`wrapper.field_checks`) was refused; the rest is not
+                written.
         """
         conversation: Messages = list(messages)
         value: dict[str, Any] = {}
@@ -441,6 +451,10 @@ class LocalModel(Model):
                 text, (more_in, more_out) = self._complete(loaded, chat, None, forced=True, stop=["```"])
             tokens_in, tokens_out = tokens_in + more_in, tokens_out + more_out
             value[name] = text.strip("\n") + "\n"
+            check = current_field_checks().get(name)
+            problem = None if check is None else check(value[name])
+            if problem is not None:
+                raise FieldRefused(name, value[name], problem, (tokens_in, tokens_out))
             conversation.append({"role": "assistant", "content": [{"text": f"{fence}{value[name]}```"}]})
         rest = _without(schema, set(value))
         if value and not rest.get("properties"):

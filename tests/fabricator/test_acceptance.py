@@ -15,6 +15,7 @@ from blackboard import AgentManifest, Backends, FabricationRequest, RecordValida
 from fabricator.exceptions import FabricatorError
 from fabricator.fabricator import FabricationFailedError, Fabricator
 from tests.fabrication_turns import case_table_turn
+from wrapper.field_checks import FieldRefused, current_field_checks
 from wrapper.sampling import current_sampling
 from wrapper.sandbox import SandboxPool
 from wrapper.testing import ScriptedModel
@@ -364,3 +365,62 @@ def test_the_tests_mode_comes_from_the_argument_then_the_environment_then_off(
     monkeypatch.setenv("ARBITER_FABRICATOR_TESTS", "sometimes")
     with pytest.raises(FabricatorError, match="ARBITER_FABRICATOR_TESTS must be one of vote, settle, strict, off"):
         Fabricator(backends, ScriptedModel([]), pool)
+
+
+class CodeFirstModel(ScriptedModel):
+    """A ScriptedModel that writes a structured answer's code first, as the local model does: a code field the
+    caller checks (``wrapper.field_checks``) and refuses ends the answer there."""
+
+    async def structured_output(  # type: ignore[override]
+        self, output_model: Any, prompt: Any, system_prompt: str | None = None, **kwargs: Any
+    ) -> Any:
+        async for event in super().structured_output(output_model, prompt, system_prompt, **kwargs):
+            code = getattr(event.get("output"), "code", None)
+            check = current_field_checks().get("code")
+            problem = None if code is None or check is None else check(code)
+            if problem is not None:
+                raise FieldRefused("code", code, problem)
+            yield event
+
+
+def test_code_that_fails_an_example_is_refused_before_the_rest_of_the_draft_is_written(
+    backends: Backends, pool: SandboxPool
+) -> None:
+    # Only the code of the first draft counts: a code-first model would not have written its name or schemas.
+    fab = Fabricator(
+        backends, CodeFirstModel([draft(WRONG, name="never_written"), draft(RIGHT)]), pool, sample_timeout=5
+    )
+    result = fab.fabricate(request())
+    assert result.attempts == 2 and result.agent.name == "alarm_reason_reader"
+    feedback = prompt(fab, 1)
+    assert "Your previous code" in feedback and "example[0]" in feedback and "expected 3 items" in feedback
+    assert result.report is not None and [c.name for c in result.report.checks][:6] == [
+        "policy",
+        "compile",
+        "names",
+        "schema",
+        "output_schema",
+        "signature",
+    ]
+
+
+def test_code_refused_early_on_every_attempt_fails_with_the_comparison_and_publishes_nothing(
+    backends: Backends, pool: SandboxPool
+) -> None:
+    uses_os = "import os\n\n\ndef handler(reason: str) -> dict:\n    return {'cwd': os.getcwd()}\n"
+    fab = Fabricator(backends, CodeFirstModel([draft(uses_os), draft(WRONG)]), pool, sample_timeout=5, max_attempts=2)
+    with pytest.raises(FabricationFailedError) as failed:
+        fab.fabricate(request())
+    assert "policy" in prompt(fab, 1)  # the first refusal was the policy's, before anything ran
+    report = failed.value.report
+    assert report is not None and [c.name for c in report.checks] == ["policy", "compile", "names", "example[0]"]
+    assert report.failed[0].got == {"datapoints": [3.0], "threshold": 3.0}
+    assert "expected 3 items" in failed.value.feedback and list(backends.registry.list_agents()) == []
+
+
+def test_code_refused_early_and_written_again_is_not_checked_again(backends: Backends, pool: SandboxPool) -> None:
+    model = CodeFirstModel([draft(WRONG), draft(WRONG + "\n# again\n"), draft(RIGHT)])
+    fab = Fabricator(backends, model, pool, sample_timeout=5)
+    result = fab.fabricate(request())
+    assert result.attempts == 3
+    assert "repeated code that was already refused" in prompt(fab, 2) and "Your previous code" not in prompt(fab, 2)

@@ -20,6 +20,7 @@ from strands import Agent
 
 from wrapper._chat_prompt import chat_messages
 from wrapper.exceptions import ModelConfigurationError
+from wrapper.field_checks import FieldRefused, field_checks
 from wrapper.local_model import LocalModel, _Loaded
 from wrapper.sampling import sampled
 
@@ -325,6 +326,38 @@ def test_a_code_field_is_written_as_a_code_block_then_the_rest_as_json(gguf: Pat
     assert "- name (string, required)" in second["prompt"] and "- code" not in second["prompt"]
     assert second["grammar"] is None  # free JSON first; {"name": 1} does not fit, so under the grammar:
     assert "code" not in third["grammar"]._grammar  # ... and no longer in the object asked for
+
+
+def test_a_code_field_the_caller_refuses_ends_the_answer_before_the_rest(gguf: Path) -> None:
+    class Module(BaseModel):
+        name: str
+        code: str = Field(json_schema_extra={"contentMediaType": "text/x-python"})
+
+    code = "def handler(text):\n    return {}\n"
+    prompt: Any = [{"role": "user", "content": [{"text": "count"}]}]
+    model, fake = model_with(gguf, [code, '{"name": "never_asked"}'])
+    seen: list[str] = []
+    events: list[Any] = []
+
+    def refuse(value: str) -> str | None:
+        seen.append(value)
+        return "handler(text='a') returned {}; expected {'n': 0}"
+
+    async def collect() -> None:
+        async for event in model.structured_output(Module, prompt):
+            events.append(event)
+
+    with field_checks({"code": refuse}), pytest.raises(FieldRefused) as refused:
+        asyncio.run(collect())
+    assert (refused.value.field, refused.value.value) == ("code", code)
+    assert "expected {'n': 0}" in refused.value.problem
+    assert seen == [code] and len(fake.requests) == 1  # the name was never asked for
+    assert events[0]["event"]["metadata"]["usage"]["outputTokens"] > 0  # the code's tokens are still reported
+
+    accepted, fake = model_with(gguf, [code, '{"name": "empty_counter"}'])
+    with field_checks({"code": lambda value: None}):
+        result = Agent(model=accepted, callback_handler=None)("count", structured_output_model=Module)
+    assert result.structured_output == Module(name="empty_counter", code=code) and len(fake.requests) == 2
 
 
 def test_tool_results_are_named_for_the_template() -> None:
