@@ -200,6 +200,22 @@ _REPEATED = (
 )
 
 
+#: Told to the model when a draft and its fix were both refused: the next draft is written afresh.
+_AFRESH = "Your last two drafts were refused. Write the module again from the start, another way."
+
+
+def _next_attempt(evidence: str, code: str, previous: str, attempt: int) -> tuple[str, str, int]:
+    """The next attempt's feedback, the code it fixes ("": none) and its sample seed (0: the most likely draft).
+
+    A refused draft is shown to the model to fix; a refused fix is followed by a sampled draft from scratch, with
+    the evidence of the refusal: measured with the offline 1.5B model, its second fix of the same code rarely
+    passed where a fresh sample of the first prompt often did.
+    """
+    if not previous:
+        return evidence, code, 0
+    return f"{evidence}\n{_AFRESH}", "", attempt
+
+
 def _code_key(code: str, *schemas: Any) -> str:
     """The same key for the same draft whatever its comments and layout: its code's syntax tree and its schemas.
 
@@ -344,7 +360,7 @@ class Fabricator:
                     feedback, previous, sample = f"{refusal.problem}\n{_REPEATED}", "", attempt
                 else:
                     refused.add(seen)
-                    feedback, previous, sample = refusal.problem, refusal.code, 0
+                    feedback, previous, sample = _next_attempt(refusal.problem, refusal.code, previous, attempt)
                 report = early[-1] if early else None
                 continue
             except GenerationError as exc:
@@ -391,7 +407,7 @@ class Fabricator:
                         _Viable(draft, candidate, report), request, taken, [*examples, *tests], attempt
                     )
                 return self._publish(request, draft, candidate, report, attempt, started)
-            feedback, previous = report.to_feedback(), draft.code
+            feedback, previous, sample = _next_attempt(report.to_feedback(), draft.code, previous, attempt)
         if viable and (report is None or not _hard_failures(report)):
             feedback = _disagreement(viable)
         raise FabricationFailedError(self.max_attempts, feedback, report)

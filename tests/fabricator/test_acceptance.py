@@ -424,3 +424,23 @@ def test_code_refused_early_and_written_again_is_not_checked_again(backends: Bac
     result = fab.fabricate(request())
     assert result.attempts == 3
     assert "repeated code that was already refused" in prompt(fab, 2) and "Your previous code" not in prompt(fab, 2)
+
+
+def test_a_refused_fix_is_followed_by_a_sampled_draft_from_scratch(backends: Backends, pool: SandboxPool) -> None:
+    seen: list[Any] = []
+
+    class RecordingModel(ScriptedModel):
+        """A scripted model that records the sampling asked for on each call."""
+
+        def structured_output(self, *args: Any, **kwargs: Any) -> Any:
+            seen.append(current_sampling())
+            return super().structured_output(*args, **kwargs)
+
+    other_wrong = WRONG.replace("[0]", "[-1]")  # another program, as wrong
+    fab = Fabricator(backends, RecordingModel([draft(WRONG), draft(other_wrong), draft(RIGHT)]), pool, sample_timeout=5)
+    result = fab.fabricate(request())
+    assert result.attempts == 3
+    assert "Your previous code" in prompt(fab, 1) and seen[1] is None  # the first refusal: its code, to fix
+    third = prompt(fab, 2)
+    assert "Your previous code" not in third and "Your last two drafts were refused" in third  # the fix failed too
+    assert "example[0]" in third and seen[2] is not None and seen[2].temperature > 0
