@@ -39,7 +39,7 @@ from wrapper.sampling import sampled
 if TYPE_CHECKING:
     from strands.models import Model
 
-__all__ = ["CaseTable", "CodeRefused", "Derivation", "Draft", "GenerationError", "Generator"]
+__all__ = ["CaseTable", "CheckedDraft", "CodeRefused", "Derivation", "Draft", "GenerationError", "Generator"]
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -51,8 +51,12 @@ MAX_TABLE_CHARS = 2400
 MAX_DERIVATION_CHARS = 1500
 
 
-class Draft(BaseModel):
-    """A worker agent as the Fabricator's model writes it."""
+class CheckedDraft(BaseModel):
+    """A worker agent as the Fabricator's model writes it for a request with examples: no sample inputs.
+
+    The caller's examples are run with their expected outputs; a sample input only shows that the code runs, and a
+    small model writes the example's input again as its sample (a run, and its tokens, for nothing).
+    """
 
     name: str = Field(description="snake_case name that says what the worker does")
     description: str = Field(description="what it does, what it needs and what it returns, for a planner")
@@ -64,6 +68,11 @@ class Draft(BaseModel):
     output_schema: dict[str, Any] = Field(
         description="JSON Schema of what handler returns (for an object: its properties, types and required fields)"
     )
+
+
+class Draft(CheckedDraft):
+    """A worker agent as the Fabricator's model writes it."""
+
     sample_inputs: list[dict[str, Any]] = Field(
         default_factory=list, description="0 to 2 more realistic inputs that match the schema"
     )
@@ -141,22 +150,27 @@ class Generator:
         After a refusal, ``previous`` is the refused code and ``feedback`` what to fix in it. ``sample`` above 0 asks
         for a sampled draft (at :data:`DRAFT_TEMPERATURE`, with ``sample`` as its seed) instead of the model's most
         likely one: another candidate for the same prompt. ``code_check(code)`` judges the code as soon as it is
-        written, for a model that writes it first (the local model; see :mod:`wrapper.field_checks`).
+        written, for a model that writes it first (the local model; see :mod:`wrapper.field_checks`). With caller
+        examples among ``cases`` no sample inputs are asked for (:class:`CheckedDraft`).
 
         Raises:
             CodeRefused: ``code_check`` refused the code; the rest of the draft was not written.
             GenerationError: the model did not answer.
         """
-        prompt = request_prompt(request, taken, feedback, list(cases), previous)
+        cases = list(cases)
+        prompt = request_prompt(request, taken, feedback, cases, previous)
         checks = {} if code_check is None else {"code": code_check}
+        output: type[CheckedDraft] = CheckedDraft if any(c.origin == "example" for c in cases) else Draft
         try:
             with field_checks(checks):
                 if sample <= 0:
-                    return self._ask(self._system_prompt, prompt, Draft)
-                with sampled(DRAFT_TEMPERATURE, seed=sample):
-                    return self._ask(self._system_prompt, prompt, Draft)
+                    written = self._ask(self._system_prompt, prompt, output)
+                else:
+                    with sampled(DRAFT_TEMPERATURE, seed=sample):
+                        written = self._ask(self._system_prompt, prompt, output)
         except FieldRefused as refused:
             raise CodeRefused(refused.value, refused.problem) from refused
+        return written if isinstance(written, Draft) else Draft(**written.model_dump())
 
     def tests(self, request: FabricationRequest, examples: list[Case], count: int) -> list[Case]:
         """About ``count`` test cases for ``request``'s capability, read from the asserts the model writes.

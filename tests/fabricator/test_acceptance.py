@@ -444,3 +444,18 @@ def test_a_refused_fix_is_followed_by_a_sampled_draft_from_scratch(backends: Bac
     third = prompt(fab, 2)
     assert "Your previous code" not in third and "Your last two drafts were refused" in third  # the fix failed too
     assert "example[0]" in third and seen[2] is not None and seen[2].temperature > 0
+
+
+def test_a_request_with_examples_asks_for_no_sample_inputs(backends: Backends, pool: SandboxPool) -> None:
+    with_samples = draft(RIGHT, sample_inputs=[{"reason": REASON}])
+    fab = Fabricator(backends, ScriptedModel([with_samples]), pool, sample_timeout=5)
+    result = fab.fabricate(request())
+    asked = fab.generator.model.requests[0].output_model  # type: ignore[attr-defined]
+    assert "sample_inputs" not in asked.model_json_schema()["properties"]
+    assert result.report is not None and not any(c.name.startswith("sample[") for c in result.report.checks)
+
+    fab = Fabricator(memory_backends(), ScriptedModel([with_samples]), pool, sample_timeout=5)
+    result = fab.fabricate(request(examples=[]))
+    asked = fab.generator.model.requests[0].output_model  # type: ignore[attr-defined]
+    assert "sample_inputs" in asked.model_json_schema()["properties"]
+    assert result.report is not None and [c.name for c in result.report.checks][-1] == "sample[0]"
