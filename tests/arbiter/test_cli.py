@@ -111,10 +111,10 @@ def test_run_incident_example_fabricates_the_missing_worker(tmp_path: Path) -> N
     code, out, _ = invoke("agents", "show", "alarm_reason_parser", "--home", str(tmp_path), "--json")
     (agent,) = json.loads(out)
     assert agent["origin"] == "fabricator" and agent["state"] == "active" and agent["report"]["passed"]
+    # With an example to reproduce, the draft has no sample inputs.
     assert [c["name"] for c in agent["report"]["checks"]] == [
-        "policy", "compile", "names", "schema", "output_schema", "signature",
-        "example[0]",
-    ]  # fmt: skip: with an example to reproduce, the draft has no sample inputs
+        "policy", "compile", "names", "schema", "output_schema", "signature", "example[0]",
+    ]  # fmt: skip
     example = agent["report"]["checks"][6]
     assert example["expected"]["threshold"] == 25.0 and example["got"]["threshold"] == 25.0 and example["rule"]
     assert agent["stats"]["example_checks"] == 1 and agent["output_schema"]["type"] == "object"
