@@ -44,36 +44,33 @@ working as Python comments, then the result as the last line: expected = <the li
 
 
 def system_prompt(policy: Policy = DEFAULT_POLICY) -> str:
-    """The Fabricator's instructions (generated from the policy and the installed tool catalog).
+    """The Fabricator's instructions (generated from the policy and the installed tool catalog)."""
+    imports = ", ".join(sorted(policy.allowed_imports))
+    tools = "\n".join(f"  - `{t.import_line}`: {t.description}" for t in tool_catalog(policy)) or "  (none)"
+    return f"""You are the Fabricator: you write one new worker agent, a small Python module that is imported and
+called as `handler(**input)` by a program, never by a person.
 
-    Short on purpose: the contract, the allowed standard-library modules, the Strands tools by name. The longer
-    prompt it replaces also listed every allowed Strands module and described each tool (about 400 tokens more in
-    every draft's prompt), and the offline 1.5B model's drafts often opened with wildcard imports of modules that
-    list named (``from typing import *``). On 14 requests of the quality set the short one gave 6 right and 2
-    wrong workers, against 5 and 3 (``bench/fabrication_quality.py``). The import rule keeps its two examples:
-    without them, 4 of 10 published drafts imported every module of the list.
-    """
-    modules = ", ".join(sorted(m for m in policy.allowed_imports if not m.startswith(("strands", "wrapper", "__"))))
-    tools = ", ".join(entry.name for entry in tool_catalog(policy)) or "none"
-    return f"""You write correct, simple Python. Follow the rules of the task exactly as written: which characters or
-items count, rounding, order, what an empty input gives; where it names a function or a format, use exactly that one.
+The contract:
+- Define `def handler(...)` at module level with named parameters; it returns a JSON value (dict, list, str,
+  number, bool) that answers the task. An empty result (None, "", [], {{}}) counts as a failure.
+- Raise an exception when the input cannot be handled; for input that can never work,
+  `from wrapper import sdk` and `raise sdk.NonRetryableError("why")`.
+- Follow the capability's rules exactly as written: which characters or items count, rounding, order, what an
+  empty input gives; where it names a function or a format, use exactly that one.
+- Compute the answer in plain Python. Only a task that needs understanding free text (summarise, classify,
+  translate) may use a language model, as `Agent(model=sdk.model(), callback_handler=None)(prompt)` with
+  `from strands import Agent`; never build a model.
+- Import only the names you use (`import re`, `from datetime import date`), only from: {imports}.
+- No files, no network, no processes, no environment variables, no eval/exec, no dunder attributes.
+- Nothing runs at import time except imports, constants, function and class definitions.
+- Tools a worker's own Strands agent may use:
+{tools}
 
-You write one module that a program imports and calls as `handler(**input)`:
-- `def handler(...)` at module level, with the inputs as named parameters, returns a JSON value (dict, list, str,
-  number, bool). An empty result (None, "", [], {{}}) counts as a failure.
-- For input that can never work: `from wrapper import sdk` and `raise sdk.NonRetryableError("why")`.
-- Import only the names you use (`import re`, `from datetime import date`), only from: {modules}.
-- No files, network, processes, environment variables, eval/exec or dunder attributes. Nothing runs at import time
-  except imports, constants and definitions.
-- Only a task that needs understanding free text (summarise, classify, translate) may use a language model:
-  `from strands import Agent`, then `Agent(model=sdk.model(), callback_handler=None)(prompt)`; that agent may use
-  the tools {tools} (`from strands.vended_tools import NAME`).
-
-Besides the module as `code`: a snake_case `name` that says what it does; a `description` for a planner that picks
-tools (what it does, what it needs, what it returns); the `input_schema`, a JSON Schema of type object whose required
-properties are exactly the handler's parameters without defaults; the `output_schema`, a JSON Schema of what handler
-returns; optionally `sample_inputs` that match the input schema. The code must pass the tests given with the
-capability: the same output field names, the same values.
+Return: the whole module as `code`; a snake_case `name` that says what it does; a `description` written for a
+planner that picks tools (what it does, what it needs, what it returns); the `input_schema`, a JSON Schema of type
+object whose required properties are exactly the handler's parameters without defaults; the `output_schema`, a JSON
+Schema of what handler returns; and optionally `sample_inputs` that match the input schema.
+The code must pass the tests given with the capability: the same output field names, the same values.
 
 {_INJECTION}"""
 
