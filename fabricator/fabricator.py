@@ -229,6 +229,11 @@ def _code_key(code: str, *schemas: Any) -> str:
     return f"{tree}\n{json.dumps(list(schemas), sort_keys=True, default=str)}" if schemas else tree
 
 
+def _draft_key(draft: Draft) -> str:
+    """:func:`_code_key` of a whole draft: its code and its schemas."""
+    return _code_key(draft.code, draft.input_schema, draft.output_schema)
+
+
 def _with_checks(report: ValidationReport, checks: list[Check]) -> ValidationReport:
     """``report`` with ``checks`` (passed ones) added at its end."""
     return report.model_copy(update={"checks": [*report.checks, *checks]})
@@ -369,7 +374,7 @@ class Fabricator:
                 continue
             sample = 0
             draft = self._repaired(draft)
-            seen = _code_key(draft.code, draft.input_schema, draft.output_schema)
+            seen = _draft_key(draft)
             if seen in refused:
                 # Shown its refused code, a small greedy model often gives it back unchanged; checking it again would
                 # only repeat the refusal, so the next attempt starts from scratch with a sampled draft.
@@ -436,9 +441,7 @@ class Fabricator:
                 logger.warning("partner=<%d> | %s", partner, exc)
                 continue
             draft = self._repaired(draft)
-            if _code_key(draft.code, draft.input_schema, draft.output_schema) == _code_key(
-                first.draft.code, first.draft.input_schema, first.draft.output_schema
-            ):
+            if _draft_key(draft) == _draft_key(first.draft):
                 same = Check(
                     name="cross_check",
                     passed=True,
@@ -486,14 +489,7 @@ class Fabricator:
             candidate = Candidate(
                 name="draft", description="", code=repaired, input_schema={"type": "object"}, cases=examples
             )
-            report = validate(
-                candidate,
-                sandbox=self.sandbox,
-                model_spec=self.model_spec,
-                policy=self.policy,
-                timeout_seconds=self.sample_timeout,
-                code_only=True,
-            )
+            report = self._validate(candidate, code_only=True)
             reports.append(report)
             return None if report.passed else report.to_feedback()
 
@@ -550,7 +546,7 @@ class Fabricator:
         took = (time.perf_counter() - started) * 1000
         return FabricationResult(agent, False, attempt, report, took, passed)
 
-    def _validate(self, candidate: Candidate, *, runs_only: bool = False) -> ValidationReport:
+    def _validate(self, candidate: Candidate, *, runs_only: bool = False, code_only: bool = False) -> ValidationReport:
         return validate(
             candidate,
             sandbox=self.sandbox,
@@ -558,6 +554,7 @@ class Fabricator:
             policy=self.policy,
             timeout_seconds=self.sample_timeout,
             runs_only=runs_only,
+            code_only=code_only,
         )
 
     def _tests(self, request: FabricationRequest, examples: list[Case]) -> list[Case]:

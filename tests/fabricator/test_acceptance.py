@@ -14,9 +14,8 @@ import pytest
 from blackboard import AgentManifest, Backends, FabricationRequest, RecordValidationError, memory_backends
 from fabricator.exceptions import FabricatorError
 from fabricator.fabricator import FabricationFailedError, Fabricator
-from tests.fabrication_turns import case_table_turn
+from tests.fabrication_turns import RecordingModel, case_table_turn
 from wrapper.field_checks import FieldRefused, current_field_checks
-from wrapper.sampling import current_sampling
 from wrapper.sandbox import SandboxPool
 from wrapper.testing import ScriptedModel
 
@@ -339,18 +338,11 @@ def test_a_crash_on_a_generated_input_is_refused_but_a_deliberate_refusal_is_not
 
 
 def test_a_sampled_draft_is_asked_under_a_sampling_block(backends: Backends, pool: SandboxPool) -> None:
-    seen: list[Any] = []
-
-    class RecordingModel(ScriptedModel):
-        """A scripted model that records the sampling asked for on each call."""
-
-        def structured_output(self, *args: Any, **kwargs: Any) -> Any:
-            seen.append(current_sampling())
-            return super().structured_output(*args, **kwargs)
-
     wrong_test = case_table_turn(f"assert handler(reason={ONE!r})['threshold'] == 1.0")
     turns = [wrong_test, draft(RIGHT), draft(RIGHT.replace("float(v) for v in", "float(x) for x in"))]
-    Fabricator(backends, RecordingModel(turns), pool, sample_timeout=5, tests="vote").fabricate(request())
+    model = RecordingModel(turns)
+    Fabricator(backends, model, pool, sample_timeout=5, tests="vote").fabricate(request())
+    seen = model.sampling
     assert seen[:2] == [None, None] and seen[2] is not None and seen[2].temperature > 0
 
 
@@ -427,18 +419,11 @@ def test_code_refused_early_and_written_again_is_not_checked_again(backends: Bac
 
 
 def test_a_refused_fix_is_followed_by_a_sampled_draft_from_scratch(backends: Backends, pool: SandboxPool) -> None:
-    seen: list[Any] = []
-
-    class RecordingModel(ScriptedModel):
-        """A scripted model that records the sampling asked for on each call."""
-
-        def structured_output(self, *args: Any, **kwargs: Any) -> Any:
-            seen.append(current_sampling())
-            return super().structured_output(*args, **kwargs)
-
     other_wrong = WRONG.replace("[0]", "[-1]")  # another program, as wrong
-    fab = Fabricator(backends, RecordingModel([draft(WRONG), draft(other_wrong), draft(RIGHT)]), pool, sample_timeout=5)
+    model = RecordingModel([draft(WRONG), draft(other_wrong), draft(RIGHT)])
+    fab = Fabricator(backends, model, pool, sample_timeout=5)
     result = fab.fabricate(request())
+    seen = model.sampling
     assert result.attempts == 3
     assert "Your previous code" in prompt(fab, 1) and seen[1] is None  # the first refusal: its code, to fix
     third = prompt(fab, 2)

@@ -16,7 +16,7 @@ from fabricator.crosscheck import PARTNER_DRAFTS, cross_check_enabled
 from fabricator.exceptions import FabricatorError
 from fabricator.fabricator import FabricationFailedError, Fabricator
 from fabricator.probes import probes
-from wrapper.sampling import current_sampling
+from tests.fabrication_turns import RecordingModel
 from wrapper.sandbox import SandboxPool
 from wrapper.testing import ScriptedModel
 
@@ -71,18 +71,6 @@ def request() -> FabricationRequest:
             "examples": [{"input": {"text": "Hello World"}, "expected": {"letters": 10}}],
         }
     )
-
-
-class RecordingModel(ScriptedModel):
-    """A scripted model that records the sampling asked for on each call."""
-
-    def __init__(self, turns: list[dict[str, Any]]) -> None:
-        super().__init__(turns)
-        self.sampling: list[Any] = []
-
-    def structured_output(self, *args: Any, **kwargs: Any) -> Any:
-        self.sampling.append(current_sampling())
-        return super().structured_output(*args, **kwargs)
 
 
 @pytest.fixture(scope="module")
