@@ -49,6 +49,7 @@ from fabricator.cases import MAX_TESTS, Case, examples_of, input_key, usable_tes
 from fabricator.compare import compare, shown
 from fabricator.constants import ENV_FABRICATOR_TESTS
 from fabricator.crosscheck import PARTNER_DRAFTS, agreement, cross_check_enabled, probe_inputs
+from fabricator.defects import defects, defects_feedback
 from fabricator.exceptions import FabricatorError
 from fabricator.generator import CodeRefused, Draft, GenerationError, Generator
 from fabricator.harness import Candidate, Check, ValidationReport, run_probes, validate
@@ -234,6 +235,18 @@ def _draft_key(draft: Draft) -> str:
     return _code_key(draft.code, draft.input_schema, draft.output_schema)
 
 
+def _edges(probed: list[Check]) -> Check:
+    """The report's summary of a candidate's runs on probe inputs that found no defect."""
+    answered = sum(1 for check in probed if check.passed)
+    return Check(
+        name="edges",
+        passed=True,
+        evidence=f"ran on {len(probed)} probe input(s) next to the examples: {answered} returned an output of the "
+        f"output schema, the others refused or did not fit the input schema; no defect (see fabricator.defects)",
+        duration_ms=sum(check.duration_ms for check in probed),
+    )
+
+
 def _with_checks(report: ValidationReport, checks: list[Check]) -> ValidationReport:
     """``report`` with ``checks`` (passed ones) added at its end."""
     return report.model_copy(update={"checks": [*report.checks, *checks]})
@@ -407,9 +420,18 @@ class Fabricator:
                     continue
                 draft, candidate, report = agreed
             if report.passed:
+                inputs = probe_inputs(examples, candidate)
+                probed = self._probe(candidate, inputs)
+                found = defects(probed)
+                if found:
+                    logger.info("attempt=<%d>, defects=<%d> | passed its checks, broke on probes", attempt, len(found))
+                    report = report.model_copy(update={"checks": [*report.checks, *found], "passed": False})
+                    feedback, previous, sample = _next_attempt(defects_feedback(found), draft.code, previous, attempt)
+                    continue
+                report = _with_checks(report, [_edges(probed)] if probed else [])
                 if self.cross_check:
                     draft, candidate, report, attempt = self._cross_checked(
-                        _Viable(draft, candidate, report), request, taken, [*examples, *tests], attempt
+                        _Viable(draft, candidate, report), request, taken, [*examples, *tests], attempt, probed
                     )
                 return self._publish(request, draft, candidate, report, attempt, started)
             feedback, previous, sample = _next_attempt(report.to_feedback(), draft.code, previous, attempt)
@@ -418,15 +440,22 @@ class Fabricator:
         raise FabricationFailedError(self.max_attempts, feedback, report)
 
     def _cross_checked(
-        self, first: _Viable, request: FabricationRequest, taken: set[str], cases: list[Case], attempt: int
+        self,
+        first: _Viable,
+        request: FabricationRequest,
+        taken: set[str],
+        cases: list[Case],
+        attempt: int,
+        probed: list[Check],
     ) -> tuple[Draft, Candidate, ValidationReport, int]:
         """``first`` with the probes a second candidate, sampled apart, answered the same; and the drafts written.
+
+        ``probed`` holds ``first``'s runs on the probe inputs (:func:`fabricator.crosscheck.probe_inputs`).
 
         Raises:
             FabricationFailedError: the second candidate disagrees on a probe, or none passed its checks.
         """
-        inputs = probe_inputs([c for c in cases if c.origin == "example"], first.candidate)
-        probed = self._probe(first.candidate, inputs)
+        inputs = [check.input or {} for check in probed]
         written = attempt
         feedback, previous = "", ""
         for partner in range(1, PARTNER_DRAFTS + 1):

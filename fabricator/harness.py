@@ -48,7 +48,7 @@ from wrapper.sandbox import SandboxLimits, SandboxPool, SandboxRequest
 from wrapper.schemas import input_problem, output_problem
 from wrapper.sdk import TaskContext
 
-__all__ = ["OUTPUT_SCHEMA_ERROR", "Candidate", "Check", "ValidationReport", "run_probes", "validate"]
+__all__ = ["OUTPUT_SCHEMA_ERROR", "Candidate", "Check", "ValidationReport", "one_line", "run_probes", "validate"]
 
 logger = logging.getLogger(__name__)
 
@@ -148,7 +148,7 @@ class ValidationReport(BaseModel):
         if not failed:
             return ""
         lines = [f"The candidate failed {len(failed)} check(s); fix these and keep what passed:"]
-        lines += [f"- {check.name}: {_one_line(check.evidence)}" for check in failed[:_FEEDBACK_CHECKS]]
+        lines += [f"- {check.name}: {one_line(check.evidence)}" for check in failed[:_FEEDBACK_CHECKS]]
         if len(failed) > _FEEDBACK_CHECKS:
             lines.append(
                 f"- and {len(failed) - _FEEDBACK_CHECKS} more: " + ", ".join(c.name for c in failed[_FEEDBACK_CHECKS:])
@@ -274,7 +274,7 @@ def _side_by_side(runs: Sequence[tuple[str, Callable[..., _Outcome]]]) -> list[C
         return list(threads.map(lambda context, item: context.run(_timed, *item), contexts, runs))
 
 
-def _one_line(evidence: str) -> str:
+def one_line(evidence: str) -> str:
     """Evidence without its traceback, cut to :data:`_FEEDBACK_CHARS`."""
     head = evidence.split("\nTraceback (most recent call last):", 1)[0].strip()
     return head if len(head) <= _FEEDBACK_CHARS else head[: _FEEDBACK_CHARS - 4] + " ..."

@@ -443,4 +443,4 @@ def test_a_request_with_examples_asks_for_no_sample_inputs(backends: Backends, p
     result = fab.fabricate(request(examples=[]))
     asked = fab.generator.model.requests[0].output_model  # type: ignore[attr-defined]
     assert "sample_inputs" in asked.model_json_schema()["properties"]
-    assert result.report is not None and [c.name for c in result.report.checks][-1] == "sample[0]"
+    assert result.report is not None and "sample[0]" in [c.name for c in result.report.checks]

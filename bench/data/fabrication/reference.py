@@ -122,6 +122,8 @@ def ref_count_by_field(records: list[dict[str, Any]], field: str) -> dict[str, A
 
 
 def ref_spreadsheet_column(label: str) -> dict[str, Any]:
+    if not label or not all("A" <= c <= "Z" for c in label):
+        raise ValueError(f"not a column label of upper-case letters: {label!r}")
     number = 0
     for c in label:
         number = number * 26 + ord(c) - ord("A") + 1
