@@ -281,7 +281,7 @@ class Coordinator:
             tracing.start_span("arbiter.completion", parent=completion.traceparent, attributes=attributes),
             tracing.bind(orchestration_id=completion.orchestration_id, task_id=completion.task_id),
         ):
-            if _inert(completion):
+            if completion.asks_nothing:
                 # Recorded by the wrapper, closing no wave, naming no reaction or budget: it asks for nothing, so
                 # there is nothing to refuse either (a forged one changes nothing): no read of its task.
                 return True
@@ -828,10 +828,3 @@ class Coordinator:
 def _parent(traceparent: str | None) -> str | None:
     """Continue the current span if there is one, else the orchestration's trace (``traceparent``)."""
     return None if tracing.current_traceparent() is not None else traceparent
-
-
-def _inert(completion: CompletionEvent) -> bool:
-    """Whether accepting ``completion`` would do nothing at all (so checking its token would protect nothing)."""
-    return (
-        completion.recorded and not completion.closes_wave and completion.exhausted is None and not completion.reactions
-    )

@@ -252,6 +252,15 @@ class CompletionEvent(_Aliased):
         data = self.output if self.error is None else f"{self.error.type}: {self.error.message}"
         return {"tool_use_id": self.task_id, "node": self.agent.name, "data": data}
 
+    @property
+    def asks_nothing(self) -> bool:
+        """Whether its receiver has nothing to do with it (most completions of a wide wave).
+
+        Recorded by the wrapper, closing no wave, naming no reactive task and no exhausted budget. Such a completion
+        may be published late.
+        """
+        return self.recorded and not self.closes_wave and self.exhausted is None and not self.reactions
+
     def to_event(self) -> Event:
         """Wrap this detail in the ``arbiter.wrapper`` / ``task.completed`` envelope."""
         return Event.model_validate(

@@ -49,10 +49,10 @@ from fabricator.cases import MAX_TESTS, Case, examples_of, input_key, usable_tes
 from fabricator.compare import compare, shown
 from fabricator.constants import ENV_FABRICATOR_TESTS
 from fabricator.crosscheck import PARTNER_DRAFTS, agreement, cross_check_enabled, probe_inputs
-from fabricator.defects import defects, defects_feedback
+from fabricator.defects import defects, defects_feedback, outside_schema
 from fabricator.exceptions import FabricatorError
 from fabricator.generator import CodeRefused, Draft, GenerationError, Generator
-from fabricator.harness import Candidate, Check, ValidationReport, run_probes, validate
+from fabricator.harness import Candidate, Check, ValidationReport, one_line, run_probes, validate
 from fabricator.names import with_missing_imports
 from fabricator.policy import DEFAULT_POLICY, Policy
 from fabricator.publisher import publish, safe_name
@@ -238,11 +238,18 @@ def _draft_key(draft: Draft) -> str:
 def _edges(probed: list[Check]) -> Check:
     """The report's summary of a candidate's runs on probe inputs that found no defect."""
     answered = sum(1 for check in probed if check.passed)
+    outside = outside_schema(probed)
+    also = ""
+    if outside:
+        also = (
+            f"; {len(outside)} output(s) outside the output schema, which fail the attempt at run time, e.g. "
+            f"{one_line(outside[0].evidence)}"
+        )
     return Check(
         name="edges",
         passed=True,
         evidence=f"ran on {len(probed)} probe input(s) next to the examples: {answered} returned an output of the "
-        f"output schema, the others refused or did not fit the input schema; no defect (see fabricator.defects)",
+        f"output schema; no defect (see fabricator.defects){also}",
         duration_ms=sum(check.duration_ms for check in probed),
     )
 

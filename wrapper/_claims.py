@@ -6,8 +6,11 @@ The protocol (and why a reclaimed attempt is fenced) is in ``blackboard.leases``
 - while the attempt is held (between :meth:`ClaimKeeper.claim` and :meth:`ClaimKeeper.release`) one daemon thread
   renews every held lease each ``lease_seconds / 3``; a renewal that does not apply means the attempt was taken
   back (or timed out, or cancelled) and the attempt is dropped from the set;
-- :meth:`ClaimKeeper.start_bound` is the start fence: a conditional read right before a handler starts. It returns
-  the latest time the handler may start (the deadline or the lease expiry, the earlier), or ``None``.
+- :meth:`ClaimKeeper.start_bound` is the start fence: right before a handler starts, the latest time it may start
+  (the deadline or the lease expiry, the earlier), or ``None``. A start within :data:`FRESH_SHARE` of the lease
+  after its claim is fenced by the claim itself, without a read: nobody can take the attempt back while the lease
+  the claim wrote runs (a reclaim needs an expired lease or a dead holder), and the claim returned the task as it
+  wrote it. A start that waited longer (for a thread, a zygote, the pool) reads the task again.
 """
 
 from __future__ import annotations
@@ -15,12 +18,17 @@ from __future__ import annotations
 import logging
 import math
 import threading
+import time
 from datetime import datetime
 
-from blackboard import Blackboard, BlackboardError, TaskMessage, Transition
+from blackboard import Blackboard, BlackboardError, Task, TaskMessage, Transition
 from blackboard.leases import start_by, this_process
 
-__all__ = ["ClaimKeeper"]
+__all__ = ["FRESH_SHARE", "ClaimKeeper"]
+
+#: The share of the lease after a claim within which a start is fenced by the claim itself, without a read (the
+#: first renewal is due at a third).
+FRESH_SHARE = 1 / 3
 
 logger = logging.getLogger(__name__)
 
@@ -42,6 +50,7 @@ class ClaimKeeper:
         self._board = board
         self._lease = lease_seconds
         self._held: set[_Key] = set()
+        self._fresh: dict[_Key, tuple[float, Task]] = {}  # claimed, not started yet: when (monotonic), as written
         self._lock = threading.Lock()
         self._wake = threading.Condition(self._lock)
         self._thread: threading.Thread | None = None
@@ -54,6 +63,7 @@ class ClaimKeeper:
 
     def claim(self, message: TaskMessage) -> Transition:
         """Claim the message's attempt; when it applies, keep its lease renewed until :meth:`release`."""
+        asked = time.monotonic()  # before the write: the lease it grants runs from no earlier than this
         claim = self._board.claim(
             message.orchestration_id,
             message.task_id,
@@ -64,6 +74,7 @@ class ClaimKeeper:
         if claim.applied and self._lease is not None:
             with self._lock:
                 self._held.add(_key(message))
+                self._fresh[_key(message)] = (asked, claim.task)
                 self._ensure_thread()
         return claim
 
@@ -71,9 +82,22 @@ class ClaimKeeper:
         """Stop renewing the attempt's lease (its result was written, or it ended otherwise)."""
         with self._lock:
             self._held.discard(_key(message))
+            self._fresh.pop(_key(message), None)
 
     def start_bound(self, message: TaskMessage) -> float | None:
-        """The start fence: the latest start (epoch seconds, ``math.inf`` for none), or ``None``: do not start."""
+        """The start fence: the latest start (epoch seconds, ``math.inf`` for none), or ``None``: do not start.
+
+        Fenced by the claim itself when the start follows it within :data:`FRESH_SHARE` of the lease (see the
+        module docstring); otherwise by a conditional read of the task.
+        """
+        with self._lock:
+            fresh = self._fresh.pop(_key(message), None)
+        if fresh is not None and self._lease is not None and time.monotonic() - fresh[0] < self._lease * FRESH_SHARE:
+            written = start_by(fresh[1])
+            if written is None:
+                return math.inf
+            if written.timestamp() > time.time():
+                return written.timestamp()
         task = self._board.check_start(message.orchestration_id, message.task_id, message.attempt, self.holder)
         if task is None:
             logger.info(

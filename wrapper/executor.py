@@ -20,12 +20,13 @@ The order is the contract of the flow (ARCHITECTURE step 4):
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import functools
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -35,6 +36,7 @@ from blackboard import (
     Backends,
     BlackboardError,
     CompletionEvent,
+    Event,
     IntegrityError,
     Note,
     NotFoundError,
@@ -71,6 +73,10 @@ logger = logging.getLogger(__name__)
 TrustedHandler = Callable[..., Any]
 
 #: The result fields a completion event repeats.
+#: The completions :meth:`Executor.holding_completions` holds back in this context (``None``: none are held).
+_HELD_COMPLETIONS: contextvars.ContextVar[list[Event] | None] = contextvars.ContextVar(
+    "arbiter_held_completions", default=None
+)
 _REPORTED = {"status", "output", "output_ref", "error", "duration_ms", "usage", "attempt"}
 
 #: The error type of an attempt that never started: past its deadline, or taken back from this process.
@@ -487,10 +493,11 @@ class Executor:
             exhausted=next((r.refused for r in reactions if r.refused == "max_tasks"), None),
             **dict(result.model_dump(include=_REPORTED)),
         )
-        try:
-            backends.bus.publish([completion.to_event()])
-        except Exception:
-            logger.exception("task_id=<%s> | could not emit the completion", message.task_id)
+        held = _HELD_COMPLETIONS.get()
+        if held is not None and completion.asks_nothing:
+            held.append(completion.to_event())
+        else:
+            self._emit([completion.to_event()])
         logger.debug(
             "task_id=<%s>, attempt=<%d>, status=<%s>, closes_wave=<%s> | task finished",
             message.task_id,
@@ -499,6 +506,32 @@ class Executor:
             closes_wave,
         )
         return completion
+
+    @contextlib.contextmanager
+    def holding_completions(self) -> Iterator[None]:
+        """Hold the completions that ask nothing of their receiver until the block ends, then publish them together.
+
+        :attr:`CompletionEvent.asks_nothing` says which; EventBridge takes 10 in one call. Every other completion —
+        one that closes a wave, names reactive tasks or was not recorded — is published at once.
+
+        For a batch of messages run one after the other (the Lambda function's SQS batch): a completion nobody waits
+        for costs a tenth of a call instead of one. Held completions are published in the order they were made, after
+        any published at once in the block.
+        """
+        held: list[Event] = []
+        token = _HELD_COMPLETIONS.set(held)
+        try:
+            yield
+        finally:
+            _HELD_COMPLETIONS.reset(token)
+            if held:
+                self._emit(held)
+
+    def _emit(self, events: list[Event]) -> None:
+        try:
+            self._backends.bus.publish(events)
+        except Exception:
+            logger.exception("completions=<%d> | could not emit the completions", len(events))
 
     def _bounded(self, message: TaskMessage, run: Outcome) -> tuple[Outcome, bytes | None]:
         """The outcome once its output and notes crossed the strict JSON boundary, and the output's JSON.

@@ -395,3 +395,49 @@ def test_an_output_over_the_output_limit_fails(harness: Harness, monkeypatch: py
     (message,) = harness.wave((agent, {}))
     completion = Executor(harness.backends, trusted={"big": lambda: "x" * 2000}).execute(message)
     assert completion is not None and completion.status is TaskState.SUCCEEDED
+
+
+def _publishes(harness: Harness) -> list[list[str]]:
+    """Each ``bus.publish`` call from now on, as the task ids of the completions it carried."""
+    calls: list[list[str]] = []
+    bus = harness.backends.bus
+    publish = bus.publish
+
+    def recording(events: Any) -> list[str]:
+        calls.append([event.detail["task_id"] for event in events])
+        return publish(events)
+
+    bus.publish = recording  # type: ignore[method-assign]
+    return calls
+
+
+def test_completions_that_ask_nothing_are_held_until_the_batch_ends(harness: Harness) -> None:
+    agent = harness.register("cook", "def handler(**kw):\n    return 1\n", isolation="in_process")
+    messages = harness.wave(*[(agent, {}) for _ in range(3)])
+    calls = _publishes(harness)
+    executor = Executor(harness.backends, trusted={"cook": lambda: 1})
+    try:
+        with executor.holding_completions():
+            completions = [executor.execute(message) for message in messages]
+            assert calls == [["tooluse_2"]]  # the one that closes the wave goes out at once
+    finally:
+        executor.close()
+    assert [c is not None and c.closes_wave for c in completions] == [False, False, True]
+    assert calls == [["tooluse_2"], ["tooluse_0", "tooluse_1"]]  # the others together, in order, when it ends
+    assert sorted(c.task_id for c in harness.completions) == ["tooluse_0", "tooluse_1", "tooluse_2"]
+
+
+def test_held_completions_go_out_when_the_batch_fails_and_none_are_held_outside_it(harness: Harness) -> None:
+    agent = harness.register("cook", "def handler(**kw):\n    return 1\n", isolation="in_process")
+    first, second, _third = harness.wave(*[(agent, {}) for _ in range(3)])
+    calls = _publishes(harness)
+    executor = Executor(harness.backends, trusted={"cook": lambda: 1})
+    try:
+        with pytest.raises(RuntimeError), executor.holding_completions():
+            executor.execute(first)
+            raise RuntimeError("the batch failed")
+        assert calls == [["tooluse_0"]]
+        executor.execute(second)
+        assert calls == [["tooluse_0"], ["tooluse_1"]]
+    finally:
+        executor.close()

@@ -86,8 +86,13 @@ def test_a_sandboxed_child_killed_at_the_absolute_deadline(
     assert len(markers.of("slow")) == 1
 
 
+#: The executors of the taken-back tests hold this lease: a start later than a third of it after the claim reads.
+SHORT_LEASE = 0.3
+
+
 class TakenBackAfterClaim(SqliteBlackboard):
-    """A fake: every claim that applies is at once taken back (as the watchdog does when it reclaims an attempt)."""
+    """A fake: every claim that applies is taken back (as the watchdog does when it reclaims an attempt) while the
+    start waits past the claim's fresh share of the lease (for a thread, a zygote)."""
 
     def claim(
         self,
@@ -101,14 +106,45 @@ class TakenBackAfterClaim(SqliteBlackboard):
         claimed = super().claim(orchestration_id, task_id, attempt, holder=holder, lease_seconds=lease_seconds)
         if claimed.applied:
             self.cancel(orchestration_id, task_id, "taken back")
+            time.sleep(SHORT_LEASE / 2)
         return claimed
+
+
+class CountingStarts(SqliteBlackboard):
+    """A store that counts the start fence's reads and can cancel every task right after its claim."""
+
+    def __init__(self, *args: Any, cancel_after_claim: bool = False, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.reads = 0
+        self.cancel_after_claim = cancel_after_claim
+
+    def claim(
+        self,
+        orchestration_id: str,
+        task_id: str,
+        attempt: int,
+        *,
+        holder: str | None = None,
+        lease_seconds: float | None = None,
+    ) -> Transition:
+        claimed = super().claim(orchestration_id, task_id, attempt, holder=holder, lease_seconds=lease_seconds)
+        if claimed.applied and self.cancel_after_claim:
+            self.cancel(orchestration_id, task_id, "cancelled")
+        return claimed
+
+    def check_start(self, orchestration_id: str, task_id: str, attempt: int, holder: str | None) -> Task | None:
+        self.reads += 1
+        return super().check_start(orchestration_id, task_id, attempt, holder)
+
+
+def _on(harness: Harness, board: SqliteBlackboard) -> Harness:
+    return Harness(type(harness.backends)(**{**vars(harness.backends), "blackboard": board}))
 
 
 def _taken_back(harness: Harness) -> Harness:
     database = harness.backends.database
     assert database is not None
-    board = TakenBackAfterClaim(database)
-    return Harness(type(harness.backends)(**{**vars(harness.backends), "blackboard": board}))
+    return _on(harness, TakenBackAfterClaim(database))
 
 
 def test_a_sandboxed_attempt_taken_back_before_it_starts_never_starts(
@@ -117,7 +153,9 @@ def test_a_sandboxed_attempt_taken_back_before_it_starts_never_starts(
     fenced = _taken_back(harness)
     agent = fenced.register("mark", MARKING_HANDLER)
     (message,) = _wave(fenced, agent, [{"port": markers.port, "key": "gone"}], [utcnow() + timedelta(seconds=30)])
-    executor = Executor(fenced.backends, sandbox=one_zygote, limits=SandboxLimits(network=True))
+    executor = Executor(
+        fenced.backends, sandbox=one_zygote, limits=SandboxLimits(network=True), lease_seconds=SHORT_LEASE
+    )
     try:
         completion = executor.execute(message)
     finally:
@@ -132,13 +170,50 @@ def test_a_trusted_attempt_taken_back_before_it_starts_never_starts(harness: Har
     calls: list[str] = []
     agent = fenced.register("cook", "def handler(**kw):\n    return 1\n", isolation="in_process")
     (message,) = _wave(fenced, agent, [{}], [utcnow() + timedelta(seconds=30)])
-    executor = Executor(fenced.backends, trusted={"cook": lambda: calls.append("ran")})
+    executor = Executor(fenced.backends, trusted={"cook": lambda: calls.append("ran")}, lease_seconds=SHORT_LEASE)
     try:
         completion = executor.execute(message)
     finally:
         executor.close()
     assert completion is not None and completion.error is not None and completion.error.type == NOT_STARTED
     assert calls == []
+
+
+def _counting(harness: Harness, **kwargs: Any) -> tuple[Harness, CountingStarts]:
+    database = harness.backends.database
+    assert database is not None
+    board = CountingStarts(database, **kwargs)
+    return _on(harness, board), board
+
+
+def test_a_start_right_after_its_claim_is_fenced_by_the_claim_without_a_read(harness: Harness) -> None:
+    counted, board = _counting(harness)
+    calls: list[str] = []
+    agent = counted.register("cook", "def handler(**kw):\n    return 1\n", isolation="in_process")
+    messages = _wave(counted, agent, [{}, {}], [utcnow() + timedelta(seconds=30)] * 2)
+    executor = Executor(counted.backends, trusted={"cook": lambda: calls.append("ran")}, lease_seconds=10)
+    try:
+        completions = [executor.execute(message) for message in messages]
+    finally:
+        executor.close()
+    assert calls == ["ran", "ran"] and all(c is not None and c.recorded for c in completions)
+    assert board.reads == 0
+
+
+def test_an_attempt_cancelled_right_after_its_claim_may_start_but_counts_for_nothing(harness: Harness) -> None:
+    # A cancel can always come right after the start; one between the claim and a start that follows it at once is
+    # the same race: the handler runs, and its result is not recorded.
+    counted, _ = _counting(harness, cancel_after_claim=True)
+    agent = counted.register("cook", "def handler(**kw):\n    return 1\n", isolation="in_process")
+    (message,) = _wave(counted, agent, [{}], [utcnow() + timedelta(seconds=30)])
+    executor = Executor(counted.backends, trusted={"cook": lambda: 1}, lease_seconds=10)
+    try:
+        completion = executor.execute(message)
+    finally:
+        executor.close()
+    assert completion is not None and not completion.recorded
+    task = counted.backends.blackboard.get_task(message.orchestration_id, message.task_id)
+    assert task.state is TaskState.CANCELLED
 
 
 def test_the_executor_claims_with_a_lease_and_drops_it_with_the_result(harness: Harness) -> None:
