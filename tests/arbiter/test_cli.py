@@ -113,7 +113,7 @@ def test_run_incident_example_fabricates_the_missing_worker(tmp_path: Path) -> N
     assert agent["origin"] == "fabricator" and agent["state"] == "active" and agent["report"]["passed"]
     # With an example to reproduce, the draft has no sample inputs.
     assert [c["name"] for c in agent["report"]["checks"]] == [
-        "policy", "compile", "names", "schema", "output_schema", "signature", "example[0]",
+        "policy", "compile", "names", "schema", "output_schema", "signature", "example[0]", "edges",
     ]  # fmt: skip
     example = agent["report"]["checks"][6]
     assert example["expected"]["threshold"] == 25.0 and example["got"]["threshold"] == 25.0 and example["rule"]

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from blackboard import ConfigurationError, StoreCorruptError, TaskState, local_backends
+from blackboard import ConfigurationError, StoreCorruptError, StoreUnavailableError, TaskState, local_backends
 from blackboard.adapters.sqlite import SqliteDatabase, SqliteRegistry
 from blackboard.adapters.sqlite._database import SCHEMA_VERSION
 from blackboard.constants import ENV_HOME
@@ -174,6 +174,49 @@ def test_concurrent_first_open_creates_the_schema_once(tmp_path: Path) -> None:
     )
     procs = [subprocess.Popen([sys.executable, "-c", script, str(tmp_path)]) for _ in range(4)]
     assert [p.wait(timeout=60) for p in procs] == [0, 0, 0, 0]
+
+
+class _LockedAtFirst:
+    """A connection whose switch to WAL answers "database is locked" ``times`` times, as SQLite does at once to
+    one of several processes opening a new file together."""
+
+    def __init__(self, conn: sqlite3.Connection, times: int, message: str = "database is locked") -> None:
+        self.conn, self.left, self.message, self.tries = conn, times, message, 0
+
+    def execute(self, sql: str, *args: object) -> sqlite3.Cursor:
+        if sql == "PRAGMA journal_mode=WAL":
+            self.tries += 1
+            if self.left:
+                self.left -= 1
+                raise sqlite3.OperationalError(self.message)
+        return self.conn.execute(sql, *args)
+
+
+def test_the_switch_to_wal_waits_for_a_file_another_process_is_opening(tmp_path: Path) -> None:
+    database = SqliteDatabase(tmp_path / "arbiter.db")
+    try:
+        conn = sqlite3.connect(tmp_path / "other.db")
+        locked = _LockedAtFirst(conn, times=3)
+        database._use_wal(locked)  # type: ignore[arg-type]
+        assert locked.tries == 4 and conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        conn.close()
+    finally:
+        database.close()
+
+
+def test_the_switch_to_wal_gives_up_after_the_busy_timeout_and_on_other_errors(tmp_path: Path) -> None:
+    database = SqliteDatabase(tmp_path / "arbiter.db", busy_timeout=0.05)
+    conn = sqlite3.connect(tmp_path / "other.db")
+    try:
+        with pytest.raises(StoreUnavailableError):
+            database._use_wal(_LockedAtFirst(conn, times=1000))  # type: ignore[arg-type]
+        broken = _LockedAtFirst(conn, times=1, message="disk I/O error")
+        with pytest.raises((StoreUnavailableError, StoreCorruptError)):
+            database._use_wal(broken)  # type: ignore[arg-type]
+        assert broken.tries == 1
+    finally:
+        conn.close()
+        database.close()
 
 
 def test_new_home_is_private(tmp_path: Path) -> None:

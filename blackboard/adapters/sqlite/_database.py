@@ -6,6 +6,7 @@ import logging
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -206,6 +207,29 @@ class SqliteDatabase:
 
     # ---------------------------------------------------------------- set-up
 
+    def _use_wal(self, conn: sqlite3.Connection) -> None:
+        """Switch the file to WAL, waiting up to ``busy_timeout`` for processes that open it at the same time.
+
+        The switch needs the file to itself, and SQLite answers "database is locked" at once, without its busy
+        handler, to a connection that would otherwise deadlock with another one opening a new file: so it is
+        tried again here.
+        """
+        deadline = time.monotonic() + self._busy_timeout
+        pause = 0.005
+        while True:
+            try:
+                conn.execute("PRAGMA journal_mode=WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" in str(exc) and time.monotonic() + pause > deadline:
+                    raise StoreUnavailableError(f"{self.path}: {exc}") from exc
+                if "locked" not in str(exc):
+                    raise self._translate(exc) or StoreCorruptError(str(self.path), str(exc)) from exc
+            except sqlite3.DatabaseError as exc:
+                raise self._translate(exc) or StoreCorruptError(str(self.path), str(exc)) from exc
+            time.sleep(pause)
+            pause = min(pause * 2, 0.2)
+
     def _open(self) -> sqlite3.Connection:
         try:
             conn = sqlite3.connect(self.path, timeout=self._busy_timeout, isolation_level=None, check_same_thread=False)
@@ -230,10 +254,7 @@ class SqliteDatabase:
 
     def _prepare(self) -> None:
         with self._lease() as conn:
-            try:
-                conn.execute("PRAGMA journal_mode=WAL")
-            except sqlite3.DatabaseError as exc:
-                raise self._translate(exc) or StoreCorruptError(str(self.path), str(exc)) from exc
+            self._use_wal(conn)
         with self.write() as conn:
             application_id = conn.execute("PRAGMA application_id").fetchone()[0]
             version = conn.execute("PRAGMA user_version").fetchone()[0]
