@@ -157,7 +157,7 @@ def _handle(event: dict[str, Any], account: str) -> dict[str, Any]:
         logger.error("rejected an ingress event", error=str(exc), event_id=event.get("id"))
         metrics.add_metric(name="RejectedEvents", unit=MetricUnit.Count, value=1)
         return {"status": "rejected", "error": str(exc)}
-    orchestration = engine.start(parsed)
+    orchestration = engine.start(parsed, read_back=False)  # its id and event are all this needs: no read
     if not orchestration.event.same_content(parsed):
         metrics.add_metric(name="EventConflicts", unit=MetricUnit.Count, value=1)
         return {"status": "conflict", "orchestration_id": orchestration.id}

@@ -55,6 +55,7 @@ from blackboard import (
     AgentManifest,
     AgentNotFoundError,
     AgentRef,
+    AgentStats,
     Applied,
     Backends,
     BlackboardError,
@@ -221,11 +222,18 @@ class Coordinator:
                 logger.debug("event_id=<%s> | orchestration exists, not starting again", event.id)
             return created
 
-    def start(self, event: Event, budget: Budget | None = None) -> Orchestration:
+    def start(self, event: Event, budget: Budget | None = None, *, read_back: bool = True) -> Orchestration:
         """Create the orchestration for ``event`` (once per event id) and plan its first wave, in this thread.
 
         An orchestration the same event created before is taken on from where it stopped (a redelivery after a
         transient failure was raised, say); when it is not stuck this does nothing.
+
+        Args:
+            event: the event.
+            budget: its budget (default: the engine's).
+            read_back: return the orchestration as it is after the planning (one read); ``False`` returns it as
+                created, or as the same event created it before (its id and event are all a caller that only
+                reports them needs, like the Lambda handler).
         """
         created = self.create(event, budget)
         with tracing.bind(orchestration_id=created.record.id):
@@ -233,7 +241,7 @@ class Coordinator:
                 self.plan(created.record)
             else:
                 self.resume(created.record.id)
-        return self.backends.blackboard.get_orchestration(created.record.id)
+        return self.backends.blackboard.get_orchestration(created.record.id) if read_back else created.record
 
     def trigger(self, event: Event) -> Orchestration | None:
         """Start the standing orchestration for a bus event that fires agents' bus triggers (once per event).
@@ -816,13 +824,14 @@ class Coordinator:
                     deltas[key] = deltas.get(key, StatsDelta()) + StatsDelta.of(
                         result.status, result.duration_ms, result.usage.total_tokens
                     )
+        updated: dict[tuple[str, int], AgentStats] = {}
         for (name, version), delta in deltas.items():
             try:
-                self.backends.registry.add_stats(name, version, delta)
+                updated[(name, version)] = self.backends.registry.add_stats(name, version, delta)
             except Exception:
                 logger.exception("agent=<%s@%s> | could not record stats", name, version)
         if tasks and deltas:
-            self.reflector.after_stats(tasks[0].orchestration_id, tasks, deltas)
+            self.reflector.after_stats(tasks[0].orchestration_id, tasks, deltas, updated)
 
 
 def _parent(traceparent: str | None) -> str | None:

@@ -261,9 +261,17 @@ class Reflector:
         self._request = request_fabrication
 
     def after_stats(
-        self, orchestration_id: str, tasks: Sequence[Task], versions: Iterable[tuple[str, int]]
+        self,
+        orchestration_id: str,
+        tasks: Sequence[Task],
+        versions: Iterable[tuple[str, int]],
+        updated: Mapping[tuple[str, int], AgentStats] | None = None,
     ) -> list[Quarantine]:
         """Judge the versions whose stats were just updated for the wave ``tasks`` of ``orchestration_id``.
+
+        ``updated`` holds the stats those updates produced (:meth:`Registry.add_stats`): a version whose stats give
+        no verdict there is not read again (one read less per version and wave on DynamoDB); the others are read,
+        and judged on the stats read, since the version's state (is it still active?) decides too.
 
         Never raises: a failure to reflect is logged and leaves the agent as it was.
         """
@@ -271,6 +279,9 @@ class Reflector:
         if not self.policy.enabled:
             return done
         for name, version in versions:
+            known = None if updated is None else updated.get((name, version))
+            if known is not None and self.policy.verdict(known) is None:
+                continue
             try:
                 manifest = self.backends.registry.get(name, version)
                 if manifest.state is not AgentState.ACTIVE:

@@ -22,7 +22,7 @@ from blackboard.ports.code_store import CodeStore
 from blackboard.ports.registry import Registry, StatsDelta
 from blackboard.ports.task_queue import DeadLetter, QueueStats, Received, TaskQueue
 from blackboard.quarantine import Unreadable, load, load_or_raise
-from blackboard.records import AgentManifest, Note, Orchestration, Task
+from blackboard.records import AgentManifest, AgentStats, Note, Orchestration, Task
 from blackboard.states import AgentState, OrchestrationStatus, TaskState
 
 __all__ = ["MemoryBlackboard", "MemoryCodeStore", "MemoryRegistry", "MemoryTaskQueue"]
@@ -315,12 +315,14 @@ class MemoryRegistry(Registry):
             self._changes += 1
             return True
 
-    def _add_stats(self, name: str, version: int, delta: StatsDelta) -> None:
+    def _add_stats(self, name: str, version: int, delta: StatsDelta) -> AgentStats:
         with self._lock:
             stored = self._get(name, version)
             if stored is None:
                 raise AgentNotFoundError(name, version)
-            self._update(name, version, stats=delta.applied_to(stored.stats))
+            stats = delta.applied_to(stored.stats)
+            self._update(name, version, stats=stats)
+            return stats
 
     def _set_embedding(self, name: str, version: int, embedding: list[float], model: str) -> None:
         with self._lock:

@@ -238,9 +238,13 @@ class Registry(abc.ABC):
         """Count one finished invocation in the version's stats, atomically."""
         self._add_stats(name, version, StatsDelta.of(status, duration_ms, tokens))
 
-    def add_stats(self, name: str, version: int, delta: StatsDelta) -> None:
-        """Add several invocations' counts to the version's stats in one atomic update."""
-        self._add_stats(name, version, delta)
+    def add_stats(self, name: str, version: int, delta: StatsDelta) -> AgentStats:
+        """Add several invocations' counts to the version's stats in one atomic update; return the stats after it.
+
+        The stats returned are the ones this update produced (another writer's later update is not in them): what
+        reflection judges without reading the manifest again.
+        """
+        return self._add_stats(name, version, delta)
 
     def revision(self) -> int:
         """A number that changes whenever a version is added, changes state or gets a new embedding (not on stats).
@@ -289,7 +293,7 @@ class Registry(abc.ABC):
         """Set the state if it is ``source``; raise ``AgentNotFoundError`` if the version does not exist."""
 
     @abc.abstractmethod
-    def _add_stats(self, name: str, version: int, delta: StatsDelta) -> None:
+    def _add_stats(self, name: str, version: int, delta: StatsDelta) -> AgentStats:
         """Add ``delta`` to the stats atomically; raise ``AgentNotFoundError`` if the version does not exist."""
 
     @abc.abstractmethod

@@ -218,3 +218,23 @@ def test_racing_processes_quarantine_once(tmp_path: Path) -> None:
     assert sum(done for done, _ in outcomes) == 1 and sum(sent for _, sent in outcomes) == 1
     assert backends.registry.get("cook", 1).state is AgentState.QUARANTINED
     backends.close()
+
+
+def test_stats_that_give_no_verdict_are_judged_without_reading_the_version(monkeypatch: pytest.MonkeyPatch) -> None:
+    from blackboard import memory_backends
+
+    backends = memory_backends()
+    _agent(backends)
+    orchestration_id, tasks = _wave(backends, failures=1, successes=4)
+    reads: list[tuple[str, int]] = []
+    original = backends.registry.get
+    monkeypatch.setattr(backends.registry, "get", lambda n, v: reads.append((n, v)) or original(n, v))
+    reflector = Reflector(backends, ReflectionPolicy())
+    healthy = original("cook", 1).stats
+    assert reflector.after_stats(orchestration_id, tasks, [("cook", 1)], {("cook", 1): healthy}) == []
+    assert reads == []
+    # Stats that give a verdict are read again: the version's state decides too.
+    failing = backends.registry.add_stats("cook", 1, StatsDelta(invocations=8, failed=8))  # 9 of 13 failed
+    (done,) = reflector.after_stats(orchestration_id, tasks, [("cook", 1)], {("cook", 1): failing})
+    assert reads[:1] == [("cook", 1)] and done.agent.name == "cook"
+    assert original("cook", 1).state is AgentState.QUARANTINED

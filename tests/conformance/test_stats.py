@@ -74,6 +74,17 @@ def test_a_delta_adds_to_every_counter_and_bucket(backends: Backends) -> None:
     assert stats.example_checks == 0
 
 
+def test_add_stats_returns_the_stats_its_update_produced(backends: Backends) -> None:
+    registry = backends.registry
+    registry.put(manifest())
+    registry.record_completion("burger_cook", 1, TaskState.SUCCEEDED, 3.0, 4)
+    after = registry.add_stats("burger_cook", 1, StatsDelta.of(TaskState.FAILED, 70_000.0, 2) + StatsDelta(tokens=1))
+    assert after == registry.get("burger_cook", 1).stats
+    assert (after.invocations, after.succeeded, after.failed, after.tokens) == (2, 1, 1, 7)
+    assert after.duration_buckets[duration_bucket(70_000.0)] == 1 and sum(after.duration_buckets) == 2
+    assert registry.add_stats("burger_cook", 1, StatsDelta(example_checks=3)).example_checks == 3
+
+
 def test_example_checks_add_up_apart_from_invocations(backends: Backends) -> None:
     registry = backends.registry
     registry.put(manifest())

@@ -204,7 +204,7 @@ class DynamoDBRegistry(Registry):
             raise AgentNotFoundError(name, version)
         return False
 
-    def _add_stats(self, name: str, version: int, delta: StatsDelta) -> None:
+    def _add_stats(self, name: str, version: int, delta: StatsDelta) -> AgentStats:
         adds: list[str] = []
         names: dict[str, str] = {}
         values: dict[str, Any] = {}
@@ -224,14 +224,16 @@ class DynamoDBRegistry(Registry):
             for index, count in enumerate(getattr(delta, _BUCKETS, ())):
                 if count:
                     add(f"stats_d{index}", count)
-        applied = retry_conflicts(
-            lambda: self.table.update(
+        # The item as it was comes back with the update (no read of its own): the stats after it are that plus delta.
+        applied, before = retry_conflicts(
+            lambda: self.table.update_returning(
                 _stats_key(name, version), "ADD " + ", ".join(adds), values, "attribute_exists(pk)", names
             ),
             f"count a completion of {name}@{version}",
         )
         if not applied:
             raise AgentNotFoundError(name, version)
+        return delta.applied_to(_stats(before or {}))
 
     def _set_embedding(self, name: str, version: int, embedding: list[float], model: str) -> None:
         operations = [

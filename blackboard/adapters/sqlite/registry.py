@@ -117,34 +117,46 @@ class SqliteRegistry(Registry):
                 _bump(conn)
             return cursor.rowcount == 1
 
-    def _add_stats(self, name: str, version: int, delta: StatsDelta) -> None:
+    def _add_stats(self, name: str, version: int, delta: StatsDelta) -> AgentStats:
         # The histogram is a JSON list: read, add and write it inside the write transaction, which holds the
         # database's write lock, so concurrent writers (threads or processes) queue instead of losing counts.
         with self.database.write() as conn:
             row = conn.execute(
-                "SELECT duration_buckets FROM agents WHERE name = ? AND version = ?", (name, version)
+                "SELECT invocations, succeeded, failed, timed_out, total_ms, tokens, duration_buckets, example_checks"
+                " FROM agents WHERE name = ? AND version = ?",
+                (name, version),
             ).fetchone()
             if row is None:
                 raise AgentNotFoundError(name, version)
-            stored = AgentStats(duration_buckets=json.loads(row[0])).duration_buckets
-            buckets = [a + b for a, b in zip(stored, delta.buckets, strict=True)]
+            invocations, succeeded, failed, timed_out, total_ms, tokens, buckets, example_checks = row
+            stored = AgentStats(
+                invocations=invocations,
+                succeeded=succeeded,
+                failed=failed,
+                timed_out=timed_out,
+                total_ms=total_ms,
+                tokens=tokens,
+                duration_buckets=json.loads(buckets),
+                example_checks=example_checks,
+            )
+            stats = delta.applied_to(stored)
             conn.execute(
-                "UPDATE agents SET invocations = invocations + ?, succeeded = succeeded + ?, failed = failed + ?,"
-                " timed_out = timed_out + ?, total_ms = total_ms + ?, tokens = tokens + ?, duration_buckets = ?,"
-                " example_checks = example_checks + ? WHERE name = ? AND version = ?",
+                "UPDATE agents SET invocations = ?, succeeded = ?, failed = ?, timed_out = ?, total_ms = ?, tokens = ?,"
+                " duration_buckets = ?, example_checks = ? WHERE name = ? AND version = ?",
                 (
-                    delta.invocations,
-                    delta.succeeded,
-                    delta.failed,
-                    delta.timed_out,
-                    delta.total_ms,
-                    delta.tokens,
-                    json.dumps(buckets),
-                    delta.example_checks,
+                    stats.invocations,
+                    stats.succeeded,
+                    stats.failed,
+                    stats.timed_out,
+                    stats.total_ms,
+                    stats.tokens,
+                    json.dumps(stats.duration_buckets),
+                    stats.example_checks,
                     name,
                     version,
                 ),
             )
+        return stats
 
     def _set_embedding(self, name: str, version: int, embedding: list[float], model: str) -> None:
         with self.database.write() as conn:
