@@ -3,10 +3,12 @@
 Why threads, and daemon threads. A trusted agent is a callable of this process (a closure, a bound method holding its
 clients and caches); that is what trusting it means. It cannot be pickled into another process, and in a forked
 child its side effects on the process's own state would be lost, so it runs on a thread. A thread cannot be killed:
-a call that overruns its timeout is *abandoned* (see below) and goes on until it returns. Each call gets a daemon
-thread of its own, so the interpreter never waits for an abandoned call at exit (the threads of a
+a call that overruns its timeout is *abandoned* (see below) and goes on until it returns. Each call runs on a daemon
+thread no other call holds, so the interpreter never waits for an abandoned call at exit (the threads of a
 ``ThreadPoolExecutor`` are joined at exit: one hung call kept the process alive for ever) and a hung call never takes
-a thread another call needs. Agent code that must never outlive its attempt belongs in the sandbox, which kills it.
+a thread another call needs. A thread whose call returned waits up to :data:`IDLE_SECONDS` for the next call before
+it exits (handing a call to a waiting thread costs about half of starting one); :meth:`TrustedCalls.close` ends the
+waiting ones at once. Agent code that must never outlive its attempt belongs in the sandbox, which kills it.
 
 The protocol, per call:
 
@@ -33,11 +35,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Generic, Literal, TypeVar
 
-__all__ = ["Ended", "TrustedCalls"]
+__all__ = ["IDLE_SECONDS", "Ended", "TrustedCalls"]
 
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
+#: Seconds a thread whose call returned waits for the next call before it exits.
+IDLE_SECONDS = 2.0
+#: The name of a thread that waits for its next call.
+_IDLE_NAME = "arbiter-trusted-idle"
 #: How a call ended: it ``returned``; it ran past its timeout (``timed_out``); it got ``no_slot`` before its timeout;
 #: its deadline passed before it could start (``expired``); or the pool was ``closed``.
 Ending = Literal["returned", "timed_out", "no_slot", "expired", "closed"]
@@ -72,6 +78,14 @@ class _Call:
     value: object = None
 
 
+@dataclass(eq=False)
+class _Runner:
+    """A daemon thread that runs one call after another: ``job`` is its next call (set under the pool's lock)."""
+
+    job: tuple[_Call, Callable[[threading.Event, float], object], float] | None = None
+    ready: threading.Event = field(default_factory=threading.Event)
+
+
 class TrustedCalls:
     """Runs trusted callables on daemon threads with a per-agent and a total bound (see the module docstring).
 
@@ -89,6 +103,7 @@ class TrustedCalls:
         self._live: dict[str, set[_Call]] = {}
         self._total = 0
         self._closed = False
+        self._idle: list[_Runner] = []  # threads whose call returned, waiting for the next one
 
     def alive(self, agent: str | None = None) -> int:
         """Calls alive now (running or abandoned and not yet returned), of ``agent`` or in all."""
@@ -132,11 +147,16 @@ class TrustedCalls:
                 return Ended("expired", waited_seconds=started - queued)
             self._live.setdefault(agent, set()).add(state)
             self._total += 1
+            runner = self._idle.pop() if self._idle else None
+            if runner is not None:
+                # Both under the lock, which the runner takes before it parks again: no wake-up of it goes stale.
+                runner.job = (state, call, limit)
+                runner.ready.set()
         waited = started - queued
-        thread = threading.Thread(
-            target=self._main, args=(state, call, limit), name=f"arbiter-trusted-{agent}", daemon=True
-        )
-        thread.start()
+        if runner is None:
+            runner = _Runner(job=(state, call, limit))
+            thread = threading.Thread(target=self._serve, args=(runner,), name=f"arbiter-trusted-{agent}", daemon=True)
+            thread.start()
         state.wake.wait(limit)
         with self._lock:
             if state.returned:
@@ -146,6 +166,28 @@ class TrustedCalls:
             how: Ending = "closed" if self._closed else "timed_out"
         logger.debug("agent=<%s>, ending=<%s>, limit_s=<%.3f> | trusted call abandoned", agent, how, limit)
         return Ended(how, limit_seconds=limit, waited_seconds=waited)
+
+    def _serve(self, runner: _Runner) -> None:
+        """Run the runner's calls one after another; wait up to :data:`IDLE_SECONDS` for each next one."""
+        me = threading.current_thread()
+        while True:
+            with self._lock:
+                job, runner.job = runner.job, None
+            if job is None:
+                return  # woken by close()
+            me.name = f"arbiter-trusted-{job[0].agent}"
+            self._main(*job)
+            with self._lock:
+                if self._closed:
+                    return
+                runner.ready.clear()
+                self._idle.append(runner)
+            me.name = _IDLE_NAME
+            if not runner.ready.wait(IDLE_SECONDS):
+                with self._lock:
+                    if runner in self._idle:  # no call was handed to it meanwhile
+                        self._idle.remove(runner)
+                        return
 
     def _main(self, state: _Call, call: Callable[[threading.Event, float], object], limit: float) -> None:
         value: object = None
@@ -178,4 +220,7 @@ class TrustedCalls:
                 for state in calls:
                     state.cancel.set()
                     state.wake.set()
+            idle, self._idle = self._idle, []
             self._lock.notify_all()
+        for runner in idle:
+            runner.ready.set()  # no job: it exits

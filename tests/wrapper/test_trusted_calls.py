@@ -20,6 +20,7 @@ from tests.wrapper.conftest import Harness
 from tests.wrapper.test_sandbox import wait_until
 from wrapper import TrustedCalls, sdk
 from wrapper.executor import Executor
+from wrapper.trusted_calls import Ended
 
 NOOP = "def handler(**kw):\n    return None\n"
 WAIT = 30.0
@@ -181,3 +182,66 @@ def test_a_call_that_hangs_for_ever_does_not_keep_the_process_alive(tmp_path: Pa
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "timed_out"
+
+
+def _run(calls: TrustedCalls, agent: str, fn: Any, timeout: float = WAIT) -> Any:
+    return calls.run(agent, lambda cancel, limit: fn(), timeout=timeout)
+
+
+def test_a_thread_whose_call_returned_takes_the_next_call_then_exits_when_idle(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("wrapper.trusted_calls.IDLE_SECONDS", 0.3)
+    calls = TrustedCalls()
+    first = _run(calls, "a", threading.get_ident)
+    second = _run(calls, "b", lambda: (threading.get_ident(), threading.current_thread().name))
+    assert first.how == second.how == "returned"
+    assert second.value == (first.value, "arbiter-trusted-b")  # the same thread, named for its call
+    assert wait_until(no_trusted_call_left, WAIT)  # the idle thread exits on its own
+
+
+def test_an_abandoned_call_keeps_its_thread_and_the_next_call_gets_another(release: threading.Event) -> None:
+    calls = TrustedCalls()
+    hung_on: list[int] = []
+
+    def hang() -> None:
+        hung_on.append(threading.get_ident())
+        release.wait(WAIT)
+
+    assert _run(calls, "slow", hang, timeout=0.2).how == "timed_out"
+    after = _run(calls, "slow", threading.get_ident)
+    assert after.how == "returned" and after.value != hung_on[0]
+    assert calls.alive("slow") == 1  # the abandoned call still holds its slot
+    calls.close()
+
+
+def test_close_ends_the_idle_threads_at_once() -> None:
+    calls = TrustedCalls()
+    assert _run(calls, "a", lambda: 1).how == "returned"
+    assert any(t.name == "arbiter-trusted-idle" for t in threading.enumerate()) or wait_until(
+        lambda: any(t.name == "arbiter-trusted-idle" for t in threading.enumerate()), 5
+    )
+    calls.close()
+    assert wait_until(no_trusted_call_left, 5)
+
+
+def test_many_calls_from_many_threads_all_return_on_reused_threads() -> None:
+    calls = TrustedCalls(per_agent=4, max_calls=8)
+    results: list[Ended[Any]] = []
+    lock = threading.Lock()
+
+    def caller(n: int) -> None:
+        for i in range(150):
+            ended = _run(calls, f"agent{n % 3}", lambda i=i: i * 2)
+            with lock:
+                results.append(ended)
+
+    callers = [threading.Thread(target=caller, args=(n,)) for n in range(6)]
+    for thread in callers:
+        thread.start()
+    for thread in callers:
+        thread.join()
+    assert len(results) == 900 and all(r.how == "returned" for r in results)
+    assert calls.alive() == 0
+    calls.close()
+    assert wait_until(no_trusted_call_left, WAIT)
