@@ -7,6 +7,7 @@ Greedy decoding with a fixed seed, tool turns and drafts constrained by grammar.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -104,7 +105,11 @@ def test_a_second_run_calls_the_worker_of_the_first_with_the_alarm_text(model_in
     # The worker ran on the alarm's own text (a phrase of the runbook in its place is refused before it runs).
     assert ran and ran[0].input["reason"] == reason, [t.input for t in tasks if t.agent.name == made[0].name]
     assert all(t.input["reason"] == reason for t in ran)
-    # What else the 1.5B planner puts in the page varies from run to run (the datapoints, "3 out of the last 3
-    # datapoints", the deploy or not); the threshold is there.
+    # What the 1.5B planner puts in the page varies from run to run, with the threads llama.cpp gets (the
+    # datapoints, the threshold, "3 out of the last 3 datapoints", the deploy or not): the page carries the worker's
+    # numbers (its threshold or its datapoints), and no number that neither the event nor a result holds.
     (page,) = [t.result.output["page"] for t in tasks if t.agent.name == "pager" and t.result and t.result.output]
-    assert "25" in page, page
+    assert "25" in page or all(point in page for point in ("41", "57", "66")), page
+    seen = json.dumps(event) + "".join(json.dumps(t.result.output) for t in tasks if t.result and t.result.output)
+    known = set(re.findall(r"\d+", seen))
+    assert set(re.findall(r"\d+", page)) <= known, page
