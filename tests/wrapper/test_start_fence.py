@@ -90,33 +90,16 @@ def test_a_sandboxed_child_killed_at_the_absolute_deadline(
 SHORT_LEASE = 0.3
 
 
-class TakenBackAfterClaim(SqliteBlackboard):
-    """A fake: every claim that applies is taken back (as the watchdog does when it reclaims an attempt) while the
-    start waits past the claim's fresh share of the lease (for a thread, a zygote)."""
-
-    def claim(
-        self,
-        orchestration_id: str,
-        task_id: str,
-        attempt: int,
-        *,
-        holder: str | None = None,
-        lease_seconds: float | None = None,
-    ) -> Transition:
-        claimed = super().claim(orchestration_id, task_id, attempt, holder=holder, lease_seconds=lease_seconds)
-        if claimed.applied:
-            self.cancel(orchestration_id, task_id, "taken back")
-            time.sleep(SHORT_LEASE / 2)
-        return claimed
-
-
 class CountingStarts(SqliteBlackboard):
-    """A store that counts the start fence's reads and can cancel every task right after its claim."""
+    """A store that counts the start fence's reads and can take every task back right after its claim (as the
+    watchdog does when it reclaims an attempt), then hold the claim's caller for ``pause`` seconds: a start that
+    waits (for a thread, a zygote) past the claim's fresh share of the lease."""
 
-    def __init__(self, *args: Any, cancel_after_claim: bool = False, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, cancel_after_claim: bool = False, pause: float = 0.0, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.reads = 0
         self.cancel_after_claim = cancel_after_claim
+        self.pause = pause
 
     def claim(
         self,
@@ -129,7 +112,8 @@ class CountingStarts(SqliteBlackboard):
     ) -> Transition:
         claimed = super().claim(orchestration_id, task_id, attempt, holder=holder, lease_seconds=lease_seconds)
         if claimed.applied and self.cancel_after_claim:
-            self.cancel(orchestration_id, task_id, "cancelled")
+            self.cancel(orchestration_id, task_id, "taken back")
+            time.sleep(self.pause)
         return claimed
 
     def check_start(self, orchestration_id: str, task_id: str, attempt: int, holder: str | None) -> Task | None:
@@ -142,9 +126,7 @@ def _on(harness: Harness, board: SqliteBlackboard) -> Harness:
 
 
 def _taken_back(harness: Harness) -> Harness:
-    database = harness.backends.database
-    assert database is not None
-    return _on(harness, TakenBackAfterClaim(database))
+    return _counting(harness, cancel_after_claim=True, pause=SHORT_LEASE / 2)[0]
 
 
 def test_a_sandboxed_attempt_taken_back_before_it_starts_never_starts(

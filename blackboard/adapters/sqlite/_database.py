@@ -220,13 +220,11 @@ class SqliteDatabase:
             try:
                 conn.execute("PRAGMA journal_mode=WAL")
                 return
-            except sqlite3.OperationalError as exc:
-                if "locked" in str(exc) and time.monotonic() + pause > deadline:
-                    raise StoreUnavailableError(f"{self.path}: {exc}") from exc
-                if "locked" not in str(exc):
-                    raise self._translate(exc) or StoreCorruptError(str(self.path), str(exc)) from exc
             except sqlite3.DatabaseError as exc:
-                raise self._translate(exc) or StoreCorruptError(str(self.path), str(exc)) from exc
+                if not (isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc)):
+                    raise self._translate(exc) or StoreCorruptError(str(self.path), str(exc)) from exc
+                if time.monotonic() + pause > deadline:
+                    raise StoreUnavailableError(f"{self.path}: {exc}") from exc
             time.sleep(pause)
             pause = min(pause * 2, 0.2)
 

@@ -15,12 +15,14 @@ from blackboard.states import AgentState
 
 __all__ = ["SqliteRegistry"]
 
-_COLUMNS = "doc, state, invocations, succeeded, failed, timed_out, total_ms, tokens, duration_buckets, example_checks"
+_STATS_COLUMNS = "invocations, succeeded, failed, timed_out, total_ms, tokens, duration_buckets, example_checks"
+_COLUMNS = f"doc, state, {_STATS_COLUMNS}"
 
 
-def _manifest(row: tuple[Any, ...]) -> AgentManifest:
-    doc, state, invocations, succeeded, failed, timed_out, total_ms, tokens, buckets, example_checks = row
-    stats = AgentStats(
+def _stats(row: tuple[Any, ...]) -> AgentStats:
+    """Stats from the :data:`_STATS_COLUMNS` of a row."""
+    invocations, succeeded, failed, timed_out, total_ms, tokens, buckets, example_checks = row
+    return AgentStats(
         invocations=invocations,
         succeeded=succeeded,
         failed=failed,
@@ -30,7 +32,13 @@ def _manifest(row: tuple[Any, ...]) -> AgentManifest:
         duration_buckets=json.loads(buckets),
         example_checks=example_checks,
     )
-    return AgentManifest.model_validate_json(doc).model_copy(update={"state": AgentState(state), "stats": stats})
+
+
+def _manifest(row: tuple[Any, ...]) -> AgentManifest:
+    doc, state, *stats = row
+    return AgentManifest.model_validate_json(doc).model_copy(
+        update={"state": AgentState(state), "stats": _stats(tuple(stats))}
+    )
 
 
 def _entry(row: tuple[Any, ...]) -> AgentManifest | Unreadable:
@@ -122,23 +130,11 @@ class SqliteRegistry(Registry):
         # database's write lock, so concurrent writers (threads or processes) queue instead of losing counts.
         with self.database.write() as conn:
             row = conn.execute(
-                "SELECT invocations, succeeded, failed, timed_out, total_ms, tokens, duration_buckets, example_checks"
-                " FROM agents WHERE name = ? AND version = ?",
-                (name, version),
+                f"SELECT {_STATS_COLUMNS} FROM agents WHERE name = ? AND version = ?", (name, version)
             ).fetchone()
             if row is None:
                 raise AgentNotFoundError(name, version)
-            invocations, succeeded, failed, timed_out, total_ms, tokens, buckets, example_checks = row
-            stored = AgentStats(
-                invocations=invocations,
-                succeeded=succeeded,
-                failed=failed,
-                timed_out=timed_out,
-                total_ms=total_ms,
-                tokens=tokens,
-                duration_buckets=json.loads(buckets),
-                example_checks=example_checks,
-            )
+            stored = _stats(row)
             stats = delta.applied_to(stored)
             conn.execute(
                 "UPDATE agents SET invocations = ?, succeeded = ?, failed = ?, timed_out = ?, total_ms = ?, tokens = ?,"
