@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from arbiter.planner import ToolCall
 from arbiter.prompts import FABRICATE_TOOL, REMINDER_PREFIX
-from blackboard import Orchestration, Task, TaskError, TaskMessage
+from blackboard import AgentManifest, Orchestration, Task, TaskError, TaskMessage
 from blackboard.messages import NoteSnapshot
 from blackboard.records import TASK_ID_PATTERN
+from fabricator.reuse import REUSE_THRESHOLD
 from wrapper.grounding import context_text, invented_values, string_values
+from wrapper.matching import lexical_similarity
 from wrapper.schemas import input_problem
 
 __all__ = [
@@ -193,15 +195,29 @@ def _fabrication_outcomes(orchestration: Orchestration) -> tuple[set[str], dict[
     return failed, made
 
 
-def fabrication_refusal(orchestration: Orchestration, call_input: dict[str, Any]) -> str | None:
+def fabrication_refusal(
+    orchestration: Orchestration, call_input: Mapping[str, Any], agents: Mapping[str, AgentManifest] | None = None
+) -> str | None:
     """Why a ``fabricate`` call is refused before it costs a fabrication, or ``None``.
 
     Refused: a capability that is the tool's own description (small models copy it), a capability whose
     fabrication already failed in this orchestration (the same request would fail the same way and spend minutes),
-    one that already gave a worker in this orchestration (a small model asks again after using it), and examples
-    whose input holds a value seen neither in the event nor in earlier results.
+    one that already gave a worker in this orchestration or that a worker of ``agents`` this orchestration called
+    with success does (a small model that has done every step of its runbook asks for the first one's worker
+    again), and examples whose input holds a value seen neither in the event nor in earlier results.
+
+    ``call_input`` may hold only the call's first fields (the planner's model checks the call as it writes it,
+    see :mod:`wrapper.call_checks`): each rule judges only the fields it needs, when they are there.
     """
-    capability = _capability_key(call_input.get("capability", ""))
+    if "capability" in call_input:
+        refused = _capability_refusal(orchestration, str(call_input["capability"]), agents or {})
+        if refused is not None:
+            return refused
+    return _invented_example_input(orchestration, call_input.get("examples"))
+
+
+def _capability_refusal(orchestration: Orchestration, text: str, agents: Mapping[str, AgentManifest]) -> str | None:
+    capability = _capability_key(text)
     if capability == _capability_key(FABRICATE_TOOL["description"]):
         return "`capability` repeats the description of the fabricate tool: describe the missing step instead"
     failed, made = _fabrication_outcomes(orchestration)
@@ -215,7 +231,33 @@ def fabrication_refusal(orchestration: Orchestration, call_input: dict[str, Any]
             "a worker for this capability could not be written earlier for this event; do not ask again: "
             "go on with the workers you have, then answer"
         )
-    return _invented_example_input(orchestration, call_input.get("examples"))
+    used = [agents[name] for name in sorted(_succeeded_tools(orchestration)) if name in agents]
+    scored = [(lexical_similarity(text, agent.description), agent.name) for agent in used]
+    score, name = max(scored, default=(0.0, ""))
+    if score >= REUSE_THRESHOLD:
+        return (
+            f"the worker `{name}` does this and was called for this event with success: use its result (or call it "
+            "again with other inputs), then go on or answer"
+        )
+    return None
+
+
+def _succeeded_tools(orchestration: Orchestration) -> set[str]:
+    """The tools whose calls in this orchestration have a successful result."""
+    names = {
+        block["toolUse"]["toolUseId"]: block["toolUse"].get("name")
+        for message in orchestration.conversation
+        if message.get("role") == "assistant"
+        for block in message.get("content", [])
+        if "toolUse" in block
+    }
+    return {
+        str(names[result["toolUseId"]])
+        for message in orchestration.conversation
+        if message.get("role") == "user"
+        for block in message.get("content", [])
+        if (result := block.get("toolResult", {})).get("status") == "success" and result.get("toolUseId") in names
+    }
 
 
 #: A string of fewer words is a value an instruction may name (``high``, ``checkout-api``), not a description.

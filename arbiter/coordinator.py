@@ -26,7 +26,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -79,6 +79,7 @@ from blackboard._base import utcnow
 from blackboard.leases import DEFAULT_LEASE_SECONDS
 from blackboard.messages import NoteSnapshot, example_problem, new_completion_token
 from blackboard.ports.registry import StatsDelta
+from wrapper.call_checks import call_checks
 from wrapper.matching import Matcher
 
 __all__ = ["Coordinator", "EngineSettings"]
@@ -467,11 +468,17 @@ class Coordinator:
         agents = self._offered(orchestration)
         specs = [agent_tool_spec(m) for m in agents.values()] + [FABRICATE_TOOL]
 
+        def refused(fields: Mapping[str, Any]) -> str | None:
+            return fabrication_refusal(orchestration, fields, agents)
+
         def call() -> PlannerTurn:
-            with tracing.start_span(
-                "arbiter.plan",
-                parent=_parent(orchestration.traceparent),
-                attributes={"arbiter.wave": orchestration.wave},
+            with (
+                tracing.start_span(
+                    "arbiter.plan",
+                    parent=_parent(orchestration.traceparent),
+                    attributes={"arbiter.wave": orchestration.wave},
+                ),
+                call_checks({FABRICATE: refused}),  # a local model stops writing a request that would be refused
             ):
                 return self.planner.plan(orchestration.conversation, specs)
 
@@ -621,7 +628,7 @@ class Coordinator:
             copied = copied_phrase(orchestration, self.planner.system_prompt, call.input)
             problem = None if copied is None else TaskError(type="InvalidToolInput", message=copied, retryable=False)
         if problem is None and call.name == FABRICATE:
-            refused = fabrication_refusal(orchestration, call.input) or example_problem(
+            refused = fabrication_refusal(orchestration, call.input, agents) or example_problem(
                 dict(call.input.get("inputs") or {}), list(call.input.get("examples") or [])
             )
             if refused is not None:

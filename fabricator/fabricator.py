@@ -57,7 +57,7 @@ from fabricator.names import with_missing_imports
 from fabricator.policy import DEFAULT_POLICY, Policy
 from fabricator.publisher import publish, safe_name
 from fabricator.repairs import with_required_parameters
-from fabricator.reuse import find_existing
+from fabricator.reuse import REUSE_THRESHOLD, find_existing
 from wrapper.field_checks import FieldCheck
 from wrapper.matching import Matcher
 from wrapper.sandbox import SandboxPool
@@ -326,7 +326,7 @@ class Fabricator:
         model_spec: str | None = None,
         max_attempts: int = 3,
         approval: bool = False,
-        reuse_threshold: float = 0.7,
+        reuse_threshold: float = REUSE_THRESHOLD,
         policy: Policy = DEFAULT_POLICY,
         sample_timeout: float = 20.0,
         matcher: Matcher | None = None,

@@ -10,7 +10,10 @@ from __future__ import annotations
 from blackboard import AgentManifest, AgentState, Registry
 from wrapper.matching import lexical_similarity
 
-__all__ = ["find_existing"]
+__all__ = ["REUSE_THRESHOLD", "find_existing"]
+
+#: How similar an active agent's description must be to a request to be reused (0 to 1), by default.
+REUSE_THRESHOLD = 0.7
 
 
 def find_existing(registry: Registry, capability: str, threshold: float) -> tuple[AgentManifest, float] | None:

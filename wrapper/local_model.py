@@ -56,6 +56,7 @@ from wrapper._chat_prompt import render_prompt
 from wrapper._cpu import free_cores, usable_cores
 from wrapper._fenced_tool_calls import ParsedCall, parse_reply
 from wrapper._prompt_states import PromptStateStore, common_prefix
+from wrapper.call_checks import CallScreen, current_call_checks, open_call
 from wrapper.constants import ENV_PROMPT_STATE_BYTES
 from wrapper.exceptions import ModelConfigurationError, WrapperError
 from wrapper.field_checks import FieldRefused, current_field_checks
@@ -359,6 +360,7 @@ class LocalModel(Model):
         self.calls: list[CallFigures] = []
         #: Calls the model wrote but that were not run: their values were nowhere in the conversation.
         self.deferred_calls = 0
+        self.refused_calls = 0
 
     def update_config(self, **model_config: Any) -> None:
         """Update the settings (a new ``n_ctx`` or ``n_threads`` takes effect for the next load)."""
@@ -505,15 +507,18 @@ class LocalModel(Model):
         tokens_in = tokens_out = 0
         while True:
             grammar = _tool_turn_grammar(offered, mode != "off") if offered and constrain else None
-            until = None
+            until: Callable[[str], bool] | None = None
             if mode == "grounded" and constrain:
                 until = functools.partial(
                     _calls_done, names={s["name"] for s in offered}, context=seen, answered=frozenset(answered)
                 )
+            screen = CallScreen(current_call_checks(), [s["name"] for s in offered])
             text, (more_in, more_out) = self._complete(
-                loaded, chat, grammar, forced=False, limit=_TURN_TOKENS, until=until
+                loaded, chat, grammar, forced=False, limit=_TURN_TOKENS, until=_screened(until, screen)
             )
             tokens_in, tokens_out = tokens_in + more_in, tokens_out + more_out
+            text, dropped = _without_dropped(text, screen, [s["name"] for s in offered])
+            self.refused_calls += len(dropped)
             parsed = parse_reply(text, {s["name"] for s in offered}) if offered else None
             calls = parsed.calls if parsed is not None else ()
             if mode == "off":
@@ -525,13 +530,14 @@ class LocalModel(Model):
                 if deferred:
                     logger.debug("calls=<%s> | deferred: values not in the conversation", [c.name for c in deferred])
             fresh = _fresh_calls(calls, answered)
-            if not calls or fresh or not _ends_with_tool_results(messages):
+            repeated = bool(calls) and _ends_with_tool_results(messages)
+            if fresh or not (dropped or repeated):
                 break
-            # The model repeats a call it has the result of. One call per reply: the same prompt again, offering
-            # only the tools it has not called yet, so it takes a step it skipped; else (or when there is none):
-            # ask for the answer, without tools this time.
-            called = {call.name for call in calls} | _called_tools(messages)
-            logger.debug("calls=<%s> | repeated tool calls", [call.name for call in calls])
+            # The model repeats a call it has the result of, or wrote one that was refused or cut off. One call per
+            # reply: the same prompt again, offering only the tools it has not called (or had refused) yet, so it
+            # takes a step it skipped; else (or when there is none): ask for the answer, without tools this time.
+            called = {call.name for call in calls} | _called_tools(messages) | dropped
+            logger.debug("calls=<%s>, dropped=<%s> | no new call", [call.name for call in calls], sorted(dropped))
             offered = [spec for spec in offered if spec["name"] not in called]
             if parallel or not constrain or not offered:
                 nudged: Messages = [*messages, {"role": "user", "content": [{"text": _ANSWER_NOW}]}]
@@ -744,6 +750,32 @@ class _TextStop:
         if not generated:
             return False
         return self._until(self._llama.detokenize(generated).decode("utf-8", errors="replace"))
+
+
+def _screened(until: Callable[[str], bool] | None, screen: CallScreen) -> Callable[[str], bool] | None:
+    """``until`` that also stops the reply at a call the caller's checks refuse (see :mod:`wrapper.call_checks`)."""
+    if not screen:
+        return until
+    return lambda text: screen.refusal(text) is not None or (until is not None and until(text))
+
+
+def _without_dropped(text: str, screen: CallScreen, offered: list[str]) -> tuple[str, set[str]]:
+    """The reply up to a call it must not make, and the tools of the calls cut off.
+
+    Cut: a call the caller's checks refuse, with what follows it, and a call left unfinished at the token limit
+    (a small model that repeats a key until it is cut off); such a reply is never taken for an answer. An
+    unfinished call whose tool cannot be read drops every tool, so that the answer is asked for next.
+    """
+    refused = screen.refusal(text)  # whole calls too: a provider without stopping criteria wrote on past them
+    if refused is not None:
+        logger.info("tool=<%s>, problem=<%s> | call refused as it was written", refused.name, refused.problem)
+        return text[: refused.start], {refused.name}
+    opened = open_call(text)
+    if opened is None:
+        return text, set()
+    start, name = opened
+    logger.info("tool=<%s> | call cut off at the token limit: dropped", name)
+    return text[:start], {name} if name is not None else set(offered)
 
 
 def _calls_done(text: str, names: set[str], context: str, answered: frozenset[str] = frozenset()) -> bool:
