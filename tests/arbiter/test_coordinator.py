@@ -322,3 +322,76 @@ def test_a_turn_that_stored_nothing_still_releases_its_lease() -> None:
     backends.blackboard.add_wave = moved_on  # type: ignore[method-assign]
     coordinator.plan(created)
     assert backends.blackboard.get_orchestration(created.id).planner is None
+
+
+def test_a_fabricate_request_for_what_a_worker_called_with_success_does_is_refused() -> None:
+    from blackboard import AgentManifest, FabricationRequest, TaskResult
+    from blackboard.records import utcnow
+    from wrapper.call_checks import current_call_checks
+    from wrapper.testing import ScriptedModel as Scripted
+
+    checked: list[str | None] = []
+
+    class CheckingModel(Scripted):
+        """Scripted turns; each asks the planner's check about the capability the runbook repeats."""
+
+        async def stream(self, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+            check = current_call_checks().get("fabricate")
+            checked.append(None if check is None else check({"capability": capability}))
+            async for event in super().stream(*args, **kwargs):
+                yield event
+
+    backends = memory_backends()
+    code = backends.code_store.put(b"def handler(**kw):\n    return {'n': 1}\n")
+    reader = AgentManifest(
+        name="reason_reader", version=1, description="Reads the numbers in an alarm reason text.", code=code
+    )
+    backends.registry.put(reader)
+    capability = "Read the numbers in an alarm reason text."
+    asked: list[FabricationRequest] = []
+    script = [
+        {"tool_calls": [{"name": "reason_reader", "input": {}}]},
+        {"tool_calls": [{"name": "fabricate", "input": {"capability": capability, "inputs": {"reason": "t"}}}]},
+        {"text": "done"},
+    ]
+    model = CheckingModel(script)
+    coordinator = Coordinator(backends, Planner(model, SYSTEM_PROMPT), fabricate=asked.append)
+    orchestration = coordinator.start(Event.parse(ALARM))
+    (task,) = backends.blackboard.list_tasks(orchestration.id)
+    succeeded = TaskResult(status=TaskState.SUCCEEDED, output={"n": 1}, attempt=1, finished_at=utcnow())
+    backends.blackboard.claim(orchestration.id, task.task_id, 1)
+    assert backends.blackboard.complete(orchestration.id, task.task_id, 1, succeeded).closes_wave
+    coordinator.continue_orchestration(orchestration.id)
+
+    assert asked == []  # the request never reached the Fabricator
+    second = [t for t in backends.blackboard.list_tasks(orchestration.id) if t.wave == 2]
+    (refused,) = [t.result.error for t in second if t.result is not None]
+    assert refused is not None and refused.type == "InvalidToolInput"
+    assert "`reason_reader` does this and was called for this event with success" in refused.message
+    # The model's turns ran under the same rule: before any result nothing is refused, after it the request is.
+    assert checked[0] is None and checked[1] is not None and "reason_reader" in checked[1]
+
+
+def test_a_worker_that_failed_does_not_stand_in_for_a_fabrication() -> None:
+    from arbiter._tool_calls import fabrication_refusal
+    from blackboard import AgentManifest, Orchestration
+
+    code_ref = memory_backends().code_store.put(b"def handler(**kw):\n    return 1\n")
+    reader = AgentManifest(name="reason_reader", version=1, description="Reads an alarm reason text.", code=code_ref)
+
+    def conversation(status: str) -> list[dict[str, Any]]:
+        return [
+            {"role": "user", "content": [{"text": "event"}]},
+            {"role": "assistant", "content": [{"toolUse": {"toolUseId": "r1", "name": "reason_reader", "input": {}}}]},
+            {"role": "user", "content": [{"toolResult": {"toolUseId": "r1", "status": status, "content": []}}]},
+        ]
+
+    def refusal(status: str, capability: str) -> str | None:
+        orchestration = Orchestration.model_validate(
+            {"id": "o1", "event": Event.parse(ALARM).model_dump(), "conversation": conversation(status)}
+        )
+        return fabrication_refusal(orchestration, {"capability": capability}, {"reason_reader": reader})
+
+    assert refusal("success", "Read an alarm reason text") is not None
+    assert refusal("error", "Read an alarm reason text") is None  # it failed: a new worker may do better
+    assert refusal("success", "Page the on-call engineer about an alarm") is None  # another capability

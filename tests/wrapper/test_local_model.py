@@ -19,6 +19,7 @@ from pydantic import BaseModel, Field
 from strands import Agent
 
 from wrapper._chat_prompt import chat_messages
+from wrapper.call_checks import call_checks
 from wrapper.exceptions import ModelConfigurationError
 from wrapper.field_checks import FieldRefused, field_checks
 from wrapper.local_model import LocalModel, _Loaded
@@ -489,3 +490,64 @@ def test_a_sampling_block_samples_its_own_calls_only(gguf: Path) -> None:
     assert model.get_config()["temperature"] == 0.0  # the model's own settings never changed
     with pytest.raises(ValueError, match="above 0"), sampled(temperature=0, seed=1):
         pass
+
+
+FABRICATE_SPEC: dict[str, Any] = {
+    "name": "fabricate",
+    "description": "Makes a worker.",
+    "inputSchema": {"json": {"type": "object", "properties": {"capability": {"type": "string"}}}},
+}
+
+
+def _no_deploy_readers(fields: Any) -> str | None:
+    return "recent_deploys does this" if "deploy" in str(fields.get("capability", "")) else None
+
+
+def test_a_call_the_callers_check_refuses_is_dropped_with_what_follows_it(gguf: Path) -> None:
+    refused = _call("fabricate", capability="list the deploys of x")
+    reply = _call("pager", summary="x deployed at 07:58") + "\n" + refused + "\n" + _call("pager", summary="again")
+    model, fake = model_with(gguf, [reply])
+    with call_checks({"fabricate": _no_deploy_readers}):
+        events = run(model, after_deploys("page on-call"), [DEPLOYS_SPEC, PAGER_SPEC, FABRICATE_SPEC])
+    assert tool_uses(events) == [("pager", {"summary": "x deployed at 07:58"})]
+    assert len(fake.requests) == 1 and model.refused_calls == 1
+
+
+def test_after_a_refused_call_the_turn_is_asked_again_without_that_tool(gguf: Path) -> None:
+    refused = _call("fabricate", capability="list the deploys of x")
+    model, fake = model_with(gguf, [refused, _call("pager", summary="x deployed at 07:58")])
+    with call_checks({"fabricate": _no_deploy_readers}):
+        events = run(model, after_deploys("page on-call"), [DEPLOYS_SPEC, PAGER_SPEC, FABRICATE_SPEC])
+    assert tool_uses(events) == [("pager", {"summary": "x deployed at 07:58"})]
+    assert len(fake.requests) == 2 and fake.requests[1]["prompt"] == fake.requests[0]["prompt"]
+    assert "fabricate" in fake.requests[0]["grammar"]._grammar
+    assert "fabricate" not in fake.requests[1]["grammar"]._grammar
+
+    # Without the check the same reply is a call like any other.
+    model, fake = model_with(gguf, [refused])
+    events = run(model, after_deploys("page on-call"), [DEPLOYS_SPEC, PAGER_SPEC, FABRICATE_SPEC])
+    assert tool_uses(events) == [("fabricate", {"capability": "list the deploys of x"})]
+
+
+def test_a_call_cut_off_at_the_token_limit_is_never_the_answer(gguf: Path) -> None:
+    runaway = (
+        "Steps:\n<tool_call>\n"
+        + '{"name": "fabricate", "arguments": {"capability": "x", "inputs": {'
+        + ('"inputs": "Create a new worker", ' * 40)
+    )
+    model, fake = model_with(gguf, [runaway, "x was deployed at 07:58; nothing else is needed."])
+    events = run(model, after_deploys("what changed?"), [DEPLOYS_SPEC, FABRICATE_SPEC])
+    texts = [
+        e["contentBlockDelta"]["delta"]["text"]
+        for e in events
+        if "text" in e.get("contentBlockDelta", {}).get("delta", {})
+    ]
+    assert tool_uses(events) == []
+    assert texts == ["x was deployed at 07:58; nothing else is needed."]
+    assert len(fake.requests) == 2 and "fabricate" not in fake.requests[1]["grammar"]._grammar
+    assert model.refused_calls == 1
+
+    # Whose tool cannot even be read: the answer is asked for at once.
+    model, fake = model_with(gguf, ["Steps:\n<tool_call>\n{", "x was deployed at 07:58."])
+    events = run(model, after_deploys("what changed?"), [DEPLOYS_SPEC, FABRICATE_SPEC])
+    assert tool_uses(events) == [] and "tool_call" not in fake.requests[1]["grammar"]._grammar
