@@ -478,6 +478,9 @@ class Executor:
                 message.orchestration_id, message.task_id, message.attempt, result, retry_at=retry_at
             )
             closes_wave, recorded = transition.closes_wave, transition.applied
+            # The attempt has ended on the blackboard: its lease is nothing to renew while the completion goes out
+            # (in one process, the next planning turn runs inside that publish, and a renewal would be refused).
+            self._claims.release(message)
         except BlackboardError:
             # The completion event still goes out: its receiver records the result when this write could not.
             logger.exception("task_id=<%s> | could not write the result", message.task_id)

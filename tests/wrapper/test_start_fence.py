@@ -216,3 +216,39 @@ def test_the_executor_claims_with_a_lease_and_drops_it_with_the_result(harness: 
     assert running.state is TaskState.RUNNING and running.holder is not None and running.lease_expires_at is not None
     done = board.get_task(message.orchestration_id, message.task_id)
     assert done.state is TaskState.SUCCEEDED and done.holder is None and done.lease_expires_at is None
+
+
+class CountingRenewals(SqliteBlackboard):
+    """A store that counts the lease renewals asked for after the attempt's result was written."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.completed = False
+        self.renewed_after = 0
+
+    def complete(self, *args: Any, **kwargs: Any) -> Transition:
+        done = super().complete(*args, **kwargs)
+        self.completed = True
+        return done
+
+    def renew_lease(self, *args: Any, **kwargs: Any) -> Transition:
+        self.renewed_after += self.completed
+        return super().renew_lease(*args, **kwargs)
+
+
+def test_no_lease_is_renewed_while_the_completion_of_an_ended_attempt_goes_out(harness: Harness) -> None:
+    # In one process the completion's receiver (the next planning turn) runs inside the publish, for seconds.
+    database = harness.backends.database
+    assert database is not None
+    board = CountingRenewals(database)
+    counted = _on(harness, board)
+    counted.backends.bus.subscribe({"detail-type": ["task.completed"]}, lambda event: time.sleep(0.5))
+    agent = counted.register("cook", "def handler(**kw):\n    return 1\n", isolation="in_process")
+    (message,) = _wave(counted, agent, [{}], [utcnow() + timedelta(seconds=30)])
+    executor = Executor(counted.backends, trusted={"cook": lambda: time.sleep(0.4)}, lease_seconds=0.3)
+    try:
+        completion = executor.execute(message)
+    finally:
+        executor.close()
+    assert completion is not None and completion.recorded
+    assert board.completed and board.renewed_after == 0
