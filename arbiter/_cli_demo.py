@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import threading
 import time
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn
@@ -187,11 +186,11 @@ def _run(
     from arbiter.cli import _progress, read_instructions, register_agents_file
 
     event = load_event_file(scenario / "event.json")
-    event = event.model_copy(update={"id": str(uuid.uuid4())})  # a demo runs again each time
     instructions = read_instructions(scenario / "event.json")
     with LocalRuntime(
         home, model=planner, fabricator_model=fabricator, worker_model=worker_spec, instructions=instructions
     ) as runtime:
+        event = event.model_copy(update={"id": _run_id(runtime, event.id)})
         names = register_agents_file(runtime, scenario / "agents.json")
         if not quiet:
             err.print(f"agents: {', '.join(names)}", highlight=False)
@@ -200,6 +199,18 @@ def _run(
             err.print(f"orchestration {updates.orchestration_id}", highlight=False)
         result = _progress(updates, quiet)
         return result, runtime.orchestration(result.orchestration_id)
+
+
+def _run_id(runtime: LocalRuntime, event_id: str) -> str:
+    """The event's id for this run: the file's, its last part the number of this run in this home.
+
+    Each run needs an id of its own (the ingress takes an event once). A random one made the planner's prompt, and
+    so all a greedy model did, differ from run to run; numbered, the n-th run in a new home is the same every time.
+    """
+    stem = event_id.rsplit("-", 1)[0] + "-"
+    ids = [o.event.id for o in runtime.backends.blackboard.list_orchestrations(limit=10_000)]
+    runs = [int(i[len(stem) :]) for i in ids if i.startswith(stem) and i[len(stem) :].isdigit()]
+    return f"{stem}{max(runs, default=0) + 1:012d}"
 
 
 def _fabricated(view: OrchestrationView) -> list[dict[str, Any]]:

@@ -238,6 +238,8 @@ def test_demo_runs_again_and_reuses_what_it_fabricated(tmp_path: Path) -> None:
     assert first["orchestration_id"] != second["orchestration_id"]  # a fresh event id each time
     code, out, _ = invoke("orchestrations", "show", second["orchestration_id"], "--home", home, "--json")
     shown = json.loads(out)
+    # Numbered, not random: the n-th run's prompt is the same every time (the event's id is in it).
+    assert shown["orchestration"]["event"]["id"] == "c4c1c1c9-6542-e61b-6ef0-000000000002"
     assert shown["orchestration"]["budget"]["timeout_seconds"] == 1800  # minutes per draft on a CPU: more time
     fabricated = next(t for t in shown["tasks"] if t["agent"]["name"] == "fabricate")
     assert fabricated["result"]["output"]["reused"] is True
