@@ -79,7 +79,10 @@ def _calls_in(body: str, tool_names: Collection[str]) -> list[ParsedCall] | None
         return None
     calls: list[ParsedCall] = []
     for value in values:
-        found = _as_calls(value, tool_names)
+        try:
+            found = _as_calls(value, tool_names)
+        except RecursionError:  # lists nested a thousand deep: not calls
+            return None
         if found is None:
             return None
         calls.extend(found)
@@ -95,7 +98,7 @@ def _json_values(body: str) -> Iterator[Any]:
     while index < len(stripped):
         try:
             value, end = decoder.raw_decode(stripped, index)
-        except json.JSONDecodeError:
+        except (json.JSONDecodeError, RecursionError):  # nested past what the decoder takes: text, not a call
             return
         values.append(value)
         index = end
@@ -131,7 +134,7 @@ def _as_call(value: dict[str, Any], tool_names: Collection[str]) -> ParsedCall |
         if isinstance(arguments, str):
             try:
                 arguments = json.loads(arguments, strict=False)
-            except json.JSONDecodeError:
+            except (json.JSONDecodeError, RecursionError):
                 return None
         if arguments is None and name in tool_names and set(value) <= {"name", "type", "id"}:
             arguments = {}

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextvars
 import json
+import logging
 import re
 from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import contextmanager
@@ -31,6 +32,8 @@ __all__ = ["CallCheck", "CallScreen", "Refusal", "call_checks", "current_call_ch
 
 #: A check of one call's arguments (the fields written so far): ``None`` when it may stand, else the problem.
 CallCheck = Callable[[Mapping[str, Any]], str | None]
+
+logger = logging.getLogger(__name__)
 
 _NONE: Mapping[str, CallCheck] = MappingProxyType({})
 _current: contextvars.ContextVar[Mapping[str, CallCheck]] = contextvars.ContextVar("arbiter_call_checks", default=_NONE)
@@ -77,7 +80,7 @@ def leading_fields(body: str) -> tuple[str, dict[str, Any]] | None:
             if body[position : position + 1] != ":":
                 break
             value, end = _DECODER.raw_decode(body, _skip_space(body, position + 1))
-        except ValueError:
+        except (ValueError, RecursionError):  # not a whole value yet, or nested past what the decoder takes
             break
         end = _skip_space(body, end)
         if body[end : end + 1] not in (",", "}"):
@@ -144,9 +147,20 @@ class CallScreen:
                 fields = dict(parsed.calls[0].input)
         key = (start, len(fields) + (1 if whole else 0))
         if key not in self._judged:
-            self._judged[key] = self._checks[name](MappingProxyType(fields)) if fields or whole else None
+            self._judged[key] = _ask(self._checks[name], name, fields) if fields or whole else None
         problem = self._judged[key]
         return None if problem is None else (name, problem)
+
+
+def _ask(check: CallCheck, name: str, fields: dict[str, Any]) -> str | None:
+    """The check's verdict; a check that fails lets the call stand (its caller judges the whole call anyway)."""
+    try:
+        return check(MappingProxyType(fields))
+    except Exception:
+        logger.warning(
+            "tool=<%s> | the call check failed; the call is not checked as it is written", name, exc_info=True
+        )
+        return None
 
 
 def open_call(text: str) -> tuple[int, str | None] | None:

@@ -71,3 +71,26 @@ def test_checks_hold_inside_the_block_only() -> None:
     with call_checks({"fabricate": lambda fields: None}):
         assert set(current_call_checks()) == {"fabricate"}
     assert dict(current_call_checks()) == {}
+
+
+def test_a_check_that_fails_lets_the_call_stand(caplog: Any) -> None:
+    def broken(fields: Mapping[str, Any]) -> str | None:
+        raise KeyError("examples")
+
+    screen = CallScreen({"fabricate": broken}, ["fabricate"])
+    text = '<tool_call>\n{"name": "fabricate", "arguments": {"capability": "c"}}\n</tool_call>'
+    assert screen.refusal(text) is None
+    assert "the call check failed" in caplog.text
+
+
+def test_hostile_replies_are_read_without_error() -> None:
+    screen = CallScreen({"fabricate": lambda fields: "no" if fields else None}, ["fabricate"])
+    for text in (
+        "<tool_call>" * 50,
+        "<tool_call>\n" + '{"name": "fabricate", "arguments": {"capability": "\\ud800 \\x", ',
+        "<tool_call>\n" + '{"name": "fabricate", "arguments": {"' + "k" * 100_000,
+        '</tool_call><tool_call>\n{"name": "fabricate", "arguments": {1: 2}}',
+        "<tool_call>\n" + '{"name": "fabricate", "arguments": {"a": [' + "[" * 5000,
+    ):
+        assert screen.refusal(text) is None
+        assert open_call(text) is not None

@@ -91,3 +91,17 @@ def test_unknown_name_with_arguments_is_still_a_call() -> None:
 def test_extra_keys_make_it_data_not_a_call() -> None:
     text = '{"name": "checkout-api", "arguments": {}, "owner": "payments"}'
     assert parse_reply(text, TOOLS).calls == ()
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '<tool_call>\n{"name": "f", "arguments": {"a": ' + "[" * 5000 + "]" * 5000 + "}}\n</tool_call>",
+        "```json\n" + "[" * 5000 + "]" * 5000 + "\n```",
+        '{"name": "f", "arguments": "' + "[" * 5000 + "]" * 5000 + '"}',
+        "<tool_call>\n" + "[" * 3000 + '{"name": "f", "arguments": {}}' + "]" * 3000 + "\n</tool_call>",
+    ],
+)
+def test_values_nested_past_the_decoders_depth_are_text_not_an_error(text: str) -> None:
+    reply = parse_reply(text, {"f"})
+    assert reply.calls == () and reply.text
