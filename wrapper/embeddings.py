@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.resources
+import importlib.util
 import json
 import logging
 import os
@@ -63,26 +64,43 @@ class LocalMiniLM:
     dimension = 384
 
     def __init__(self) -> None:
+        missing = [name for name in ("onnxruntime", "tokenizers") if importlib.util.find_spec(name) is None]
+        if missing:
+            raise ModelConfigurationError(f"local embeddings need onnxruntime and tokenizers: {', '.join(missing)}")
+        self._files()  # installed and intact, or refused now
+        self._lock = threading.Lock()
+        self._session: Any = None
+        self._inputs: set[str] = set()
+        self._tokenizer: Any = None
+
+    @staticmethod
+    def _files() -> tuple[bytes, bytes]:
         try:
-            import onnxruntime
-            from tokenizers import Tokenizer
-        except ImportError as exc:
-            raise ModelConfigurationError(f"local embeddings need onnxruntime and tokenizers: {exc}") from exc
-        try:
-            model = _verified(*_MODEL)
-            tokenizer = _verified(*_TOKENIZER)
+            return _verified(*_MODEL), _verified(*_TOKENIZER)
         except (ModuleNotFoundError, FileNotFoundError) as exc:
             raise ModelConfigurationError(f"the local embedding model is not installed: {exc}") from exc
+
+    def _load(self) -> None:
+        """Start the ONNX session at the first text to embed (called under the lock).
+
+        A process that never embeds (a registry that fits in the prompt, a worker) never pays its ~270 MiB.
+        """
+        if self._session is not None:
+            return
+        import onnxruntime
+        from tokenizers import Tokenizer
+
+        model, tokenizer = self._files()
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = min(2, os.cpu_count() or 1)
         # Idle inference threads must not spin: the matcher does its own arithmetic right after each query.
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        self._session = onnxruntime.InferenceSession(model, options, providers=["CPUExecutionProvider"])
-        self._inputs = {i.name for i in self._session.get_inputs()}
+        session = onnxruntime.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+        self._inputs = {i.name for i in session.get_inputs()}
         self._tokenizer = Tokenizer.from_str(tokenizer.decode())
         self._tokenizer.enable_truncation(MAX_TOKENS)
         self._tokenizer.enable_padding()
-        self._lock = threading.Lock()
+        self._session = session
 
     def embed(self, texts: Sequence[str]) -> list[list[float]]:
         """Embed texts in batches of 16 (empty texts get the embedding of a single space).
@@ -95,6 +113,7 @@ class LocalMiniLM:
         for start in range(0, len(texts), 16):
             batch = [t if t.strip() else " " for t in texts[start : start + 16]]
             with self._lock:
+                self._load()
                 encoded = self._tokenizer.encode_batch(batch)
             ids = np.array([e.ids for e in encoded], dtype=np.int64)
             mask = np.array([e.attention_mask for e in encoded], dtype=np.int64)

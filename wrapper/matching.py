@@ -116,28 +116,41 @@ class Matcher:
             return {manifest.name: manifest for manifest in self._manifests}
 
     def refresh(self) -> None:
-        """Index the registry's active agents as they are now (embedding those without a usable vector).
+        """Index the registry's active agents as they are now.
 
-        Cheap when nothing changed: the registry's :meth:`~blackboard.Registry.revision` is compared first.
+        Cheap when nothing changed: the registry's :meth:`~blackboard.Registry.revision` is compared first. The
+        vectors are computed (and stored back) when one is first needed, by :meth:`search` or :meth:`best`: a
+        registry that fits in the planner's prompt whole is offered from :meth:`indexed`, and a process that never
+        searches never loads the embedding model (about 270 MiB and a second or two of start-up).
         """
         revision, active = self.registry.current_active()  # one listing per revision, shared with other readers
         if revision == self._revision:
             return
         manifests = list(active.values())
-        embedded = False
-        if self.embedder is not None:
-            manifests, embedded = self._with_vectors(manifests, self.embedder)
         with self._lock:
             self._manifests = manifests
-            if self.embedder is not None:
-                import numpy as np
-
-                dimension = self.embedder.dimension
-                self._matrix = np.array([m.embedding for m in manifests], dtype=np.float32).reshape(-1, dimension)
+            self._matrix = None
             self._index_bm25(index_text(m) for m in manifests)
-            # Storing vectors changed the revision; read the registry once more next time rather than miss a change
-            # another writer made meanwhile.
-            self._revision = None if embedded else revision
+            self._revision = revision
+
+    def _vectors(self) -> tuple[list[AgentManifest], Any]:
+        """The indexed manifests and their vectors as one matrix, computing (and storing) the missing ones first."""
+        with self._lock:
+            manifests, matrix = self._manifests, self._matrix
+        if matrix is not None or self.embedder is None:
+            return manifests, matrix
+        import numpy as np
+
+        vectored, embedded = self._with_vectors(manifests, self.embedder)
+        matrix = np.array([m.embedding for m in vectored], dtype=np.float32).reshape(-1, self.embedder.dimension)
+        with self._lock:
+            if self._manifests is manifests:  # not refreshed meanwhile
+                self._manifests, self._matrix = vectored, matrix
+                if embedded:
+                    # Storing vectors changed the revision; read the registry once more next time rather than miss
+                    # a change another writer made meanwhile.
+                    self._revision = None
+        return vectored, matrix
 
     def search(self, text: str, k: int = 8) -> list[Match]:
         """The ``k`` best agents for ``text``, best first (fewer if fewer fit).
@@ -154,19 +167,18 @@ class Matcher:
         lexical = heapq.nsmallest(depth, self._bm25(text).items(), key=lambda item: (-item[1], item[0]))
         if self.embedder is None:
             return [Match(manifests[i], score) for i, score in lexical]
+        manifests, matrix = self._vectors()  # the same agents in the same order, with their vectors
         fused: dict[int, float] = defaultdict(float)
-        for ranking in (self._vector_ranked(text, depth), lexical):
+        for ranking in (self._vector_ranked(text, depth, matrix), lexical):
             for rank, (i, _) in enumerate(ranking):
                 fused[i] += 1.0 / (_FUSION_C + rank + 1)
         ranked = sorted(fused.items(), key=lambda item: (-item[1], item[0]))[:k]
         return [Match(manifests[i], score) for i, score in ranked]
 
-    def _vector_ranked(self, text: str, k: int) -> list[tuple[int, float]]:
+    def _vector_ranked(self, text: str, k: int, matrix: Any) -> list[tuple[int, float]]:
         import numpy as np
 
         assert self.embedder is not None
-        with self._lock:
-            matrix = self._matrix
         query = np.array(self.embedder.embed([text[:MAX_INDEX_CHARS]])[0], dtype=np.float32)
         scores = matrix @ query
         if len(scores) > k:  # partial selection: only the top k are ordered
@@ -190,7 +202,8 @@ class Matcher:
         if not manifests:
             return None
         if self.embedder is not None:
-            candidates = [(manifests[i], score) for i, score in self._vector_ranked(text, 3)]
+            manifests, matrix = self._vectors()
+            candidates = [(manifests[i], score) for i, score in self._vector_ranked(text, 3, matrix)]
         else:
             candidates = [(m.manifest, self.similarity(text, m.manifest)) for m in self.search(text, k=3)]
         for manifest, score in sorted(candidates, key=lambda c: -c[1]):

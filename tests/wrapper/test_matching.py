@@ -71,7 +71,11 @@ def test_ranks_the_right_agent_in_the_top_three(registry: MemoryRegistry, embedd
 
 
 def test_vectors_are_stored_with_the_manifest_and_reused(registry: MemoryRegistry, embedder: LocalMiniLM) -> None:
-    Matcher(registry, embedder).refresh()
+    matcher = Matcher(registry, embedder)
+    matcher.refresh()
+    assert registry.get("refund_order", 1).embedding is None  # not needed yet: a listing is enough to offer agents
+    assert "refund_order" in matcher.indexed()
+    matcher.search("refund my order", k=1)
     stored = registry.get("refund_order", 1)
     assert stored.embedding_model == embedder.name and stored.embedding is not None and len(stored.embedding) == 384
 
@@ -83,8 +87,10 @@ def test_vectors_are_stored_with_the_manifest_and_reused(registry: MemoryRegistr
             Counting.calls += len(texts)
             return embedder.embed(texts)
 
-    Matcher(registry, Counting()).refresh()
-    assert Counting.calls == 0  # every vector was already there
+    again = Matcher(registry, Counting())
+    again.refresh()
+    assert again.best("refund my order", 0.0) is not None
+    assert Counting.calls == 1  # the query only: every vector was already there
 
 
 def test_missing_or_wrong_vectors_are_embedded_again(registry: MemoryRegistry, embedder: LocalMiniLM) -> None:
@@ -92,9 +98,9 @@ def test_missing_or_wrong_vectors_are_embedded_again(registry: MemoryRegistry, e
     registry.set_embedding("order_status", 1, [0.1] * 384, "another-model")  # another model's vector
     matcher = Matcher(registry, embedder)
     matcher.refresh()
+    assert matcher.search("stop order 88 before it ships", k=1)[0].manifest.name == "cancel_order"
     assert len(registry.get("cancel_order", 1).embedding or []) == 384
     assert registry.get("order_status", 1).embedding_model == embedder.name
-    assert matcher.search("stop order 88 before it ships", k=1)[0].manifest.name == "cancel_order"
 
 
 def test_only_the_newest_active_version_is_offered(registry: MemoryRegistry) -> None:
@@ -151,7 +157,10 @@ def test_refresh_reads_the_registry_only_after_a_change(registry: MemoryRegistry
 
     registry.list_agents = counting  # type: ignore[method-assign]
     matcher = Matcher(registry, embedder)
-    matcher.refresh()  # embeds every agent (which changes the revision)
+    matcher.refresh()
+    matcher.refresh()
+    assert len(reads) == 1
+    matcher.search("refund", k=1)  # embeds every agent (which changes the revision)
     matcher.refresh()  # reads once more to be sure
     matcher.refresh()
     matcher.refresh()
@@ -187,9 +196,10 @@ def test_bedrock_embedder_with_the_matcher(registry: MemoryRegistry) -> None:
     embedder = BedrockEmbedder(client=client, dimension=4)
     matcher = Matcher(registry, embedder)
     matcher.refresh()
+    assert client.requests == []  # no vector needed yet
+    assert matcher.search("weather in Rome", k=1)[0].manifest.name == "weather_forecast"
     assert registry.get("refund_order", 1).embedding_model == "bedrock:amazon.titan-embed-text-v2:0:4"
     assert client.requests[0]["dimensions"] == 4 and client.requests[0]["normalize"] is True
-    assert matcher.search("weather in Rome", k=1)[0].manifest.name == "weather_forecast"
     assert len(client.requests) == len(AGENTS) + 1  # one call per description, one for the query
 
 
@@ -206,3 +216,31 @@ def test_matching_is_chosen_by_argument_then_environment(
     assert matcher_for(registry, "all") is None
     with pytest.raises(ModelConfigurationError, match="matching must be one of"):
         matcher_for(registry, "telepathy")
+
+
+def test_the_local_model_loads_at_its_first_text_only() -> None:
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys\n"
+        "from wrapper.embeddings import local_embedder\n"
+        "embedder = local_embedder()\n"
+        "assert embedder is not None and 'onnxruntime' not in sys.modules, 'loaded before any text'\n"
+        "(vector,) = embedder.embed(['refund my order'])\n"
+        "assert len(vector) == 384 and 'onnxruntime' in sys.modules\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+
+
+def test_a_registry_offered_whole_is_never_embedded(registry: MemoryRegistry) -> None:
+    class Refusing:
+        name, dimension = "refusing", 384
+
+        def embed(self, texts: Sequence[str]) -> list[list[float]]:
+            raise AssertionError("nothing to embed: the agents are only listed")
+
+    matcher = Matcher(registry, Refusing())
+    matcher.refresh()
+    assert set(matcher.indexed()) == set(AGENTS) and len(matcher) == len(AGENTS)
