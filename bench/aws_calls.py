@@ -63,6 +63,7 @@ def run(orchestrations: int, *, sites: bool = False) -> None:
     from blackboard.adapters.aws import AwsConfig, aws_backends
     from tests.aws.conftest import register_example
     from tests.aws.deployment import CallCounter, MotoDeployment
+    from wrapper.testing import ScriptedModel
 
     deployment = MotoDeployment(name="bench")
     counter = CallCounter()
@@ -84,8 +85,10 @@ def run(orchestrations: int, *, sites: bool = False) -> None:
     scripts = Path(tempfile.mkdtemp(prefix="arbiter-bench-"))
 
     def orchestrate(script: Path) -> Counter[str]:
+        # A scripted planner replays its turns from the start: only the model is new. The rest of the warm
+        # execution environment (its registry listing and matcher index, its clients) stays, as it does on AWS.
         os.environ["ARBITER_MODEL"] = f"scripted:{script}"
-        arbiter.aws_lambda.reset()  # a scripted planner replays its turns from the start
+        arbiter.aws_lambda.coordinator().planner.model = ScriptedModel.from_file(script)
         with counter.paused():
             deployment.put_event(event)
         before = Counter(counter.calls)
@@ -103,6 +106,7 @@ def run(orchestrations: int, *, sites: bool = False) -> None:
         mock.patch.object(boto3.session.Session, "client", counted_client),
     ):
         register_example(aws_backends(AwsConfig.from_env()), "restaurant")
+        arbiter.aws_lambda.reset()
         restaurant = [orchestrate(RESTAURANT / "scripted.json") for _ in range(orchestrations)]
         narrow = [orchestrate(fanout(1)) for _ in range(3)][1:]
         wide = [orchestrate(fanout(10)) for _ in range(2)]
