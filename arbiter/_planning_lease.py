@@ -5,7 +5,8 @@ watchdog in another process would plan it a second time meanwhile. The lease fol
 
 1. *Take*: before the model call, the coordinator writes ``planner = <holder>#<turn>`` and ``planning_expires_at =
    now + L`` with a compare-and-set on the orchestration's version, only if no live lease of another turn is there
-   (none, expired, or held by a process of this host that no longer runs). Two takers: one CAS applies.
+   (none, expired, or held by a process of this host that no longer runs). Two takers: one CAS applies. After a
+   wave, the write that appends its results takes the lease too (:meth:`PlanningLease.fields`): one write, not two.
 2. *Renew*: while the model thinks, a thread renews the expiry every ``L / 3`` (a CAS each; nothing else writes a
    running orchestration while its wave is being planned, except finishing it).
 3. *Use*: after the call the renewals stop, and the turn is stored on the version this lease wrote last (its take
@@ -69,8 +70,19 @@ class PlanningLease:
         self._lock = threading.Lock()
         self._held: Orchestration | None = None  # the version this lease wrote last, while it knows it is current
 
+    def fields(self) -> dict[str, Any]:
+        """The changes that take this lease, for a write that stores something else with them (a wave's results)."""
+        return {"planner": self.token, "planning_expires_at": self._expiry()}
+
     def take(self, orchestration: Orchestration) -> Orchestration | None:
-        """The orchestration with this turn's lease on it, or ``None`` if another live turn holds it (or it moved)."""
+        """The orchestration with this turn's lease on it, or ``None`` if another live turn holds it (or it moved).
+
+        A record that a write of :meth:`fields` gave already holds the lease: it is taken without another write.
+        """
+        if orchestration.planner == self.token:
+            with self._lock:
+                self._held = orchestration
+            return orchestration
         if planning_held(orchestration, self._clock()):
             logger.debug(
                 "orchestration_id=<%s>, planner=<%s> | being planned elsewhere", orchestration.id, orchestration.planner

@@ -416,21 +416,28 @@ class Coordinator:
         tokens = sum(r.usage.total_tokens for t in tasks for r in [*t.attempts, *([t.result] if t.result else [])])
         usage = orchestration.usage.model_copy(update={"tokens": orchestration.usage.tokens + tokens})
         message = tool_results_message(tasks, board.notes(orchestration_id))
+        # The results and the next turn's planning lease in one write (unless a live turn holds the lease already).
+        lease = PlanningLease(board, self._clock, self.settings.lease_seconds)
+        taking = {} if planning_held(orchestration, self._clock()) else lease.fields()
         updated = board.update_orchestration(
-            orchestration, conversation=[*orchestration.conversation, message], usage=usage
+            orchestration, conversation=[*orchestration.conversation, message], usage=usage, **taking
         )
         if not updated.applied:
             return False  # another coordinator continued this wave
-        self._record_stats(tasks)
-        self.plan(updated.record)
+        try:
+            self._record_stats(tasks)
+        finally:
+            self.plan(updated.record, lease=lease)
         return True
 
     # ---------------------------------------------------------------- planning
 
-    def plan(self, orchestration: Orchestration) -> None:
+    def plan(self, orchestration: Orchestration, *, lease: PlanningLease | None = None) -> None:
         """Call the model once; store and dispatch the wave it asks for, or finish.
 
         A standing orchestration has no planner: it takes its own next step instead (its wave, or its end).
+        ``lease``: the planning lease the write that gave ``orchestration`` took, if any (it is released when the
+        turn does not happen here).
         """
         if orchestration.standing:
             self._standing.step(orchestration)
@@ -439,10 +446,12 @@ class Coordinator:
         with self._planning_lock:
             owner, depth = self._planning.get(orchestration.id, (me, 0))
             if owner != me:
+                if lease is not None and orchestration.planner == lease.token:
+                    lease.release(orchestration.id)
                 return  # another thread is calling the model for it; its turn decides what happens next
             self._planning[orchestration.id] = (me, depth + 1)
         try:
-            self._plan(orchestration)
+            self._plan(orchestration, lease)
         finally:
             with self._planning_lock:
                 if depth == 0:
@@ -450,12 +459,12 @@ class Coordinator:
                 else:
                     self._planning[orchestration.id] = (me, depth)
 
-    def _plan(self, orchestration: Orchestration) -> None:
+    def _plan(self, orchestration: Orchestration, lease: PlanningLease | None = None) -> None:
         now = self._clock()
         if orchestration.deadline is not None and orchestration.deadline <= now:
             self.finish(orchestration, OrchestrationStatus.FAILED, error="budget exhausted: deadline passed")
             return
-        lease = PlanningLease(self.backends.blackboard, self._clock, self.settings.lease_seconds)
+        lease = lease or PlanningLease(self.backends.blackboard, self._clock, self.settings.lease_seconds)
         leased = lease.take(orchestration)
         if leased is None:
             return  # another turn (in another process) is calling the model for it, or it moved on

@@ -395,3 +395,67 @@ def test_a_worker_that_failed_does_not_stand_in_for_a_fabrication() -> None:
     assert refusal("success", "Read an alarm reason text") is not None
     assert refusal("error", "Read an alarm reason text") is None  # it failed: a new worker may do better
     assert refusal("success", "Page the on-call engineer about an alarm") is None  # another capability
+
+
+def test_a_waves_results_and_the_next_turns_planning_lease_are_one_write() -> None:
+    from blackboard import TaskResult
+    from blackboard.adapters import MemoryBlackboard
+    from blackboard.records import utcnow
+    from wrapper.testing import ScriptedModel as Scripted
+
+    class CountingBoard(MemoryBlackboard):
+        writes = 0
+
+        def update_orchestration(self, current: Any, **changes: Any) -> Any:
+            CountingBoard.writes += 1
+            return super().update_orchestration(current, **changes)
+
+    import dataclasses
+
+    board = CountingBoard()
+    backends = dataclasses.replace(memory_backends(), blackboard=board)
+    seen: list[tuple[int, str | None]] = []
+
+    class Watching(Scripted):
+        """Scripted turns; each notes the writes so far and who holds the planning lease while the model runs."""
+
+        async def stream(self, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+            orchestrations = board.list_orchestrations()
+            seen.append((CountingBoard.writes, orchestrations[0].planner if orchestrations else None))
+            async for event in super().stream(*args, **kwargs):
+                yield event
+
+    code = backends.code_store.put(b"def handler(**kw):\n    return 1\n")
+    from blackboard import AgentManifest
+
+    backends.registry.put(AgentManifest(name="cook", version=1, description="Cooks.", code=code))
+    model = Watching([{"tool_calls": [{"name": "cook", "input": {}}]}, {"text": "served"}])
+    coordinator = Coordinator(backends, Planner(model, SYSTEM_PROMPT))
+    orchestration = coordinator.start(Event.parse(ALARM))
+    (task,) = board.list_tasks(orchestration.id)
+    board.claim(orchestration.id, task.task_id, 1)
+    done = TaskResult(status=TaskState.SUCCEEDED, output=1, attempt=1, finished_at=utcnow())
+    assert board.complete(orchestration.id, task.task_id, 1, done).closes_wave
+    before = CountingBoard.writes
+    coordinator.continue_orchestration(orchestration.id)
+
+    writes, holder = seen[1]
+    assert writes == before + 1  # the results and the lease: one write before the model is called
+    assert holder is not None  # the lease is on the orchestration while the model runs
+    finished = board.get_orchestration(orchestration.id)
+    assert finished.output == "served" and finished.finished
+
+
+def test_a_lease_taken_for_a_turn_another_thread_plans_is_released() -> None:
+    from arbiter._planning_lease import PlanningLease
+    from blackboard.records import utcnow
+
+    backends = memory_backends()
+    coordinator = Coordinator(backends, Planner(ScriptedModel([{"text": "never asked"}]), SYSTEM_PROMPT))
+    board = backends.blackboard
+    orchestration = coordinator.create(Event.parse(ALARM)).record
+    lease = PlanningLease(board, utcnow, 60)
+    held = board.update_orchestration(orchestration, **lease.fields()).record
+    coordinator._planning[held.id] = (-1, 1)  # another thread of this process is calling the model for it
+    coordinator.plan(held, lease=lease)
+    assert board.get_orchestration(held.id).planner is None
