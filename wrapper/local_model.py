@@ -360,6 +360,7 @@ class LocalModel(Model):
         self.calls: list[CallFigures] = []
         #: Calls the model wrote but that were not run: their values were nowhere in the conversation.
         self.deferred_calls = 0
+        #: Calls the model started but that were not run: a caller's check refused them, or the token limit cut them.
         self.refused_calls = 0
 
     def update_config(self, **model_config: Any) -> None:
@@ -517,8 +518,11 @@ class LocalModel(Model):
                 loaded, chat, grammar, forced=False, limit=_TURN_TOKENS, until=_screened(until, screen)
             )
             tokens_in, tokens_out = tokens_in + more_in, tokens_out + more_out
-            text, dropped = _without_dropped(text, screen, [s["name"] for s in offered])
-            self.refused_calls += len(dropped)
+            names = [s["name"] for s in offered]
+            text, dropped = _without_dropped(text, screen, names)
+            self.refused_calls += bool(dropped)
+            if dropped and not dropped & set(names):
+                dropped = set(names)  # a tool not offered (again): what is asked next must be the answer
             parsed = parse_reply(text, {s["name"] for s in offered}) if offered else None
             calls = parsed.calls if parsed is not None else ()
             if mode == "off":

@@ -551,3 +551,11 @@ def test_a_call_cut_off_at_the_token_limit_is_never_the_answer(gguf: Path) -> No
     model, fake = model_with(gguf, ["Steps:\n<tool_call>\n{", "x was deployed at 07:58."])
     events = run(model, after_deploys("what changed?"), [DEPLOYS_SPEC, FABRICATE_SPEC])
     assert tool_uses(events) == [] and "tool_call" not in fake.requests[1]["grammar"]._grammar
+
+
+def test_a_cut_off_call_of_a_tool_not_offered_asks_for_the_answer_at_once(gguf: Path) -> None:
+    ghost = 'Steps:\n<tool_call>\n{"name": "ghost", "arguments": {"x": "never clo'
+    model, fake = model_with(gguf, [ghost, ghost, "x was deployed at 07:58."])
+    events = run(model, after_deploys("what changed?"), [DEPLOYS_SPEC, PAGER_SPEC])
+    assert tool_uses(events) == []
+    assert len(fake.requests) == 2 and "tool_call" not in fake.requests[1]["grammar"]._grammar
