@@ -6,7 +6,6 @@ and the derivations that settle a failed test.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -69,17 +68,6 @@ def request(**changes: Any) -> FabricationRequest:
         "examples": [EXAMPLE],
     }
     return FabricationRequest.parse({**fields, **changes})
-
-
-@pytest.fixture(scope="module")
-def pool() -> Iterator[SandboxPool]:
-    with SandboxPool(size=2) as sandbox:
-        yield sandbox
-
-
-@pytest.fixture
-def backends() -> Backends:
-    return memory_backends()
 
 
 def fabricator(backends: Backends, pool: SandboxPool, turns: list[dict[str, Any]], **kwargs: Any) -> Fabricator:

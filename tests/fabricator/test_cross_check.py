@@ -5,12 +5,11 @@ Every model turn is scripted: the first draft (greedy), then the second (asked f
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from blackboard import Backends, FabricationRequest, memory_backends
+from blackboard import Backends, FabricationRequest
 from fabricator.constants import ENV_FABRICATOR_CROSS_CHECK
 from fabricator.crosscheck import PARTNER_DRAFTS, cross_check_enabled
 from fabricator.exceptions import FabricatorError
@@ -71,17 +70,6 @@ def request() -> FabricationRequest:
             "examples": [{"input": {"text": "Hello World"}, "expected": {"letters": 10}}],
         }
     )
-
-
-@pytest.fixture(scope="module")
-def pool() -> Iterator[SandboxPool]:
-    with SandboxPool(size=2) as sandbox:
-        yield sandbox
-
-
-@pytest.fixture
-def backends() -> Backends:
-    return memory_backends()
 
 
 def fabricator(backends: Backends, pool: SandboxPool, model: ScriptedModel, **kwargs: Any) -> Fabricator:

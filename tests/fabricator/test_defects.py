@@ -6,12 +6,11 @@ in ``fabricator.defects``. Every model turn is scripted.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from blackboard import Backends, FabricationRequest, memory_backends
+from blackboard import Backends, FabricationRequest
 from fabricator.defects import defects, outside_schema
 from fabricator.fabricator import FabricationFailedError, Fabricator
 from fabricator.harness import OUTPUT_SCHEMA_ERROR, Check
@@ -63,17 +62,6 @@ def request() -> FabricationRequest:
             "examples": [EXAMPLE],
         }
     )
-
-
-@pytest.fixture(scope="module")
-def pool() -> Iterator[SandboxPool]:
-    with SandboxPool(size=2) as sandbox:
-        yield sandbox
-
-
-@pytest.fixture
-def backends() -> Backends:
-    return memory_backends()
 
 
 def _prompt(fab: Fabricator, call: int) -> str:

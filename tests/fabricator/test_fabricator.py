@@ -3,7 +3,6 @@ replacement and prompt injection."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
 
@@ -16,7 +15,6 @@ from blackboard import (
     Event,
     FabricationRequest,
     StoreUnavailableError,
-    memory_backends,
 )
 from blackboard.adapters import InProcessEventBus
 from blackboard.announcements import AGENT_PUBLISHED_DETAIL_TYPE, FABRICATOR_SOURCE, AgentPublished
@@ -45,17 +43,6 @@ def draft(name: str = "word_counter", code: str = GOOD, **changes: Any) -> dict[
 
 def request(capability: str = "Count the words in a piece of text.", **changes: Any) -> FabricationRequest:
     return FabricationRequest(orchestration_id="o1", task_id="t1", capability=capability, **changes)
-
-
-@pytest.fixture(scope="module")
-def pool() -> Iterator[SandboxPool]:
-    with SandboxPool(size=2) as sandbox:
-        yield sandbox
-
-
-@pytest.fixture
-def backends() -> Backends:
-    return memory_backends()
 
 
 def fabricator(backends: Backends, pool: SandboxPool, turns: list[dict[str, Any]], **kwargs: Any) -> Fabricator:

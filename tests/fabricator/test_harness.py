@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -32,12 +31,6 @@ SCHEMA: dict[str, Any] = {
     "required": ["text"],
 }
 STATIC = ["policy", "compile", "names", "schema", "output_schema", "signature"]
-
-
-@pytest.fixture(scope="module")
-def pool() -> Iterator[SandboxPool]:
-    with SandboxPool(size=2) as sandbox:
-        yield sandbox
 
 
 def candidate(
