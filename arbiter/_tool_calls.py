@@ -114,27 +114,36 @@ def query_text(orchestration: Orchestration) -> str:
     return " ".join(parts)[-MAX_QUERY_CHARS:]
 
 
-def fabricated_names(orchestration: Orchestration) -> list[str]:
-    """The agents ``fabricate`` calls of this orchestration produced (read from their tool results)."""
-    fabricate_ids = {
-        block["toolUse"]["toolUseId"]
+def _answered(orchestration: Orchestration) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """Each tool call of the conversation that has its result, with that result (``toolUse``, ``toolResult``)."""
+    uses = {
+        block["toolUse"]["toolUseId"]: block["toolUse"]
         for message in orchestration.conversation
         if message.get("role") == "assistant"
         for block in message.get("content", [])
-        if block.get("toolUse", {}).get("name") == "fabricate"
+        if "toolUse" in block
     }
+    return [
+        (uses[result["toolUseId"]], result)
+        for message in orchestration.conversation
+        if message.get("role") == "user"
+        for block in message.get("content", [])
+        if (result := block.get("toolResult", {})).get("toolUseId") in uses
+    ]
+
+
+def fabricated_names(orchestration: Orchestration) -> list[str]:
+    """The agents ``fabricate`` calls of this orchestration produced (read from their tool results)."""
     names = []
-    for message in orchestration.conversation:
-        for block in message.get("content", []):
-            result = block.get("toolResult", {})
-            if result.get("toolUseId") in fabricate_ids and result.get("status") == "success":
-                for item in result.get("content", []):
-                    try:
-                        name = json.loads(item.get("text", "")).get("agent")
-                    except (ValueError, AttributeError):
-                        continue
-                    if isinstance(name, str):
-                        names.append(name)
+    for use, result in _answered(orchestration):
+        if use.get("name") == FABRICATE_TOOL["name"] and result.get("status") == "success":
+            for item in result.get("content", []):
+                try:
+                    name = json.loads(item.get("text", "")).get("agent")
+                except (ValueError, AttributeError):
+                    continue
+                if isinstance(name, str):
+                    names.append(name)
     return names
 
 
@@ -166,32 +175,24 @@ def _fabrication_outcomes(orchestration: Orchestration) -> tuple[set[str], dict[
 
     Read from the conversation: the calls and their results.
     """
-    asked = {
-        block["toolUse"]["toolUseId"]: _capability_key(block["toolUse"].get("input", {}).get("capability", ""))
-        for message in orchestration.conversation
-        if message.get("role") == "assistant"
-        for block in message.get("content", [])
-        if block.get("toolUse", {}).get("name") == FABRICATE_TOOL["name"]
-    }
     failed: set[str] = set()
     made: dict[str, str] = {}
-    for message in orchestration.conversation:
-        for block in message.get("content", []):
-            result = block.get("toolResult", {})
-            if result.get("toolUseId") not in asked:
+    for use, result in _answered(orchestration):
+        if use.get("name") != FABRICATE_TOOL["name"]:
+            continue
+        capability = _capability_key(use.get("input", {}).get("capability", ""))
+        texts = [str(item.get("text", "")) for item in result.get("content", [])]
+        if result.get("status") == "error":
+            if any("FabricationFailed:" in text for text in texts):
+                failed.add(capability)
+            continue
+        for text in texts:
+            try:
+                output = json.loads(text)
+            except ValueError:
                 continue
-            texts = [str(item.get("text", "")) for item in result.get("content", [])]
-            if result.get("status") == "error":
-                if any("FabricationFailed:" in text for text in texts):
-                    failed.add(asked[result["toolUseId"]])
-                continue
-            for text in texts:
-                try:
-                    output = json.loads(text)
-                except ValueError:
-                    continue
-                if isinstance(output, dict) and isinstance(output.get("agent"), str):
-                    made[asked[result["toolUseId"]]] = output["agent"]
+            if isinstance(output, dict) and isinstance(output.get("agent"), str):
+                made[capability] = output["agent"]
     return failed, made
 
 
@@ -244,20 +245,7 @@ def _capability_refusal(orchestration: Orchestration, text: str, agents: Mapping
 
 def _succeeded_tools(orchestration: Orchestration) -> set[str]:
     """The tools whose calls in this orchestration have a successful result."""
-    names = {
-        block["toolUse"]["toolUseId"]: block["toolUse"].get("name")
-        for message in orchestration.conversation
-        if message.get("role") == "assistant"
-        for block in message.get("content", [])
-        if "toolUse" in block
-    }
-    return {
-        str(names[result["toolUseId"]])
-        for message in orchestration.conversation
-        if message.get("role") == "user"
-        for block in message.get("content", [])
-        if (result := block.get("toolResult", {})).get("status") == "success" and result.get("toolUseId") in names
-    }
+    return {str(use.get("name")) for use, result in _answered(orchestration) if result.get("status") == "success"}
 
 
 #: A string of fewer words is a value an instruction may name (``high``, ``checkout-api``), not a description.
