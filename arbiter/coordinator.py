@@ -73,6 +73,7 @@ from blackboard import (
     TaskError,
     TaskResult,
     TaskState,
+    WaveView,
     tracing,
 )
 from blackboard._base import utcnow
@@ -294,7 +295,18 @@ class Coordinator:
                 # Recorded by the wrapper, closing no wave, naming no reaction or budget: it asks for nothing, so
                 # there is nothing to refuse either (a forged one changes nothing): no read of its task.
                 return True
-            refused = self._refusal(completion)
+            view: WaveView | None = None
+            only_closes = completion.recorded and completion.exhausted is None and not completion.reactions
+            if completion.closes_wave and only_closes:
+                # It closed a wave the wrapper recorded and asks for nothing else: its task, the orchestration, the
+                # wave's tasks and the notes are all the next turn needs, read together (one request on DynamoDB).
+                try:
+                    view = self.backends.blackboard.read_wave(completion.orchestration_id, completion.task_id)
+                except NotFoundError:
+                    view = None
+                refused = _refusal(completion, None if view is None else view.task)
+            else:
+                refused = self._refusal(completion)
             if refused is not None:
                 with self._planning_lock:
                     self.refused_completions += 1
@@ -316,7 +328,7 @@ class Coordinator:
             elif completion.reactions:
                 self.dispatch_reactions(completion.orchestration_id, completion.reactions)
             if closes:
-                self.resume(completion.orchestration_id)
+                self.resume(completion.orchestration_id, view=view)
             return True
 
     def _refusal(self, completion: CompletionEvent) -> str | None:
@@ -324,12 +336,8 @@ class Coordinator:
         try:
             task = self.backends.blackboard.get_task(completion.orchestration_id, completion.task_id)
         except NotFoundError:
-            return "no such task"
-        if completion.token is None:
-            return "it carries no token"
-        if not task.accepts(completion.token):
-            return "its token is not the task's"
-        return None
+            task = None
+        return _refusal(completion, task)
 
     def dispatch_reactions(self, orchestration_id: str, task_ids: Sequence[str]) -> None:
         """Dispatch the reactive tasks a completion named that are still ``pending`` (a span links each trigger).
@@ -374,16 +382,19 @@ class Coordinator:
         """Answer the finished wave with its tool results and plan the next one (a no-op if already done)."""
         self._continue(self.backends.blackboard.get_orchestration(orchestration_id))
 
-    def resume(self, orchestration_id: str) -> bool:
+    def resume(self, orchestration_id: str, *, view: WaveView | None = None) -> bool:
         """Take a running orchestration on if its next step was lost; return whether a step was taken.
 
         A step is lost when a process crashed, or a transient failure was raised for the platform to retry: the
         wave is done but its results were never appended (they are appended and the next turn planned), or they
         were (or the event is all there is) but the next turn never happened (it is planned). An orchestration
         this coordinator is planning right now, or whose wave is still running, is left alone.
+
+        ``view``: the orchestration with its wave's tasks and notes as just read (:meth:`Blackboard.read_wave`), used
+        instead of reading them again.
         """
         board = self.backends.blackboard
-        orchestration = board.get_orchestration(orchestration_id)
+        orchestration = board.get_orchestration(orchestration_id) if view is None else view.orchestration
         if self._exhausted(orchestration):
             return True
         if orchestration.finished or self.is_planning(orchestration_id):
@@ -391,7 +402,7 @@ class Coordinator:
         if planning_held(orchestration, self._clock()):
             return False  # a live planner (maybe in another process) is calling the model for it
         if waiting_for_results(orchestration):
-            return self._continue(orchestration)
+            return self._continue(orchestration, view)
         last = orchestration.conversation[-1] if orchestration.conversation else {}
         if last.get("role") == "assistant":
             return False
@@ -401,7 +412,7 @@ class Coordinator:
         self.plan(orchestration)
         return True
 
-    def _continue(self, orchestration: Orchestration) -> bool:
+    def _continue(self, orchestration: Orchestration, view: WaveView | None = None) -> bool:
         board = self.backends.blackboard
         orchestration_id = orchestration.id
         if self._exhausted(orchestration):
@@ -410,12 +421,14 @@ class Coordinator:
             return self._standing.step(orchestration)
         if orchestration.finished or not waiting_for_results(orchestration):
             return False
-        tasks = board.list_tasks(orchestration_id, wave=orchestration.wave)
+        read = view is not None and view.orchestration is orchestration
+        tasks = view.tasks if read and view is not None else board.list_tasks(orchestration_id, wave=orchestration.wave)
         if not tasks or not all(task.done for task in tasks):
             return False
         tokens = sum(r.usage.total_tokens for t in tasks for r in [*t.attempts, *([t.result] if t.result else [])])
         usage = orchestration.usage.model_copy(update={"tokens": orchestration.usage.tokens + tokens})
-        message = tool_results_message(tasks, board.notes(orchestration_id))
+        notes = view.notes if read and view is not None else board.notes(orchestration_id)
+        message = tool_results_message(tasks, notes)
         # The results and the next turn's planning lease in one write (unless a live turn holds the lease already).
         lease = PlanningLease(board, self._clock, self.settings.lease_seconds)
         taking = {} if planning_held(orchestration, self._clock()) else lease.fields()
@@ -848,6 +861,20 @@ class Coordinator:
                 logger.exception("agent=<%s@%s> | could not record stats", name, version)
         if tasks and deltas:
             self.reflector.after_stats(tasks[0].orchestration_id, tasks, deltas, updated)
+
+
+def _refusal(completion: CompletionEvent, task: Task | None) -> str | None:
+    """Why a completion cannot be accepted, or ``None`` when it carries its task's token.
+
+    ``task``: the completion's task as stored, ``None`` when there is no such task.
+    """
+    if task is None:
+        return "no such task"
+    if completion.token is None:
+        return "it carries no token"
+    if not task.accepts(completion.token):
+        return "its token is not the task's"
+    return None
 
 
 def _parent(traceparent: str | None) -> str | None:

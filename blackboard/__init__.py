@@ -57,6 +57,7 @@ from blackboard.ports import (
     Subscription,
     TaskQueue,
     Transition,
+    WaveView,
 )
 from blackboard.records import (
     AgentManifest,
@@ -136,6 +137,7 @@ __all__ = [
     "UnreadableRecordError",
     "Usage",
     "VersionConflictError",
+    "WaveView",
     "ingress_event",
     "ingress_events",
     "local_backends",

@@ -1,6 +1,6 @@
 """The ports: abstract stores whose base classes hold the shared logic; adapters implement a few primitives."""
 
-from blackboard.ports.blackboard import Applied, Blackboard, Completion, Reacted, TaskChange, Transition
+from blackboard.ports.blackboard import Applied, Blackboard, Completion, Reacted, TaskChange, Transition, WaveView
 from blackboard.ports.code_store import CodeStore
 from blackboard.ports.event_bus import EventBus, Subscription
 from blackboard.ports.observers import BlackboardObserver
@@ -24,4 +24,5 @@ __all__ = [
     "TaskChange",
     "TaskQueue",
     "Transition",
+    "WaveView",
 ]

@@ -51,7 +51,7 @@ from blackboard.states import (
     check_task_transition,
 )
 
-__all__ = ["Applied", "Blackboard", "Completion", "Reacted", "TaskChange", "Transition", "became_done"]
+__all__ = ["Applied", "Blackboard", "Completion", "Reacted", "TaskChange", "Transition", "WaveView", "became_done"]
 
 logger = logging.getLogger(__name__)
 
@@ -120,6 +120,24 @@ class Reacted:
     def applied(self) -> bool:
         """Whether this call added the task."""
         return self.refused is None
+
+
+@dataclass(frozen=True, slots=True)
+class WaveView:
+    """What :meth:`Blackboard.read_wave` read: an orchestration, its current wave's tasks and its notes.
+
+    Attributes:
+        orchestration: the orchestration as stored.
+        tasks: the tasks of its current wave (``orchestration.wave``), in the order they were added; none before the
+            first wave. Unreadable ones are skipped and reported, as by :meth:`Blackboard.list_tasks`.
+        notes: every note, ordered by key (unreadable ones skipped and reported).
+        task: the task asked for by id, whatever its wave, or ``None`` when there is no such task.
+    """
+
+    orchestration: Orchestration
+    tasks: list[Task]
+    notes: list[Note]
+    task: Task | None = None
 
 
 def became_done(before: Task, after: Task) -> bool:
@@ -318,6 +336,28 @@ class Blackboard(abc.ABC):
         Unreadable tasks are skipped and reported (see :attr:`quarantine`).
         """
         return self.quarantine.readable(self._list_tasks(orchestration_id, wave))
+
+    def read_wave(self, orchestration_id: str, task_id: str | None = None) -> WaveView:
+        """Read an orchestration with the tasks of its current wave, its notes and, if named, one of its tasks.
+
+        What the coordinator needs when a wave closes, read as one request where a backend keeps an orchestration's
+        records together (DynamoDB: one Query of its partition instead of four reads); other backends read each in
+        turn. Each record is as stored at the time it is read, as with the separate reads.
+
+        Raises:
+            OrchestrationNotFoundError: when there is no such orchestration.
+        """
+        orchestration = self.get_orchestration(orchestration_id)
+        tasks = self.list_tasks(orchestration_id, wave=orchestration.wave) if orchestration.wave else []
+        task = None
+        if task_id is not None:
+            task = next((t for t in tasks if t.task_id == task_id), None)
+            if task is None:
+                try:
+                    task = self.get_task(orchestration_id, task_id)
+                except NotFoundError:
+                    task = None
+        return WaveView(orchestration, tasks, self.notes(orchestration_id), task)
 
     def find_tasks(
         self,

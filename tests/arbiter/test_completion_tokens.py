@@ -13,7 +13,7 @@ from arbiter import Coordinator, LocalRuntime, Planner
 from arbiter.config import Deployment
 from arbiter.prompts import SYSTEM_PROMPT
 from arbiter.testing import ScriptedModel
-from blackboard import AgentManifest, Backends, CompletionEvent, Event, Task, TaskState, memory_backends
+from blackboard import AgentManifest, Backends, CompletionEvent, Event, Task, TaskResult, TaskState, memory_backends
 from blackboard.messages import new_completion_token
 from tests.arbiter.conftest import FAST, event
 from wrapper import SandboxPool
@@ -96,6 +96,48 @@ def test_a_completion_for_a_task_that_does_not_exist_is_refused() -> None:
     coordinator, task = _running_task(backends)
     forged = _forged(task, task_id="no-such-task", token=task.token)
     assert coordinator.on_completion(forged) is False and coordinator.refused_completions == 1
+
+
+def test_a_closing_completion_for_an_orchestration_that_does_not_exist_is_refused() -> None:
+    backends = memory_backends()
+    coordinator, task = _running_task(backends)
+    forged = _forged(task, orchestration_id="no-such-orchestration", token=task.token, closes_wave=True, recorded=True)
+    assert coordinator.on_completion(forged) is False and coordinator.refused_completions == 1
+
+
+def test_a_recorded_closing_completion_reads_its_wave_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The wrapper recorded the result and closed the wave: the token check, the orchestration, the wave's tasks and
+    # the notes for the next turn come from one read_wave (one Query on DynamoDB) and nothing is read again.
+    backends = memory_backends()
+    coordinator, task = _running_task(backends)
+    board = backends.blackboard
+    result = TaskResult.from_completion(_forged(task, output="fries", token=task.token))
+    assert board.complete(task.orchestration_id, task.task_id, 1, result).closes_wave
+    board.put_note(task.orchestration_id, "stock", {"fries": 0}, author="cook")
+    reads: list[str] = []
+    inside: list[str] = []  # the reads read_wave itself makes on this backend are its own
+
+    def counted(name: str, original: Any) -> Any:
+        def read(*args: Any, **kwargs: Any) -> Any:
+            if not inside:
+                reads.append(name)
+            inside.append(name)
+            try:
+                return original(*args, **kwargs)
+            finally:
+                inside.pop()
+
+        return read
+
+    for name in ("get_task", "get_orchestration", "list_tasks", "notes", "read_wave"):
+        monkeypatch.setattr(board, name, counted(name, getattr(board, name)))
+    closing = _forged(task, output="fries", token=task.token, closes_wave=True, recorded=True)
+    assert coordinator.on_completion(closing) is True
+    assert reads == ["read_wave", "list_tasks"]  # then only the finish, listing the tasks it would cancel
+    orchestration = board.get_orchestration(task.orchestration_id)
+    assert orchestration.output == "served" and coordinator.refused_completions == 0
+    results = orchestration.conversation[2]
+    assert "fries" in str(results) and "stock" in str(results)  # the result and the note went to the planner
 
 
 def test_the_completion_with_the_tasks_token_is_recorded() -> None:

@@ -167,3 +167,18 @@ def test_remembered_items_are_bounded() -> None:
     assert seen.get([("o", "b"), ("o", "c")]) == {("o", "b"): item("b"), ("o", "c"): item("c")}
     seen.forget([("o", "b")])
     assert seen.get([("o", "b"), ("o", "c")]) is None
+
+
+def test_reading_a_wave_is_one_query_of_the_orchestrations_partition(tables: MotoTables) -> None:
+    board, client = _board(tables)
+    orchestration, tasks = with_wave(board, 3)
+    for task in tasks:
+        board.complete(orchestration.id, task.task_id, 1, ok(task.task_id))
+    board.put_note(orchestration.id, "inventory", {"buns": 2})
+    client.calls.clear()
+    view = board.read_wave(orchestration.id, tasks[2].task_id)
+    assert client.calls == ["query"]
+    assert view.orchestration == board.get_orchestration(orchestration.id)
+    assert view.tasks == board.list_tasks(orchestration.id, wave=1)
+    assert view.task == view.tasks[2] and view.task.state is TaskState.SUCCEEDED
+    assert [n.value for n in view.notes] == [{"buns": 2}]

@@ -321,6 +321,42 @@ def test_notes_are_compare_and_set(backends: Backends) -> None:
     assert board.notes("another orchestration") == []
 
 
+# ---------------------------------------------------------------- reading a wave
+
+
+def test_read_wave_gives_the_orchestration_its_current_wave_and_notes(backends: Backends) -> None:
+    board = backends.blackboard
+    orchestration, first = with_wave(board, 2)
+    for task in first:
+        board.complete(orchestration.id, task.task_id, 1, ok(task.task_id))
+    orchestration = board.get_orchestration(orchestration.id)
+    second = tasks_for(orchestration, 3)
+    orchestration = board.add_wave(orchestration, second).record
+    board.complete(orchestration.id, second[1].task_id, 1, ok("b"))
+    board.put_note(orchestration.id, "zeta", [1, 2], author="cook")
+    board.put_note(orchestration.id, "alpha", "é", author="fry")
+    view = board.read_wave(orchestration.id, first[0].task_id)
+    assert view.orchestration == board.get_orchestration(orchestration.id)
+    assert view.tasks == board.list_tasks(orchestration.id, wave=2)
+    assert [t.task_id for t in view.tasks] == [t.task_id for t in second]
+    assert view.notes == board.notes(orchestration.id)
+    assert [n.key for n in view.notes] == ["alpha", "zeta"]
+    assert view.task == board.get_task(orchestration.id, first[0].task_id)  # of an earlier wave
+    assert board.read_wave(orchestration.id, second[1].task_id).task == view.tasks[1]
+    assert board.read_wave(orchestration.id, "no-such-task").task is None
+    assert board.read_wave(orchestration.id).task is None
+
+
+def test_read_wave_before_any_wave_and_of_no_orchestration(backends: Backends) -> None:
+    board = backends.blackboard
+    orchestration = started(board)
+    view = board.read_wave(orchestration.id, "w1-t0")
+    assert view.orchestration == orchestration
+    assert view.tasks == [] and view.notes == [] and view.task is None
+    with pytest.raises(OrchestrationNotFoundError):
+        board.read_wave("no-such-orchestration")
+
+
 # ---------------------------------------------------------------- batches
 
 
