@@ -22,11 +22,12 @@ takes the orchestration on from where it stopped (:meth:`Coordinator.resume`).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -64,6 +65,7 @@ from blackboard import (
     CompletionEvent,
     Event,
     FabricationRequest,
+    Note,
     NotFoundError,
     Orchestration,
     OrchestrationFinished,
@@ -168,6 +170,9 @@ class Coordinator:
         # again within the same call, in the same thread.
         self._planning: dict[str, tuple[int, int]] = {}
         self._planning_lock = threading.Lock()
+        # (orchestration id, thread) -> the orchestration's notes as this thread last read them before planning
+        # (see _notes_known): the next dispatch in that thread carries them instead of reading them again.
+        self._known_notes: dict[tuple[str, int], list[Note]] = {}
         self._standing = StandingOrchestrations(self)
 
     def is_planning(self, orchestration_id: str) -> bool:
@@ -240,7 +245,8 @@ class Coordinator:
         created = self.create(event, budget)
         with tracing.bind(orchestration_id=created.record.id):
             if created.applied:
-                self.plan(created.record)
+                with self._notes_known(created.record.id, []):  # nothing could have noted a new one before
+                    self.plan(created.record)
             else:
                 self.resume(created.record.id)
         return self.backends.blackboard.get_orchestration(created.record.id) if read_back else created.record
@@ -437,11 +443,33 @@ class Coordinator:
         )
         if not updated.applied:
             return False  # another coordinator continued this wave
+        noted = True
         try:
-            self._record_stats(tasks)
+            noted = self._record_stats(tasks)
         finally:
-            self.plan(updated.record, lease=lease)
+            # No task of the orchestration runs until the next wave: unless reflection just noted a quarantine, the
+            # notes read with the results are the ones the next wave's dispatch would read.
+            with self._notes_known(orchestration_id, None if noted else notes):
+                self.plan(updated.record, lease=lease)
         return True
+
+    @contextlib.contextmanager
+    def _notes_known(self, orchestration_id: str, notes: list[Note] | None) -> Iterator[None]:
+        """Within the block, this thread's next dispatch for the orchestration carries ``notes`` without a read.
+
+        For notes this thread read (or knows) before a planning turn that no write of this process has changed
+        since: a write from another process is not ordered with a dispatch anyway (it could as well land after it).
+        ``None`` leaves the dispatch to read them.
+        """
+        key = (orchestration_id, threading.get_ident())
+        if notes is not None:
+            with self._planning_lock:
+                self._known_notes[key] = notes
+        try:
+            yield
+        finally:
+            with self._planning_lock:
+                self._known_notes.pop(key, None)
 
     # ---------------------------------------------------------------- planning
 
@@ -717,10 +745,10 @@ class Coordinator:
 
     def _note_snapshot(self, orchestration_id: str) -> list[NoteSnapshot] | None:
         """The notes the tasks of a dispatch carry (one read per wave instead of one per task); ``None`` if large."""
-        snapshot = [
-            NoteSnapshot(key=n.key, value=n.value, version=n.version, author=n.author)
-            for n in self.backends.blackboard.notes(orchestration_id)
-        ]
+        with self._planning_lock:
+            known = self._known_notes.pop((orchestration_id, threading.get_ident()), None)
+        notes = self.backends.blackboard.notes(orchestration_id) if known is None else known
+        snapshot = [NoteSnapshot(key=n.key, value=n.value, version=n.version, author=n.author) for n in notes]
         size = sum(len(json.dumps(n.value, default=str)) for n in snapshot)
         return snapshot if size <= MAX_CARRIED_NOTES_BYTES else None
 
@@ -837,11 +865,14 @@ class Coordinator:
         except AgentNotFoundError:
             return None  # any other error (an outage) is not "no such tool": it reaches the retry machinery
 
-    def _record_stats(self, tasks: Sequence[Task]) -> None:
+    def _record_stats(self, tasks: Sequence[Task]) -> bool:
         """Count every attempt of a closed wave in its agent version's stats: one atomic update per version.
 
         An attempt that failed through no fault of the agent (``error.agent_fault`` false: its trusted call found no
         free slot) never ran and is not counted, so reflection never quarantines an agent for it.
+
+        Returns:
+            Whether reflection quarantined a version (and noted it on the orchestration).
         """
         deltas: dict[tuple[str, int], StatsDelta] = {}
         for task in tasks:
@@ -860,7 +891,8 @@ class Coordinator:
             except Exception:
                 logger.exception("agent=<%s@%s> | could not record stats", name, version)
         if tasks and deltas:
-            self.reflector.after_stats(tasks[0].orchestration_id, tasks, deltas, updated)
+            return bool(self.reflector.after_stats(tasks[0].orchestration_id, tasks, deltas, updated))
+        return False
 
 
 def _refusal(completion: CompletionEvent, task: Task | None) -> str | None:

@@ -184,8 +184,10 @@ class NoteSnapshot(Message):
 class TaskMessage(_Aliased):
     """What the queue carries to the wrapper: run ``agent`` on ``input`` for this attempt of this task.
 
-    ``notes`` are the orchestration's notes when this attempt was dispatched, so that the wrapper need not read them
-    (and every task of a wave sees the same ones); ``None`` when they were too large to carry: the wrapper reads them.
+    ``notes`` are the orchestration's notes as the dispatcher last read them, so that the wrapper need not read them
+    (and every task of a wave sees the same ones): at the dispatch, or with the last wave's results when no write of
+    its process changed them since (no task of the orchestration runs between two waves); ``None`` when they were too
+    large to carry: the wrapper reads them.
     ``token`` is the task's completion token: the executor echoes it in the completion, which is refused without it.
 
     Schema ``arbiter.task/2`` added ``token``; ``/1`` messages (without one) are still read.
