@@ -563,6 +563,7 @@ class Coordinator:
                     orchestration,
                     OrchestrationStatus.FAILED,
                     error="budget exhausted: max_tokens",
+                    settled=True,
                     conversation=conversation,
                     usage=usage,
                 )
@@ -571,6 +572,7 @@ class Coordinator:
                     orchestration,
                     OrchestrationStatus.COMPLETED,
                     output=turn.text,
+                    settled=True,
                     conversation=conversation,
                     usage=usage,
                 )
@@ -616,6 +618,7 @@ class Coordinator:
                 orchestration,
                 OrchestrationStatus.FAILED,
                 error=f"budget exhausted: {exceeded}",
+                settled=True,
                 conversation=conversation,
                 usage=usage,
             )
@@ -794,12 +797,17 @@ class Coordinator:
         *,
         output: Any = None,
         error: str | None = None,
+        settled: bool = False,
         **changes: Any,
     ) -> bool:
         """End an orchestration (compare-and-set), cancel its unfinished tasks and publish the result event.
 
         A plain status change is retried against the newest version; one that carries other changes (the model's
         last turn) is dropped if the orchestration changed meanwhile, since that turn answered an older state.
+
+        ``settled``: the caller planned on ``orchestration`` once its wave had closed, so when the write applies to
+        that very version no task is left to cancel, and none is read (a closed wave takes no task, and a new wave
+        would have changed the version).
 
         Returns:
             Whether this call ended it.
@@ -817,7 +825,7 @@ class Coordinator:
                 return False
             current = updated.record
         done = updated.record
-        for task in board.list_tasks(done.id):
+        for task in [] if settled and current is orchestration else board.list_tasks(done.id):
             if not task.done:
                 board.cancel(done.id, task.task_id, f"orchestration {status.value}")
         logger.debug("orchestration_id=<%s>, status=<%s> | finished", done.id, status)

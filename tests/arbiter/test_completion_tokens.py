@@ -133,7 +133,7 @@ def test_a_recorded_closing_completion_reads_its_wave_once(monkeypatch: pytest.M
         monkeypatch.setattr(board, name, counted(name, getattr(board, name)))
     closing = _forged(task, output="fries", token=task.token, closes_wave=True, recorded=True)
     assert coordinator.on_completion(closing) is True
-    assert reads == ["read_wave", "list_tasks"]  # then only the finish, listing the tasks it would cancel
+    assert reads == ["read_wave"]  # the answer's finish knows the closed wave left no task to cancel
     orchestration = board.get_orchestration(task.orchestration_id)
     assert orchestration.output == "served" and coordinator.refused_completions == 0
     results = orchestration.conversation[2]

@@ -459,3 +459,43 @@ def test_a_lease_taken_for_a_turn_another_thread_plans_is_released() -> None:
     coordinator._planning[held.id] = (-1, 1)  # another thread of this process is calling the model for it
     coordinator.plan(held, lease=lease)
     assert board.get_orchestration(held.id).planner is None
+
+
+def test_a_settled_finish_lists_no_task_but_one_that_had_to_retry_still_cancels(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from blackboard import AgentManifest, OrchestrationStatus
+
+    backends = memory_backends()
+    board = backends.blackboard
+    code = backends.code_store.put(b"def handler(**kw):\n    return 1\n")
+    backends.registry.put(AgentManifest(name="cook", version=1, description="Cooks.", code=code))
+    script = [{"tool_calls": [{"name": "cook", "input": {}}]}]
+    coordinator = Coordinator(backends, Planner(ScriptedModel(script), SYSTEM_PROMPT))
+    orchestration = board.get_orchestration(coordinator.start(Event.parse(ALARM)).id)
+    (task,) = board.list_tasks(orchestration.id)
+    listed: list[str] = []
+    original = board.list_tasks
+    monkeypatch.setattr(board, "list_tasks", lambda o, wave=None: listed.append(o) or original(o, wave))
+    # The version read is stale (the task's wave is open on a newer one): the finish retries on the newest version,
+    # so ``settled`` (which vouches only for the version it was given) no longer holds and the task is cancelled.
+    stale = orchestration.model_copy(update={"version": orchestration.version - 1})
+    board.update_orchestration(orchestration, output="moved on")
+    assert coordinator.finish(stale, OrchestrationStatus.FAILED, error="stopped", settled=True)
+    assert listed == [orchestration.id]
+    assert board.get_task(orchestration.id, task.task_id).state is TaskState.CANCELLED
+
+
+def test_a_settled_finish_on_the_version_given_reads_no_task() -> None:
+    from blackboard import OrchestrationStatus
+
+    backends = memory_backends()
+    board = backends.blackboard
+    coordinator = Coordinator(backends, Planner(ScriptedModel([]), SYSTEM_PROMPT))
+    orchestration = coordinator.create(Event.parse(ALARM)).record
+    listed: list[str] = []
+    original = board.list_tasks
+    board.list_tasks = lambda o, wave=None: listed.append(o) or original(o, wave)  # type: ignore[method-assign]
+    assert coordinator.finish(orchestration, OrchestrationStatus.COMPLETED, output="done", settled=True)
+    assert listed == [] and board.get_orchestration(orchestration.id).output == "done"
+    assert not coordinator.finish(orchestration, OrchestrationStatus.COMPLETED, output="again", settled=True)

@@ -122,6 +122,26 @@ def test_a_write_retried_after_a_lost_response_counts_once(tables: MotoTables) -
     assert board.get_note(orchestration.id, "k").value == 2  # type: ignore[union-attr]
 
 
+def test_transactions_retried_after_a_lost_response_count_once(dynamodb_local: str, tmp_path: Any) -> None:
+    # On DynamoDB Local (moto ignores ClientRequestToken): each transaction is sent again with its token, as botocore
+    # does after a lost response, and answered as applied instead of failing on its own writes.
+    from blackboard import OrchestrationStatus
+    from tests.aws_support import create_tables, delete_tables
+
+    client = InterceptingClient(dynamodb_client(dynamodb_local))
+    names = (f"bb-finish-{tmp_path.name}"[:200], f"reg-finish-{tmp_path.name}"[:200])
+    create_tables(client, *names)
+    try:
+        board = DynamoDBBlackboard(names[0], client=client, ttl_days=7)
+        client.hooks["transact_write_items"] = _lost_response
+        orchestration, tasks = with_wave(board, 2)  # the wave and the orchestration, in one transaction
+        assert [t.task_id for t in board.list_tasks(orchestration.id)] == [t.task_id for t in tasks]
+        finished = board.update_orchestration(orchestration, status=OrchestrationStatus.COMPLETED, output="done")
+        assert finished.applied and board.get_orchestration(orchestration.id).output == "done"
+    finally:
+        delete_tables(client, *names)
+
+
 def test_a_stale_writer_is_not_applied_and_the_wave_closes_once(tables: MotoTables) -> None:
     first_client = InterceptingClient(tables.client)
     first = DynamoDBBlackboard(tables.blackboard, client=first_client)

@@ -152,6 +152,44 @@ def test_a_finished_orchestration_expires_with_all_its_items(tables: MotoTables)
     assert int(_item(tables, partition, "NOTE#k")["expires_at"]["N"]) == expected
 
 
+def test_a_finish_is_one_query_and_one_transaction_with_the_expiry(tables: MotoTables) -> None:
+    client = InterceptingClient(tables.client)
+    board = DynamoDBBlackboard(tables.blackboard, client=client, ttl_days=7)
+    orchestration, _ = with_wave(board, 2)
+    client.calls.clear()
+    sent: list[dict[str, Any]] = []
+    client.hooks["transact_write_items"] = lambda real, kwargs: sent.append(kwargs) or real(**kwargs)
+    assert board.update_orchestration(orchestration, status=OrchestrationStatus.COMPLETED, output="done").applied
+    assert client.calls == ["query", "transact_write_items"]
+    (request,) = sent
+    assert len(request["TransactItems"]) == 1 + 4  # the orchestration, its event marker, 2 tasks, the wave counter
+    assert request["ClientRequestToken"]  # botocore's retry after a lost response is answered as applied
+
+
+def test_a_stale_finish_writes_nothing(tables: MotoTables) -> None:
+    board = DynamoDBBlackboard(tables.blackboard, client=tables.client, ttl_days=7)
+    orchestration, tasks = with_wave(board, 1)
+    moved = board.update_orchestration(orchestration, output="moved on").record
+    stale = board.update_orchestration(orchestration, status=OrchestrationStatus.COMPLETED, output="done")
+    assert not stale.applied and stale.record == moved
+    partition = f"ORCH#{orchestration.id}"
+    assert "expires_at" not in _item(tables, partition, "ORCH")
+    assert "expires_at" not in _item(tables, partition, f"TASK#{tasks[0].task_id}")
+
+
+def test_the_items_past_the_finishing_transaction_get_their_expiry_after_it(tables: MotoTables) -> None:
+    client = InterceptingClient(tables.client)
+    board = DynamoDBBlackboard(tables.blackboard, client=client, ttl_days=7)
+    orchestration, tasks = with_wave(board, 98)  # 100 other items: the event marker, 98 tasks, the wave counter
+    client.calls.clear()
+    finished = board.update_orchestration(orchestration, status=OrchestrationStatus.FAILED, error="x").record
+    assert client.calls == ["query", "transact_write_items", "transact_write_items"]
+    expected = int((finished.updated_at + timedelta(days=7)).timestamp())
+    partition = f"ORCH#{orchestration.id}"
+    for sort_key in ("ORCH", "WAVE#000001", *(f"TASK#{t.task_id}" for t in tasks)):
+        assert int(_item(tables, partition, sort_key)["expires_at"]["N"]) == expected
+
+
 def test_no_expiry_when_disabled(tables: MotoTables) -> None:
     board = DynamoDBBlackboard(tables.blackboard, client=tables.client, ttl_days=None)
     orchestration, tasks = with_wave(board, 1)

@@ -297,6 +297,9 @@ class Table:
     def transact(self, items: Sequence[dict[str, Any]]) -> list[str] | None:
         """A TransactWriteItems of ``items`` (each ``{"Put"|"Update"|"ConditionCheck": {...}}`` without TableName).
 
+        Each call has its own ``ClientRequestToken``: botocore's retry of a transaction whose response was lost after
+        it applied is then answered as applied, instead of failing its conditions against its own writes.
+
         Returns:
             ``None`` when it was applied, else the cancellation reason code of each item, in order
             (``"None"`` for the items that were not the cause).
@@ -304,9 +307,10 @@ class Table:
         Raises:
             Conflict: it collided with another transaction or was throttled; the caller's retry reads again.
         """
-        request = {
+        request: dict[str, Any] = {
             "TransactItems": [{op: {**spec, "TableName": self.name}} for entry in items for op, spec in entry.items()]
         }
+        request["ClientRequestToken"] = uuid.uuid4().hex
         try:
             self.client.transact_write_items(**request)
         except ClientError as exc:

@@ -158,12 +158,36 @@ class DynamoDBBlackboard(Blackboard):
         expires_at = self._expiry(orchestration)
         item = self._codec.orchestration_item(orchestration, expires_at)
         self._codec.values.fit([item], ORCHESTRATION_PARTS, "Orchestration")
-        applied = retry_conflicts(
+        if expires_at is not None:
+            return self._finish(orchestration, item, expected_version, expires_at)
+        return self._put_versioned(orchestration, item, expected_version)
+
+    def _put_versioned(self, orchestration: Orchestration, item: Item, expected_version: int) -> bool:
+        return retry_conflicts(
             lambda: self.table.put_once(item, "#v = :v", {":v": number(expected_version)}, {"#v": "version"}),
             f"update orchestration {orchestration.id}",
         )
-        if applied and expires_at is not None:
-            self._expire_the_rest(orchestration, expires_at)
+
+    def _finish(self, orchestration: Orchestration, item: Item, expected_version: int, expires_at: int) -> bool:
+        """The finished orchestration (compare-and-set) and the expiry of its other items, in one transaction.
+
+        Their keys are listed first (one Query); items past the first transaction's 100 get theirs after it. When an
+        item vanished before its expiry was set, the orchestration is written alone and the expiry set as before.
+        """
+        keys = self._other_keys(orchestration)
+        head, tail = keys[: TRANSACTION_ITEMS - 1], keys[TRANSACTION_ITEMS - 1 :]
+        operations = [_versioned_put(item, expected_version), *(_expire(key, expires_at) for key in head)]
+        reasons = retry_conflicts(
+            lambda: self.table.transact(operations), f"finish orchestration {orchestration.id}"
+        )
+        if reasons is None:
+            self._expire_keys(orchestration, tail, expires_at)
+            return True
+        if reasons[0] != "None":
+            return False  # the orchestration moved on
+        applied = self._put_versioned(orchestration, item, expected_version)
+        if applied:
+            self._expire_keys(orchestration, keys, expires_at)
         return applied
 
     def _insert_wave(self, orchestration: Orchestration, expected_version: int, tasks: list[Task]) -> bool:
@@ -454,12 +478,8 @@ class DynamoDBBlackboard(Blackboard):
             return None
         return int((orchestration.updated_at + timedelta(days=self.ttl_days)).timestamp())
 
-    def _expire_the_rest(self, orchestration: Orchestration, expires_at: int) -> None:
-        """Give every other item of a finished orchestration the same expiry (best effort: housekeeping only).
-
-        Task items also get a new revision, so that a task change computed before this write reads again and keeps
-        the expiry.
-        """
+    def _other_keys(self, orchestration: Orchestration) -> list[Item]:
+        """The keys of an orchestration's other items: its event marker, and its partition but the orchestration."""
         keys = [event_key(orchestration.event.id)]
         keys.extend(
             {"pk": item["pk"], "sk": item["sk"]}
@@ -470,6 +490,14 @@ class DynamoDBBlackboard(Blackboard):
             )
             if item["sk"]["S"] != ORCHESTRATION_SK
         )
+        return keys
+
+    def _expire_keys(self, orchestration: Orchestration, keys: Sequence[Item], expires_at: int) -> None:
+        """Give the items of ``keys`` of a finished orchestration its expiry (best effort: housekeeping only).
+
+        Task items also get a new revision, so that a task change computed before this write reads again and keeps
+        the expiry.
+        """
         for start in range(0, len(keys), TRANSACTION_ITEMS):
             operations = [_expire(key, expires_at) for key in keys[start : start + TRANSACTION_ITEMS]]
             try:
