@@ -207,6 +207,18 @@ class Coordinator:
         Returns:
             ``applied=True`` with the new record, or ``applied=False`` with the one the same event id created.
         """
+        return self._create(event, budget, triggered_by=triggered_by, links=links)
+
+    def _create(
+        self,
+        event: Event,
+        budget: Budget | None = None,
+        *,
+        triggered_by: str | None = None,
+        links: Sequence[str | None] = (),
+        lease: PlanningLease | None = None,
+    ) -> Applied[Orchestration]:
+        """:meth:`create`, with ``lease`` taken by the same write when given (for a first turn planned at once)."""
         attributes: tracing.Attributes = {"arbiter.event_id": event.id, "arbiter.triggered_by": triggered_by}
         with tracing.start_span(
             "arbiter.orchestration", attributes=attributes, links=links, root=triggered_by is not None
@@ -219,6 +231,7 @@ class Coordinator:
                 updated_at=self._clock(),
                 traceparent=tracing.current_traceparent(),
                 triggered_by=triggered_by,
+                **({} if lease is None else lease.fields()),
             )
             created = self.backends.blackboard.create_orchestration(orchestration)
             if created.applied:
@@ -242,11 +255,13 @@ class Coordinator:
                 created, or as the same event created it before (its id and event are all a caller that only
                 reports them needs, like the Lambda handler).
         """
-        created = self.create(event, budget)
+        # The first turn's planning lease is taken by the write that creates the orchestration.
+        lease = PlanningLease(self.backends.blackboard, self._clock, self.settings.lease_seconds)
+        created = self._create(event, budget, lease=lease)
         with tracing.bind(orchestration_id=created.record.id):
             if created.applied:
                 with self._notes_known(created.record.id, []):  # nothing could have noted a new one before
-                    self.plan(created.record)
+                    self.plan(created.record, lease=lease)
             else:
                 self.resume(created.record.id)
         return self.backends.blackboard.get_orchestration(created.record.id) if read_back else created.record

@@ -397,7 +397,7 @@ def test_a_worker_that_failed_does_not_stand_in_for_a_fabrication() -> None:
     assert refusal("success", "Page the on-call engineer about an alarm") is None  # another capability
 
 
-def test_a_waves_results_and_the_next_turns_planning_lease_are_one_write() -> None:
+def test_the_create_and_a_waves_results_each_take_the_next_turns_planning_lease() -> None:
     from blackboard import TaskResult
     from blackboard.adapters import MemoryBlackboard
     from blackboard.records import utcnow
@@ -432,6 +432,8 @@ def test_a_waves_results_and_the_next_turns_planning_lease_are_one_write() -> No
     model = Watching([{"tool_calls": [{"name": "cook", "input": {}}]}, {"text": "served"}])
     coordinator = Coordinator(backends, Planner(model, SYSTEM_PROMPT))
     orchestration = coordinator.start(Event.parse(ALARM))
+    writes, holder = seen[0]
+    assert writes == 0 and holder is not None  # the first turn's lease came with the create: no write of its own
     (task,) = board.list_tasks(orchestration.id)
     board.claim(orchestration.id, task.task_id, 1)
     done = TaskResult(status=TaskState.SUCCEEDED, output=1, attempt=1, finished_at=utcnow())
