@@ -5,8 +5,9 @@ watchdog in another process would plan it a second time meanwhile. The lease fol
 
 1. *Take*: before the model call, the coordinator writes ``planner = <holder>#<turn>`` and ``planning_expires_at =
    now + L`` with a compare-and-set on the orchestration's version, only if no live lease of another turn is there
-   (none, expired, or held by a process of this host that no longer runs). Two takers: one CAS applies. After a
-   wave, the write that appends its results takes the lease too (:meth:`PlanningLease.fields`): one write, not two.
+   (none, expired, or held by a process of this host that no longer runs). Two takers: one CAS applies. The write
+   that creates an orchestration planned at once, and after a wave the write that appends its results, take the
+   lease too (:meth:`PlanningLease.fields`): one write, not two.
 2. *Renew*: while the model thinks, a thread renews the expiry every ``L / 3`` (a CAS each; nothing else writes a
    running orchestration while its wave is being planned, except finishing it).
 3. *Use*: after the call the renewals stop, and the turn is stored on the version this lease wrote last (its take

@@ -177,9 +177,7 @@ class DynamoDBBlackboard(Blackboard):
         keys = self._other_keys(orchestration)
         head, tail = keys[: TRANSACTION_ITEMS - 1], keys[TRANSACTION_ITEMS - 1 :]
         operations = [_versioned_put(item, expected_version), *(_expire(key, expires_at) for key in head)]
-        reasons = retry_conflicts(
-            lambda: self.table.transact(operations), f"finish orchestration {orchestration.id}"
-        )
+        reasons = retry_conflicts(lambda: self.table.transact(operations), f"finish orchestration {orchestration.id}")
         if reasons is None:
             self._expire_keys(orchestration, tail, expires_at)
             return True
