@@ -157,6 +157,12 @@ def _handle(event: dict[str, Any], account: str) -> dict[str, Any]:
         logger.error("rejected an ingress event", error=str(exc), event_id=event.get("id"))
         metrics.add_metric(name="RejectedEvents", unit=MetricUnit.Count, value=1)
         return {"status": "rejected", "error": str(exc)}
+    # The first turn's agents and the event's bus triggers come from one reading of the registry's revision.
+    with engine.backends.registry.one_revision():
+        return _start(engine, parsed)
+
+
+def _start(engine: Coordinator, parsed: Event) -> dict[str, Any]:
     orchestration = engine.start(parsed, read_back=False)  # its id and event are all this needs: no read
     if not orchestration.event.same_content(parsed):
         metrics.add_metric(name="EventConflicts", unit=MetricUnit.Count, value=1)

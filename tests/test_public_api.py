@@ -22,7 +22,7 @@ BLACKBOARD = {
     "RecordValidationError", "Registry", "ReservedNameError", "ReservedSourceError", "RetryPolicy", "StoreCorruptError",
     "StoreUnavailableError", "StrictJsonError", "ingress_event", "ingress_events",
     "Subscription", "Task", "TaskError", "TaskMessage", "TaskNotFoundError", "TaskQueue", "TaskResult", "TaskState",
-    "Transition", "Trigger", "TriggerError", "UnreadableRecordError", "Usage", "VersionConflictError",
+    "Transition", "Trigger", "TriggerError", "UnreadableRecordError", "Usage", "VersionConflictError", "WaveView",
     "local_backends", "memory_backends",
 }  # fmt: skip
 

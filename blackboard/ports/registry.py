@@ -7,6 +7,7 @@ Reserved names cannot be taken. Lifecycle changes are compare-and-set on the sta
 from __future__ import annotations
 
 import abc
+import contextlib
 import functools
 import threading
 from collections.abc import Iterator, Sequence
@@ -249,9 +250,37 @@ class Registry(abc.ABC):
     def revision(self) -> int:
         """A number that changes whenever a version is added, changes state or gets a new embedding (not on stats).
 
-        Caches (the capability matcher) compare it to know when to read the registry again.
+        Caches (the capability matcher) compare it to know when to read the registry again. Within
+        :meth:`one_revision` a thread reads it once.
         """
-        return self._revision()
+        pinned = self._pinned.__dict__
+        if pinned.get("depth") and pinned.get("revision") is not None:
+            return int(pinned["revision"])
+        revision = self._revision()
+        if pinned.get("depth"):
+            pinned["revision"] = revision
+        return revision
+
+    @contextlib.contextmanager
+    def one_revision(self) -> Iterator[None]:
+        """Within the block, this thread reads :meth:`revision` once and its later calls return that same value.
+
+        For one short unit of work that reads the registry from several places (an event's first planning turn and
+        its bus-trigger check): they see the registry as of the same moment, for one read. A version written during
+        the block is seen from the next block (or call outside one) on. Blocks nest; the outermost one decides.
+        """
+        pinned = self._pinned.__dict__
+        pinned["depth"] = pinned.get("depth", 0) + 1
+        try:
+            yield
+        finally:
+            pinned["depth"] -= 1
+            if not pinned["depth"]:
+                pinned.pop("revision", None)
+
+    @functools.cached_property
+    def _pinned(self) -> threading.local:
+        return threading.local()
 
     def set_embedding(self, name: str, version: int, embedding: Sequence[float], model: str) -> AgentManifest:
         """Store the description embedding of an agent version (the only content that may change after put)."""

@@ -313,8 +313,13 @@ def test_an_ingress_event_starts_its_orchestration_and_fires_bus_triggers(
         "resources": [],
         "detail": {"order": "A7"},
     }
+    registry = arbiter.aws_lambda.coordinator().backends.registry
+    revisions: list[int] = []
+    read = registry._revision
+    monkeypatch.setattr(registry, "_revision", lambda: revisions.append(read()) or revisions[-1])
     result = arbiter.aws_lambda.handler(event, FakeLambdaContext())
     assert result["status"] == "started" and result["triggered"] != result["orchestration_id"]
+    assert len(revisions) == 1  # the first turn's agents and the bus triggers: one reading of the registry
     standing = aws.blackboard.get_orchestration(result["triggered"])
     assert standing.triggered_by == "order-1" and standing.event.id == "triggers:order-1"
     (task,) = aws.blackboard.list_tasks(standing.id)

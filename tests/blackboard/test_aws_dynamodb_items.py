@@ -190,6 +190,58 @@ def test_the_items_past_the_finishing_transaction_get_their_expiry_after_it(tabl
         assert int(_item(tables, partition, sort_key)["expires_at"]["N"]) == expected
 
 
+def _closed_wave(board: DynamoDBBlackboard) -> Any:
+    orchestration, tasks = with_wave(board, 2)
+    board.put_note(orchestration.id, "k", 1)
+    for task in tasks:
+        board.complete(orchestration.id, task.task_id, 1, ok())
+    return board.get_orchestration(orchestration.id)
+
+
+def test_a_finish_after_reading_the_wave_takes_the_keys_it_read(tables: MotoTables) -> None:
+    client = InterceptingClient(tables.client)
+    board = DynamoDBBlackboard(tables.blackboard, client=client, ttl_days=7)
+    orchestration = _closed_wave(board)
+    view = board.read_wave(orchestration.id)
+    # The coordinator's own writes since (the results with the lease, a renewal) create no item.
+    moved = board.update_orchestration(view.orchestration, output="results").record
+    moved = board.update_orchestration(moved, error=None).record
+    client.calls.clear()
+    finished = board.update_orchestration(moved, status=OrchestrationStatus.COMPLETED, output="done").record
+    assert client.calls == ["transact_write_items"]  # no Query of the keys
+    expected = int((finished.updated_at + timedelta(days=7)).timestamp())
+    partition = f"ORCH#{orchestration.id}"
+    items = tables.client.query(
+        TableName=tables.blackboard,
+        KeyConditionExpression="pk = :pk",
+        ExpressionAttributeValues={":pk": {"S": partition}},
+    )["Items"]
+    assert len(items) == 5 and {int(i["expires_at"]["N"]) for i in items} == {expected}
+    assert int(_item(tables, f"EVENT#{orchestration.event.id}", "EVENT")["expires_at"]["N"]) == expected
+
+
+def test_a_finish_lists_the_keys_again_after_a_new_item_or_a_write_from_elsewhere(tables: MotoTables) -> None:
+    client = InterceptingClient(tables.client)
+    board = DynamoDBBlackboard(tables.blackboard, client=client, ttl_days=7)
+    elsewhere = DynamoDBBlackboard(tables.blackboard, client=tables.client, ttl_days=7)
+    orchestration = _closed_wave(board)
+    view = board.read_wave(orchestration.id)
+    board.put_note(orchestration.id, "new", 2)  # a new item in the partition, written here
+    client.calls.clear()
+    board.update_orchestration(view.orchestration, status=OrchestrationStatus.FAILED, error="x")
+    assert client.calls == ["query", "transact_write_items"]
+    assert "expires_at" in _item(tables, f"ORCH#{orchestration.id}", "NOTE#new")
+
+    other = _closed_wave(board)
+    view = board.read_wave(other.id)
+    moved = elsewhere.update_orchestration(view.orchestration, output="moved elsewhere").record
+    elsewhere.put_note(other.id, "theirs", 3)
+    client.calls.clear()
+    board.update_orchestration(moved, status=OrchestrationStatus.FAILED, error="x")
+    assert client.calls == ["query", "transact_write_items"]  # the version it read is not the one it finishes
+    assert "expires_at" in _item(tables, f"ORCH#{other.id}", "NOTE#theirs")
+
+
 def test_no_expiry_when_disabled(tables: MotoTables) -> None:
     board = DynamoDBBlackboard(tables.blackboard, client=tables.client, ttl_days=None)
     orchestration, tasks = with_wave(board, 1)

@@ -51,6 +51,7 @@ from blackboard.adapters.aws._dynamodb_items import (
     tasks_in_state,
     wave_key,
 )
+from blackboard.adapters.aws._dynamodb_partition import PartitionKeys
 from blackboard.adapters.aws._dynamodb_payloads import DEFAULT_OFFLOAD_BYTES, LargeValues
 from blackboard.adapters.aws._dynamodb_seen import SeenItems
 from blackboard.adapters.aws._dynamodb_tasks import apply_task_changes
@@ -103,6 +104,7 @@ class DynamoDBBlackboard(Blackboard):
         self.ttl_days = ttl_days
         self._codec = ItemCodec(LargeValues(payloads, offload_bytes))
         self._seen = SeenItems()
+        self._partitions = PartitionKeys()
 
     # ---------------------------------------------------------------- orchestrations
 
@@ -163,18 +165,23 @@ class DynamoDBBlackboard(Blackboard):
         return self._put_versioned(orchestration, item, expected_version)
 
     def _put_versioned(self, orchestration: Orchestration, item: Item, expected_version: int) -> bool:
-        return retry_conflicts(
+        applied = retry_conflicts(
             lambda: self.table.put_once(item, "#v = :v", {":v": number(expected_version)}, {"#v": "version"}),
             f"update orchestration {orchestration.id}",
         )
+        if applied:
+            self._partitions.moved(orchestration.id, expected_version, orchestration.version)
+        return applied
 
     def _finish(self, orchestration: Orchestration, item: Item, expected_version: int, expires_at: int) -> bool:
         """The finished orchestration (compare-and-set) and the expiry of its other items, in one transaction.
 
-        Their keys are listed first (one Query); items past the first transaction's 100 get theirs after it. When an
-        item vanished before its expiry was set, the orchestration is written alone and the expiry set as before.
+        Their keys are listed first (one Query, unless :meth:`read_wave` read them at this version: see
+        ``_dynamodb_partition``); items past the first transaction's 100 get theirs after it. When an item vanished
+        before its expiry was set, the orchestration is written alone and the expiry set as before.
         """
-        keys = self._other_keys(orchestration)
+        known = self._partitions.take(orchestration.id, expected_version)
+        keys = self._other_keys(orchestration) if known is None else [event_key(orchestration.event.id), *known]
         head, tail = keys[: TRANSACTION_ITEMS - 1], keys[TRANSACTION_ITEMS - 1 :]
         operations = [_versioned_put(item, expected_version), *(_expire(key, expires_at) for key in head)]
         reasons = retry_conflicts(lambda: self.table.transact(operations), f"finish orchestration {orchestration.id}")
@@ -288,17 +295,21 @@ class DynamoDBBlackboard(Blackboard):
         record: Item | None = None
         task_items: list[Item] = []
         note_items: list[Item] = []
+        others: list[Item] = []
         for item in items:
             sort_key = item["sk"]["S"]
             if sort_key == ORCHESTRATION_SK:
                 record = item
-            elif sort_key.startswith(TASK_PREFIX):
+                continue
+            others.append({"pk": item["pk"], "sk": item["sk"]})
+            if sort_key.startswith(TASK_PREFIX):
                 task_items.append(item)
             elif sort_key.startswith(NOTE_PREFIX):
                 note_items.append(item)
         if record is None:
             raise OrchestrationNotFoundError(orchestration_id)
         orchestration = self._codec.orchestration(record)
+        self._partitions.remember(orchestration_id, orchestration.version, others)
         wave = [item for item in task_items if orchestration.wave and int(item["wave"]["N"]) == orchestration.wave]
         tasks = self.quarantine.readable(
             [as_entry(functools.partial(self._codec.task, item)) for item in sorted(wave, key=_task_order)]
@@ -404,6 +415,7 @@ class DynamoDBBlackboard(Blackboard):
         item = self._codec.note_item(note)
         self._codec.values.fit([item], ("value",), "Note")
         if expected_version == 0:
+            self._partitions.forget(note.orchestration_id)  # a new item in the partition
             return retry_conflicts(lambda: self.table.put_once(item, _NOT_THERE), f"write note {note.key}")
         # An update, not a put: it keeps the item's expiry if the orchestration has finished.
         key = note_key(note.orchestration_id, note.key)
