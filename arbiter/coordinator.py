@@ -442,13 +442,13 @@ class Coordinator:
             return self._standing.step(orchestration)
         if orchestration.finished or not waiting_for_results(orchestration):
             return False
-        read = view is not None and view.orchestration is orchestration
-        tasks = view.tasks if read and view is not None else board.list_tasks(orchestration_id, wave=orchestration.wave)
+        read = view if view is not None and view.orchestration is orchestration else None
+        tasks = read.tasks if read is not None else board.list_tasks(orchestration_id, wave=orchestration.wave)
         if not tasks or not all(task.done for task in tasks):
             return False
         tokens = sum(r.usage.total_tokens for t in tasks for r in [*t.attempts, *([t.result] if t.result else [])])
         usage = orchestration.usage.model_copy(update={"tokens": orchestration.usage.tokens + tokens})
-        notes = view.notes if read and view is not None else board.notes(orchestration_id)
+        notes = read.notes if read is not None else board.notes(orchestration_id)
         message = tool_results_message(tasks, notes)
         # The results and the next turn's planning lease in one write (unless a live turn holds the lease already).
         lease = PlanningLease(board, self._clock, self.settings.lease_seconds)
