@@ -9,6 +9,7 @@ from datetime import datetime
 
 from blackboard._base import utcnow
 from blackboard.adapters.sqlite._database import SqliteDatabase
+from blackboard.adapters.sqlite._parsed import ParsedOrchestrations
 from blackboard.exceptions import OrchestrationNotFoundError, TaskNotFoundError
 from blackboard.ports.blackboard import Blackboard, InsertOutcome, TaskChange, Transition, became_done
 from blackboard.quarantine import Unreadable, load, load_or_raise
@@ -58,6 +59,9 @@ _PLACES = {
 class SqliteBlackboard(Blackboard):
     """Blackboard in an :class:`SqliteDatabase`; many threads and processes may share the file.
 
+    Orchestrations it last wrote or read are kept parsed (:mod:`~blackboard.adapters.sqlite._parsed`): a read of
+    one that has not changed since checks its version and length and neither transfers nor parses its document.
+
     Args:
         database: the store.
         clock: returns "now" (aware UTC).
@@ -66,10 +70,12 @@ class SqliteBlackboard(Blackboard):
     def __init__(self, database: SqliteDatabase, *, clock: Callable[[], datetime] = utcnow) -> None:
         super().__init__(clock=clock)
         self.database = database
+        self._parsed = ParsedOrchestrations()
 
     # ---------------------------------------------------------------- orchestrations
 
     def _insert_orchestration(self, orchestration: Orchestration) -> Orchestration | None:
+        doc = orchestration.model_dump_json(by_alias=True)
         with self.database.write() as conn:
             row = conn.execute(
                 "SELECT id, doc FROM orchestrations WHERE event_id = ? OR id = ?",
@@ -85,16 +91,38 @@ class SqliteBlackboard(Blackboard):
                     orchestration.status.value,
                     orchestration.version,
                     orchestration.created_at.timestamp(),
-                    orchestration.model_dump_json(by_alias=True),
+                    doc,
                 ),
             )
+        self._parsed.remember(orchestration, len(doc))
         return None
 
     def _get_orchestration(self, orchestration_id: str) -> Orchestration:
+        version, length = self._parsed.stamp(orchestration_id)
+        with self.database.read() as conn:
+            row = conn.execute(
+                "SELECT version, length(doc), CASE WHEN version = ? AND length(doc) = ? THEN NULL ELSE doc END"
+                " FROM orchestrations WHERE id = ?",
+                (version, length, orchestration_id),
+            ).fetchone()
+        if row is None:
+            raise OrchestrationNotFoundError(orchestration_id)
+        if row[2] is None:
+            kept = self._parsed.get(orchestration_id, row[0], row[1])
+            if kept is not None:
+                return kept
+            return self._get_orchestration_doc(orchestration_id)  # evicted between the two looks: read it whole
+        orchestration = _orchestration(orchestration_id, row[2])
+        self._parsed.remember(orchestration, row[1])
+        return orchestration
+
+    def _get_orchestration_doc(self, orchestration_id: str) -> Orchestration:
         row = self._one("SELECT doc FROM orchestrations WHERE id = ?", (orchestration_id,))
         if row is None:
             raise OrchestrationNotFoundError(orchestration_id)
-        return _orchestration(orchestration_id, row[0])
+        orchestration = _orchestration(orchestration_id, row[0])
+        self._parsed.remember(orchestration, len(row[0]))
+        return orchestration
 
     def _find_orchestration(self, event_id: str) -> Orchestration | None:
         with self.database.read() as conn:
@@ -115,27 +143,32 @@ class SqliteBlackboard(Blackboard):
         ]
 
     def _cas_orchestration(self, orchestration: Orchestration, expected_version: int) -> bool:
+        doc = orchestration.model_dump_json(by_alias=True)
         with self.database.write() as conn:
-            return self._cas_orchestration_in(conn, orchestration, expected_version)
+            applied = self._cas_orchestration_in(conn, orchestration, doc, expected_version)
+        return self._written(applied, orchestration, doc)
 
     @staticmethod
-    def _cas_orchestration_in(conn: sqlite3.Connection, orchestration: Orchestration, expected_version: int) -> bool:
+    def _cas_orchestration_in(
+        conn: sqlite3.Connection, orchestration: Orchestration, doc: str, expected_version: int
+    ) -> bool:
         cursor = conn.execute(
             "UPDATE orchestrations SET status = ?, version = ?, doc = ? WHERE id = ? AND version = ?",
-            (
-                orchestration.status.value,
-                orchestration.version,
-                orchestration.model_dump_json(by_alias=True),
-                orchestration.id,
-                expected_version,
-            ),
+            (orchestration.status.value, orchestration.version, doc, orchestration.id, expected_version),
         )
         return cursor.rowcount == 1
 
+    def _written(self, applied: bool, orchestration: Orchestration, doc: str) -> bool:
+        """Keep a committed orchestration parsed (see :class:`ParsedOrchestrations`); return ``applied``."""
+        if applied:
+            self._parsed.remember(orchestration, len(doc))
+        return applied
+
     def _insert_wave(self, orchestration: Orchestration, expected_version: int, tasks: list[Task]) -> bool:
+        doc = orchestration.model_dump_json(by_alias=True)
         try:
             with self.database.write() as conn:
-                if not self._cas_orchestration_in(conn, orchestration, expected_version):
+                if not self._cas_orchestration_in(conn, orchestration, doc, expected_version):
                     return False
                 conn.executemany(
                     "INSERT INTO tasks (state, attempt, updated_at, deadline, retry_at, doc, orchestration_id, task_id,"
@@ -149,9 +182,10 @@ class SqliteBlackboard(Blackboard):
         except sqlite3.IntegrityError:
             # A task id already used in an earlier wave: the transaction rolled back, nothing was written.
             return False
-        return True
+        return self._written(True, orchestration, doc)
 
     def _insert_reactive(self, orchestration: Orchestration, expected_version: int, task: Task) -> InsertOutcome:
+        doc = orchestration.model_dump_json(by_alias=True)
         with self.database.write() as conn:
             exists = conn.execute(
                 "SELECT 1 FROM tasks WHERE orchestration_id = ? AND task_id = ?", (task.orchestration_id, task.task_id)
@@ -164,7 +198,7 @@ class SqliteBlackboard(Blackboard):
             ).fetchone()
             if wave is None or wave[0]:
                 return "closed"
-            if not self._cas_orchestration_in(conn, orchestration, expected_version):
+            if not self._cas_orchestration_in(conn, orchestration, doc, expected_version):
                 return "conflict"
             conn.execute(
                 "UPDATE waves SET size = size + 1 WHERE orchestration_id = ? AND wave = ?",
@@ -175,6 +209,7 @@ class SqliteBlackboard(Blackboard):
                 " wave) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (*_task_row(task), task.wave),
             )
+        self._written(True, orchestration, doc)
         return "inserted"
 
     # ---------------------------------------------------------------- tasks
@@ -318,6 +353,8 @@ class SqliteBlackboard(Blackboard):
                         replacement.id,
                     ),
                 )
+        if entry.kind == "orchestration":
+            self._parsed.forget(entry.key[0])
         return True
 
     def _one(self, sql: str, params: tuple[object, ...]) -> tuple[str] | None:

@@ -1,0 +1,187 @@
+"""The SQLite blackboard keeps the orchestrations it wrote or read parsed, and never answers a read with a stale one."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from blackboard import OrchestrationNotFoundError, TaskState, UnreadableRecordError
+from blackboard.adapters import SqliteBlackboard
+from blackboard.adapters.sqlite import SqliteDatabase
+from blackboard.adapters.sqlite._parsed import ParsedOrchestrations
+from blackboard.records import Orchestration
+from tests.conformance.builders import event, ok, started, with_wave
+from tests.conformance.corrupt import DAMAGE
+from tests.conformance.test_reactive import reactive
+
+
+class CountingBoard(SqliteBlackboard):
+    """A SqliteBlackboard that counts how many orchestration documents it parsed (a test double, named as such)."""
+
+    def __init__(self, database: SqliteDatabase) -> None:
+        super().__init__(database)
+        self.parsed = 0
+
+    def _get_orchestration(self, orchestration_id: str) -> Orchestration:
+        before = Orchestration.model_validate_json
+        board = self
+
+        def counting(doc: str | bytes, **kwargs: object) -> Orchestration:
+            board.parsed += 1
+            return before(doc, **kwargs)  # type: ignore[arg-type]
+
+        Orchestration.model_validate_json = counting  # type: ignore[method-assign]
+        try:
+            return super()._get_orchestration(orchestration_id)
+        finally:
+            Orchestration.model_validate_json = before  # type: ignore[method-assign]
+
+
+@pytest.fixture
+def database(tmp_path: Path) -> Iterator[SqliteDatabase]:
+    db = SqliteDatabase(tmp_path / "a.db")
+    yield db
+    db.close()
+
+
+def test_a_read_after_its_own_write_parses_nothing(database: SqliteDatabase) -> None:
+    board = CountingBoard(database)
+    orchestration, _ = with_wave(board, 2)
+    assert board.get_orchestration(orchestration.id) is orchestration
+    assert board.read_wave(orchestration.id).orchestration is orchestration
+    assert board.parsed == 0
+
+
+def test_a_write_from_another_connection_is_read(database: SqliteDatabase, tmp_path: Path) -> None:
+    board = CountingBoard(database)
+    orchestration = started(board)
+    other_database = SqliteDatabase(tmp_path / "a.db")
+    other = SqliteBlackboard(other_database)
+    changed = other.update_orchestration(other.get_orchestration(orchestration.id), output="from elsewhere").record
+    got = board.get_orchestration(orchestration.id)
+    assert got == changed and got.output == "from elsewhere"
+    assert board.parsed == 1
+    assert board.get_orchestration(orchestration.id) is got  # now kept
+    assert board.parsed == 1
+    other_database.close()
+
+
+def test_a_document_replaced_under_the_same_version_is_read_again(database: SqliteDatabase) -> None:
+    board = CountingBoard(database)
+    orchestration = started(board)
+    with database.write() as conn:
+        conn.execute("UPDATE orchestrations SET doc = ? WHERE id = ?", (DAMAGE["invalid-json"], orchestration.id))
+    with pytest.raises(UnreadableRecordError):
+        board.get_orchestration(orchestration.id)
+
+
+def test_a_wave_that_rolled_back_is_not_kept(database: SqliteDatabase) -> None:
+    board = SqliteBlackboard(database)
+    orchestration, first = with_wave(board, 1)
+    board.complete(orchestration.id, first[0].task_id, 1, ok())
+    reused = [t.model_copy(update={"wave": 2}) for t in first]
+    assert not board.add_wave(orchestration, reused).applied
+    stored = board.get_orchestration(orchestration.id)
+    assert stored is orchestration and stored.wave == 1
+    fresh = SqliteBlackboard(database).get_orchestration(orchestration.id)
+    assert fresh == stored
+
+
+def test_a_stale_compare_and_set_is_not_kept(database: SqliteDatabase) -> None:
+    board = SqliteBlackboard(database)
+    orchestration = started(board)
+    newer = board.update_orchestration(orchestration, output="first").record
+    assert not board.update_orchestration(orchestration, output="lost").applied
+    assert board.get_orchestration(orchestration.id) is newer
+
+
+def test_a_reactive_task_write_is_kept(database: SqliteDatabase) -> None:
+    board = CountingBoard(database)
+    orchestration, tasks = with_wave(board, 1)
+    assert board.add_reactive_task(reactive(tasks[0])).applied
+    stored = board.get_orchestration(orchestration.id)
+    assert stored.usage.tasks == orchestration.usage.tasks + 1
+    assert board.parsed == 0
+    assert SqliteBlackboard(database).get_orchestration(orchestration.id) == stored
+
+
+def test_a_deleted_orchestration_is_not_found(database: SqliteDatabase) -> None:
+    board = SqliteBlackboard(database)
+    orchestration = started(board)
+    with database.write() as conn:
+        conn.execute("DELETE FROM orchestrations WHERE id = ?", (orchestration.id,))
+    with pytest.raises(OrchestrationNotFoundError):
+        board.get_orchestration(orchestration.id)
+
+
+def test_threads_reading_and_writing_see_every_committed_version(database: SqliteDatabase) -> None:
+    board = SqliteBlackboard(database)
+    orchestration = started(board)
+    errors: list[BaseException] = []
+
+    def write() -> None:
+        try:
+            for i in range(50):
+                current = board.get_orchestration(orchestration.id)
+                board.update_orchestration(current, output=i)
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    def read() -> None:
+        try:
+            last = -1
+            for _ in range(200):
+                seen = board.get_orchestration(orchestration.id).version
+                assert seen >= last, "a read went back to an older version"
+                last = seen
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=write), threading.Thread(target=read), threading.Thread(target=read)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert SqliteBlackboard(database).get_orchestration(orchestration.id) == board.get_orchestration(orchestration.id)
+
+
+def test_the_cache_keeps_the_most_recently_used() -> None:
+    kept = ParsedOrchestrations(size=2)
+    first, second, third = (Orchestration(event=event()) for _ in range(3))
+    for orchestration in (first, second):
+        kept.remember(orchestration, 10)
+    assert kept.get(first.id, 0, 10) is first  # first is now the most recent
+    kept.remember(third, 10)
+    assert len(kept) == 2
+    assert kept.get(second.id, 0, 10) is None
+    assert kept.get(first.id, 0, 10) is first and kept.get(third.id, 0, 10) is third
+
+
+def test_the_cache_never_goes_back_to_an_older_version() -> None:
+    kept = ParsedOrchestrations()
+    older = Orchestration(event=event())
+    newer = older.model_copy(update={"version": 3})
+    kept.remember(newer, 10)
+    kept.remember(older, 12)
+    assert kept.stamp(older.id) == (3, 10)
+    assert kept.get(older.id, 0, 12) is None
+
+
+def test_a_cache_of_size_zero_keeps_nothing() -> None:
+    kept = ParsedOrchestrations(size=0)
+    kept.remember(Orchestration(event=event()), 10)
+    assert len(kept) == 0
+    with pytest.raises(ValueError, match="negative"):
+        ParsedOrchestrations(size=-1)
+
+
+def test_tasks_are_still_read_from_the_store(database: SqliteDatabase) -> None:
+    board = SqliteBlackboard(database)
+    orchestration, tasks = with_wave(board, 2)
+    board.complete(orchestration.id, tasks[0].task_id, 1, ok())
+    view = board.read_wave(orchestration.id, tasks[0].task_id)
+    assert view.task is not None and view.task.state is TaskState.SUCCEEDED
