@@ -12,6 +12,7 @@ from blackboard import OrchestrationNotFoundError, TaskState, UnreadableRecordEr
 from blackboard.adapters import SqliteBlackboard
 from blackboard.adapters.sqlite import SqliteDatabase
 from blackboard.adapters.sqlite._parsed import ParsedOrchestrations
+from blackboard.quarantine import Unreadable
 from blackboard.records import Orchestration
 from tests.conformance.builders import event, ok, started, with_wave
 from tests.conformance.corrupt import DAMAGE
@@ -185,3 +186,33 @@ def test_tasks_are_still_read_from_the_store(database: SqliteDatabase) -> None:
     board.complete(orchestration.id, tasks[0].task_id, 1, ok())
     view = board.read_wave(orchestration.id, tasks[0].task_id)
     assert view.task is not None and view.task.state is TaskState.SUCCEEDED
+
+
+def test_listing_kept_orchestrations_parses_only_the_changed_ones(database: SqliteDatabase, tmp_path: Path) -> None:
+    board = SqliteBlackboard(database)
+    first, second = started(board), started(board)
+    other_database = SqliteDatabase(tmp_path / "a.db")
+    changed = SqliteBlackboard(other_database).update_orchestration(second, output="from elsewhere").record
+    parsed: list[str] = []
+    original = board._parse_listed
+
+    def counting(orchestration_id: str, doc: str) -> Orchestration | Unreadable:
+        parsed.append(orchestration_id)
+        return original(orchestration_id, doc)
+
+    board._parse_listed = counting  # type: ignore[method-assign]
+    listed = board.list_orchestrations()
+    assert parsed == [second.id]
+    assert {o.id: o for o in listed} == {first.id: first, second.id: changed}
+    assert next(o for o in listed if o.id == first.id) is first
+    assert board.list_orchestrations() == listed and parsed == [second.id]
+    other_database.close()
+
+
+def test_listing_still_sets_damaged_documents_aside(database: SqliteDatabase) -> None:
+    board = SqliteBlackboard(database)
+    good, bad = started(board), started(board)
+    with database.write() as conn:
+        conn.execute("UPDATE orchestrations SET doc = ? WHERE id = ?", (DAMAGE["newer-schema"], bad.id))
+    assert [o.id for o in board.list_orchestrations()] == [good.id]
+    assert board.quarantine.counts["orchestration"] == 1

@@ -130,17 +130,29 @@ class SqliteBlackboard(Blackboard):
         return None if row is None else _orchestration(row[0], row[1])
 
     def _list_orchestrations(self, status: OrchestrationStatus | None, limit: int) -> list[Orchestration | Unreadable]:
-        sql = "SELECT id, doc FROM orchestrations"
+        sql = "SELECT id, version, length(doc) FROM orchestrations"
         params: tuple[object, ...] = ()
         if status is not None:
             sql += " WHERE status = ?"
             params = (status.value,)
+        listed: list[Orchestration | Unreadable] = []
         with self.database.read() as conn:
             rows = conn.execute(f"{sql} ORDER BY created_at DESC, id DESC LIMIT ?", (*params, limit)).fetchall()
-        return [
-            load("orchestration", (row[0],), functools.partial(Orchestration.model_validate_json, row[1]))
-            for row in rows
-        ]
+            for orchestration_id, version, length in rows:
+                kept = self._parsed.get(orchestration_id, version, length)
+                if kept is not None:
+                    listed.append(kept)
+                    continue
+                row = conn.execute("SELECT doc FROM orchestrations WHERE id = ?", (orchestration_id,)).fetchone()
+                if row is not None:  # else deleted since it was listed
+                    listed.append(self._parse_listed(orchestration_id, row[0]))
+        return listed
+
+    def _parse_listed(self, orchestration_id: str, doc: str) -> Orchestration | Unreadable:
+        loaded = load("orchestration", (orchestration_id,), functools.partial(Orchestration.model_validate_json, doc))
+        if isinstance(loaded, Orchestration):
+            self._parsed.remember(loaded, len(doc))
+        return loaded
 
     def _cas_orchestration(self, orchestration: Orchestration, expected_version: int) -> bool:
         doc = orchestration.model_dump_json(by_alias=True)
