@@ -118,7 +118,7 @@ class StandingOrchestrations:
         if not stored.applied:
             logger.debug("orchestration_id=<%s> | standing wave not stored: another was first", orchestration.id)
             return False
-        coordinator.dispatch(tasks)
+        coordinator.dispatch(tasks, orchestration=stored.record)
         return True
 
     def _finish(self, orchestration: Orchestration, tasks: Sequence[Task]) -> bool:

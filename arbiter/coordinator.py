@@ -650,7 +650,7 @@ class Coordinator:
             logger.debug("orchestration_id=<%s> | wave not stored: the orchestration moved on", orchestration.id)
             return False
         refused_ids = {t.task_id for t, _ in refused}
-        self.dispatch([t for t in tasks if t.task_id not in refused_ids])
+        self.dispatch([t for t in tasks if t.task_id not in refused_ids], orchestration=orchestration)
         closes = False
         for task, error in refused:
             result = TaskResult(status=TaskState.FAILED, error=error, attempt=1, finished_at=now)
@@ -728,13 +728,17 @@ class Coordinator:
 
     # ---------------------------------------------------------------- dispatch, retries, finish
 
-    def dispatch(self, tasks: Sequence[Task]) -> None:
-        """Send pending tasks to their queue, then mark them dispatched (the sweeper re-sends what a crash strands)."""
+    def dispatch(self, tasks: Sequence[Task], *, orchestration: Orchestration | None = None) -> None:
+        """Send pending tasks to their queue, then mark them dispatched (the sweeper re-sends what a crash strands).
+
+        ``orchestration``: the tasks' orchestration as the caller holds it; its root span is the parent of the
+        dispatch's span when none is current (without it, it is read when spans are recorded).
+        """
         if not tasks:
             return
         with tracing.start_span(
             "arbiter.dispatch",
-            parent=self._trace_of(tasks[0].orchestration_id),
+            parent=self._trace_of(tasks[0].orchestration_id, orchestration),
             attributes={"arbiter.tasks": len(tasks)},
         ):
             traceparent = tracing.current_traceparent()
@@ -770,10 +774,15 @@ class Coordinator:
         size = sum(len(json.dumps(n.value, default=str)) for n in snapshot)
         return snapshot if size <= MAX_CARRIED_NOTES_BYTES else None
 
-    def _trace_of(self, orchestration_id: str) -> str | None:
-        """The parent of a span opened outside any (a sweep, a retry): the orchestration's root span."""
+    def _trace_of(self, orchestration_id: str, known: Orchestration | None = None) -> str | None:
+        """The parent of a span opened outside any (a sweep, a retry): the orchestration's root span.
+
+        ``known``: the orchestration as the caller holds it (its root span never changes): then nothing is read.
+        """
         if not tracing.recording() or tracing.current_traceparent() is not None:
             return None
+        if known is not None and known.id == orchestration_id:
+            return known.traceparent
         try:
             return self.backends.blackboard.get_orchestration(orchestration_id).traceparent
         except BlackboardError:
@@ -792,7 +801,7 @@ class Coordinator:
         retried = board.retry(task.orchestration_id, task.task_id, task.attempt, deadline=deadline)
         if retried.applied:
             logger.debug("task_id=<%s>, attempt=<%d> | retrying", task.task_id, retried.task.attempt)
-            self.dispatch([retried.task])
+            self.dispatch([retried.task], orchestration=orchestration)
 
     def _timeout(self, agent: AgentRef) -> float:
         """The pinned version's timeout; a registry outage is raised (the sweep that called this tries again)."""

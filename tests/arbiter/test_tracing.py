@@ -153,3 +153,32 @@ def test_one_trace_across_every_hop(
     assert _parent(tests_span, by_id) is fabrication and _parent(generate, by_id) is fabrication
     assert tests_span.end_time is not None and generate.start_time is not None
     assert tests_span.end_time <= generate.start_time
+
+
+def test_a_planned_wave_is_dispatched_under_the_root_span_without_reading_the_orchestration(
+    spans: InMemorySpanExporter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from arbiter.coordinator import Coordinator
+    from arbiter.planner import Planner
+    from arbiter.prompts import SYSTEM_PROMPT
+    from blackboard import AgentManifest, Event, memory_backends
+
+    backends = memory_backends()
+    code = backends.code_store.put(b"def handler(**kw):\n    return 1\n")
+    backends.registry.put(AgentManifest(name="alpha", version=1, description="alpha does alpha things.", code=code))
+    model = ScriptedModel([{"tool_calls": [{"name": "alpha", "input": {}}]}])
+    coordinator = Coordinator(backends, Planner(model, SYSTEM_PROMPT))
+    reads: list[str] = []
+    reading = backends.blackboard.get_orchestration
+
+    def counted(orchestration_id: str) -> Any:
+        reads.append(orchestration_id)
+        return reading(orchestration_id)
+
+    monkeypatch.setattr(backends.blackboard, "get_orchestration", counted)
+    orchestration = coordinator.start(Event.parse({"source": "s", "detail-type": "d", "detail": {}}))
+    assert reads == [orchestration.id]  # the start's read back only: the dispatch took the root span it held
+    finished = spans.get_finished_spans()
+    by_id = {s.context.span_id: s for s in finished}
+    (dispatch,) = [s for s in finished if s.name == "arbiter.dispatch"]
+    assert _ancestors(dispatch, by_id) == ["arbiter.orchestration"]

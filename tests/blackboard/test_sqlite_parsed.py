@@ -178,6 +178,32 @@ def test_a_cache_of_size_zero_keeps_nothing() -> None:
     assert len(kept) == 0
     with pytest.raises(ValueError, match="negative"):
         ParsedOrchestrations(size=-1)
+    with pytest.raises(ValueError, match="negative"):
+        ParsedOrchestrations(max_chars=-1)
+
+
+def test_the_cache_is_bounded_by_the_size_of_its_documents() -> None:
+    kept = ParsedOrchestrations(size=10, max_chars=100)
+    first, second, third = (Orchestration(event=event()) for _ in range(3))
+    kept.remember(first, 40)
+    kept.remember(second, 50)
+    assert len(kept) == 2 and kept.chars == 90
+    kept.remember(third, 30)  # 120 > 100: the least recently used goes
+    assert kept.get(first.id, 0, 40) is None
+    assert len(kept) == 2 and kept.chars == 80
+    kept.remember(second.model_copy(update={"version": 1}), 70)  # a new version replaces its entry
+    assert len(kept) == 2 and kept.chars == 100
+    kept.forget(third.id)
+    assert len(kept) == 1 and kept.chars == 70
+
+
+def test_one_document_larger_than_the_bound_is_still_kept() -> None:
+    kept = ParsedOrchestrations(size=10, max_chars=100)
+    small, large = Orchestration(event=event()), Orchestration(event=event())
+    kept.remember(small, 10)
+    kept.remember(large, 500)
+    assert kept.get(large.id, 0, 500) is large
+    assert kept.get(small.id, 0, 10) is None and kept.chars == 500
 
 
 def test_tasks_are_still_read_from_the_store(database: SqliteDatabase) -> None:

@@ -23,14 +23,25 @@ __all__ = ["ParsedOrchestrations"]
 #: How many parsed orchestrations one adapter keeps (the most recently used).
 DEFAULT_SIZE = 32
 
+#: How many characters of documents the kept orchestrations may add up to; a parsed conversation takes several
+#: times its document's size. The most recently used one is kept whatever its size: it is the one being worked on.
+DEFAULT_MAX_CHARS = 4 * 1024 * 1024
+
 
 class ParsedOrchestrations:
-    """A small thread-safe LRU of parsed orchestrations, by id, with the version and document length they had."""
+    """A small thread-safe LRU of parsed orchestrations, by id, with the version and document length they had.
 
-    def __init__(self, size: int = DEFAULT_SIZE) -> None:
-        if size < 0:
-            raise ValueError("size must not be negative")
+    Args:
+        size: at most this many are kept (0: none).
+        max_chars: and their documents add up to at most this many characters, unless one alone is larger.
+    """
+
+    def __init__(self, size: int = DEFAULT_SIZE, *, max_chars: int = DEFAULT_MAX_CHARS) -> None:
+        if size < 0 or max_chars < 0:
+            raise ValueError("size and max_chars must not be negative")
         self._size = size
+        self._max_chars = max_chars
+        self._chars = 0
         self._lock = threading.Lock()
         self._entries: OrderedDict[str, tuple[int, int, Orchestration]] = OrderedDict()
 
@@ -60,12 +71,20 @@ class ParsedOrchestrations:
             kept = self._entries.get(orchestration.id)
             if kept is not None and kept[0] > orchestration.version:
                 return  # a newer version was kept meanwhile (another thread's later write or read)
+            self._chars += length - (0 if kept is None else kept[1])
             self._entries[orchestration.id] = (orchestration.version, length, orchestration)
             self._entries.move_to_end(orchestration.id)
-            while len(self._entries) > self._size:
-                self._entries.popitem(last=False)
+            while len(self._entries) > self._size or (self._chars > self._max_chars and len(self._entries) > 1):
+                self._chars -= self._entries.popitem(last=False)[1][1]
 
     def forget(self, orchestration_id: str) -> None:
         """Drop what is kept for ``orchestration_id`` (its row was replaced or deleted outside the versioned path)."""
         with self._lock:
-            self._entries.pop(orchestration_id, None)
+            kept = self._entries.pop(orchestration_id, None)
+            if kept is not None:
+                self._chars -= kept[1]
+
+    @property
+    def chars(self) -> int:
+        """The characters of documents the kept orchestrations add up to."""
+        return self._chars
