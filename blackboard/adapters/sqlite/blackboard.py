@@ -6,6 +6,7 @@ import functools
 import sqlite3
 from collections.abc import Callable, Sequence
 from datetime import datetime
+from typing import cast
 
 from blackboard._base import utcnow
 from blackboard.adapters.sqlite._database import SqliteDatabase
@@ -98,30 +99,25 @@ class SqliteBlackboard(Blackboard):
         return None
 
     def _get_orchestration(self, orchestration_id: str) -> Orchestration:
-        version, length = self._parsed.stamp(orchestration_id)
+        found = self._fetch_orchestration(orchestration_id, self._parsed.stamp(orchestration_id))
+        if found is None:  # the kept record was evicted between the two looks: read the document whole
+            found = self._fetch_orchestration(orchestration_id, (-1, -1))
+        return cast(Orchestration, found)  # a stamp that matches no row always fetches the document
+
+    def _fetch_orchestration(self, orchestration_id: str, stamp: tuple[int, int]) -> Orchestration | None:
+        """The stored orchestration: the kept record when it still has ``stamp`` (version, length), else parsed."""
         with self.database.read() as conn:
             row = conn.execute(
                 "SELECT version, length(doc), CASE WHEN version = ? AND length(doc) = ? THEN NULL ELSE doc END"
                 " FROM orchestrations WHERE id = ?",
-                (version, length, orchestration_id),
+                (*stamp, orchestration_id),
             ).fetchone()
         if row is None:
             raise OrchestrationNotFoundError(orchestration_id)
         if row[2] is None:
-            kept = self._parsed.get(orchestration_id, row[0], row[1])
-            if kept is not None:
-                return kept
-            return self._get_orchestration_doc(orchestration_id)  # evicted between the two looks: read it whole
+            return self._parsed.get(orchestration_id, row[0], row[1])
         orchestration = _orchestration(orchestration_id, row[2])
         self._parsed.remember(orchestration, row[1])
-        return orchestration
-
-    def _get_orchestration_doc(self, orchestration_id: str) -> Orchestration:
-        row = self._one("SELECT doc FROM orchestrations WHERE id = ?", (orchestration_id,))
-        if row is None:
-            raise OrchestrationNotFoundError(orchestration_id)
-        orchestration = _orchestration(orchestration_id, row[0])
-        self._parsed.remember(orchestration, len(row[0]))
         return orchestration
 
     def _find_orchestration(self, event_id: str) -> Orchestration | None:
@@ -158,7 +154,9 @@ class SqliteBlackboard(Blackboard):
         doc = orchestration.model_dump_json(by_alias=True)
         with self.database.write() as conn:
             applied = self._cas_orchestration_in(conn, orchestration, doc, expected_version)
-        return self._written(applied, orchestration, doc)
+        if applied:
+            self._parsed.remember(orchestration, len(doc))
+        return applied
 
     @staticmethod
     def _cas_orchestration_in(
@@ -169,12 +167,6 @@ class SqliteBlackboard(Blackboard):
             (orchestration.status.value, orchestration.version, doc, orchestration.id, expected_version),
         )
         return cursor.rowcount == 1
-
-    def _written(self, applied: bool, orchestration: Orchestration, doc: str) -> bool:
-        """Keep a committed orchestration parsed (see :class:`ParsedOrchestrations`); return ``applied``."""
-        if applied:
-            self._parsed.remember(orchestration, len(doc))
-        return applied
 
     def _insert_wave(self, orchestration: Orchestration, expected_version: int, tasks: list[Task]) -> bool:
         doc = orchestration.model_dump_json(by_alias=True)
@@ -194,7 +186,8 @@ class SqliteBlackboard(Blackboard):
         except sqlite3.IntegrityError:
             # A task id already used in an earlier wave: the transaction rolled back, nothing was written.
             return False
-        return self._written(True, orchestration, doc)
+        self._parsed.remember(orchestration, len(doc))
+        return True
 
     def _insert_reactive(self, orchestration: Orchestration, expected_version: int, task: Task) -> InsertOutcome:
         doc = orchestration.model_dump_json(by_alias=True)
@@ -221,7 +214,7 @@ class SqliteBlackboard(Blackboard):
                 " wave) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (*_task_row(task), task.wave),
             )
-        self._written(True, orchestration, doc)
+        self._parsed.remember(orchestration, len(doc))
         return "inserted"
 
     # ---------------------------------------------------------------- tasks
