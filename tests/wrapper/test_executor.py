@@ -197,6 +197,41 @@ def test_notes_carried_by_the_message_are_what_the_worker_sees(harness: Harness,
     assert completion is not None and completion.output == {"menu": ["salad"]}
 
 
+def test_notes_written_over_the_carried_versions_without_a_read(harness: Harness, executor: Executor) -> None:
+    code = "from wrapper import sdk\ndef handler(**kw):\n    sdk.note('grill', 'hot')\n    sdk.note('new', 1)\n"
+    (message,) = harness.wave((harness.register("griller", code), {}))
+    board = harness.backends.blackboard
+    board.put_note(message.orchestration_id, "grill", "cold")  # version 1, as dispatched
+    carried = message.model_copy(update={"notes": [NoteSnapshot(key="grill", value="cold", version=1)]})
+    reads: list[str] = []
+    notes = board.notes
+    board.notes = lambda orchestration_id: reads.append(orchestration_id) or notes(orchestration_id)  # type: ignore[method-assign]
+    completion = executor.execute(carried)
+    assert completion is not None and completion.status is TaskState.SUCCEEDED, completion
+    assert reads == []  # the versions came with the message
+    assert board.get_note(message.orchestration_id, "grill").version == 2  # type: ignore[union-attr]
+    assert board.get_note(message.orchestration_id, "new").version == 1  # type: ignore[union-attr]
+
+
+def test_a_note_changed_since_the_dispatch_is_written_over_the_version_found(
+    harness: Harness, executor: Executor
+) -> None:
+    code = "from wrapper import sdk\ndef handler(**kw):\n    sdk.note('grill', 'hot')\n    sdk.note('menu', ['fries'])\n"
+    (message,) = harness.wave((harness.register("griller", code), {}))
+    board = harness.backends.blackboard
+    carried = message.model_copy(update={"notes": [NoteSnapshot(key="grill", value="cold", version=1)]})
+    for value in ("cold", "warm", "hotter"):  # another task moved it to version 3 after the dispatch
+        stored = board.get_note(message.orchestration_id, "grill")
+        board.put_note(message.orchestration_id, "grill", value, expected_version=0 if stored is None else stored.version)
+    board.put_note(message.orchestration_id, "menu", ["burger"])  # created after the dispatch: not carried
+    completion = executor.execute(carried)
+    assert completion is not None and completion.status is TaskState.SUCCEEDED, completion
+    grill = board.get_note(message.orchestration_id, "grill")
+    menu = board.get_note(message.orchestration_id, "menu")
+    assert grill is not None and (grill.value, grill.version, grill.author) == ("hot", 4, "griller@1")
+    assert menu is not None and (menu.value, menu.version) == (["fries"], 2)
+
+
 def test_write_failure_still_emits(harness: Harness, pool: SandboxPool) -> None:
     class FailingWrites(type(harness.backends.blackboard)):  # type: ignore[misc]
         def complete(self, *args: Any, **kwargs: Any) -> Any:
@@ -411,20 +446,39 @@ def _publishes(harness: Harness) -> list[list[str]]:
     return calls
 
 
-def test_completions_that_ask_nothing_are_held_until_the_batch_ends(harness: Harness) -> None:
+def test_completions_that_ask_nothing_are_held_until_one_goes_out_at_once(harness: Harness) -> None:
     agent = harness.register("cook", "def handler(**kw):\n    return 1\n", isolation="in_process")
     messages = harness.wave(*[(agent, {}) for _ in range(3)])
     calls = _publishes(harness)
     executor = Executor(harness.backends, trusted={"cook": lambda: 1})
     try:
         with executor.holding_completions():
-            completions = [executor.execute(message) for message in messages]
-            assert calls == [["tooluse_2"]]  # the one that closes the wave goes out at once
+            completions = [executor.execute(message) for message in messages[:2]]
+            assert calls == []  # held
+            completions.append(executor.execute(messages[2]))
+            # The one that closes the wave goes out at once, with the held ones before it, in one call.
+            assert calls == [["tooluse_0", "tooluse_1", "tooluse_2"]]
     finally:
         executor.close()
     assert [c is not None and c.closes_wave for c in completions] == [False, False, True]
-    assert calls == [["tooluse_2"], ["tooluse_0", "tooluse_1"]]  # the others together, in order, when it ends
+    assert calls == [["tooluse_0", "tooluse_1", "tooluse_2"]]  # nothing left to publish when the block ends
     assert sorted(c.task_id for c in harness.completions) == ["tooluse_0", "tooluse_1", "tooluse_2"]
+
+
+def test_completions_held_after_the_last_one_sent_at_once_go_out_when_the_batch_ends(harness: Harness) -> None:
+    agent = harness.register("cook", "def handler(**kw):\n    return 1\n", isolation="in_process")
+    first = harness.wave((agent, {}))
+    second = harness.wave(*[(agent, {}) for _ in range(3)])
+    calls = _publishes(harness)
+    executor = Executor(harness.backends, trusted={"cook": lambda: 1})
+    try:
+        with executor.holding_completions():
+            for message in [second[0], *first, second[1]]:
+                executor.execute(message)
+            assert calls == [[second[0].task_id, first[0].task_id]]  # the closing one took the held one along
+    finally:
+        executor.close()
+    assert calls == [[second[0].task_id, first[0].task_id], [second[1].task_id]]
 
 
 def test_held_completions_go_out_when_the_batch_fails_and_none_are_held_outside_it(harness: Harness) -> None:
