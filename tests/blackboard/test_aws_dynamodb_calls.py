@@ -12,7 +12,7 @@ import pytest
 from blackboard import TaskNotFoundError, TaskState
 from blackboard.adapters.aws import DynamoDBBlackboard
 from blackboard.adapters.aws._dynamodb_items import task_key as board_key
-from blackboard.adapters.aws._dynamodb_seen import SeenItems
+from blackboard.adapters.aws._dynamodb_seen import SeenItems, WaveTally
 from blackboard.ports.blackboard import TaskChange
 from blackboard.records import Task
 from tests.aws_support import InterceptingClient, MotoTables, moto_dynamodb
@@ -56,8 +56,38 @@ def test_claim_and_complete_take_one_call_each_and_store_what_the_port_says(tabl
     board.claim(orchestration.id, last, 1)
     client.calls.clear()
     closing = board.complete(orchestration.id, last, 1, ok("b"))
-    assert client.calls == ["transact_write_items"] * 2  # the counter's closing form, guessed wrong first
+    assert client.calls == ["transact_write_items"]  # the closing form: this process made the rest of the wave done
     assert closing.closes_wave
+
+
+def test_a_wave_another_process_finished_part_of_closes_on_the_second_form(tables: MotoTables) -> None:
+    board, client = _board(tables)
+    other, _ = _board(tables)  # another process's adapter: it knows nothing of this one's completions
+    orchestration, tasks = with_wave(board, 3)
+    board.mark_dispatched(tasks)
+    first, second, last = (t.task_id for t in tasks)
+    for task_id in (first, second, last):
+        board.claim(orchestration.id, task_id, 1)
+    assert not board.complete(orchestration.id, first, 1, ok("a")).closes_wave
+    assert not other.complete(orchestration.id, second, 1, ok("b")).closes_wave
+    client.calls.clear()
+    closing = board.complete(orchestration.id, last, 1, ok("c"))
+    assert client.calls == ["transact_write_items"] * 2  # guessed the counter's open form first: one done elsewhere
+    assert closing.closes_wave
+    assert not other.complete(orchestration.id, last, 1, ok("late")).applied  # and it closed once
+
+
+def test_waves_tallied_are_bounded_and_by_size() -> None:
+    tally = WaveTally(max_waves=2)
+    tally.add(("o", 1), 3, 1)
+    tally.add(("o", 1), 3, 1)
+    assert tally.done(("o", 1), 3) == 2
+    assert tally.done(("o", 1), 4) == 0  # the wave grew since: nothing known at that size
+    tally.add(("o", 2), 2, 1)
+    tally.add(("o", 3), 2, 1)  # the least recently moved goes
+    assert tally.done(("o", 1), 3) == 0 and tally.done(("o", 3), 2) == 1
+    tally.forget(("o", 3))
+    assert tally.done(("o", 3), 2) == 0
 
 
 def test_a_claim_with_a_lease_is_one_update_and_a_renewal_is_conditional(tables: MotoTables) -> None:

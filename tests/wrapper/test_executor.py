@@ -216,13 +216,16 @@ def test_notes_written_over_the_carried_versions_without_a_read(harness: Harness
 def test_a_note_changed_since_the_dispatch_is_written_over_the_version_found(
     harness: Harness, executor: Executor
 ) -> None:
-    code = "from wrapper import sdk\ndef handler(**kw):\n    sdk.note('grill', 'hot')\n    sdk.note('menu', ['fries'])\n"
+    code = (
+        "from wrapper import sdk\ndef handler(**kw):\n    sdk.note('grill', 'hot')\n    sdk.note('menu', ['fries'])\n"
+    )
     (message,) = harness.wave((harness.register("griller", code), {}))
     board = harness.backends.blackboard
     carried = message.model_copy(update={"notes": [NoteSnapshot(key="grill", value="cold", version=1)]})
     for value in ("cold", "warm", "hotter"):  # another task moved it to version 3 after the dispatch
         stored = board.get_note(message.orchestration_id, "grill")
-        board.put_note(message.orchestration_id, "grill", value, expected_version=0 if stored is None else stored.version)
+        version = 0 if stored is None else stored.version
+        board.put_note(message.orchestration_id, "grill", value, expected_version=version)
     board.put_note(message.orchestration_id, "menu", ["burger"])  # created after the dispatch: not carried
     completion = executor.execute(carried)
     assert completion is not None and completion.status is TaskState.SUCCEEDED, completion

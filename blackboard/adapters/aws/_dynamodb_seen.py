@@ -8,6 +8,9 @@ the arbiter's ``mark_dispatched`` right after its ``add_wave``: both then cost o
 
 Only an applied change may rest on a remembered item: a change function that returns ``None`` ("not applied") on
 one is not checked by any write, so the caller reads again before it answers "not applied".
+
+:class:`WaveTally` counts, per wave, the tasks this process made done: a lower bound of the wave's counter, from which
+a task change guesses which form of the counter update to send first (the conditions, not the guess, decide).
 """
 
 from __future__ import annotations
@@ -18,12 +21,16 @@ from collections.abc import Iterable, Sequence
 
 from blackboard.adapters.aws._dynamodb import Item, item_size
 
-__all__ = ["SeenItems", "TaskKey", "key_of"]
+__all__ = ["SeenItems", "TaskKey", "WaveKey", "WaveTally", "key_of"]
 
 TaskKey = tuple[str, str]
+#: (orchestration id, wave number).
+WaveKey = tuple[str, int]
 #: Items and bytes remembered at most (least recently written go first).
 _MAX_ITEMS = 4096
 _MAX_BYTES = 16 * 1024 * 1024
+#: Waves tallied at most (least recently moved go first).
+_MAX_WAVES = 4096
 
 
 def key_of(item: Item) -> TaskKey:
@@ -35,6 +42,8 @@ class SeenItems:
     """A bounded, thread-safe map from task key to the item this process last stored for it."""
 
     def __init__(self, max_items: int = _MAX_ITEMS, max_bytes: int = _MAX_BYTES) -> None:
+        #: The tasks of each wave this process made done.
+        self.waves = WaveTally()
         self._max_items = max_items
         self._max_bytes = max_bytes
         self._lock = threading.Lock()
@@ -72,3 +81,32 @@ class SeenItems:
         dropped = self._items.pop(key, None)
         if dropped is not None:
             self._bytes -= dropped[1]
+
+
+class WaveTally:
+    """A bounded, thread-safe count of the tasks of each wave (of a given size) that this process made done."""
+
+    def __init__(self, max_waves: int = _MAX_WAVES) -> None:
+        self._max_waves = max_waves
+        self._lock = threading.Lock()
+        self._waves: OrderedDict[WaveKey, tuple[int, int]] = OrderedDict()
+
+    def done(self, wave: WaveKey, size: int) -> int:
+        """How many tasks of ``wave`` this process made done while it had ``size`` tasks (0 if not tallied)."""
+        with self._lock:
+            tallied = self._waves.get(wave)
+        return tallied[1] if tallied is not None and tallied[0] == size else 0
+
+    def add(self, wave: WaveKey, size: int, count: int) -> None:
+        """Count ``count`` more tasks of ``wave`` made done, at ``size``; a closed wave is :meth:`forget`-ten."""
+        with self._lock:
+            tallied = self._waves.pop(wave, None)
+            before = tallied[1] if tallied is not None and tallied[0] == size else 0
+            self._waves[wave] = (size, before + count)
+            while len(self._waves) > self._max_waves:
+                self._waves.popitem(last=False)
+
+    def forget(self, wave: WaveKey) -> None:
+        """Stop tallying ``wave`` (it closed)."""
+        with self._lock:
+            self._waves.pop(wave, None)

@@ -9,10 +9,11 @@ again). A task that becomes done moves its wave counter in the same transaction:
 - for the call that finishes the wave: ``SET done = size, closed = true`` under
   ``done = size - k AND wave_size = size AND NOT closed``.
 
-The call does not read the counter first: it guesses from the wave size stored on the task items (the closing form
-only when the call finishes every task of the wave), and when the guess was wrong the cancellation reason says so
-and the other form holds unless the wave grew (the counter only grows, and the call's own tasks are not in it yet).
-A wave grows when a reactive task joins it (``DynamoDBBlackboard._insert_reactive``: ``wave_size + 1`` under
+The call does not read the counter first: it guesses from the wave size stored on the task items and the tasks of the
+wave this process already made done (``WaveTally``: the closing form when those and the call's own make the whole
+wave, as when one Lambda invocation runs a wave's SQS batch), and when the guess was wrong the cancellation reason
+says so and the other form holds unless the wave grew (the counter only grows, and the call's own tasks are not in it
+yet). A wave grows when a reactive task joins it (``DynamoDBBlackboard._insert_reactive``: ``wave_size + 1`` under
 ``NOT closed``); the tasks stored before keep the smaller size, so when the flipped form fails too the counter is
 read and both forms are computed from its size. Since every form is conditional on the size it assumed, no call
 closes a wave that a reactive task joined meanwhile. Exactly one call closes each wave.
@@ -52,6 +53,10 @@ class _Wave:
     closing: bool = False  # which form of the counter update to send
     flipped: bool = False
     reread: bool = False
+
+    @property
+    def key(self) -> tuple[str, int]:
+        return self.orchestration_id, self.wave
 
     def operation(self) -> dict[str, Any]:
         done = len(self.closers)
@@ -176,13 +181,16 @@ def _attempt(
         for key, item in zip(staged, items, strict=True)
     ]
     for wave in waves.values():
-        wave.closing = len(wave.closers) == wave.size
+        wave.closing = seen.waves.done(wave.key, wave.size) + len(wave.closers) == wave.size
     _commit(table, puts, list(waves.values()))
     seen.remember(items)
     for wave in waves.values():
         if wave.closing:
+            seen.waves.forget(wave.key)
             last = wave.closers[-1]
             results[last] = dataclasses.replace(results[last], closes_wave=True)
+        else:
+            seen.waves.add(wave.key, wave.size, len(wave.closers))
     return results
 
 
