@@ -295,6 +295,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         time_limit = context.get_remaining_time_in_millis() / 1000 - REPORT_MARGIN_SECONDS
         return run.execute(message, time_limit=time_limit)
 
-    # The completions nobody waits for (most of a wave) go out together when the batch ends: a tenth of a call each.
+    # The completions nobody waits for (most of a wave) go out together, with the next one that must go at once or
+    # when the batch ends: a tenth of a call each.
     with run.holding_completions():
         return process_sqs_batch(event, context, TaskMessage, execute, log=logger, metric_prefix="Tasks")
