@@ -33,7 +33,9 @@ RESTAURANT = ROOT / "examples" / "restaurant"
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--orchestrations", type=int, default=5)
-    parser.add_argument("--sites", action="store_true", help="also itemise the calls of one N=10 wave by call site")
+    parser.add_argument(
+        "--sites", action="store_true", help="also itemise the calls of one restaurant and one N=10 wave by call site"
+    )
     args = parser.parse_args()
     env = {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "AWS_DEFAULT_REGION": "us-east-1"}
     with mock.patch.dict(os.environ, env), mock_aws():
@@ -108,6 +110,11 @@ def run(orchestrations: int, *, sites: bool = False) -> None:
         register_example(aws_backends(AwsConfig.from_env()), "restaurant")
         arbiter.aws_lambda.reset()
         restaurant = [orchestrate(RESTAURANT / "scripted.json") for _ in range(orchestrations)]
+        restaurant_sites: Counter[str] = Counter()
+        if sites:  # one more, itemised (not in the counts above)
+            by_site.clear()
+            orchestrate(RESTAURANT / "scripted.json")
+            restaurant_sites.update(by_site)
         narrow = [orchestrate(fanout(1)) for _ in range(3)][1:]
         wide = [orchestrate(fanout(10)) for _ in range(2)]
         by_site.clear()
@@ -132,6 +139,9 @@ def run(orchestrations: int, *, sites: bool = False) -> None:
     for name, n in sorted(total.items(), key=lambda kv: -kv[1]):
         print(f"  {name:<45} {n / len(steady):6.1f}")
     if sites:
+        print("one restaurant orchestration (steady state), calls by call site:")
+        for name, n in sorted(restaurant_sites.items(), key=lambda kv: -kv[1]):
+            print(f"  {n:4d}  {name}")
         print("one wave of 10 fry_cook tasks, calls by call site:")
         for name, n in sorted(by_site.items(), key=lambda kv: -kv[1]):
             print(f"  {n:4d}  {name}")
