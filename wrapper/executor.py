@@ -64,7 +64,7 @@ from wrapper.exceptions import NoTimeLeftError
 from wrapper.sandbox import SandboxLimits, SandboxOutcome, SandboxPool, SandboxRequest
 from wrapper.sandbox.pool import StartFence
 from wrapper.schemas import input_problem, output_problem
-from wrapper.trusted_calls import Ended, TrustedCalls
+from wrapper.trusted_calls import Ended, TrustedCalls, stand_in
 
 __all__ = ["Executor", "Outcome", "TrustedHandler"]
 
@@ -104,6 +104,10 @@ def _failed(error_type: str, message: str, *, retryable: bool) -> Outcome:
 
 class _Interrupted(Exception):
     """The executor closed while a trusted call ran: the attempt gets no completion, as if the process had died."""
+
+
+class _GivenUp(Exception):
+    """A trusted call run on the worker's own thread returned after it was given up: its attempt ended already."""
 
 
 class Executor:
@@ -240,6 +244,9 @@ class Executor:
                     message.task_id,
                 )
                 return None
+            except _GivenUp:
+                logger.info("task_id=<%s> | the call returned after its attempt was ended without it", message.task_id)
+                return None
             except Exception as exc:  # the executor's own failure still ends in a completion
                 logger.exception("task_id=<%s> | executor failed", message.task_id)
                 run = _failed(type(exc).__name__, str(exc), retryable=getattr(exc, "retryable", True))
@@ -296,7 +303,8 @@ class Executor:
                 # Its time is counted from its start (the wait for a slot is not its time), capped by the caller's.
                 limit = manifest.timeout_seconds if time_limit is None else min(manifest.timeout_seconds, time_limit)
                 fence = functools.partial(self._claims.start_bound, message)
-                run = self._run_in_process(manifest, message.input, context, limit, fence)
+                here = message if time_limit is None else None
+                run = self._run_in_process(manifest, message.input, context, limit, fence, here=here)
             else:
                 run = self._run_sandboxed(manifest, code, message, context, time_limit)
         if capped and run.status is TaskState.TIMED_OUT:
@@ -353,7 +361,15 @@ class Executor:
         context: sdk.TaskContext,
         timeout: float,
         fence: StartFence,
+        *,
+        here: TaskMessage | None = None,
     ) -> Outcome:
+        """Run a trusted callable on :class:`TrustedCalls`: on this thread when it can be replaced, else handed off.
+
+        ``here``: the attempt's message, when no caller's time limit caps the run: then, in a worker that can be
+        replaced (``trusted_calls.standing_by``), the call runs on this thread, and when it is given up at its limit
+        its timed-out result is written and reported from another thread (and the worker replaced) at that moment.
+        """
         handler = self._trusted.get(manifest.name)
         if handler is None:
             # Its stored source is a record of what was registered; running it would be running text as code.
@@ -384,13 +400,46 @@ class Executor:
             not_after = time.monotonic() + (context.deadline - self._clock()).total_seconds()
         # The call's thread continues this thread's context: the current span (Strands' spans nest in it) and logs.
         parent = contextvars.copy_context()
-        ended = self._calls.run(
+        replace_me = stand_in() if here is not None else None
+        if here is not None and replace_me is not None:
+            attempt, step_aside = here, replace_me
+            reporting = contextvars.copy_context()  # its own copy: the call's thread is still inside ``parent``
+
+            def take_over(given_up: Ended[Outcome]) -> None:
+                try:
+                    if given_up.how != "closed":  # closing: the attempt is left to the watchdog, as after a crash
+                        reporting.run(self._report_given_up, attempt, manifest, given_up)
+                finally:
+                    step_aside()
+
+            # In a copy of this context, as on a thread of its own: what the call sets does not outlive it.
+            ended = self._calls.run_here(
+                manifest.name,
+                lambda cancel, limit: parent.run(call, cancel, limit),
+                timeout=timeout,
+                not_after=not_after,
+                take_over=take_over,
+            )
+            if ended is None:
+                raise _GivenUp
+            return self._trusted_outcome(manifest, ended)
+        handed = self._calls.run(
             manifest.name,
             lambda cancel, limit: parent.run(call, cancel, limit),
             timeout=timeout,
             not_after=not_after,
         )
-        return self._trusted_outcome(manifest, ended)
+        return self._trusted_outcome(manifest, handed)
+
+    def _report_given_up(self, message: TaskMessage, manifest: AgentManifest, ended: Ended[Outcome]) -> None:
+        """Write and report the attempt of a call given up on the worker's thread, while that thread is still in it."""
+        try:
+            run = _held_to_contract(manifest, self._trusted_outcome(manifest, ended))
+            self.report(message, replace(run, duration_ms=ended.limit_seconds * 1000))
+        except Exception:
+            logger.exception("task_id=<%s> | could not report the attempt given up", message.task_id)
+        finally:
+            self._claims.release(message)
 
     def _trusted_outcome(self, manifest: AgentManifest, ended: Ended[Outcome]) -> Outcome:
         if ended.how == "returned" and ended.value is not None:

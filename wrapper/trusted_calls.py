@@ -24,18 +24,28 @@ The protocol, per call:
    is set (``wrapper.sdk.cancelled()`` turns true, ``wrapper.sdk.note`` raises), and whatever it returns later is
    dropped with a log line. A late value can therefore never overwrite or join a later attempt's result.
 4. **Closing** cancels every live call and wakes every waiter at once; it never waits for a call to return.
+
+**On the caller's thread** (:meth:`TrustedCalls.run_here`). Handing a call to another thread and waiting for it costs
+a wake-up of each thread, which with other busy threads means waiting for the interpreter lock: most of the cost of a
+short call. A caller that can be replaced (a worker of ``wrapper.worker.serve_queue``, which sets :func:`standing_by`)
+runs the call itself, under the same slots and the same fenced end. A monitor thread gives the call up at its limit
+(or at :meth:`TrustedCalls.close`): it sets the call's cancel event and runs the caller's ``take_over`` on a thread of
+its own, which ends the attempt (and, for a worker, starts the worker that takes its place) while the caller's thread
+stays inside the call until it returns; ``run_here`` then returns ``None`` and the caller only gets out of the way.
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Generic, Literal, TypeVar
+from typing import Any, Generic, Literal, TypeVar
 
-__all__ = ["IDLE_SECONDS", "Ended", "TrustedCalls"]
+__all__ = ["IDLE_SECONDS", "Ended", "TakeOver", "TrustedCalls", "stand_in", "standing_by"]
 
 logger = logging.getLogger(__name__)
 
@@ -68,6 +78,32 @@ class Ended(Generic[T]):
     waited_seconds: float = 0.0
 
 
+#: What :meth:`TrustedCalls.run_here` runs, on a thread of its own, when it gives a call up (how it ended).
+TakeOver = Callable[["Ended[Any]"], None]
+
+#: The hook of a caller that can be replaced (see :func:`standing_by`), in this context.
+_STAND_IN: contextvars.ContextVar[Callable[[], None] | None] = contextvars.ContextVar("arbiter_stand_in", default=None)
+
+
+@contextlib.contextmanager
+def standing_by(replace: Callable[[], None]) -> Iterator[None]:
+    """Within the block, this thread's trusted calls may run on it: ``replace()`` is called when one is given up.
+
+    ``replace`` is called on another thread, while this one is still inside the call: it should let another thread
+    do this one's work from then on (this thread only gets out of the way once the call returns).
+    """
+    token = _STAND_IN.set(replace)
+    try:
+        yield
+    finally:
+        _STAND_IN.reset(token)
+
+
+def stand_in() -> Callable[[], None] | None:
+    """The hook :func:`standing_by` set in this context, if any."""
+    return _STAND_IN.get()
+
+
 @dataclass(eq=False)
 class _Call:
     agent: str
@@ -76,6 +112,11 @@ class _Call:
     returned: bool = False
     abandoned: bool = False
     value: object = None
+    #: For a call run on its caller's thread: when it is given up (``time.monotonic()``), and by what.
+    ends_at: float = 0.0
+    take_over: TakeOver | None = None
+    limit: float = 0.0
+    waited: float = 0.0
 
 
 @dataclass(eq=False)
@@ -104,6 +145,9 @@ class TrustedCalls:
         self._total = 0
         self._closed = False
         self._idle: list[_Runner] = []  # threads whose call returned, waiting for the next one
+        self._here: set[_Call] = set()  # calls running on their caller's thread, until they return or are given up
+        self._monitor: threading.Thread | None = None
+        self._monitor_wake = threading.Event()
 
     def alive(self, agent: str | None = None) -> int:
         """Calls alive now (running or abandoned and not yet returned), of ``agent`` or in all."""
@@ -126,33 +170,17 @@ class TrustedCalls:
             timeout: seconds it may run once started (and the longest wait for a slot).
             not_after: a ``time.monotonic()`` time after which it must not start or run (the attempt's deadline).
         """
-        queued = time.monotonic()
-        wait_until = queued + timeout if not_after is None else min(queued + timeout, not_after)
         state = _Call(agent)
         with self._lock:
-            while True:
-                if self._closed:
-                    return Ended("closed", waited_seconds=time.monotonic() - queued)
-                mine = len(self._live.get(agent, ()))
-                if mine < self.per_agent and self._total < self.max_calls:
-                    break
-                remaining = wait_until - time.monotonic()
-                if remaining <= 0:
-                    blame: Literal["agent", "pool"] = "agent" if mine >= self.per_agent else "pool"
-                    return Ended("no_slot", blame=blame, waited_seconds=time.monotonic() - queued)
-                self._lock.wait(remaining)
-            started = time.monotonic()
-            limit = timeout if not_after is None else min(timeout, not_after - started)
-            if limit <= 0:
-                return Ended("expired", waited_seconds=started - queued)
-            self._live.setdefault(agent, set()).add(state)
-            self._total += 1
+            ended = self._take_slot(state, timeout, not_after)
+            if ended is not None:
+                return ended
+            limit, waited = state.limit, state.waited
             runner = self._idle.pop() if self._idle else None
             if runner is not None:
                 # Both under the lock, which the runner takes before it parks again: no wake-up of it goes stale.
                 runner.job = (state, call, limit)
                 runner.ready.set()
-        waited = started - queued
         if runner is None:
             runner = _Runner(job=(state, call, limit))
             thread = threading.Thread(target=self._serve, args=(runner,), name=f"arbiter-trusted-{agent}", daemon=True)
@@ -166,6 +194,120 @@ class TrustedCalls:
             how: Ending = "closed" if self._closed else "timed_out"
         logger.debug("agent=<%s>, ending=<%s>, limit_s=<%.3f> | trusted call abandoned", agent, how, limit)
         return Ended(how, limit_seconds=limit, waited_seconds=waited)
+
+    def run_here(
+        self,
+        agent: str,
+        call: Callable[[threading.Event, float], T],
+        *,
+        timeout: float,
+        take_over: TakeOver,
+        not_after: float | None = None,
+    ) -> Ended[T] | None:
+        """Run ``call(cancel, limit_seconds)`` on this thread, under the same slots and fenced end as :meth:`run`.
+
+        If the call is given up first (its limit passed, or the pool closed), ``take_over(ended)`` runs on a thread
+        of its own at that moment (``ended.how``: ``timed_out`` or ``closed``), and this method returns ``None`` once
+        the call returns (its value dropped): the caller must then do nothing more for the call. Otherwise the
+        result is the call's :class:`Ended`, as :meth:`run` gives it (also when it got no slot or expired).
+        """
+        state = _Call(agent, take_over=take_over)
+        with self._lock:
+            ended = self._take_slot(state, timeout, not_after)
+            if ended is not None:
+                return ended
+            state.ends_at = time.monotonic() + state.limit
+            earliest = min((c.ends_at for c in self._here), default=None)
+            self._here.add(state)
+            if self._monitor is None:
+                self._monitor = threading.Thread(target=self._watch, name="arbiter-calls-monitor", daemon=True)
+                self._monitor.start()
+            elif earliest is None or state.ends_at < earliest:
+                self._monitor_wake.set()
+        me = threading.current_thread()
+        name, me.name = me.name, f"arbiter-trusted-{agent}"  # named for its call while in it, as a call's own thread
+        try:
+            value: object = None
+            try:
+                value = call(state.cancel, state.limit)
+            except BaseException:  # SystemExit and the like, from agent code: the call ends, the caller goes on
+                logger.exception("agent=<%s> | a trusted call raised out of its frame", agent)
+            finally:
+                self._end(state, value)
+            if state.returned:
+                return Ended("returned", state.value, state.limit, waited_seconds=state.waited)  # type: ignore[arg-type]
+            logger.warning("agent=<%s> | a trusted call returned after it was given up; its result is dropped", agent)
+            return None
+        finally:
+            me.name = name
+
+    def _take_slot(self, state: _Call, timeout: float, not_after: float | None) -> Ended[Any] | None:
+        """Wait for a slot (under the lock) and take it for ``state``; ``None`` once taken, else how it ended."""
+        queued = time.monotonic()
+        wait_until = queued + timeout if not_after is None else min(queued + timeout, not_after)
+        agent = state.agent
+        while True:
+            if self._closed:
+                return Ended("closed", waited_seconds=time.monotonic() - queued)
+            mine = len(self._live.get(agent, ()))
+            if mine < self.per_agent and self._total < self.max_calls:
+                break
+            remaining = wait_until - time.monotonic()
+            if remaining <= 0:
+                blame: Literal["agent", "pool"] = "agent" if mine >= self.per_agent else "pool"
+                return Ended("no_slot", blame=blame, waited_seconds=time.monotonic() - queued)
+            self._lock.wait(remaining)
+        started = time.monotonic()
+        limit = timeout if not_after is None else min(timeout, not_after - started)
+        if limit <= 0:
+            return Ended("expired", waited_seconds=started - queued)
+        self._live.setdefault(agent, set()).add(state)
+        self._total += 1
+        state.limit, state.waited = limit, started - queued
+        return None
+
+    def _watch(self) -> None:
+        """The monitor: give up the calls run on their callers' threads at their limits, or all of them at close.
+
+        It wakes at the earliest limit (or when an earlier one comes, or at close), and ends when it wakes to no call
+        left to watch; the next call on its caller's thread starts another.
+        """
+        while True:
+            given_up: list[tuple[_Call, Ending]] = []
+            with self._lock:
+                now = time.monotonic()
+                for state in list(self._here):
+                    if self._closed or state.ends_at <= now:
+                        self._here.discard(state)
+                        state.abandoned = True
+                        state.cancel.set()
+                        given_up.append((state, "closed" if self._closed else "timed_out"))
+                earliest = min((c.ends_at for c in self._here), default=None)
+                if earliest is None:
+                    self._monitor = None  # under the lock: a call registered after this starts a new monitor
+            for state, how in given_up:
+                logger.debug("agent=<%s>, ending=<%s> | trusted call given up", state.agent, how)
+                ended: Ended[Any] = Ended(how, limit_seconds=state.limit, waited_seconds=state.waited)
+                threading.Thread(
+                    target=state.take_over, args=(ended,), name=f"arbiter-trusted-{how}", daemon=True
+                ).start()
+            if earliest is None:
+                return
+            self._monitor_wake.wait(max(earliest - time.monotonic(), 0.0))
+            self._monitor_wake.clear()
+
+    def _end(self, state: _Call, value: object) -> None:
+        """A call returned: free its slot and keep its value unless it was given up first (under the lock)."""
+        with self._lock:
+            calls = self._live.get(state.agent, set())
+            calls.discard(state)
+            if not calls:
+                self._live.pop(state.agent, None)
+            self._total -= 1
+            self._here.discard(state)
+            if not state.abandoned:
+                state.returned, state.value = True, value
+            self._lock.notify_all()
 
     def _serve(self, runner: _Runner) -> None:
         """Run the runner's calls one after another; wait up to :data:`IDLE_SECONDS` for each next one."""
@@ -196,15 +338,7 @@ class TrustedCalls:
         except BaseException:  # SystemExit and the like, from agent code on a thread of its own: the call ends
             logger.exception("agent=<%s> | a trusted call raised out of its thread", state.agent)
         finally:
-            with self._lock:
-                calls = self._live.get(state.agent, set())
-                calls.discard(state)
-                if not calls:
-                    self._live.pop(state.agent, None)
-                self._total -= 1
-                if not state.abandoned:
-                    state.returned, state.value = True, value
-                self._lock.notify_all()
+            self._end(state, value)
             state.wake.set()
             if state.abandoned:
                 logger.warning(
@@ -222,5 +356,6 @@ class TrustedCalls:
                     state.wake.set()
             idle, self._idle = self._idle, []
             self._lock.notify_all()
+        self._monitor_wake.set()  # the calls on their callers' threads are given up as closed
         for runner in idle:
             runner.ready.set()  # no job: it exits

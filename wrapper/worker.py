@@ -17,6 +17,7 @@ from blackboard import (
     TaskQueue,
 )
 from wrapper.executor import Executor
+from wrapper.trusted_calls import standing_by
 
 __all__ = ["WorkerStats", "run_worker", "serve_queue"]
 
@@ -109,6 +110,10 @@ def serve_queue(
     ``handle`` returns ``None`` when the message's task was not claimed (counted as dropped). Unreadable messages
     and messages of another type go back to the queue, which dead-letters them after its ``max_receives``; a
     message whose task or orchestration does not exist goes to the dead-letter queue at once, with one log line.
+
+    Each worker thread may run trusted calls itself (``wrapper.trusted_calls.standing_by``): when one is given up at
+    its timeout, a new worker thread takes its place at once, and the old one leaves when the call returns. Workers
+    still inside a call that was given up are not waited for: this function returns when the others have stopped.
     """
     if concurrency < 1:
         raise ValueError("concurrency must be at least 1")
@@ -124,8 +129,30 @@ def serve_queue(
             if max_messages is not None and stats.total() >= max_messages:
                 stop.set()
 
+    threads: list[threading.Thread] = []
+    stepped_aside: set[threading.Thread] = set()
+
+    def start_worker() -> None:
+        thread = threading.Thread(target=loop, name=f"arbiter-worker-{len(threads)}", daemon=True)
+        threads.append(thread)
+        thread.start()
+
     def loop() -> None:
-        while not stop.is_set():
+        me = threading.current_thread()
+
+        def step_aside() -> None:
+            # A trusted call on this thread was given up (its attempt is ended from another thread): another worker
+            # takes this one's place now, and this thread leaves once the call returns (it is never waited for).
+            with lock:
+                stepped_aside.add(me)
+                if not stop.is_set():
+                    start_worker()
+
+        with standing_by(step_aside):
+            _serve(me)
+
+    def _serve(me: threading.Thread) -> None:
+        while not stop.is_set() and me not in stepped_aside:
             for received in queue.receive(1, wait_seconds=wait_seconds, visibility_timeout=visibility_seconds):
                 if stop.is_set():
                     # Received while stopping: back to the queue untouched, for the next worker (never claimed here
@@ -166,9 +193,12 @@ def serve_queue(
                 queue.ack(received.receipt)
                 count("executed" if done is not None else "dropped")
 
-    threads = [threading.Thread(target=loop, name=f"arbiter-worker-{i}", daemon=True) for i in range(concurrency)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return stats
+    with lock:
+        for _ in range(concurrency):
+            start_worker()
+    while True:  # every worker but those that stepped aside (each may still be inside a call given up)
+        with lock:
+            running = [t for t in threads if t.is_alive() and t not in stepped_aside]
+        if not running:
+            return stats
+        running[0].join(timeout=0.1)

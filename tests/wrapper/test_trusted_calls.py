@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import subprocess
 import sys
@@ -20,7 +21,7 @@ from tests.wrapper.conftest import Harness
 from tests.wrapper.test_sandbox import wait_until
 from wrapper import TrustedCalls, sdk
 from wrapper.executor import Executor
-from wrapper.trusted_calls import Ended
+from wrapper.trusted_calls import Ended, standing_by
 
 NOOP = "def handler(**kw):\n    return None\n"
 WAIT = 30.0
@@ -245,3 +246,141 @@ def test_many_calls_from_many_threads_all_return_on_reused_threads() -> None:
     assert calls.alive() == 0
     calls.close()
     assert wait_until(no_trusted_call_left, WAIT)
+
+
+# ---------------------------------------------------------------- calls on the caller's own thread
+
+
+def test_a_call_here_runs_on_the_callers_thread_and_keeps_the_slots(release: threading.Event) -> None:
+    calls = TrustedCalls(per_agent=1, max_calls=2)
+    taken: list[Ended[Any]] = []
+    ended = calls.run_here("a", lambda cancel, limit: threading.get_ident(), timeout=WAIT, take_over=taken.append)
+    assert ended is not None and ended.how == "returned" and ended.value == threading.get_ident()
+    assert taken == [] and calls.alive() == 0
+    # While a call runs here, it holds its agent's slot: another call of the agent waits, then gets none.
+    inside = threading.Event()
+
+    def hold() -> None:
+        calls.run_here(
+            "a", lambda cancel, limit: inside.set() or release.wait(WAIT), timeout=WAIT, take_over=taken.append
+        )
+
+    holder = threading.Thread(target=hold, daemon=True)
+    holder.start()
+    assert inside.wait(WAIT)
+    assert _run(calls, "a", lambda: "never", timeout=0.2).how == "no_slot"
+    release.set()
+    holder.join(WAIT)
+    assert calls.alive() == 0 and taken == []
+    calls.close()
+
+
+def test_a_call_here_is_given_up_at_its_limit_and_its_late_value_dropped(release: threading.Event) -> None:
+    calls = TrustedCalls()
+    taken: list[tuple[Ended[Any], bool, bool]] = []
+    cancelled: list[threading.Event] = []
+
+    def hang(cancel: threading.Event, limit: float) -> str:
+        cancelled.append(cancel)
+        release.wait(WAIT)
+        return "late"
+
+    def take_over(ended: Ended[Any]) -> None:
+        # On a thread of its own, while the caller's thread is still inside the call.
+        taken.append((ended, threading.current_thread() is not caller, cancelled[0].is_set()))
+
+    results: list[Any] = []
+    caller = threading.Thread(
+        target=lambda: results.append(calls.run_here("slow", hang, timeout=0.2, take_over=take_over)), daemon=True
+    )
+    caller.start()
+    assert wait_until(lambda: len(taken) == 1, WAIT)
+    ended, elsewhere, was_cancelled = taken[0]
+    assert (ended.how, elsewhere, was_cancelled) == ("timed_out", True, True)
+    assert abs(ended.limit_seconds - 0.2) < 0.05
+    assert caller.is_alive() and calls.alive("slow") == 1  # still inside the call, which holds its slot
+    release.set()
+    caller.join(WAIT)
+    assert results == [None] and len(taken) == 1  # the late value is dropped; the call was taken over once
+    assert calls.alive() == 0
+    calls.close()
+
+
+def test_close_gives_up_the_calls_here_at_once(release: threading.Event) -> None:
+    calls = TrustedCalls()
+    taken: list[Ended[Any]] = []
+    inside = threading.Event()
+    caller = threading.Thread(
+        target=lambda: calls.run_here(
+            "slow", lambda cancel, limit: inside.set() or release.wait(WAIT), timeout=600, take_over=taken.append
+        ),
+        daemon=True,
+    )
+    caller.start()
+    assert inside.wait(WAIT)
+    calls.close()
+    assert wait_until(lambda: [e.how for e in taken] == ["closed"], 5)
+    after = calls.run_here("slow", lambda cancel, limit: 1, timeout=1, take_over=taken.append)
+    assert after is not None and after.how == "closed"
+
+
+def test_a_hung_trusted_call_on_the_workers_thread_is_reported_at_its_limit(
+    harness: Harness, release: threading.Event
+) -> None:
+    inside = threading.Event()
+
+    def hang() -> str:
+        inside.set()
+        release.wait(WAIT)
+        try:
+            sdk.note("late", "written after the attempt ended")
+        except sdk.TaskCancelledError:
+            return "refused"
+        return "late"
+
+    executor = Executor(harness.backends, trusted={"hang": hang})
+    (message,) = harness.wave((harness.register("hang", NOOP, isolation="in_process", timeout=0.3), {}))
+    replaced: list[str] = []
+    results: list[Any] = []
+
+    def work() -> None:
+        with standing_by(lambda: replaced.append(threading.current_thread().name)):
+            results.append(executor.execute(message))
+
+    worker = threading.Thread(target=work, daemon=True)
+    worker.start()
+    assert inside.wait(WAIT)
+    # At its limit, from another thread: the attempt is written and reported, and the worker is replaced.
+    assert wait_until(lambda: len(harness.completions) == 1 and len(replaced) == 1, WAIT)
+    assert worker.is_alive()  # still inside the call
+    (completion,) = harness.completions
+    assert completion.status is TaskState.TIMED_OUT and completion.error is not None
+    assert completion.error.type == "Timeout"
+    task = harness.backends.blackboard.get_task(message.orchestration_id, message.task_id)
+    assert task.state is TaskState.TIMED_OUT
+    release.set()
+    worker.join(WAIT)
+    assert results == [None] and len(harness.completions) == 1  # one completion for the attempt, not two
+    assert harness.backends.blackboard.get_note(message.orchestration_id, "late") is None
+    executor.close()
+
+
+LEAKY: contextvars.ContextVar[str] = contextvars.ContextVar("leaky", default="unset")
+
+
+def test_what_a_call_on_the_workers_thread_sets_in_its_context_does_not_reach_the_next(harness: Harness) -> None:
+    seen: list[str] = []
+
+    def leak(mark: str) -> None:
+        seen.append(LEAKY.get())
+        LEAKY.set(mark)  # never reset
+
+    executor = Executor(harness.backends, trusted={"leak": leak})
+    agent = harness.register("leak", NOOP, isolation="in_process")
+    first, second = harness.wave((agent, {"mark": "first"}), (agent, {"mark": "second"}))
+    with standing_by(lambda: None):
+        for message in (first, second):
+            completion = executor.execute(message)
+            assert completion is not None and completion.status is TaskState.SUCCEEDED
+    executor.close()
+    assert seen == ["unset", "unset"] and LEAKY.get() == "unset"

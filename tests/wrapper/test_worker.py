@@ -138,3 +138,48 @@ def test_a_message_received_while_stopping_goes_back_untouched(harness: Harness)
     executor.close()
     assert stats.total() == 0 and queue.stats().visible == 1
     assert harness.backends.blackboard.get_task(message.orchestration_id, message.task_id).state is TaskState.DISPATCHED
+
+
+def test_a_worker_stuck_in_a_hung_trusted_call_is_replaced_and_never_waited_for(harness: Harness) -> None:
+    release = threading.Event()
+    hung = threading.Event()
+
+    def hang() -> str:
+        hung.set()
+        release.wait(60)
+        return "late"
+
+    executor = Executor(harness.backends, trusted={"hang": hang, "cook": lambda n: n + 1})
+    hang_agent = harness.register("hang", "def handler(**kw):\n    return None\n", isolation="in_process", timeout=0.3)
+    cook = harness.register("cook", "def handler(n):\n    return n\n", isolation="in_process")
+    stuck, *cooked = harness.wave((hang_agent, {}), *[(cook, {"n": i}) for i in range(3)])
+    queue = harness.backends.queue
+    queue.send([stuck])
+    stop = threading.Event()
+    stats: list[WorkerStats] = []
+    worker = threading.Thread(
+        target=lambda: stats.append(run_worker(queue, executor, concurrency=1, stop=stop, wait_seconds=0.05)),
+        daemon=True,
+    )
+    worker.start()
+    try:
+        assert hung.wait(30)
+        queue.send(cooked)  # the only worker is inside the hung call: its stand-in serves these
+        board = harness.backends.blackboard
+
+        def states() -> list[TaskState]:
+            return [t.state for t in board.list_tasks(stuck.orchestration_id)]
+
+        deadline = time.monotonic() + 30
+        while states() != [TaskState.TIMED_OUT, *[TaskState.SUCCEEDED] * 3] and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert states() == [TaskState.TIMED_OUT, *[TaskState.SUCCEEDED] * 3]
+        stop.set()
+        worker.join(10)
+        assert not worker.is_alive()  # it returned while the call still hangs: the stuck thread is not waited for
+        assert any(t.name == "arbiter-trusted-hang" for t in threading.enumerate())  # the worker, still in the call
+    finally:
+        release.set()
+        executor.close()
+    assert sorted(c.task_id for c in harness.completions) == sorted(m.task_id for m in [stuck, *cooked])
+    assert stats[0].executed == 3
