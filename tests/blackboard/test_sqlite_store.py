@@ -73,6 +73,55 @@ def test_concurrent_transactions_each_get_a_connection(tmp_path: Path) -> None:
     database.close()
 
 
+_CLOSE_UNDER_A_WRITER = """
+import sys, threading
+from blackboard.adapters.sqlite import SqliteDatabase
+
+database = SqliteDatabase(sys.argv[1])
+with database.write() as conn:
+    conn.execute("CREATE TABLE t (x INTEGER)")
+inside, closed = threading.Event(), threading.Event()
+rows = []
+
+def writer():
+    with database.write() as conn:
+        inside.set()
+        closed.wait(10)
+        for i in range(2000):
+            conn.execute("INSERT INTO t VALUES (?)", (i,))
+        rows.append(conn.execute("SELECT count(*) FROM t").fetchone()[0])
+
+thread = threading.Thread(target=writer)
+thread.start()
+inside.wait(10)
+database.close()
+closed.set()
+thread.join(10)
+assert rows == [2000], rows
+assert database.open_connections == 0
+with database.read() as conn:
+    assert conn.execute("SELECT count(*) FROM t").fetchone()[0] == 2000
+database.close()
+print("ok")
+"""
+
+
+def test_closing_while_another_thread_is_inside_a_transaction_lets_it_finish(tmp_path: Path) -> None:
+    # A worker thread that stepped aside for a hung call acks its message once the call returns, maybe after the
+    # runtime closed its stores: closing that connection under the statement crashed the interpreter. Run in a child
+    # so that such a crash is a failed test, not a lost test run.
+    root = Path(__file__).resolve().parents[2]
+    child = subprocess.run(
+        [sys.executable, "-c", _CLOSE_UNDER_A_WRITER, str(tmp_path / "a.db")],
+        cwd=root,
+        env={**os.environ, "PYTHONPATH": str(root)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert child.returncode == 0 and child.stdout.strip() == "ok", child.stderr[-2000:]
+
+
 def test_a_failed_transaction_does_not_leak_into_the_next(tmp_path: Path) -> None:
     database = SqliteDatabase(tmp_path / "a.db")
     with database.write() as conn:

@@ -158,9 +158,10 @@ class SqliteDatabase:
         self._discard(conn)
 
     def _discard(self, conn: sqlite3.Connection) -> None:
+        """Close a connection this thread is done with (also one that was in use when :meth:`close` ran)."""
         with self._lock:
-            if not any(conn is mine for mine in self._connections):
-                return  # closed by close(), or a parent's
+            if self._pid != os.getpid() or any(conn is theirs for theirs in self._inherited):
+                return  # a parent's: never closed under it
             self._connections = [mine for mine in self._connections if mine is not conn]
         conn.close()
 
@@ -197,12 +198,17 @@ class SqliteDatabase:
                 self._reraise(exc)
 
     def close(self) -> None:
-        """Close every connection this object opened in this process."""
+        """Close every connection this object opened in this process.
+
+        The idle ones are closed at once; one in use by another thread's transaction is closed when that
+        transaction ends (closing a connection under a running statement crashes the interpreter). A later use of
+        this object opens a new connection.
+        """
         with self._lock:
             if self._pid != os.getpid():
                 return  # a forked child's copy: those are the parent's
-            connections, self._connections, self._idle = self._connections, [], []
-        for conn in connections:
+            idle, self._connections, self._idle = self._idle, [], []
+        for conn in idle:
             conn.close()
 
     # ---------------------------------------------------------------- set-up
