@@ -148,6 +148,7 @@ class TrustedCalls:
         self._here: set[_Call] = set()  # calls running on their caller's thread, until they return or are given up
         self._monitor: threading.Thread | None = None
         self._monitor_wake = threading.Event()
+        self._monitor_until = 0.0  # when the monitor wakes next by itself (under the lock)
 
     def alive(self, agent: str | None = None) -> int:
         """Calls alive now (running or abandoned and not yet returned), of ``agent`` or in all."""
@@ -217,13 +218,13 @@ class TrustedCalls:
             if ended is not None:
                 return ended
             state.ends_at = time.monotonic() + state.limit
-            earliest = min((c.ends_at for c in self._here), default=None)
             self._here.add(state)
             if self._monitor is None:
+                self._monitor_until = state.ends_at
                 self._monitor = threading.Thread(target=self._watch, name="arbiter-calls-monitor", daemon=True)
                 self._monitor.start()
-            elif earliest is None or state.ends_at < earliest:
-                self._monitor_wake.set()
+            elif state.ends_at < self._monitor_until:
+                self._monitor_wake.set()  # it would wake too late for this call
         me = threading.current_thread()
         name, me.name = me.name, f"arbiter-trusted-{agent}"  # named for its call while in it, as a call's own thread
         try:
@@ -269,10 +270,14 @@ class TrustedCalls:
     def _watch(self) -> None:
         """The monitor: give up the calls run on their callers' threads at their limits, or all of them at close.
 
-        It wakes at the earliest limit (or when an earlier one comes, or at close), and ends when it wakes to no call
-        left to watch; the next call on its caller's thread starts another.
+        It wakes at the earliest limit (or when an earlier one comes, or at close). With no call left to watch it
+        waits up to :data:`IDLE_SECONDS` for the next one, then ends (at close, at once); a call registered after it
+        ended starts another. Most calls return before the monitor first looks at them: without the wait, each would
+        start a thread of its own.
         """
-        while True:
+        idle_since: float | None = None
+        leaving = False
+        while not leaving:
             given_up: list[tuple[_Call, Ending]] = []
             with self._lock:
                 now = time.monotonic()
@@ -283,17 +288,24 @@ class TrustedCalls:
                         state.cancel.set()
                         given_up.append((state, "closed" if self._closed else "timed_out"))
                 earliest = min((c.ends_at for c in self._here), default=None)
-                if earliest is None:
-                    self._monitor = None  # under the lock: a call registered after this starts a new monitor
+                if earliest is not None:
+                    idle_since, until = None, earliest
+                else:
+                    idle_since = now if idle_since is None else idle_since
+                    until = idle_since + IDLE_SECONDS
+                    if self._closed or now >= until:
+                        self._monitor = None  # under the lock: a call registered after this starts a new monitor
+                        leaving = True
+                self._monitor_until = until
             for state, how in given_up:
                 logger.debug("agent=<%s>, ending=<%s> | trusted call given up", state.agent, how)
                 ended: Ended[Any] = Ended(how, limit_seconds=state.limit, waited_seconds=state.waited)
                 threading.Thread(
                     target=state.take_over, args=(ended,), name=f"arbiter-trusted-{how}", daemon=True
                 ).start()
-            if earliest is None:
+            if leaving:
                 return
-            self._monitor_wake.wait(max(earliest - time.monotonic(), 0.0))
+            self._monitor_wake.wait(max(until - time.monotonic(), 0.0))
             self._monitor_wake.clear()
 
     def _end(self, state: _Call, value: object) -> None:

@@ -306,6 +306,30 @@ def test_a_call_here_is_given_up_at_its_limit_and_its_late_value_dropped(release
     calls.close()
 
 
+def _monitors() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "arbiter-calls-monitor"]
+
+
+def test_the_monitor_of_calls_here_serves_call_after_call_then_exits_when_idle(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Most calls return before the monitor first looks at them: one monitor per call was a thread start per task.
+    monkeypatch.setattr("wrapper.trusted_calls.IDLE_SECONDS", 0.5)
+    assert wait_until(lambda: not _monitors(), WAIT)
+    calls = TrustedCalls()
+    seen: set[threading.Thread] = set()
+    for i in range(20):
+        ended = calls.run_here("a", lambda cancel, limit, i=i: i, timeout=WAIT, take_over=lambda e: None)
+        assert ended is not None and ended.value == i
+        seen.update(_monitors())
+    assert len(seen) == 1
+    assert wait_until(lambda: not _monitors(), WAIT)  # idle for IDLE_SECONDS: it exits
+    # A call after that starts a new one, which still gives calls up at their limits.
+    taken: list[Ended[Any]] = []
+    assert calls.run_here("b", lambda cancel, limit: time.sleep(0.4), timeout=0.1, take_over=taken.append) is None
+    assert wait_until(lambda: [e.how for e in taken] == ["timed_out"], WAIT)
+    calls.close()
+    assert wait_until(lambda: not _monitors(), 5)  # at close, at once
+
+
 def test_close_gives_up_the_calls_here_at_once(release: threading.Event) -> None:
     calls = TrustedCalls()
     taken: list[Ended[Any]] = []
