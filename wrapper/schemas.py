@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import threading
+from collections import OrderedDict
 from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any
@@ -18,10 +20,35 @@ def _validator(schema_json: str) -> Draft202012Validator:
     return Draft202012Validator(json.loads(schema_json))
 
 
+#: The validators of the schema objects checked last, by identity: an agent's manifest is read once and its schemas
+#: checked for every task, and keying the cache by content alone meant dumping the schema for every check. An entry
+#: keeps its schema object (so that its id is not reused while it is here) and a copy of its content, compared on
+#: each hit: a schema changed in place since is checked against its new content.
+_RECENT_SCHEMAS = 256
+_recent: OrderedDict[int, tuple[Mapping[str, Any], Any, Draft202012Validator]] = OrderedDict()
+_recent_lock = threading.Lock()
+
+
+def _validator_of(schema: Mapping[str, Any]) -> Draft202012Validator:
+    """The validator of ``schema`` (cached by identity, then by content)."""
+    with _recent_lock:
+        entry = _recent.get(id(schema))
+    if entry is not None and entry[0] is schema and entry[1] == schema:
+        return entry[2]
+    dumped = json.dumps(schema, sort_keys=True, default=str)
+    validator = _validator(dumped)
+    with _recent_lock:
+        _recent[id(schema)] = (schema, json.loads(dumped), validator)
+        while len(_recent) > _RECENT_SCHEMAS:
+            _recent.popitem(last=False)
+    return validator
+
+
 def input_problem(schema: Mapping[str, Any], data: Mapping[str, Any]) -> str | None:
     """``None`` if ``data`` matches ``schema``; else ``"<path>: <what is wrong>"`` for the most relevant error.
 
-    Validators are cached by the schema's content, so checking many inputs against one agent's schema is cheap.
+    Validators are cached by the schema object and its content, so checking many inputs against one agent's schema is
+    cheap.
     """
     return _problem(schema, dict(data), "(input)")
 
@@ -32,7 +59,7 @@ def output_problem(schema: Mapping[str, Any], value: Any) -> str | None:
 
 
 def _problem(schema: Mapping[str, Any], value: Any, whole: str) -> str | None:
-    validator = _validator(json.dumps(schema, sort_keys=True, default=str))
+    validator = _validator_of(schema)
     error = best_match(validator.iter_errors(value))
     if error is None:
         return None
