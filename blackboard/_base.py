@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import os
 import time
 from datetime import UTC, datetime
@@ -12,16 +13,21 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from blackboard.exceptions import RecordValidationError
 
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+_TO_CROCKFORD = bytes.maketrans(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", _CROCKFORD.encode("ascii"))
 
 
 def new_id() -> str:
     """Return a new 26-character, time-sortable, random identifier (ULID layout)."""
-    value = (time.time_ns() // 1_000_000) << 80 | int.from_bytes(os.urandom(10), "big")
-    chars = []
-    for _ in range(26):
-        chars.append(_CROCKFORD[value & 31])
-        value >>= 5
-    return "".join(reversed(chars))
+    return _crockford((time.time_ns() // 1_000_000) << 80 | int.from_bytes(os.urandom(10), "big"))
+
+
+def _crockford(value: int) -> str:
+    """A 128-bit ``value`` as 26 Crockford base-32 digits, most significant first.
+
+    Base 32 of the value widened to 160 bits (32 digits, no padding) is the same digits after six leading zeros; the
+    standard alphabet is then mapped to Crockford's, all in C.
+    """
+    return base64.b32encode(value.to_bytes(20, "big"))[6:].translate(_TO_CROCKFORD).decode("ascii")
 
 
 def utcnow() -> datetime:
