@@ -149,6 +149,7 @@ class TrustedCalls:
         self._monitor: threading.Thread | None = None
         self._monitor_wake = threading.Event()
         self._monitor_until = 0.0  # when the monitor wakes next by itself (under the lock)
+        self._here_last = 0.0  # when the last call here started (under the lock)
 
     def alive(self, agent: str | None = None) -> int:
         """Calls alive now (running or abandoned and not yet returned), of ``agent`` or in all."""
@@ -217,7 +218,8 @@ class TrustedCalls:
             ended = self._take_slot(state, timeout, not_after)
             if ended is not None:
                 return ended
-            state.ends_at = time.monotonic() + state.limit
+            self._here_last = time.monotonic()
+            state.ends_at = self._here_last + state.limit
             self._here.add(state)
             if self._monitor is None:
                 self._monitor_until = state.ends_at
@@ -271,9 +273,9 @@ class TrustedCalls:
         """The monitor: give up the calls run on their callers' threads at their limits, or all of them at close.
 
         It wakes at the earliest limit (or when an earlier one comes, or at close). With no call left to watch it
-        waits up to :data:`IDLE_SECONDS` for the next one, then ends (at close, at once); a call registered after it
-        ended starts another. Most calls return before the monitor first looks at them: without the wait, each would
-        start a thread of its own.
+        waits until :data:`IDLE_SECONDS` have passed without a call starting, then ends (at close, at once); a call
+        registered after it ended starts another. Most calls return before the monitor first looks at them: without
+        the wait, each would start a thread of its own.
         """
         idle_since: float | None = None
         leaving = False
@@ -291,7 +293,8 @@ class TrustedCalls:
                 if earliest is not None:
                     idle_since, until = None, earliest
                 else:
-                    idle_since = now if idle_since is None else idle_since
+                    # Idle since it last saw a call, or since the last call came (it may have returned unseen).
+                    idle_since = max(now if idle_since is None else idle_since, self._here_last)
                     until = idle_since + IDLE_SECONDS
                     if self._closed or now >= until:
                         self._monitor = None  # under the lock: a call registered after this starts a new monitor

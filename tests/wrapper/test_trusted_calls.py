@@ -320,6 +320,12 @@ def test_the_monitor_of_calls_here_serves_call_after_call_then_exits_when_idle(m
         ended = calls.run_here("a", lambda cancel, limit, i=i: i, timeout=WAIT, take_over=lambda e: None)
         assert ended is not None and ended.value == i
         seen.update(_monitors())
+    # Calls that keep coming, each returning before the monitor looks, keep the same monitor past IDLE_SECONDS.
+    until = time.monotonic() + 1.2
+    while time.monotonic() < until:
+        calls.run_here("a", lambda cancel, limit: None, timeout=WAIT, take_over=lambda e: None)
+        seen.update(_monitors())
+        time.sleep(0.05)
     assert len(seen) == 1
     assert wait_until(lambda: not _monitors(), WAIT)  # idle for IDLE_SECONDS: it exits
     # A call after that starts a new one, which still gives calls up at their limits.
