@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import threading
 from collections import OrderedDict
@@ -38,7 +39,7 @@ def _validator_of(schema: Mapping[str, Any]) -> Draft202012Validator:
     dumped = json.dumps(schema, sort_keys=True, default=str)
     validator = _validator(dumped)
     with _recent_lock:
-        _recent[id(schema)] = (schema, json.loads(dumped), validator)
+        _recent[id(schema)] = (schema, copy.deepcopy(schema), validator)
         while len(_recent) > _RECENT_SCHEMAS:
             _recent.popitem(last=False)
     return validator

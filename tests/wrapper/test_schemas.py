@@ -44,6 +44,17 @@ def test_a_schema_changed_in_place_is_checked_against_its_new_content() -> None:
     assert input_problem(schema, {"n": 5}) is None
 
 
+def test_a_schema_with_values_json_does_not_have_is_found_by_object_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    schema = {"type": "object", "properties": {"n": {"enum": (1, 2)}}}  # a tuple: a list once dumped
+    assert input_problem(schema, {"n": 1}) is None
+    dumps: list[object] = []
+    real = schemas.json.dumps
+    monkeypatch.setattr(schemas.json, "dumps", lambda *a, **k: dumps.append(a[0]) or real(*a, **k))
+    assert input_problem(schema, {"n": 2}) is None
+    assert input_problem(schema, {"n": 3}) is not None
+    assert dumps == []
+
+
 def test_the_cache_by_object_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(schemas, "_RECENT_SCHEMAS", 8)
     kept = [{"type": "object", "properties": {f"f{i}": {"type": "integer"}}} for i in range(40)]
