@@ -620,17 +620,10 @@ class Executor:
         carried = message.notes is not None
         seen = {n.key: n.version for n in self._notes_of(message)}
         for key, value in notes:
-            applied = board.put_note(
-                message.orchestration_id, key, value, author=str(message.agent), expected_version=seen.get(key, 0)
-            )
+            put = functools.partial(board.put_note, message.orchestration_id, key, value, author=str(message.agent))
+            applied = put(expected_version=seen.get(key, 0))
             if not applied.applied and carried:  # taken at dispatch: try once more over the version found now
-                applied = board.put_note(
-                    message.orchestration_id,
-                    key,
-                    value,
-                    author=str(message.agent),
-                    expected_version=applied.record.version,
-                )
+                applied = put(expected_version=applied.record.version)
             if applied.applied:
                 seen[key] = applied.record.version
                 written.append(applied.record)
