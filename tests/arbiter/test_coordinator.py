@@ -139,6 +139,11 @@ def test_a_capability_that_failed_or_the_tool_description_is_refused_without_a_f
     assert finished.status.value == "completed" and finished.output == "answered without it"
 
 
+#: An alarm's envelope with a fixed id and time: the prompt shows both, and a number in a random id or in the clock
+#: (03:15, say) would count as observed where these tests need it to be the planner's own.
+_ALARM_ENVELOPE = {"source": "aws.cloudwatch", "detail-type": "Alarm", "id": "alarm-a", "time": "2026-01-01T00:00:00Z"}
+
+
 def test_expected_values_the_planner_worked_out_are_not_checked() -> None:
     from blackboard import FabricationRequest
 
@@ -154,7 +159,7 @@ def test_expected_values_the_planner_worked_out_are_not_checked() -> None:
     ]
     call = {"capability": "Read the numbers of an alarm reason.", "inputs": {"reason": "text"}, "examples": examples}
     script = [{"tool_calls": [{"name": "fabricate", "input": call}]}]
-    alarm = {"source": "aws.cloudwatch", "detail-type": "Alarm", "detail": {"state": {"reason": reason}}}
+    alarm = {**_ALARM_ENVELOPE, "detail": {"state": {"reason": reason}}}
     coordinator = Coordinator(backends, Planner(ScriptedModel(script), SYSTEM_PROMPT), fabricate=asked.append)
     orchestration = coordinator.start(Event.parse(alarm))
     (request,) = asked
@@ -186,7 +191,7 @@ def test_an_example_whose_input_was_not_read_from_the_event_is_refused_naming_th
             ]
         },
     ]
-    alarm = {"source": "aws.cloudwatch", "detail-type": "Alarm", "detail": {"state": {"reason": reason}}}
+    alarm = {**_ALARM_ENVELOPE, "detail": {"state": {"reason": reason}}}
     coordinator = Coordinator(backends, Planner(ScriptedModel(script), runbook), fabricate=asked.append)
     orchestration = coordinator.start(Event.parse(alarm))
     refused, again = sorted(backends.blackboard.list_tasks(orchestration.id), key=lambda t: t.wave)
@@ -222,7 +227,7 @@ def test_a_worker_call_with_a_phrase_of_the_instructions_where_a_value_belongs_i
         {"reason": reason, "summary": "the threshold was crossed three times"},  # the model's own words
     ]
     script = [{"tool_calls": [{"name": "reason_reader", "input": call} for call in calls]}]
-    alarm = {"source": "aws.cloudwatch", "detail-type": "Alarm", "detail": {"state": {"reason": reason}}}
+    alarm = {**_ALARM_ENVELOPE, "detail": {"state": {"reason": reason}}}
     orchestration = Coordinator(backends, Planner(ScriptedModel(script), runbook)).start(Event.parse(alarm))
     tasks = sorted(backends.blackboard.list_tasks(orchestration.id), key=lambda t: t.task_id)
     errors = [t.result.error if t.result is not None else None for t in tasks]
