@@ -1,20 +1,24 @@
-"""The SQLite blackboard keeps the orchestrations it wrote or read parsed, and never answers a read with a stale one."""
+"""The SQLite blackboard keeps the orchestrations it wrote or read and the tasks it wrote parsed, never answering a
+read or deciding a change with a stale one."""
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from blackboard import OrchestrationNotFoundError, TaskState, UnreadableRecordError
+from blackboard import OrchestrationNotFoundError, TaskNotFoundError, TaskState, UnreadableRecordError
 from blackboard.adapters import SqliteBlackboard
 from blackboard.adapters.sqlite import SqliteDatabase
-from blackboard.adapters.sqlite._parsed import ParsedOrchestrations
+from blackboard.adapters.sqlite._parsed import ParsedOrchestrations, WrittenTasks
+from blackboard.ports.blackboard import TaskChange
 from blackboard.quarantine import Unreadable
-from blackboard.records import Orchestration
-from tests.conformance.builders import event, ok, started, with_wave
+from blackboard.records import Orchestration, Task
+from tests.conformance.builders import event, failed, ok, started, with_wave
 from tests.conformance.corrupt import DAMAGE
 from tests.conformance.test_reactive import reactive
 
@@ -242,3 +246,118 @@ def test_listing_still_sets_damaged_documents_aside(database: SqliteDatabase) ->
         conn.execute("UPDATE orchestrations SET doc = ? WHERE id = ?", (DAMAGE["newer-schema"], bad.id))
     assert [o.id for o in board.list_orchestrations()] == [good.id]
     assert board.quarantine.counts["orchestration"] == 1
+
+
+# ---------------------------------------------------------------- tasks it wrote
+
+
+def _reads(board: SqliteBlackboard, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Record the task changes ``board`` decides on a task read from the file (the task ids)."""
+    reads: list[str] = []
+    read = board._change_read
+
+    def counting(conn: sqlite3.Connection, orchestration_id: str, task_id: str, change: TaskChange) -> Any:
+        reads.append(task_id)
+        return read(conn, orchestration_id, task_id, change)
+
+    monkeypatch.setattr(board, "_change_read", counting)
+    return reads
+
+
+def _other(tmp_path: Path) -> SqliteBlackboard:
+    """Another adapter on the same file: another connection, as another process has."""
+    return SqliteBlackboard(SqliteDatabase(tmp_path / "a.db"))
+
+
+def test_changes_to_tasks_it_wrote_read_nothing_and_the_wave_closes_once(
+    database: SqliteDatabase, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    board = SqliteBlackboard(database)
+    reads = _reads(board, monkeypatch)
+    orchestration, tasks = with_wave(board, 3)
+    assert all(t.applied for t in board.mark_dispatched(tasks))
+    closers = []
+    for task in tasks:
+        assert board.claim(orchestration.id, task.task_id, 1, holder="me", lease_seconds=30).applied
+        done = board.complete(orchestration.id, task.task_id, 1, ok(task.task_id))
+        assert done.applied
+        closers.append(done.closes_wave)
+    assert reads == []
+    assert closers == [False, False, True]
+    stored = _other(tmp_path).read_wave(orchestration.id)
+    assert [(t.state, t.result.output if t.result else None) for t in stored.tasks] == [
+        (TaskState.SUCCEEDED, task.task_id) for task in tasks
+    ]
+    assert len(board._written) == 0  # done tasks are not kept
+
+
+def test_a_task_changed_elsewhere_since_is_decided_as_stored(
+    database: SqliteDatabase, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    board = SqliteBlackboard(database)
+    orchestration, tasks = with_wave(board, 1)
+    assert board.mark_dispatched(tasks)[0].applied
+    other = _other(tmp_path)
+    assert other.claim(orchestration.id, tasks[0].task_id, 1, holder="them", lease_seconds=30).applied
+    reads = _reads(board, monkeypatch)
+
+    again = board.claim(orchestration.id, tasks[0].task_id, 1, holder="me", lease_seconds=30)
+
+    assert not again.applied  # claimed by the other adapter: the kept task (dispatched) is stale
+    assert (again.task.state, again.task.holder) == (TaskState.RUNNING, "them")
+    assert reads == [tasks[0].task_id]
+    completed = board.complete(orchestration.id, tasks[0].task_id, 1, ok())
+    assert completed.applied and completed.closes_wave  # decided on the task as stored, running
+
+
+def test_a_change_the_kept_state_does_not_allow_is_decided_on_the_stored_state(
+    database: SqliteDatabase, tmp_path: Path
+) -> None:
+    board = SqliteBlackboard(database)
+    orchestration, tasks = with_wave(board, 1)
+    assert board.claim(orchestration.id, tasks[0].task_id, 1).applied  # kept: running
+    assert _other(tmp_path).complete(orchestration.id, tasks[0].task_id, 1, failed()).applied  # stored: failed
+
+    def back_to_pending(task: Task) -> Task:
+        return task.model_copy(update={"state": TaskState.PENDING})  # allowed from failed, not from running
+
+    moved = board._change_task(orchestration.id, tasks[0].task_id, back_to_pending)
+
+    assert moved.applied and moved.task.state is TaskState.PENDING
+    assert moved.task.result is not None and moved.task.result.status is TaskState.FAILED
+
+
+def test_a_task_removed_since_is_not_found(database: SqliteDatabase) -> None:
+    board = SqliteBlackboard(database)
+    orchestration, tasks = with_wave(board, 1)
+    with database.write() as conn:
+        conn.execute("DELETE FROM tasks WHERE task_id = ?", (tasks[0].task_id,))
+    with pytest.raises(TaskNotFoundError):
+        board.claim(orchestration.id, tasks[0].task_id, 1)
+
+
+def test_a_failed_transaction_keeps_nothing_it_did_not_commit(database: SqliteDatabase, tmp_path: Path) -> None:
+    board = SqliteBlackboard(database)
+    orchestration, tasks = with_wave(board, 2)
+    with pytest.raises(TaskNotFoundError):  # the second is missing: the batch rolls back, the first claim too
+        board.claim_many([tasks[0], tasks[0].model_copy(update={"task_id": "missing"})])
+    stored = _other(tmp_path).get_task(orchestration.id, tasks[0].task_id)
+    assert stored.state is TaskState.PENDING
+    kept = board._written.get(orchestration.id, tasks[0].task_id)
+    assert kept is not None and kept[0].state is TaskState.PENDING
+    assert board.claim(orchestration.id, tasks[0].task_id, 1).applied  # the kept task is still the stored one
+
+
+def test_written_tasks_are_bounded_and_done_ones_dropped(database: SqliteDatabase) -> None:
+    board = SqliteBlackboard(database)
+    _, tasks = with_wave(board, 5)
+    kept = WrittenTasks(size=3)
+    kept.remember([(task, "doc") for task in tasks])
+    assert len(kept) == 3
+    assert kept.get(tasks[0].orchestration_id, tasks[0].task_id) is None  # the oldest went first
+    assert kept.get(tasks[4].orchestration_id, tasks[4].task_id) == (tasks[4], "doc")
+    finished = tasks[4].model_copy(update={"state": TaskState.SUCCEEDED, "result": ok()})
+    kept.remember([(finished, "doc2")])
+    assert kept.get(tasks[4].orchestration_id, tasks[4].task_id) is None
+    with pytest.raises(ValueError):
+        WrittenTasks(size=-1)

@@ -1,4 +1,4 @@
-"""The orchestrations a :class:`~blackboard.adapters.SqliteBlackboard` last wrote or read, kept parsed.
+"""Records a :class:`~blackboard.adapters.SqliteBlackboard` keeps parsed: orchestrations, and tasks it wrote.
 
 An orchestration's document holds its whole conversation: near the end of a wide run it is hundreds of kilobytes,
 and every planning step reads it back. A read whose stored ``version`` and document length both match the entry
@@ -6,6 +6,9 @@ kept here is answered with the kept record: the document is neither transferred 
 holds one parsed copy instead of one per read. Every write of an orchestration raises its ``version``, so a write
 from another process or connection shows as a different version; a document replaced under the same version (a
 damaged one planted by hand) shows as a different length.
+
+Tasks are kept with the document written for them (:class:`WrittenTasks`), and a change is written on condition
+that the stored document is still that one.
 
 Records are immutable (frozen models that the engine copies to change), so handing the same object to several
 readers is what the in-memory adapter does too.
@@ -16,9 +19,9 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 
-from blackboard.records import Orchestration
+from blackboard.records import Orchestration, Task
 
-__all__ = ["ParsedOrchestrations"]
+__all__ = ["ParsedOrchestrations", "WrittenTasks"]
 
 #: How many parsed orchestrations one adapter keeps (the most recently used).
 DEFAULT_SIZE = 32
@@ -88,3 +91,47 @@ class ParsedOrchestrations:
     def chars(self) -> int:
         """The characters of documents the kept orchestrations add up to."""
         return self._chars
+
+
+#: How many written tasks one adapter keeps (the most recent): more than the widest waves in flight at once.
+TASKS_SIZE = 1024
+
+
+class WrittenTasks:
+    """The tasks an adapter last wrote and not yet finished, each with the document it wrote for it.
+
+    A change to one of them runs on the kept task and is written on condition that the stored document is still
+    the kept one: no read, no parse. The condition is exact (the whole document), so a task written since by another
+    process or connection, or set aside, fails it, and the change is then read and run again the usual way. A task
+    that is done is dropped: what follows (a retry, a cancel) is rare and takes the usual way.
+
+    Args:
+        size: at most this many are kept (the most recently written; 0: none).
+    """
+
+    def __init__(self, size: int = TASKS_SIZE) -> None:
+        if size < 0:
+            raise ValueError("size must not be negative")
+        self._size = size
+        self._lock = threading.Lock()
+        self._entries: dict[tuple[str, str], tuple[Task, str]] = {}
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get(self, orchestration_id: str, task_id: str) -> tuple[Task, str] | None:
+        """The kept task and the document written for it, or ``None``."""
+        return self._entries.get((orchestration_id, task_id))
+
+    def remember(self, written: list[tuple[Task, str]]) -> None:
+        """Keep each task with the document it was stored as (call after the commit)."""
+        if self._size == 0:
+            return
+        with self._lock:
+            for task, doc in written:
+                key = (task.orchestration_id, task.task_id)
+                self._entries.pop(key, None)
+                if not task.done:
+                    self._entries[key] = (task, doc)
+            while len(self._entries) > self._size:
+                del self._entries[next(iter(self._entries))]

@@ -10,8 +10,8 @@ from typing import cast
 
 from blackboard._base import utcnow
 from blackboard.adapters.sqlite._database import SqliteDatabase
-from blackboard.adapters.sqlite._parsed import ParsedOrchestrations
-from blackboard.exceptions import OrchestrationNotFoundError, TaskNotFoundError
+from blackboard.adapters.sqlite._parsed import ParsedOrchestrations, WrittenTasks
+from blackboard.exceptions import InvalidTransitionError, OrchestrationNotFoundError, TaskNotFoundError
 from blackboard.ports.blackboard import Blackboard, InsertOutcome, TaskChange, Transition, became_done
 from blackboard.quarantine import Unreadable, load, load_or_raise
 from blackboard.records import Note, Orchestration, Task
@@ -49,6 +49,11 @@ def _load_task(row: tuple[str, str, str]) -> Task | Unreadable:
     return load("task", (row[0], row[1]), lambda: Task.model_validate_json(row[2]))
 
 
+_UPDATE_TASK = (
+    "UPDATE tasks SET state = ?, attempt = ?, updated_at = ?, deadline = ?, retry_at = ?, doc = ?"
+    " WHERE orchestration_id = ? AND task_id = ?"
+)
+
 #: Where each kind of record lives: its table and key columns.
 _PLACES = {
     "orchestration": ("orchestrations", ("id",)),
@@ -62,6 +67,8 @@ class SqliteBlackboard(Blackboard):
 
     Orchestrations it last wrote or read are kept parsed (:mod:`~blackboard.adapters.sqlite._parsed`): a read of
     one that has not changed since checks its version and length and neither transfers nor parses its document.
+    Tasks it last wrote are kept too: a change to one is written on condition that its stored document is still the
+    one written, without reading it first (a task changed elsewhere since is read as usual).
 
     Args:
         database: the store.
@@ -72,6 +79,7 @@ class SqliteBlackboard(Blackboard):
         super().__init__(clock=clock)
         self.database = database
         self._parsed = ParsedOrchestrations()
+        self._written = WrittenTasks()
 
     # ---------------------------------------------------------------- orchestrations
 
@@ -174,10 +182,11 @@ class SqliteBlackboard(Blackboard):
             with self.database.write() as conn:
                 if not self._cas_orchestration_in(conn, orchestration, doc, expected_version):
                     return False
+                rows = [(*_task_row(task), task.wave) for task in tasks]
                 conn.executemany(
                     "INSERT INTO tasks (state, attempt, updated_at, deadline, retry_at, doc, orchestration_id, task_id,"
                     " wave) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    [(*_task_row(task), task.wave) for task in tasks],
+                    rows,
                 )
                 conn.execute(
                     "INSERT INTO waves (orchestration_id, wave, size, done, closed) VALUES (?, ?, ?, 0, 0)",
@@ -187,6 +196,7 @@ class SqliteBlackboard(Blackboard):
             # A task id already used in an earlier wave: the transaction rolled back, nothing was written.
             return False
         self._parsed.remember(orchestration, len(doc))
+        self._written.remember([(task, cast(str, row[5])) for task, row in zip(tasks, rows, strict=True)])
         return True
 
     def _insert_reactive(self, orchestration: Orchestration, expected_version: int, task: Task) -> InsertOutcome:
@@ -264,38 +274,68 @@ class SqliteBlackboard(Blackboard):
         return [_load_task(row) for row in rows]
 
     def _apply_task_changes(self, changes: Sequence[tuple[str, str, TaskChange]]) -> list[Transition]:
-        results = []
+        results: list[Transition] = []
+        written: list[tuple[Task, str]] = []
         with self.database.write() as conn:
             for orchestration_id, task_id, change in changes:
-                row = conn.execute(
-                    "SELECT doc FROM tasks WHERE orchestration_id = ? AND task_id = ?", (orchestration_id, task_id)
-                ).fetchone()
-                if row is None:
-                    raise TaskNotFoundError(orchestration_id, task_id)
-                current = _task(orchestration_id, task_id, row[0])
-                changed = change(current)
-                if changed is None:
-                    results.append(Transition(False, current))
-                    continue
-                conn.execute(
-                    "UPDATE tasks SET state = ?, attempt = ?, updated_at = ?, deadline = ?, retry_at = ?, doc = ?"
-                    " WHERE orchestration_id = ? AND task_id = ?",
-                    _task_row(changed),
+                done: tuple[Transition, str | None] | None = self._change_written(
+                    conn, orchestration_id, task_id, change
                 )
-                results.append(Transition(True, changed, self._count_done(conn, current, changed)))
+                transition, doc = done or self._change_read(conn, orchestration_id, task_id, change)
+                results.append(transition)
+                if doc is not None:
+                    written.append((transition.task, doc))
+        self._written.remember(written)
         return results
+
+    def _change_written(
+        self, conn: sqlite3.Connection, orchestration_id: str, task_id: str, change: TaskChange
+    ) -> tuple[Transition, str] | None:
+        """Apply ``change`` to the task as this adapter wrote it, if it is still stored so; ``None``: read it."""
+        kept = self._written.get(orchestration_id, task_id)
+        if kept is None:
+            return None
+        current, doc = kept
+        try:
+            changed = change(current)
+        except InvalidTransitionError:
+            return None  # not from the state kept: perhaps from the one stored since
+        if changed is None:
+            return None  # "not applied" is answered with the task as stored, read
+        values = _task_row(changed)
+        if conn.execute(f"{_UPDATE_TASK} AND doc = ?", (*values, doc)).rowcount != 1:
+            return None
+        return Transition(True, changed, self._count_done(conn, current, changed)), cast(str, values[5])
+
+    def _change_read(
+        self, conn: sqlite3.Connection, orchestration_id: str, task_id: str, change: TaskChange
+    ) -> tuple[Transition, str | None]:
+        row = conn.execute(
+            "SELECT doc FROM tasks WHERE orchestration_id = ? AND task_id = ?", (orchestration_id, task_id)
+        ).fetchone()
+        if row is None:
+            raise TaskNotFoundError(orchestration_id, task_id)
+        current = _task(orchestration_id, task_id, row[0])
+        changed = change(current)
+        if changed is None:
+            return Transition(False, current), None
+        values = _task_row(changed)
+        conn.execute(_UPDATE_TASK, values)
+        return Transition(True, changed, self._count_done(conn, current, changed)), cast(str, values[5])
 
     @staticmethod
     def _count_done(conn: sqlite3.Connection, before: Task, after: Task) -> bool:
         """Count a newly done task in its wave; return whether this change closed the wave."""
         if not became_done(before, after):
             return False
-        key = (after.orchestration_id, after.wave)
-        conn.execute("UPDATE waves SET done = done + 1 WHERE orchestration_id = ? AND wave = ?", key)
-        closed = conn.execute(
-            "UPDATE waves SET closed = 1 WHERE orchestration_id = ? AND wave = ? AND done = size AND closed = 0", key
-        )
-        return closed.rowcount == 1
+        # A wave closes when its count reaches its size, and a task joins a wave only while it is open: the count
+        # equals the size right after this update only for the update that closed the wave.
+        row = conn.execute(
+            "UPDATE waves SET done = done + 1, closed = CASE WHEN done + 1 = size THEN 1 ELSE closed END"
+            " WHERE orchestration_id = ? AND wave = ? RETURNING done = size AND closed",
+            (after.orchestration_id, after.wave),
+        ).fetchone()
+        return row is not None and bool(row[0])
 
     # ---------------------------------------------------------------- notes
 
