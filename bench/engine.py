@@ -1,6 +1,8 @@
 """Engine overhead: orchestration throughput and per-task cost with no-op trusted workers and a scripted planner.
 
-Run: ``.venv/bin/python bench/engine.py [--tasks 1000] [--wave 50]`` (or ``make bench``).
+Run: ``.venv/bin/python bench/engine.py [--tasks 1000] [--wave 50]`` (or ``make bench``). With ``--against REV``,
+REV's engine and this tree's run in turn, each in a process of its own, ``--pairs`` times, and the two are compared
+(see ``bench/_against.py``): the way to measure a change on a noisy machine.
 
 The planner is a :class:`~arbiter.testing.ScriptedModel` (keeping no copy of the conversation) that asks for
 ``--tasks`` calls in waves of ``--wave``
@@ -78,7 +80,16 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--store", choices=["sqlite", "memory"], default="sqlite")
+    parser.add_argument("--against", metavar="REV", help="compare with git revision REV, in alternating processes")
+    parser.add_argument("--pairs", type=int, default=4, help="with --against: processes per side (default 4)")
     args = parser.parse_args()
+    if args.against:
+        from bench._against import alternate, summary
+
+        engine_args = ["--tasks", str(args.tasks), "--wave", str(args.wave), "--workers", str(args.workers)]
+        engine_args += ["--repeat", str(max(args.repeat, 2)), "--store", args.store]
+        print(summary(*alternate(args.against, args.pairs, engine_args)))
+        return
     print(
         f"{'tasks':>6} {'wave':>5} {'workers':>7} {'seconds':>8} {'tasks/s':>8} {'µs/task':>8} {'ms/wave':>8}"
         f" {'peak MiB':>9}"
