@@ -278,10 +278,8 @@ class SqliteBlackboard(Blackboard):
         written: list[tuple[Task, str]] = []
         with self.database.write() as conn:
             for orchestration_id, task_id, change in changes:
-                done: tuple[Transition, str | None] | None = self._change_written(
-                    conn, orchestration_id, task_id, change
-                )
-                transition, doc = done or self._change_read(conn, orchestration_id, task_id, change)
+                kept = self._change_written(conn, orchestration_id, task_id, change)
+                transition, doc = kept or self._change_read(conn, orchestration_id, task_id, change)
                 results.append(transition)
                 if doc is not None:
                     written.append((transition.task, doc))
