@@ -13,6 +13,10 @@ gathered, and the planner runs again; ``waves`` times. Engines:
   ``langgraph-send`` and ``langgraph-saver``: LangGraph fanning out with ``Send``, without and with its in-memory
   checkpointer.
 - ``threads``: a bare ``ThreadPoolExecutor`` (the floor of running tasks on threads at all).
+- ``floor-memory`` and ``floor-sqlite``: the floor of this engine's per-task records on that store (each task made
+  with its token and its input checked; the wave persisted, claimed and completed, one transaction per transition
+  for the whole wave) with nothing else: no planner, queue, worker or completion event. No design that
+  keeps those records can cost less per task (see ``bench/_record_floor.py``).
 
 Each (engine, width, workers) runs in a fresh process: a warm-up run of one wave, then the timed run, whose wall time
 per task and the process's peak memory are printed; the median of ``--repeat`` processes is shown, with the ratio to
@@ -35,7 +39,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-OURS = ("arbiter-memory", "arbiter-sqlite", "threads")
+OURS = ("arbiter-memory", "arbiter-sqlite", "floor-memory", "floor-sqlite", "threads")
 PEERS = ("strands-graph", "langgraph-send", "langgraph-saver")
 
 
@@ -74,6 +78,11 @@ def _workload(engine: str) -> Callable[[int, int, int], float]:
             return elapsed
 
         return ours
+    if engine.startswith("floor-"):
+        sys.path.insert(0, str(HERE.parent))
+        import _record_floor
+
+        return _record_floor.record_floor(engine.removeprefix("floor-"))
     import _peer_workloads
 
     return _timed(_peer_workloads.PEERS[engine])
