@@ -9,7 +9,8 @@ The planner is a :class:`~arbiter.testing.ScriptedModel` (keeping no copy of the
 parallel calls to a no-op worker registered as a trusted callable (in process), then answers. Everything else is the
 real embedded runtime: SQLite blackboard, registry and queue in a temporary ``ARBITER_HOME``, the worker threads, the
 coordinator and the watchdog. Per-task overhead = wall time / tasks; it includes every blackboard write (persist,
-dispatch, claim, complete, close), the queue round trip, the completion event and the planner turns.
+dispatch, claim, complete, close), the queue round trip, the completion event and the planner turns. The ``planner``
+column is the share of it spent in the planner's turns (the model's answer read into tool calls), in µs per task.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -55,6 +57,12 @@ def memory_backends() -> Backends:
 
 def run_once(tasks: int, wave: int, workers: int, *, store: str = "sqlite") -> tuple[float, int]:
     """One run of ``tasks`` no-op tasks in waves of ``wave`` on ``store`` (sqlite, memory): (seconds, waves)."""
+    elapsed, waves, _ = run_timed(tasks, wave, workers, store=store)
+    return elapsed, waves
+
+
+def run_timed(tasks: int, wave: int, workers: int, *, store: str = "sqlite") -> tuple[float, int, float]:
+    """As :func:`run_once`, plus the seconds spent in the planner's turns: (seconds, waves, planner seconds)."""
     waves = -(-tasks // wave)
     budget = Budget(max_waves=waves, max_tasks=tasks, timeout_seconds=3600)
     backends = memory_backends() if store == "memory" else None
@@ -66,11 +74,22 @@ def run_once(tasks: int, wave: int, workers: int, *, store: str = "sqlite") -> t
             deployment=Deployment(workers=workers, backends=backends),
         ) as runtime:
             runtime.register_agent("noop", "Does nothing.", noop)
+            planner = runtime.coordinator.planner
+            plan, planning = planner.plan, [0.0]
+
+            def timed_plan(*args: Any, **kwargs: Any) -> Any:
+                began = time.perf_counter()
+                try:
+                    return plan(*args, **kwargs)
+                finally:
+                    planning[0] += time.perf_counter() - began
+
+            planner.plan = timed_plan  # type: ignore[method-assign]
             started = time.perf_counter()
             result = runtime.run({"source": "bench", "detail-type": "go", "detail": {}}, timeout=3600)
             elapsed = time.perf_counter() - started
     assert result.ok and result.tasks == tasks, result
-    return elapsed, waves
+    return elapsed, waves, planning[0]
 
 
 def main() -> None:
@@ -92,14 +111,14 @@ def main() -> None:
         return
     print(
         f"{'tasks':>6} {'wave':>5} {'workers':>7} {'seconds':>8} {'tasks/s':>8} {'µs/task':>8} {'ms/wave':>8}"
-        f" {'peak MiB':>9}"
+        f" {'peak MiB':>9} {'planner':>8}"
     )
     for _ in range(args.repeat):
-        elapsed, waves = run_once(args.tasks, args.wave, args.workers, store=args.store)
+        elapsed, waves, planning = run_timed(args.tasks, args.wave, args.workers, store=args.store)
         print(
             f"{args.tasks:>6} {args.wave:>5} {args.workers:>7} {elapsed:>8.2f} {args.tasks / elapsed:>8.0f} "
             f"{elapsed / args.tasks * 1e6:>8.0f} {elapsed / waves * 1000:>8.1f}"
-            f" {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:>9.0f}",
+            f" {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:>9.0f} {planning / args.tasks * 1e6:>8.0f}",
             flush=True,
         )
 

@@ -60,3 +60,18 @@ def test_an_unknown_revision_is_named() -> None:
     done = _against("no-such-revision-anywhere", "--pairs", "1")
     assert done.returncode != 0
     assert "cannot check out 'no-such-revision-anywhere'" in done.stderr
+
+
+def test_the_engines_table_gives_the_planners_share_of_each_task() -> None:
+    done = subprocess.run(
+        [sys.executable, "bench/engine.py", "--tasks", "40", "--wave", "10", "--repeat", "1", "--store", "memory"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    header, row = done.stdout.splitlines()
+    assert header.split()[-1] == "planner"
+    assert 0 < float(row.split()[-1]) < per_task(done.stdout)[0]
