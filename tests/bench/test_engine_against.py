@@ -31,15 +31,14 @@ def test_the_summary_gives_both_medians_the_ratio_and_the_pairs_the_after_won() 
     assert "after / before: 0.900; after faster in 2 of 3 pairs" in text
 
 
-def _against(*args: str) -> subprocess.CompletedProcess[str]:
+def _engine(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "bench/engine.py", "--against", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
+        [sys.executable, "bench/engine.py", *args], cwd=ROOT, capture_output=True, text=True, timeout=600, check=False
     )
+
+
+def _against(*args: str) -> subprocess.CompletedProcess[str]:
+    return _engine("--against", *args)
 
 
 def _worktrees() -> str:
@@ -63,14 +62,7 @@ def test_an_unknown_revision_is_named() -> None:
 
 
 def test_the_engines_table_gives_the_planners_share_of_each_task() -> None:
-    done = subprocess.run(
-        [sys.executable, "bench/engine.py", "--tasks", "40", "--wave", "10", "--repeat", "1", "--store", "memory"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    done = _engine("--tasks", "40", "--wave", "10", "--repeat", "1", "--store", "memory")
     assert done.returncode == 0, done.stderr[-2000:]
     header, row = done.stdout.splitlines()
     assert header.split()[-1] == "planner"

@@ -2,18 +2,12 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 
 from bench._record_floor import _waves, record_floor
 from blackboard import Task, TaskState
 from blackboard.adapters import MemoryBlackboard
 from blackboard.ports import BlackboardObserver
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 class Steps(BlackboardObserver):
@@ -49,19 +43,3 @@ def test_the_floor_runs_on_each_store(store: str) -> None:
 def test_an_unknown_store_is_named() -> None:
     with pytest.raises(ValueError, match="unknown store 'dynamodb'"):
         record_floor("dynamodb")
-
-
-def test_the_peers_bench_prints_the_floor_rows_without_the_peers_environment() -> None:
-    argv = ["--engines", "floor-memory,floor-sqlite", "--waves", "2", "--widths", "3", "--repeat", "1"]
-    done = subprocess.run(
-        [sys.executable, "bench/peers.py", *argv],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    rows = [line.split() for line in done.stdout.splitlines() if line.startswith("floor-")]
-    assert [row[:3] for row in rows] == [["floor-memory", "3", "2"], ["floor-sqlite", "3", "2"]]
-    assert all(float(row[3]) > 0 for row in rows)

@@ -28,15 +28,19 @@ def test_help_runs(script: Path) -> None:
 SMALL = ["--waves", "2", "--widths", "3", "--repeat", "1"]
 
 
-def test_peers_runs_this_engine_and_the_floor_without_the_peers() -> None:
-    done = subprocess.run(
-        [sys.executable, "bench/peers.py", "--engines", "arbiter-memory,threads,langgraph-send", *SMALL],
+def _peers(engines: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "bench/peers.py", "--engines", engines, *SMALL],
         cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=300,
         check=False,
     )
+
+
+def test_peers_runs_this_engine_and_the_floor_without_the_peers() -> None:
+    done = _peers("arbiter-memory,threads,langgraph-send")
     assert done.returncode == 0, done.stderr[-2000:]
     rows = {
         line.split()[0]: line.split() for line in done.stdout.splitlines() if line.startswith(("arbiter", "threads"))
@@ -44,3 +48,11 @@ def test_peers_runs_this_engine_and_the_floor_without_the_peers() -> None:
     assert set(rows) == {"arbiter-memory", "threads"}
     assert float(rows["threads"][3]) > 0 and rows["arbiter-memory"][-1] == "1.00"
     assert "langgraph-send left out" in done.stdout
+
+
+def test_the_peers_bench_prints_the_record_floors_without_the_peers_environment() -> None:
+    done = _peers("floor-memory,floor-sqlite")
+    assert done.returncode == 0, done.stderr
+    rows = [line.split() for line in done.stdout.splitlines() if line.startswith("floor-")]
+    assert [row[:3] for row in rows] == [["floor-memory", "3", "2"], ["floor-sqlite", "3", "2"]]
+    assert all(float(row[3]) > 0 for row in rows)
